@@ -1,0 +1,130 @@
+package main
+
+import (
+	_ "embed"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/portico-gw/portico/edge"
+	"github.com/portico-gw/portico/edge/config"
+)
+
+//go:embed demo.yaml
+var demoYAML string
+
+// cmdDemo serves the embedded route file with in-process upstreams. The demo
+// upstreams use net/http: they stand in for the services behind the gateway,
+// not for its data path.
+func cmdDemo(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8080", "gateway listener address (loopback)")
+	adminAddr := fs.String("admin", "127.0.0.1:9901", "admin listener address (loopback)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log := newLogger(stderr)
+	echoAddr, stopEcho, err := serveDemo(http.HandlerFunc(echoHandler))
+	if err != nil {
+		log.Error("cannot start demo upstream", "error", err.Error())
+		return 1
+	}
+	defer stopEcho()
+	helloA, stopA, err := serveDemo(helloHandler("A"))
+	if err != nil {
+		log.Error("cannot start demo upstream", "error", err.Error())
+		return 1
+	}
+	defer stopA()
+	helloB, stopB, err := serveDemo(helloHandler("B"))
+	if err != nil {
+		log.Error("cannot start demo upstream", "error", err.Error())
+		return 1
+	}
+	defer stopB()
+
+	text := strings.NewReplacer("{{LISTEN}}", *listen, "{{ADMIN}}", *adminAddr,
+		"{{ECHO}}", echoAddr, "{{HELLO_A}}", helloA, "{{HELLO_B}}", helloB).Replace(demoYAML)
+	load := func() (*config.Config, error) { return config.Parse([]byte(text), "demo.yaml") }
+	cfg, err := load()
+	if err != nil {
+		log.Error("embedded demo config is invalid", "error", err.Error())
+		return 1
+	}
+	srv, err := edge.New(cfg, edge.Options{Logger: log, LoadConfig: load})
+	if err != nil {
+		log.Error("cannot compile demo config", "error", err.Error())
+		return 1
+	}
+	base := "http://" + *listen
+	fmt.Fprintf(stdout, `Portico demo: gateway on %[1]s, admin on http://%[2]s
+Try:
+  curl -i %[1]s/status
+  curl -i %[1]s/echo/hello?name=portico
+  curl -i -X POST --data 'hi there' %[1]s/echo/submit
+  curl -i %[1]s/hello            # round robin over two upstreams (A, B)
+  curl -i %[1]s/nowhere          # 404 in Portico's JSON error envelope
+  curl -s http://%[2]s/metrics | grep portico_
+  curl -s http://%[2]s/upstreams
+Press Ctrl-C to stop.
+`, base, *adminAddr)
+	return serve(srv, log)
+}
+
+func serveDemo(h http.Handler) (string, func(), error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, fmt.Errorf("cannot listen on loopback: %w", err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+// echoHandler returns what it received as JSON.
+func echoHandler(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/healthz" {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	headers := make(map[string]string, len(r.Header))
+	keys := make([]string, 0, len(r.Header))
+	for k := range r.Header {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		headers[k] = strings.Join(r.Header[k], ", ")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(map[string]any{
+		"method":  r.Method,
+		"path":    r.URL.Path,
+		"query":   r.URL.RawQuery,
+		"host":    r.Host,
+		"headers": headers,
+		"body":    string(body),
+	})
+}
+
+func helloHandler(name string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		fmt.Fprintf(w, "hello from upstream %s (path %s)\n", name, r.URL.Path)
+	})
+}
+

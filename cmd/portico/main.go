@@ -1,0 +1,174 @@
+// Command portico is the Portico API gateway: run, validate, version, demo.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/portico-gw/portico/edge"
+	"github.com/portico-gw/portico/edge/config"
+)
+
+// Set by the linker (-X main.version=… -X main.commit=…) in `make build`.
+var (
+	version = "dev"
+	commit  = ""
+)
+
+const usage = `usage: portico <command> [flags]
+
+commands:
+  run -c FILE        serve the route file FILE until SIGTERM/SIGINT
+  validate -c FILE   check FILE; exit 0 if it would load, else print every problem
+  demo               serve an embedded example with demo upstreams on loopback
+  version            print version, commit and Go version
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "run":
+		return cmdRun(args[1:], stderr)
+	case "validate":
+		return cmdValidate(args[1:], stdout, stderr)
+	case "demo":
+		return cmdDemo(args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintf(stdout, "portico %s commit %s %s\n", version, commitID(), runtime.Version())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "portico: unknown command %q\n%s", args[0], usage)
+	return 2
+}
+
+func commitID() string {
+	if commit != "" {
+		return commit
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return s.Value
+			}
+		}
+	}
+	return "unknown"
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+func configFlag(name string, args []string, stderr io.Writer) (string, bool) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "", "route file (YAML or JSON)")
+	if err := fs.Parse(args); err != nil {
+		return "", false
+	}
+	if *path == "" {
+		fmt.Fprintf(stderr, "portico %s: -c FILE is required\n", name)
+		return "", false
+	}
+	return *path, true
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	path, ok := configFlag("validate", args, stderr)
+	if !ok {
+		return 2
+	}
+	cfg, err := config.Load(path)
+	if err == nil {
+		err = edge.Check(cfg)
+		if err != nil {
+			err = prefixLines(path, err)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(stdout, err.Error())
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", path)
+	return 0
+}
+
+// prefixLines gives compile problems (which have no position) the file name.
+func prefixLines(path string, err error) error {
+	var ce interface{ Problems() []string }
+	if errors.As(err, &ce) {
+		out := ""
+		for i, p := range ce.Problems() {
+			if i > 0 {
+				out += "\n"
+			}
+			out += path + ": " + p
+		}
+		return errors.New(out)
+	}
+	return fmt.Errorf("%s: %w", path, err)
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	path, ok := configFlag("run", args, stderr)
+	if !ok {
+		return 2
+	}
+	log := newLogger(stderr)
+	cfg, err := config.Load(path)
+	if err != nil {
+		log.Error("cannot load route file", "file", path, "error", err.Error())
+		return 1
+	}
+	srv, err := edge.New(cfg, edge.Options{ConfigPath: path, Logger: log})
+	if err != nil {
+		log.Error("cannot compile route file", "file", path, "error", err.Error())
+		return 1
+	}
+	return serve(srv, log)
+}
+
+// serve runs srv until SIGTERM/SIGINT (drain, exit 0); SIGHUP reloads.
+func serve(srv *edge.Server, log *slog.Logger) int {
+	if err := srv.Start(); err != nil {
+		log.Error("cannot start", "error", err.Error())
+		return 1
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	for {
+		select {
+		case sig := <-sigs:
+			if sig == syscall.SIGHUP {
+				_ = srv.Reload() // logged and counted inside
+				continue
+			}
+			log.Info("signal received; draining", "signal", sig.String())
+			srv.Drain()
+			log.Info("stopped")
+			return 0
+		case <-srv.Done():
+			log.Error("event loops stopped unexpectedly")
+			return 1
+		}
+	}
+}

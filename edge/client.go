@@ -1,0 +1,669 @@
+package edge
+
+import (
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/portico-gw/portico/balancer"
+	"github.com/portico-gw/portico/edge/accesslog"
+	"github.com/portico-gw/portico/edge/timewheel"
+	"github.com/portico-gw/portico/parser"
+)
+
+// Client connection states. A connection handles one request at a time;
+// pipelined requests wait, unparsed, in gnet's inbound buffer until the
+// response before them is complete, which answers them in order.
+const (
+	stateIdle     = iota // between requests (idle timer armed)
+	stateHead            // bytes of a head arrived (header timer armed)
+	stateBody            // forwarding the request body
+	stateAwait           // request sent; waiting for the response to finish
+	stateDiscard         // reading and dropping a body we answered without
+	stateClosing         // answered; closing once written
+)
+
+// bodyKind says how a message body is delimited.
+const (
+	bodyNone = iota
+	bodyLength
+	bodyChunked
+	bodyUntilClose
+)
+
+// pendingBodyHighWater bounds the request body bytes queued for an upstream
+// connection that is still dialing; past it the body stays in the socket.
+const pendingBodyHighWater = 256 << 10
+
+// clientConn is one downstream HTTP/1.1 connection. Loop-owned.
+type clientConn struct {
+	lp       *loop
+	gc       gnet.Conn
+	bl       *boundListener
+	peer     netip.Addr
+	peerStr  string // "ip" as written into X-Forwarded-For
+	peerPort string
+	state    int
+	closed   bool
+	timer    timewheel.Timer // header or idle timeout
+	rtimer   timewheel.Timer // route timeout
+
+	req parser.Request
+
+	// Per request; reset by finishRequest.
+	snap       *snapshot
+	ls         *listenerSnap
+	rt         *route
+	up         *upstreamRT
+	target     *balancer.Target
+	uc         *upConn
+	reqID      []byte
+	logMethod  []byte
+	logHost    []byte
+	logPath    []byte
+	start      time.Time
+	bytesIn    int64
+	bytesOut   int64
+	status     int
+	errCode    string
+	isHEAD     bool
+	keepAlive  bool
+	expect100  bool
+	idempotent bool
+	bodyKind   int
+	bodyLeft   int64
+	bodySeen   int64
+	maxBody    int64
+	dec        parser.ChunkedDecoder
+	respBegun  bool
+	respDone   bool
+	reqDone    bool
+	retriesLeft int
+	headCopy   []byte // upstream request head, kept for a retry until the response begins
+	pathBuf    []byte
+	upstreamStart time.Time
+	hdrs       headerView
+	logEntry   accesslog.Entry
+}
+
+func (lp *loop) newClientConn(c gnet.Conn, bl *boundListener) *clientConn {
+	cc := &clientConn{lp: lp, gc: c, bl: bl}
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		cc.peer = ap.Addr().Unmap()
+		cc.peerStr = cc.peer.String()
+		cc.peerPort = strconv.Itoa(int(ap.Port()))
+	}
+	cc.timer.Init(cc)
+	cc.rtimer.Init(cc)
+	cc.reqID = make([]byte, 0, 128)
+	cc.pathBuf = make([]byte, 0, 256)
+	cc.hdrs.req = &cc.req
+	lp.clients[cc] = struct{}{}
+	cc.armIdle()
+	return cc
+}
+
+func (cc *clientConn) listener() *listenerSnap {
+	ls := cc.lp.s.snap.Load().listeners[cc.bl.name]
+	if ls == nil { // cannot happen: reload keeps listener names
+		ls = &listenerSnap{name: cc.bl.name, maxHeaderBytes: 64 << 10, headerTimeout: 10 * time.Second, idleTimeout: 60 * time.Second, maxBodyBytes: 10 << 20, proto: []byte("http")}
+	}
+	return ls
+}
+
+func (cc *clientConn) armIdle() {
+	cc.lp.wheel.Stop(&cc.timer)
+	cc.lp.schedule(&cc.timer, cc.listener().idleTimeout)
+}
+
+// OnTimer runs on the loop when the header/idle or route timer fires.
+func (cc *clientConn) OnTimer(t *timewheel.Timer, _ int64) {
+	if cc.closed {
+		return
+	}
+	if t == &cc.rtimer {
+		cc.onRouteTimeout()
+		return
+	}
+	switch cc.state {
+	case stateIdle:
+		cc.closeNow()
+	case stateHead:
+		cc.start = time.Now()
+		cc.newRequestID(nil)
+		cc.respondError(errRequestTimeout, true)
+	}
+}
+
+func (cc *clientConn) onTraffic() gnet.Action {
+	if cc.closed {
+		return gnet.Close
+	}
+	cc.process()
+	if cc.closed {
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// process runs the state machine over whatever is buffered.
+func (cc *clientConn) process() {
+	for !cc.closed {
+		switch cc.state {
+		case stateIdle, stateHead:
+			if !cc.readHead() {
+				return
+			}
+		case stateBody, stateDiscard:
+			if !cc.readBody() {
+				return
+			}
+		default: // waiting on the upstream or closing: leave bytes buffered
+			return
+		}
+	}
+}
+
+// readHead parses a request head and starts it. It reports whether progress
+// was made and processing should continue.
+func (cc *clientConn) readHead() bool {
+	n := cc.gc.InboundBuffered()
+	if n == 0 {
+		return false
+	}
+	if cc.state == stateIdle {
+		cc.state = stateHead
+		cc.lp.wheel.Stop(&cc.timer)
+		cc.lp.schedule(&cc.timer, cc.listener().headerTimeout)
+	}
+	buf, _ := cc.gc.Peek(-1)
+	ls := cc.listener()
+	cc.req.Reset()
+	hn, err := parser.ParseRequest(buf, &cc.req, ls.maxHeaderBytes)
+	if err == parser.ErrNeedMore {
+		return false
+	}
+	cc.start = time.Now()
+	cc.snap = cc.lp.s.snap.Load()
+	cc.ls = ls
+	if err != nil {
+		cc.newRequestID(nil)
+		status := 400
+		if pe, ok := err.(*parser.Error); ok {
+			status = pe.Status
+		}
+		cc.logFromRaw(buf)
+		_, _ = cc.gc.Discard(n)
+		cc.respondError(errorForStatus(status), true)
+		return false
+	}
+	cc.lp.wheel.Stop(&cc.timer)
+	cc.startRequest(buf[:hn])
+	_, _ = cc.gc.Discard(hn)
+	return true
+}
+
+// logFromRaw fills the access-log fields from an unparsable head as far as
+// its first line goes, so rejected requests are still attributable.
+func (cc *clientConn) logFromRaw(buf []byte) {
+	cc.logMethod, cc.logPath, cc.logHost = cc.logMethod[:0], cc.logPath[:0], cc.logHost[:0]
+	line := buf
+	for i, b := range buf {
+		if b == '\r' || b == '\n' || i >= 256 {
+			line = buf[:i]
+			break
+		}
+	}
+	for i, b := range line {
+		if b == ' ' {
+			cc.logMethod = append(cc.logMethod, line[:i]...)
+			rest := line[i+1:]
+			for j, b2 := range rest {
+				if b2 == ' ' {
+					rest = rest[:j]
+					break
+				}
+			}
+			cc.logPath = append(cc.logPath, rest...)
+			break
+		}
+	}
+}
+
+func (cc *clientConn) newRequestID(client []byte) {
+	cc.reqID = cc.reqID[:0]
+	if client != nil && parser.ValidRequestID(client) {
+		cc.reqID = append(cc.reqID, client...)
+		return
+	}
+	cc.reqID = appendNewID(cc.reqID, requestIDLen/2)
+}
+
+// startRequest runs the pipeline for a parsed head: normalise, route, check
+// limits, then answer directly or send the head upstream. head stays valid
+// only during this call.
+func (cc *clientConn) startRequest(head []byte) {
+	r := &cc.req
+	cc.bytesIn, cc.bytesOut, cc.status, cc.errCode = 0, 0, 0, ""
+	cc.rt, cc.up, cc.target, cc.respBegun, cc.respDone, cc.reqDone = nil, nil, nil, false, false, false
+	cc.newRequestID(cc.hdrs.get("X-Request-Id"))
+	cc.logMethod = append(cc.logMethod[:0], r.Method...)
+	cc.logHost = append(cc.logHost[:0], r.Host...)
+	cc.logPath = append(cc.logPath[:0], r.Target...)
+	cc.isHEAD = string(r.Method) == "HEAD"
+	cc.keepAlive = r.KeepAlive && !cc.lp.s.draining.Load()
+	cc.expect100 = r.Expect100
+	cc.idempotent = idempotentMethod(r.Method)
+	cc.bodySeen = 0
+	switch {
+	case r.Chunked:
+		cc.bodyKind = bodyChunked
+		cc.dec.Reset()
+	case r.ContentLength > 0:
+		cc.bodyKind, cc.bodyLeft = bodyLength, r.ContentLength
+	default:
+		cc.bodyKind, cc.bodyLeft = bodyNone, 0
+	}
+
+	var err error
+	cc.pathBuf, err = parser.NormalizePath(cc.pathBuf[:0], r.Path)
+	if err != nil {
+		cc.respondError(errBadPath, true)
+		return
+	}
+	idx := cc.snap.table.Lookup(r.Host, r.Method, cc.pathBuf, &cc.hdrs)
+	if idx < 0 {
+		cc.respondAndSkipBody(errNotFound)
+		return
+	}
+	rt := cc.snap.routes[idx]
+	cc.rt = rt
+	cc.maxBody = rt.maxBody
+	if cc.maxBody <= 0 {
+		cc.maxBody = cc.ls.maxBodyBytes
+	}
+	if cc.bodyKind == bodyLength && cc.maxBody > 0 && r.ContentLength > cc.maxBody {
+		cc.respondError(errPayloadTooLarge, true)
+		return
+	}
+	if rt.direct != nil {
+		cc.respondDirect(rt.direct)
+		return
+	}
+	up := rt.pickUpstream()
+	cc.up = up
+	cc.retriesLeft = rt.retryAttempts
+	cc.headCopy = cc.buildUpstreamHead(cc.headCopy[:0])
+	cc.upstreamStart = time.Now()
+	if rt.timeout > 0 {
+		cc.lp.schedule(&cc.rtimer, rt.timeout)
+	}
+	if !cc.connectUpstream(nil) {
+		return
+	}
+	cc.state = stateBody
+	if cc.bodyKind == bodyNone {
+		cc.requestSent()
+	}
+}
+
+// connectUpstream picks a target and binds an upstream connection carrying
+// the head. exclude is the target that just failed, for retries.
+func (cc *clientConn) connectUpstream(exclude *balancer.Target) bool {
+	now := time.Now().UnixNano()
+	var t *balancer.Target
+	if exclude != nil {
+		t = cc.up.pool.PickExcluding(0, now, exclude)
+	} else {
+		t = cc.up.pool.Pick(0, now)
+	}
+	if t == nil {
+		cc.failUpstream(errUnavailable)
+		return false
+	}
+	if !t.Acquire() {
+		cc.failUpstream(errOverloaded)
+		return false
+	}
+	cc.target = t
+	hp := cc.lp.pool(cc.up, t.Address())
+	uc := hp.get(cc)
+	cc.uc = uc
+	uc.write(cc.headCopy)
+	return true
+}
+
+// failUpstream answers a Portico error for a request whose upstream leg
+// failed before any response byte reached the client.
+func (cc *clientConn) failUpstream(e *errorKind) {
+	cc.lp.wheel.Stop(&cc.rtimer)
+	if cc.reqDone || cc.bodyKind == bodyNone {
+		cc.respondError(e, false)
+		return
+	}
+	// The body was not fully read: the connection cannot be reused.
+	cc.respondError(e, true)
+}
+
+func idempotentMethod(m []byte) bool {
+	switch string(m) {
+	case "GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE":
+		return true
+	}
+	return false
+}
+
+// readBody forwards (or discards) buffered request body bytes.
+func (cc *clientConn) readBody() bool {
+	if cc.bodyKind == bodyNone {
+		cc.requestSent()
+		return true
+	}
+	if cc.uc != nil && cc.uc.gc == nil && len(cc.uc.pending) > pendingBodyHighWater {
+		return false // upstream still dialing; let the socket hold the rest
+	}
+	buf, _ := cc.gc.Peek(-1)
+	if len(buf) == 0 {
+		return false
+	}
+	discard := cc.state == stateDiscard
+	switch cc.bodyKind {
+	case bodyLength:
+		k := int64(len(buf))
+		if k > cc.bodyLeft {
+			k = cc.bodyLeft
+		}
+		if !discard {
+			cc.uc.write(buf[:k])
+		}
+		cc.bodyLeft -= k
+		cc.bytesIn += k
+		_, _ = cc.gc.Discard(int(k))
+		if cc.bodyLeft == 0 {
+			cc.bodyEnd(discard)
+			return true
+		}
+		return false
+	case bodyChunked:
+		total := 0
+		for total < len(buf) {
+			consumed, data, done, err := cc.dec.Decode(buf[total:])
+			total += consumed
+			if err != nil {
+				_, _ = cc.gc.Discard(total)
+				cc.abortUpstream()
+				cc.respondError(errBadRequest, true)
+				return false
+			}
+			if len(data) > 0 {
+				cc.bodySeen += int64(len(data))
+				cc.bytesIn += int64(len(data))
+				if cc.maxBody > 0 && cc.bodySeen > cc.maxBody {
+					_, _ = cc.gc.Discard(total)
+					cc.abortUpstream()
+					cc.respondError(errPayloadTooLarge, true)
+					return false
+				}
+				if !discard {
+					sc := parser.AppendChunkHeader(cc.lp.scratch[:0], len(data))
+					cc.uc.write(sc)
+					cc.uc.write(data)
+					cc.uc.write(crlf)
+				}
+			}
+			if done {
+				_, _ = cc.gc.Discard(total)
+				if !discard {
+					cc.uc.write(lastChunk)
+				}
+				cc.bodyEnd(discard)
+				return true
+			}
+			if consumed == 0 {
+				break
+			}
+		}
+		_, _ = cc.gc.Discard(total)
+		return false
+	}
+	return false
+}
+
+var (
+	crlf      = []byte("\r\n")
+	lastChunk = []byte("0\r\n\r\n")
+)
+
+func (cc *clientConn) bodyEnd(discarded bool) {
+	if discarded {
+		cc.reqDone = true
+		cc.finishRequest()
+		return
+	}
+	cc.requestSent()
+}
+
+// requestSent marks the request fully forwarded; the response may already
+// be complete (an upstream that answered early).
+func (cc *clientConn) requestSent() {
+	cc.reqDone = true
+	if cc.respDone {
+		cc.finishRequest()
+		return
+	}
+	cc.state = stateAwait
+}
+
+// abortUpstream drops the current upstream exchange: its connection cannot
+// be reused since the message on it is incomplete.
+func (cc *clientConn) abortUpstream() {
+	cc.lp.wheel.Stop(&cc.rtimer)
+	if uc := cc.uc; uc != nil {
+		cc.uc = nil
+		uc.cc = nil
+		uc.discard()
+	}
+	if cc.target != nil {
+		cc.target.Release()
+		cc.target = nil
+	}
+}
+
+func (cc *clientConn) onRouteTimeout() {
+	if cc.uc == nil || cc.respDone {
+		return
+	}
+	if cc.target != nil {
+		cc.target.ReportFailure(time.Now().UnixNano())
+	}
+	started := cc.respBegun
+	cc.abortUpstream()
+	if started {
+		// Part of the response is out: the only honest signal is a close.
+		cc.status = 504
+		cc.errCode = errGatewayTimeout.code
+		cc.logRequest()
+		cc.closeNow()
+		return
+	}
+	cc.respondError(errGatewayTimeout, !cc.reqDone)
+}
+
+// respondAndSkipBody answers e; a small announced body is drained so the
+// connection stays usable, anything else closes it.
+func (cc *clientConn) respondAndSkipBody(e *errorKind) {
+	if cc.bodyKind == bodyNone {
+		cc.respondError(e, false)
+		return
+	}
+	cc.writeError(e, false)
+	cc.state = stateDiscard
+}
+
+func (cc *clientConn) respondDirect(d *directResponse) {
+	cc.status = d.status
+	b := appendStatusLine(cc.lp.scratch[:0], d.status)
+	b = append(b, "Content-Type: "...)
+	b = append(b, d.contentType...)
+	b = append(b, "\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(len(d.body)), 10)
+	b = cc.appendCommonResponseHeaders(b)
+	b = appendHeaderOps(b, &cc.rt.respHeaders)
+	b = append(b, crlf...)
+	if !cc.isHEAD {
+		b = append(b, d.body...)
+		cc.bytesOut = int64(len(d.body))
+	}
+	cc.lp.scratch = b[:0]
+	cc.writeClient(b)
+	if cc.bodyKind != bodyNone {
+		cc.state = stateDiscard
+		return
+	}
+	cc.reqDone = true
+	cc.finishRequest()
+}
+
+// writeError writes a SPEC §4 error response without changing state.
+func (cc *clientConn) writeError(e *errorKind, closeAfter bool) {
+	if closeAfter {
+		cc.keepAlive = false
+	}
+	cc.status, cc.errCode = e.status, e.code
+	body := appendErrorBody(cc.lp.scratch[:0], e, cc.reqID)
+	bodyLen := len(body)
+	b := appendStatusLine(body, e.status) // appended after the body in scratch
+	b = append(b, "Content-Type: application/json\r\nContent-Length: "...)
+	b = strconv.AppendInt(b, int64(bodyLen), 10)
+	if e == errUnauthorized {
+		b = append(b, "\r\nWWW-Authenticate: Bearer"...)
+	}
+	if e == errRateLimited {
+		b = append(b, "\r\nRetry-After: 1"...)
+	}
+	b = cc.appendCommonResponseHeaders(b)
+	b = append(b, crlf...)
+	cc.lp.scratch = b[:0]
+	cc.writeClient(b[bodyLen:])
+	if !cc.isHEAD {
+		cc.writeClient(b[:bodyLen])
+		cc.bytesOut = int64(bodyLen)
+	}
+}
+
+// respondError answers e and finishes the request.
+func (cc *clientConn) respondError(e *errorKind, closeAfter bool) {
+	cc.writeError(e, closeAfter)
+	cc.reqDone = true
+	cc.respDone = true
+	cc.finishRequest()
+}
+
+// appendCommonResponseHeaders adds X-Request-Id and, when the connection
+// ends after this response, Connection: close.
+func (cc *clientConn) appendCommonResponseHeaders(b []byte) []byte {
+	b = append(b, "\r\nX-Request-Id: "...)
+	b = append(b, cc.reqID...)
+	if !cc.keepAlive {
+		b = append(b, "\r\nConnection: close"...)
+	}
+	return append(b, crlf...)
+}
+
+func (cc *clientConn) writeClient(b []byte) {
+	if cc.closed {
+		return
+	}
+	_, _ = cc.gc.Write(b)
+}
+
+// finishRequest logs the exchange and readies the connection for the next
+// request, or closes it.
+func (cc *clientConn) finishRequest() {
+	cc.lp.wheel.Stop(&cc.rtimer)
+	cc.logRequest()
+	if cc.target != nil {
+		cc.target.Release()
+		cc.target = nil
+	}
+	cc.uc = nil
+	cc.rt, cc.up, cc.snap = nil, nil, nil
+	if !cc.keepAlive || cc.closed {
+		cc.state = stateClosing
+		cc.closeNow()
+		return
+	}
+	cc.state = stateIdle
+	cc.armIdle()
+}
+
+func (cc *clientConn) logRequest() {
+	routeName := ""
+	if cc.rt != nil {
+		routeName = cc.rt.name
+		cc.rt.metrics.countRequest(cc.bl.name, cc.status)
+		cc.rt.metrics.duration.UpdateDuration(cc.start)
+	} else {
+		cc.lp.s.metrics.noRoute(cc.bl.name, cc.status)
+	}
+	al := cc.lp.s.access
+	if !al.Enabled() {
+		return
+	}
+	e := &cc.logEntry
+	*e = accesslog.Entry{
+		Time:       cc.start,
+		RequestID:  cc.reqID,
+		RemoteAddr: cc.clientAddrForLog(),
+		Method:     cc.logMethod,
+		Host:       cc.logHost,
+		Path:       cc.logPath,
+		Proto:      "HTTP/1.1",
+		Status:     cc.status,
+		BytesIn:    cc.bytesIn,
+		BytesOut:   cc.bytesOut,
+		Duration:   time.Since(cc.start),
+		Route:      routeName,
+		ErrorCode:  cc.errCode,
+	}
+	if cc.req.ProtoMinor == 0 {
+		e.Proto = "HTTP/1.0"
+	}
+	if cc.up != nil {
+		e.Upstream = cc.up.name
+	}
+	if cc.target != nil {
+		e.Target = cc.target.Address()
+	}
+	al.Log(e)
+}
+
+// closeNow closes the connection after what is already written is flushed.
+func (cc *clientConn) closeNow() {
+	if cc.closed {
+		return
+	}
+	cc.state = stateClosing
+	_ = cc.gc.Close() // asynchronous: runs after this callback returns
+}
+
+func (cc *clientConn) onClose(error) {
+	cc.closed = true
+	delete(cc.lp.clients, cc)
+	cc.lp.wheel.Stop(&cc.timer)
+	cc.lp.wheel.Stop(&cc.rtimer)
+	if cc.uc != nil {
+		uc := cc.uc
+		cc.uc = nil
+		uc.cc = nil
+		uc.discard()
+	}
+	if cc.target != nil {
+		cc.target.Release()
+		cc.target = nil
+	}
+}

@@ -1,0 +1,214 @@
+package edge
+
+import (
+	"github.com/portico-gw/portico/parser"
+)
+
+// headerView lets the router and the pipeline read request fields by name
+// without building a map. It is a pointer type, so passing it as
+// router.Headers does not allocate.
+type headerView struct{ req *parser.Request }
+
+// Get returns the first value of the named field.
+func (h *headerView) Get(name string) ([]byte, bool) {
+	for i := range h.req.Fields {
+		if parser.EqualFoldString(h.req.Fields[i].Name, name) {
+			return h.req.Fields[i].Value, true
+		}
+	}
+	return nil, false
+}
+
+func (h *headerView) get(name string) []byte {
+	v, _ := h.Get(name)
+	return v
+}
+
+func hasPrefixFold(b []byte, prefix string) bool {
+	return len(b) >= len(prefix) && parser.EqualFoldString(b[:len(prefix)], prefix)
+}
+
+// requestHeaderDropped reports whether a client field must not be copied as
+// is into the upstream request: hop-by-hop fields and what Connection names,
+// framing (we re-frame), identity and forwarding fields we own.
+func requestHeaderDropped(name []byte, req *parser.Request, ops *headerOps) bool {
+	switch {
+	case parser.IsHopByHop(name),
+		parser.EqualFoldString(name, "Host"),
+		parser.EqualFoldString(name, "Content-Length"),
+		parser.EqualFoldString(name, "X-Forwarded-For"),
+		parser.EqualFoldString(name, "X-Forwarded-Proto"),
+		parser.EqualFoldString(name, "X-Forwarded-Host"),
+		parser.EqualFoldString(name, "X-Request-Id"),
+		parser.EqualFoldString(name, "Traceparent"),
+		hasPrefixFold(name, "X-Portico-"):
+		return true
+	}
+	if parser.ConnectionLists(req.Fields, name) {
+		return true
+	}
+	return opsDrop(name, ops)
+}
+
+// opsDrop: fields a route removes, and fields it sets (its value replaces).
+func opsDrop(name []byte, ops *headerOps) bool {
+	for _, r := range ops.remove {
+		if parser.EqualFoldString(name, r) {
+			return true
+		}
+	}
+	for i := range ops.set {
+		if parser.EqualFoldString(name, ops.set[i].name) {
+			return true
+		}
+	}
+	return false
+}
+
+func appendHeaderOps(b []byte, ops *headerOps) []byte {
+	for i := range ops.set {
+		b = appendField(b, ops.set[i].name, ops.set[i].value)
+	}
+	for i := range ops.add {
+		b = appendField(b, ops.add[i].name, ops.add[i].value)
+	}
+	return b
+}
+
+func appendField(b []byte, name, value string) []byte {
+	b = append(b, name...)
+	b = append(b, ": "...)
+	b = append(b, value...)
+	return append(b, "\r\n"...)
+}
+
+// buildUpstreamHead appends the request head sent upstream (SPEC §3).
+func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
+	r := &cc.req
+	rt := cc.rt
+	b = append(b, r.Method...)
+	b = append(b, ' ')
+	path := cc.pathBuf
+	if rt.stripPrefix != "" && len(path) >= len(rt.stripPrefix) && string(path[:len(rt.stripPrefix)]) == rt.stripPrefix {
+		path = path[len(rt.stripPrefix):]
+	}
+	if rt.addPrefix != "" {
+		b = append(b, rt.addPrefix...)
+		if len(path) > 0 && path[0] == '/' && rt.addPrefix[len(rt.addPrefix)-1] == '/' {
+			path = path[1:]
+		}
+	}
+	if len(path) == 0 || (path[0] != '/' && rt.addPrefix == "") {
+		b = append(b, '/')
+	}
+	b = append(b, path...)
+	if r.Query != nil {
+		b = append(b, '?')
+		b = append(b, r.Query...)
+	}
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	if rt.hostRewrite != "" {
+		b = append(b, rt.hostRewrite...)
+	} else {
+		b = append(b, r.Host...)
+	}
+	b = append(b, "\r\n"...)
+
+	for i := range r.Fields {
+		f := &r.Fields[i]
+		if requestHeaderDropped(f.Name, r, &rt.reqHeaders) {
+			continue
+		}
+		b = append(b, f.Name...)
+		b = append(b, ": "...)
+		b = append(b, f.Value...)
+		b = append(b, "\r\n"...)
+	}
+	// X-Forwarded-For keeps every client value, in order, then our peer.
+	b = append(b, "X-Forwarded-For: "...)
+	for i := range r.Fields {
+		f := &r.Fields[i]
+		if parser.EqualFoldString(f.Name, "X-Forwarded-For") {
+			b = append(b, f.Value...)
+			b = append(b, ", "...)
+		}
+	}
+	b = append(b, cc.peerStr...)
+	b = append(b, "\r\nX-Forwarded-Proto: "...)
+	b = append(b, cc.ls.proto...)
+	b = append(b, "\r\nX-Forwarded-Host: "...)
+	b = append(b, r.Host...)
+	b = append(b, "\r\nX-Request-Id: "...)
+	b = append(b, cc.reqID...)
+	b = append(b, "\r\nTraceparent: "...)
+	b = appendTraceparent(b, cc.hdrs.get("Traceparent"))
+	b = append(b, "\r\n"...)
+	b = appendHeaderOps(b, &rt.reqHeaders)
+	switch cc.bodyKind {
+	case bodyLength:
+		b = append(b, "Content-Length: "...)
+		b = appendInt(b, r.ContentLength)
+		b = append(b, "\r\n"...)
+	case bodyChunked:
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	}
+	return append(b, "\r\n"...)
+}
+
+func appendInt(b []byte, v int64) []byte {
+	if v == 0 {
+		return append(b, '0')
+	}
+	var tmp [20]byte
+	i := len(tmp)
+	for v > 0 {
+		i--
+		tmp[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(b, tmp[i:]...)
+}
+
+// clientAddrForLog is the client address after trusted_proxies: when the
+// peer is trusted, the right-most X-Forwarded-For hop that is not trusted.
+func (cc *clientConn) clientAddrForLog() []byte {
+	return cc.lp.scratchAddr(cc.clientAddr())
+}
+
+// clientAddr returns the address that counts as the client for logs and
+// rate-limit keys.
+func (cc *clientConn) clientAddr() string {
+	if cc.ls == nil || len(cc.ls.trusted) == 0 || !trusted(cc.ls.trusted, cc.peer) {
+		return cc.peerStr
+	}
+	// Walk X-Forwarded-For right to left across all its fields.
+	best := cc.peerStr
+	for i := len(cc.req.Fields) - 1; i >= 0; i-- {
+		f := &cc.req.Fields[i]
+		if !parser.EqualFoldString(f.Name, "X-Forwarded-For") {
+			continue
+		}
+		v := f.Value
+		end := len(v)
+		for end > 0 {
+			start := end
+			for start > 0 && v[start-1] != ',' {
+				start--
+			}
+			hop := trimOWS(v[start:end])
+			end = start - 1
+			if len(hop) == 0 {
+				continue
+			}
+			addr, ok := parseAddr(hop)
+			if !ok {
+				return best
+			}
+			best = string(hop)
+			if !trusted(cc.ls.trusted, addr) {
+				return best
+			}
+		}
+	}
+	return best
+}

@@ -1,0 +1,181 @@
+package edge
+
+import (
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// metricsRegistry owns Portico's metric set. Handles are resolved when a
+// snapshot compiles (per route, per upstream) so the request path only does
+// atomic adds (DESIGN.md principle 10). One Set per server, not the package
+// global, so tests can run several servers in one process.
+type metricsRegistry struct {
+	set *metrics.Set
+
+	mu        sync.Mutex // guards the maps below; only taken at compile time
+	routes    map[string]*routeMetrics
+	upstreams map[string]*metrics.PrometheusHistogram
+
+	reloadSuccess *metrics.Counter
+	reloadFailure *metrics.Counter
+	logDropped    func() uint64
+}
+
+func newMetricsRegistry() *metricsRegistry {
+	m := &metricsRegistry{
+		set:       metrics.NewSet(),
+		routes:    make(map[string]*routeMetrics),
+		upstreams: make(map[string]*metrics.PrometheusHistogram),
+	}
+	m.reloadSuccess = m.set.NewCounter(`portico_config_reloads_total{result="success"}`)
+	m.reloadFailure = m.set.NewCounter(`portico_config_reloads_total{result="failure"}`)
+	return m
+}
+
+// codeSlots bounds the distinct (listener, status) pairs cached per route;
+// past it, lookups fall back to the Set's own map (still correct, slower).
+const codeSlots = 64
+
+// routeMetrics holds one route's handles. requests is a tiny lock-free
+// open-addressed cache from (listener, status) to its counter.
+type routeMetrics struct {
+	reg      *metricsRegistry
+	name     string
+	duration *metrics.PrometheusHistogram
+	requests [codeSlots]atomic.Pointer[codeCounter]
+}
+
+type codeCounter struct {
+	listener string
+	code     int
+	c        *metrics.Counter
+}
+
+func (m *metricsRegistry) route(name string) *routeMetrics {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if rm := m.routes[name]; rm != nil {
+		return rm
+	}
+	rm := &routeMetrics{
+		reg:      m,
+		name:     name,
+		duration: m.set.GetOrCreatePrometheusHistogram(`portico_http_request_duration_seconds{route="` + escapeLabel(name) + `"}`),
+	}
+	m.routes[name] = rm
+	return rm
+}
+
+func (m *metricsRegistry) upstreamDuration(name string) *metrics.PrometheusHistogram {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if h := m.upstreams[name]; h != nil {
+		return h
+	}
+	h := m.set.GetOrCreatePrometheusHistogram(`portico_upstream_request_duration_seconds{upstream="` + escapeLabel(name) + `"}`)
+	m.upstreams[name] = h
+	return h
+}
+
+// noRoute counts a request that matched no route (or failed before routing).
+func (m *metricsRegistry) noRoute(listener string, code int) {
+	m.route("").countRequest(listener, code)
+}
+
+// countRequest increments portico_http_requests_total{listener,route,code}.
+func (rm *routeMetrics) countRequest(listener string, code int) {
+	h := (uint(code)*31 + uint(len(listener))*7 + uint(firstByte(listener))) % codeSlots
+	for i := uint(0); i < codeSlots; i++ {
+		slot := &rm.requests[(h+i)%codeSlots]
+		cc := slot.Load()
+		if cc == nil {
+			cc = &codeCounter{listener: listener, code: code, c: rm.reg.requestCounter(listener, rm.name, code)}
+			if slot.CompareAndSwap(nil, cc) {
+				cc.c.Inc()
+				return
+			}
+			cc = slot.Load()
+		}
+		if cc.code == code && cc.listener == listener {
+			cc.c.Inc()
+			return
+		}
+	}
+	rm.reg.requestCounter(listener, rm.name, code).Inc()
+}
+
+func firstByte(s string) byte {
+	if s == "" {
+		return 0
+	}
+	return s[0]
+}
+
+func (m *metricsRegistry) requestCounter(listener, route string, code int) *metrics.Counter {
+	return m.set.GetOrCreateCounter(`portico_http_requests_total{listener="` + escapeLabel(listener) +
+		`",route="` + escapeLabel(route) + `",code="` + strconv.Itoa(code) + `"}`)
+}
+
+// connectionsGauge registers portico_connections_active{listener} reading n.
+func (m *metricsRegistry) connectionsGauge(listener string, n *atomic.Int64) {
+	m.set.GetOrCreateGauge(`portico_connections_active{listener="`+escapeLabel(listener)+`"}`, func() float64 {
+		return float64(n.Load())
+	})
+}
+
+// targetHealthGauge registers portico_upstream_target_healthy{upstream,target}.
+func (m *metricsRegistry) targetHealthGauge(upstream, target string, healthy func() bool) {
+	name := `portico_upstream_target_healthy{upstream="` + escapeLabel(upstream) + `",target="` + escapeLabel(target) + `"}`
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// A reload may point the same name at a new pool: replace the callback.
+	m.set.UnregisterMetric(name)
+	m.set.NewGauge(name, func() float64 {
+		if healthy() {
+			return 1
+		}
+		return 0
+	})
+}
+
+func (m *metricsRegistry) writePrometheus(w io.Writer) {
+	m.set.WritePrometheus(w)
+	if m.logDropped != nil {
+		io.WriteString(w, "# TYPE portico_access_log_dropped_total counter\nportico_access_log_dropped_total ")
+		io.WriteString(w, strconv.FormatUint(m.logDropped(), 10))
+		io.WriteString(w, "\n")
+	}
+	metrics.WriteProcessMetrics(w)
+}
+
+// escapeLabel escapes a Prometheus label value (backslash, quote, newline).
+func escapeLabel(s string) string {
+	need := false
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' || s[i] == '"' || s[i] == '\n' {
+			need = true
+			break
+		}
+	}
+	if !need {
+		return s
+	}
+	b := make([]byte, 0, len(s)+8)
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			b = append(b, `\\`...)
+		case '"':
+			b = append(b, `\"`...)
+		case '\n':
+			b = append(b, `\n`...)
+		default:
+			b = append(b, s[i])
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,445 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/portico-gw/portico/edge/accesslog"
+	"github.com/portico-gw/portico/edge/admin"
+	"github.com/portico-gw/portico/edge/config"
+)
+
+// Options configure a Server beyond the route file.
+type Options struct {
+	// ConfigPath is re-read on Reload. Empty for servers built from an
+	// in-memory config (the demo), which then cannot reload from disk.
+	ConfigPath string
+	// Loops is the number of event loops; 0 means GOMAXPROCS.
+	Loops int
+	Logger *slog.Logger
+	// LoadConfig, when set, replaces config.Load for reloads (the demo uses it).
+	LoadConfig func() (*config.Config, error)
+}
+
+// boundListener is a socket bound at start. Its address is fixed for the
+// process's life; its limits come from the current snapshot by name.
+type boundListener struct {
+	name   string
+	addr   netip.AddrPort
+	active atomic.Int64
+}
+
+// Server is one Portico process's data plane.
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	snap    atomic.Pointer[snapshot]
+	metrics *metricsRegistry
+	access  *accesslog.Logger
+	admin   *admin.Server
+
+	bound []*boundListener
+	eng   gnet.Engine
+
+	loopsMu sync.Mutex
+	loops   map[gnet.EventLoop]*loop
+	loopSeq []*loop
+
+	booted   chan struct{}
+	stopped  chan struct{}
+	runErr   error
+	draining atomic.Bool
+	ready    atomic.Bool
+	clients  atomic.Int64 // open client connections, all listeners
+	reloadMu sync.Mutex
+	healthCtx    context.Context
+	healthCancel context.CancelFunc
+}
+
+// New compiles cfg into the first snapshot. It binds nothing yet.
+func New(cfg *config.Config, opts Options) (*Server, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Loops <= 0 {
+		opts.Loops = runtime.GOMAXPROCS(0)
+	}
+	s := &Server{
+		opts:    opts,
+		log:     opts.Logger,
+		metrics: newMetricsRegistry(),
+		loops:   make(map[gnet.EventLoop]*loop),
+		booted:  make(chan struct{}),
+		stopped: make(chan struct{}),
+	}
+	snap, err := compile(cfg, nil, s.metrics)
+	if err != nil {
+		return nil, err
+	}
+	for i := range cfg.Listeners {
+		l := &cfg.Listeners[i]
+		ap, err := resolveAddrPort(l.Address)
+		if err != nil {
+			return nil, fmt.Errorf("cannot resolve listener %q address %q: %w", l.Name, l.Address, err)
+		}
+		bl := &boundListener{name: l.Name, addr: ap}
+		s.bound = append(s.bound, bl)
+		s.metrics.connectionsGauge(l.Name, &bl.active)
+	}
+	acc, err := accesslog.Open(cfg.AccessLog.Path, 1<<20)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open access log %q: %w", cfg.AccessLog.Path, err)
+	}
+	s.access = acc
+	s.metrics.logDropped = acc.Dropped
+	s.publish(snap, nil)
+	return s, nil
+}
+
+func resolveAddrPort(addr string) (netip.AddrPort, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	if host == "localhost" {
+		host = "127.0.0.1"
+	}
+	tcp, err := net.ResolveTCPAddr("tcp", net.JoinHostPort(host, port))
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	ap := tcp.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+}
+
+// publish makes snap current and (re)starts health checks for its pools.
+func (s *Server) publish(snap, prev *snapshot) {
+	if s.healthCancel != nil {
+		s.healthCancel()
+	}
+	s.healthCtx, s.healthCancel = context.WithCancel(context.Background())
+	for _, u := range snap.upstreams {
+		u.pool.Start(s.healthCtx)
+		for _, t := range u.pool.Targets() {
+			t := t
+			s.metrics.targetHealthGauge(u.name, t.Address(), t.Healthy)
+		}
+	}
+	s.snap.Store(snap)
+	if prev != nil {
+		for name, u := range prev.upstreams {
+			if nu := snap.upstreams[name]; nu == nil || nu.pool != u.pool {
+				u.pool.Stop()
+			}
+		}
+	}
+}
+
+// Start binds every listener and the admin listener and starts the loops.
+// It returns once the listeners accept connections, or with the bind error.
+func (s *Server) Start() error {
+	addrs := make([]string, len(s.bound))
+	for i, b := range s.bound {
+		addrs[i] = "tcp://" + b.addr.String()
+	}
+	go func() {
+		err := gnet.Rotate(&handler{s: s}, addrs,
+			gnet.WithNumEventLoop(s.opts.Loops),
+			gnet.WithReusePort(true),
+			gnet.WithReuseAddr(true),
+			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithTCPKeepAlive(0),
+			gnet.WithSocketRecvBuffer(0),
+			gnet.WithReadBufferCap(64<<10),
+			gnet.WithWriteBufferCap(64<<10),
+			gnet.WithLogger(gnetLogger{s.log}),
+		)
+		s.runErr = err
+		close(s.stopped)
+	}()
+	select {
+	case <-s.booted:
+	case <-s.stopped:
+		if s.runErr == nil {
+			s.runErr = errors.New("event loops stopped during start")
+		}
+		return fmt.Errorf("cannot start listeners: %w", s.runErr)
+	}
+	if a := s.snap.Load().cfg.Admin; a != nil && a.Address != "" {
+		s.admin = admin.New(a.Address, &adminProvider{s: s}, s.metrics.writePrometheus)
+		if err := s.admin.Start(); err != nil {
+			s.stopEngine()
+			return fmt.Errorf("cannot start admin listener on %s: %w", a.Address, err)
+		}
+	}
+	s.ready.Store(true)
+	for _, b := range s.bound {
+		s.log.Info("listening", "listener", b.name, "address", b.addr.String())
+	}
+	return nil
+}
+
+// AdminAddr is the admin listener's bound address, or "" when there is none.
+func (s *Server) AdminAddr() string {
+	if s.admin == nil {
+		return ""
+	}
+	return s.admin.Addr().String()
+}
+
+// Done is closed when the event loops have stopped.
+func (s *Server) Done() <-chan struct{} { return s.stopped }
+
+// Reload re-reads the route file, compiles it and swaps it in. On any error
+// the old snapshot keeps serving and the failure is counted.
+func (s *Server) Reload() error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	err := s.reload()
+	if err != nil {
+		s.metrics.reloadFailure.Inc()
+		s.log.Error("reload failed; keeping the previous config", "error", err.Error())
+		return err
+	}
+	s.metrics.reloadSuccess.Inc()
+	s.log.Info("config reloaded", "sha256", s.snap.Load().sha256)
+	return nil
+}
+
+func (s *Server) reload() error {
+	var (
+		cfg *config.Config
+		err error
+	)
+	switch {
+	case s.opts.LoadConfig != nil:
+		cfg, err = s.opts.LoadConfig()
+	case s.opts.ConfigPath != "":
+		cfg, err = config.Load(s.opts.ConfigPath)
+	default:
+		return errors.New("no route file to reload from")
+	}
+	if err != nil {
+		return err
+	}
+	prev := s.snap.Load()
+	if err := sameListeners(prev.cfg, cfg); err != nil {
+		return err
+	}
+	snap, err := compile(cfg, prev, s.metrics)
+	if err != nil {
+		return err
+	}
+	s.publish(snap, prev)
+	return nil
+}
+
+// sameListeners refuses a reload that would need sockets bound or closed: the
+// listeners are bound once per process (their limits may change).
+func sameListeners(old, nw *config.Config) error {
+	if len(old.Listeners) != len(nw.Listeners) {
+		return errors.New("listeners were added or removed; that needs a restart")
+	}
+	for i := range old.Listeners {
+		a, b := &old.Listeners[i], &nw.Listeners[i]
+		if a.Name != b.Name || a.Address != b.Address || (a.TLS == nil) != (b.TLS == nil) {
+			return fmt.Errorf("listener %q changed name, address or TLS; that needs a restart", a.Name)
+		}
+	}
+	if (old.Admin == nil) != (nw.Admin == nil) || (old.Admin != nil && old.Admin.Address != nw.Admin.Address) {
+		return errors.New("admin address changed; that needs a restart")
+	}
+	if old.AccessLog.Path != nw.AccessLog.Path {
+		return errors.New("access_log path changed; that needs a restart")
+	}
+	return nil
+}
+
+// Drain stops taking new requests, lets in-flight ones finish for up to
+// drain_timeout, then stops the loops. It returns when they have stopped.
+func (s *Server) Drain() {
+	if !s.draining.CompareAndSwap(false, true) {
+		<-s.stopped
+		return
+	}
+	s.ready.Store(false)
+	timeout := time.Duration(s.snap.Load().cfg.DrainTimeout)
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	s.log.Info("draining", "timeout", timeout.String(), "open_connections", s.clients.Load())
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) && s.clients.Load() > 0 {
+		s.forEachLoop(func(lp *loop) { lp.closeIdleClients() })
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := s.clients.Load(); n > 0 {
+		s.log.Warn("drain timeout; closing remaining connections", "open_connections", n)
+	}
+	s.Close()
+}
+
+// Close stops everything at once.
+func (s *Server) Close() {
+	s.ready.Store(false)
+	if s.admin != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = s.admin.Shutdown(ctx)
+		cancel()
+	}
+	s.stopEngine()
+	if s.healthCancel != nil {
+		s.healthCancel()
+	}
+	for _, u := range s.snap.Load().upstreams {
+		u.pool.Stop()
+	}
+	s.access.Close()
+}
+
+func (s *Server) stopEngine() {
+	select {
+	case <-s.booted:
+	default:
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = s.eng.Stop(ctx)
+	select {
+	case <-s.stopped:
+	case <-ctx.Done():
+	}
+}
+
+func (s *Server) forEachLoop(f func(*loop)) {
+	s.loopsMu.Lock()
+	loops := append([]*loop(nil), s.loopSeq...)
+	s.loopsMu.Unlock()
+	for _, lp := range loops {
+		lp := lp
+		_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			f(lp)
+			return nil
+		}))
+	}
+}
+
+// loopFor returns the loop state of el, creating it on first sight. Each
+// connection caches the result, so this runs once per connection.
+func (s *Server) loopFor(el gnet.EventLoop) *loop {
+	s.loopsMu.Lock()
+	defer s.loopsMu.Unlock()
+	if lp := s.loops[el]; lp != nil {
+		return lp
+	}
+	lp := newLoop(s, el)
+	s.loops[el] = lp
+	s.loopSeq = append(s.loopSeq, lp)
+	go lp.drive(s.stopped)
+	return lp
+}
+
+func (s *Server) listenerFor(local net.Addr) *boundListener {
+	ta, ok := local.(*net.TCPAddr)
+	if !ok {
+		return s.bound[0]
+	}
+	ap := ta.AddrPort()
+	var fallback *boundListener
+	for _, b := range s.bound {
+		if b.addr.Port() != ap.Port() {
+			continue
+		}
+		if b.addr.Addr().Unmap() == ap.Addr().Unmap() {
+			return b
+		}
+		if b.addr.Addr().IsUnspecified() {
+			fallback = b
+		}
+	}
+	if fallback != nil {
+		return fallback
+	}
+	return s.bound[0]
+}
+
+// handler adapts gnet's callbacks onto client and upstream connections. A
+// connection's context is its *clientConn or *upConn.
+type handler struct {
+	gnet.BuiltinEventEngine
+	s *Server
+}
+
+func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
+	h.s.eng = eng
+	close(h.s.booted)
+	return gnet.None
+}
+
+func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	if uc, ok := c.Context().(*upConn); ok {
+		uc.onOpen(c)
+		return nil, gnet.None
+	}
+	s := h.s
+	bl := s.listenerFor(c.LocalAddr())
+	snap := s.snap.Load()
+	ls := snap.listeners[bl.name]
+	if s.draining.Load() || (ls != nil && ls.maxConnections > 0 && bl.active.Load() >= ls.maxConnections) {
+		// Refused before any byte is read: cheaper than a 503, and what a
+		// full accept queue would have done anyway.
+		return nil, gnet.Close
+	}
+	bl.active.Add(1)
+	s.clients.Add(1)
+	lp := s.loopFor(c.EventLoop())
+	cc := lp.newClientConn(c, bl)
+	c.SetContext(cc)
+	return nil, gnet.None
+}
+
+func (h *handler) OnClose(c gnet.Conn, err error) gnet.Action {
+	switch x := c.Context().(type) {
+	case *clientConn:
+		x.onClose(err)
+		x.bl.active.Add(-1)
+		h.s.clients.Add(-1)
+	case *upConn:
+		x.onClose(err)
+	}
+	return gnet.None
+}
+
+func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
+	switch x := c.Context().(type) {
+	case *clientConn:
+		return x.onTraffic()
+	case *upConn:
+		return x.onTraffic()
+	}
+	return gnet.Close
+}
+
+// gnetLogger routes gnet's own logging into slog at debug level (gnet logs
+// every closed connection's error at error level otherwise).
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) Debugf(format string, args ...any) { g.l.Debug(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) Infof(format string, args ...any)  { g.l.Debug(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) Warnf(format string, args ...any)  { g.l.Debug(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) Errorf(format string, args ...any) { g.l.Warn(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) Fatalf(format string, args ...any) { g.l.Error(fmt.Sprintf(format, args...)) }

@@ -1,0 +1,528 @@
+package edge
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/portico-gw/portico/edge/timewheel"
+	"github.com/portico-gw/portico/parser"
+)
+
+// upstreamIdleTimeout closes pooled connections nobody used for this long,
+// below the keep-alive timeout of common origins (nginx 75 s, Node 5 s is the
+// outlier, handled by the reused-connection retry).
+const upstreamIdleTimeout = 30 * time.Second
+
+// maxResponseHead bounds an upstream response head; larger is a 502.
+const maxResponseHead = 64 << 10
+
+// hostPool is one loop's keep-alive pool for one target address. Loop-owned:
+// no locks.
+type hostPool struct {
+	lp             *loop
+	addr           string
+	idle           []*upConn
+	maxIdle        int
+	connectTimeout time.Duration
+}
+
+// upConn is one upstream connection. It is owned by the loop of the client
+// that uses it (DESIGN.md principle 1: dialed off the loop, enrolled onto it).
+type upConn struct {
+	hp      *hostPool
+	gc      gnet.Conn // nil while dialing
+	cc      *clientConn
+	pending []byte // written before the dial completed
+	reused  bool
+	dead    bool
+	gotData bool
+	timer   timewheel.Timer
+
+	resp      parser.Response
+	headDone  bool
+	bodyKind  int
+	bodyLeft  int64
+	dec       parser.ChunkedDecoder
+	chunkOut  bool // re-encode to the client as chunked (close-delimited upstream body)
+	respBytes int64
+}
+
+// get returns an idle connection bound to cc, or starts dialing a new one.
+func (hp *hostPool) get(cc *clientConn) *upConn {
+	for n := len(hp.idle); n > 0; n = len(hp.idle) {
+		uc := hp.idle[n-1]
+		hp.idle = hp.idle[:n-1]
+		hp.lp.wheel.Stop(&uc.timer)
+		if uc.dead {
+			continue
+		}
+		uc.cc = cc
+		uc.reused = true
+		uc.resetResponse()
+		return uc
+	}
+	uc := &upConn{hp: hp, cc: cc}
+	uc.timer.Init(uc)
+	uc.resetResponse()
+	go uc.dial(hp.lp, hp.addr, hp.connectTimeout)
+	return uc
+}
+
+func (uc *upConn) resetResponse() {
+	uc.headDone, uc.gotData, uc.chunkOut = false, false, false
+	uc.bodyKind, uc.bodyLeft, uc.respBytes = bodyNone, 0, 0
+}
+
+// dial runs off the loop (connect_timeout needs a blocking dial), then
+// enrolls the socket onto the owning loop, which calls onOpen.
+func (uc *upConn) dial(lp *loop, addr string, timeout time.Duration) {
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+	d := net.Dialer{Timeout: timeout}
+	c, err := d.Dial("tcp", addr)
+	if err == nil {
+		var ch <-chan gnet.RegisteredResult
+		ch, err = lp.el.Enroll(gnet.NewContext(context.Background(), uc), c)
+		if err == nil {
+			res := <-ch
+			err = res.Err
+		}
+		_ = c.Close() // gnet holds a dup of the socket
+	}
+	if err != nil {
+		_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			uc.onDialFailed()
+			return nil
+		}))
+	}
+}
+
+func (uc *upConn) onOpen(c gnet.Conn) {
+	uc.gc = c
+	if uc.dead {
+		_ = c.Close()
+		return
+	}
+	if uc.cc == nil { // client left while we dialed: keep it if there is room
+		uc.release()
+		return
+	}
+	if len(uc.pending) > 0 {
+		_, _ = c.Write(uc.pending)
+		uc.pending = uc.pending[:0]
+	}
+	if uc.cc != nil && uc.cc.state == stateBody {
+		uc.cc.process() // body bytes held back while dialing
+	}
+}
+
+func (uc *upConn) onDialFailed() {
+	uc.dead = true
+	cc := uc.cc
+	if cc == nil || cc.uc != uc {
+		return
+	}
+	cc.uc = nil
+	cc.upstreamFailed(retryConnectFailure, errBadGateway)
+}
+
+// write sends b upstream, or queues it while the dial is in flight.
+func (uc *upConn) write(b []byte) {
+	if uc.dead {
+		return
+	}
+	if uc.gc == nil {
+		uc.pending = append(uc.pending, b...)
+		return
+	}
+	_, _ = uc.gc.Write(b)
+}
+
+// discard abandons the connection: its message state is unknown.
+func (uc *upConn) discard() {
+	uc.dead = true
+	uc.cc = nil
+	if uc.gc != nil {
+		_ = uc.gc.Close()
+	}
+}
+
+// release returns a clean connection to its pool, or closes it.
+func (uc *upConn) release() {
+	uc.cc = nil
+	hp := uc.hp
+	if uc.dead || uc.gc == nil || len(hp.idle) >= hp.maxIdle || hp.lp.s.draining.Load() {
+		uc.discard()
+		return
+	}
+	hp.idle = append(hp.idle, uc)
+	hp.lp.schedule(&uc.timer, upstreamIdleTimeout)
+}
+
+// OnTimer fires when a pooled connection sat idle for upstreamIdleTimeout.
+func (uc *upConn) OnTimer(*timewheel.Timer, int64) {
+	if uc.cc == nil && !uc.dead {
+		uc.removeIdle()
+		uc.discard()
+	}
+}
+
+func (uc *upConn) removeIdle() {
+	hp := uc.hp
+	for i, x := range hp.idle {
+		if x == uc {
+			hp.idle = append(hp.idle[:i], hp.idle[i+1:]...)
+			return
+		}
+	}
+}
+
+func (uc *upConn) onClose(error) {
+	wasDead := uc.dead
+	uc.dead = true
+	uc.hp.lp.wheel.Stop(&uc.timer)
+	cc := uc.cc
+	uc.cc = nil
+	if cc == nil {
+		uc.removeIdle()
+		return
+	}
+	if wasDead || cc.uc != uc {
+		return
+	}
+	cc.uc = nil
+	if uc.headDone && uc.bodyKind == bodyUntilClose {
+		uc.finishCloseDelimited(cc)
+		return
+	}
+	if uc.headDone {
+		// Truncated response: nothing honest is left to send.
+		cc.target.ReportFailure(time.Now().UnixNano())
+		cc.status = 502
+		cc.errCode = errBadGateway.code
+		cc.keepAlive = false
+		cc.finishRequest()
+		return
+	}
+	cc.upstreamFailed(retryReset, errBadGateway)
+}
+
+func (uc *upConn) onTraffic() gnet.Action {
+	cc := uc.cc
+	if cc == nil || uc.dead {
+		return gnet.Close // unsolicited bytes on an idle connection
+	}
+	uc.gotData = true
+	for !uc.dead && uc.cc == cc {
+		buf, _ := uc.gc.Peek(-1)
+		if len(buf) == 0 {
+			break
+		}
+		if !uc.headDone {
+			n, ok := uc.readHead(cc, buf)
+			if !ok {
+				if uc.dead {
+					return gnet.Close
+				}
+				break
+			}
+			_, _ = uc.gc.Discard(n)
+			continue
+		}
+		n := uc.forwardBody(cc, buf)
+		_, _ = uc.gc.Discard(n)
+		if n == 0 {
+			break
+		}
+	}
+	if uc.dead {
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// readHead parses the response head and writes the client's version of it.
+func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
+	uc.resp.Reset()
+	n, err := parser.ParseResponse(buf, &uc.resp, maxResponseHead)
+	if err == parser.ErrNeedMore {
+		if len(buf) > maxResponseHead {
+			err = parser.ErrNeedMore // fall through to the failure below
+		} else {
+			return 0, false
+		}
+	}
+	if err != nil {
+		uc.dead = true
+		cc.uc = nil
+		uc.cc = nil
+		cc.target.ReportFailure(time.Now().UnixNano())
+		cc.failUpstream(errBadGateway)
+		return 0, false
+	}
+	st := uc.resp.Status
+	if st >= 100 && st < 200 {
+		if st == 101 { // Upgrade is hop-by-hop and never requested by us
+			uc.dead = true
+			cc.uc = nil
+			uc.cc = nil
+			cc.failUpstream(errBadGateway)
+			return 0, false
+		}
+		if st == 100 && cc.expect100 {
+			cc.writeClient(continue100)
+		}
+		return n, true
+	}
+	rt := cc.rt
+	if rt.retryOn&statusRetryMask(st) != 0 && cc.canRetry() {
+		// Drop this answer and try another target.
+		uc.dead = true
+		cc.uc = nil
+		uc.cc = nil
+		cc.target.ReportFailure(time.Now().UnixNano())
+		cc.retry()
+		return 0, false
+	}
+	uc.headDone = true
+	cc.respBegun = true
+	cc.status = st
+	if st >= 500 {
+		cc.target.ReportFailure(time.Now().UnixNano())
+	} else {
+		cc.target.ReportSuccess()
+	}
+	if cc.up != nil {
+		cc.up.duration.UpdateDuration(cc.upstreamStart)
+	}
+	switch parser.ResponseBodyKind(cc.isHEAD, &uc.resp) {
+	case parser.BodyNone:
+		uc.bodyKind = bodyNone
+	case parser.BodyContentLength:
+		uc.bodyKind, uc.bodyLeft = bodyLength, uc.resp.ContentLength
+		if uc.bodyLeft == 0 {
+			uc.bodyKind = bodyNone
+		}
+	case parser.BodyChunked:
+		uc.bodyKind = bodyChunked
+		uc.dec.Reset()
+	default:
+		uc.bodyKind = bodyUntilClose
+		uc.chunkOut = cc.req.ProtoMinor == 1
+		if !uc.chunkOut {
+			cc.keepAlive = false
+		}
+	}
+	if !cc.reqDone {
+		// The upstream answered before reading the whole body: the client's
+		// remaining body cannot be skipped reliably, so close after this.
+		cc.keepAlive = false
+	}
+	cc.writeClient(uc.buildClientHead(cc, buf[:n]))
+	if uc.bodyKind == bodyNone {
+		uc.responseDone(cc)
+	}
+	return n, true
+}
+
+var continue100 = []byte("HTTP/1.1 100 Continue\r\n\r\n")
+
+func statusRetryMask(st int) retryMask {
+	switch st {
+	case 502:
+		return retry502
+	case 503:
+		return retry503
+	case 504:
+		return retry504
+	}
+	return 0
+}
+
+func (uc *upConn) buildClientHead(cc *clientConn, _ []byte) []byte {
+	r := &uc.resp
+	b := cc.lp.scratch[:0]
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(r.Status), 10)
+	b = append(b, ' ')
+	b = append(b, r.Reason...)
+	b = append(b, "\r\n"...)
+	ops := &cc.rt.respHeaders
+	for i := range r.Fields {
+		f := &r.Fields[i]
+		if parser.IsHopByHop(f.Name) || parser.EqualFoldString(f.Name, "Content-Length") ||
+			parser.EqualFoldString(f.Name, "X-Request-Id") || parser.ConnectionLists(r.Fields, f.Name) ||
+			opsDrop(f.Name, ops) {
+			continue
+		}
+		b = append(b, f.Name...)
+		b = append(b, ": "...)
+		b = append(b, f.Value...)
+		b = append(b, "\r\n"...)
+	}
+	b = appendHeaderOps(b, ops)
+	switch {
+	case uc.bodyKind == bodyLength || (uc.bodyKind == bodyNone && r.ContentLength >= 0 && r.Status != 204 && r.Status >= 200):
+		b = append(b, "Content-Length: "...)
+		b = appendInt(b, max(r.ContentLength, 0))
+		b = append(b, "\r\n"...)
+	case uc.bodyKind == bodyChunked || uc.chunkOut:
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	}
+	b = append(b, "X-Request-Id: "...)
+	b = append(b, cc.reqID...)
+	if !cc.keepAlive {
+		b = append(b, "\r\nConnection: close"...)
+	}
+	b = append(b, "\r\n\r\n"...)
+	cc.lp.scratch = b[:0]
+	return b
+}
+
+// forwardBody relays response body bytes to the client; it returns how many
+// input bytes it consumed.
+func (uc *upConn) forwardBody(cc *clientConn, buf []byte) int {
+	switch uc.bodyKind {
+	case bodyLength:
+		k := int64(len(buf))
+		if k > uc.bodyLeft {
+			k = uc.bodyLeft // anything beyond is a protocol error; the conn is not reused
+		}
+		cc.writeClient(buf[:k])
+		cc.bytesOut += k
+		uc.bodyLeft -= k
+		if uc.bodyLeft == 0 {
+			if int64(len(buf)) > k {
+				uc.dead = true
+			}
+			uc.responseDone(cc)
+		}
+		return int(k)
+	case bodyChunked:
+		total := 0
+		for total < len(buf) {
+			consumed, data, done, err := uc.dec.Decode(buf[total:])
+			total += consumed
+			if err != nil {
+				uc.dead = true
+				cc.uc = nil
+				uc.cc = nil
+				cc.keepAlive = false
+				cc.status = 502
+				cc.errCode = errBadGateway.code
+				cc.finishRequest()
+				return total
+			}
+			if len(data) > 0 {
+				cc.writeClient(parser.AppendChunkHeader(cc.lp.scratch[:0], len(data)))
+				cc.writeClient(data)
+				cc.writeClient(crlf)
+				cc.bytesOut += int64(len(data))
+			}
+			if done {
+				cc.writeClient(lastChunk)
+				uc.responseDone(cc)
+				return total
+			}
+			if consumed == 0 {
+				break
+			}
+		}
+		return total
+	case bodyUntilClose:
+		if uc.chunkOut {
+			cc.writeClient(parser.AppendChunkHeader(cc.lp.scratch[:0], len(buf)))
+			cc.writeClient(buf)
+			cc.writeClient(crlf)
+		} else {
+			cc.writeClient(buf)
+		}
+		cc.bytesOut += int64(len(buf))
+		return len(buf)
+	}
+	return len(buf)
+}
+
+func (uc *upConn) finishCloseDelimited(cc *clientConn) {
+	if uc.chunkOut {
+		cc.writeClient(lastChunk)
+	}
+	cc.respDone = true
+	if cc.reqDone {
+		cc.finishRequest()
+	} else {
+		cc.keepAlive = false
+		cc.finishRequest()
+	}
+}
+
+// responseDone completes the exchange: the connection goes back to the pool
+// when both messages on it are complete.
+func (uc *upConn) responseDone(cc *clientConn) {
+	cc.respDone = true
+	cc.uc = nil
+	if cc.reqDone && !uc.resp.KeepAlive {
+		uc.dead = true
+	}
+	if cc.reqDone {
+		uc.release()
+		cc.finishRequest()
+		if !cc.closed && cc.state == stateIdle {
+			cc.process() // pipelined requests waiting behind this one
+		}
+		return
+	}
+	// The request body is still arriving: this connection carries half a
+	// message and cannot be reused; the client connection closes after.
+	uc.discard()
+	cc.keepAlive = false
+	cc.state = stateDiscard
+}
+
+// canRetry: attempts left, and the request can be sent again (no body, or
+// never sent), and no response byte reached the client.
+func (cc *clientConn) canRetry() bool {
+	return cc.retriesLeft > 0 && !cc.respBegun && cc.bodyKind == bodyNone && cc.idempotent
+}
+
+func (cc *clientConn) retry() {
+	cc.retriesLeft--
+	failed := cc.target
+	failed.Release()
+	cc.target = nil
+	if !cc.connectUpstream(failed) {
+		return
+	}
+	if cc.bodyKind == bodyNone {
+		cc.reqDone = true
+		cc.state = stateAwait
+	}
+}
+
+// upstreamFailed handles a connection that failed before a response head:
+// a reused keep-alive connection closed under us is retried once on a fresh
+// one (the classic idle race); configured retries go to another target.
+func (cc *clientConn) upstreamFailed(kind retryMask, e *errorKind) {
+	if cc.target != nil {
+		cc.target.ReportFailure(time.Now().UnixNano())
+	}
+	if cc.rt != nil && cc.rt.retryOn&kind != 0 && cc.canRetry() {
+		cc.retry()
+		return
+	}
+	if kind == retryConnectFailure && cc.rt != nil && cc.rt.retryOn&kind != 0 && cc.retriesLeft > 0 && !cc.respBegun && (cc.bodyKind == bodyNone || cc.bytesIn == 0) {
+		// Never sent: safe to retry for any method.
+		cc.retriesLeft--
+		failed := cc.target
+		failed.Release()
+		cc.target = nil
+		cc.connectUpstream(failed)
+		return
+	}
+	cc.failUpstream(e)
+}

@@ -1,0 +1,236 @@
+//go:build integration
+
+// Package test holds the integration tests: they start the real portico
+// binary (PORTICO_BIN, built by `make test-integration`) on loopback with
+// real upstream servers and talk to it over raw TCP and net/http.
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// seen is one request as an upstream received it.
+type seen struct {
+	Method, Path, RawQuery, Host string
+	Header                       http.Header
+	Body                         []byte
+}
+
+// upstream is a recording origin server on loopback.
+type upstream struct {
+	t      *testing.T
+	ln     net.Listener
+	srv    *http.Server
+	mu     sync.Mutex
+	reqs   []seen
+	handle func(w http.ResponseWriter, r *http.Request, body []byte)
+}
+
+func newUpstream(t *testing.T, handle func(w http.ResponseWriter, r *http.Request, body []byte)) *upstream {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &upstream{t: t, ln: ln, handle: handle}
+	u.srv = &http.Server{Handler: u, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = u.srv.Serve(ln) }()
+	t.Cleanup(func() { _ = u.srv.Close() })
+	return u
+}
+
+func (u *upstream) addr() string { return u.ln.Addr().String() }
+
+func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	u.mu.Lock()
+	u.reqs = append(u.reqs, seen{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Host: r.Host, Header: r.Header.Clone(), Body: body})
+	u.mu.Unlock()
+	if u.handle != nil {
+		u.handle(w, r, body)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	fmt.Fprintf(w, "upstream saw %s %s", r.Method, r.URL.Path)
+}
+
+func (u *upstream) requests() []seen {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return append([]seen(nil), u.reqs...)
+}
+
+// gateway is a running portico process.
+type gateway struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	addr   string
+	admin  string
+	file   string
+	stderr *syncBuffer
+	stdout *syncBuffer
+	done   chan error
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func bin(t *testing.T) string {
+	t.Helper()
+	p := os.Getenv("PORTICO_BIN")
+	if p == "" {
+		t.Fatal("PORTICO_BIN is not set; run `make test-integration`")
+	}
+	return p
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startGateway writes the route file (with {{LISTEN}} and {{ADMIN}} filled
+// in) and starts portico run on it, waiting until it answers.
+func startGateway(t *testing.T, routeFile string) *gateway {
+	t.Helper()
+	g := &gateway{t: t, addr: freePort(t), admin: freePort(t), stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan error, 1)}
+	g.file = filepath.Join(t.TempDir(), "portico.yaml")
+	g.writeConfig(routeFile)
+	g.cmd = exec.Command(bin(t), "run", "-c", g.file)
+	g.cmd.Stderr = g.stderr
+	g.cmd.Stdout = g.stdout
+	if err := g.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { g.done <- g.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = g.cmd.Process.Kill()
+		<-g.done
+		if t.Failed() {
+			t.Logf("portico stderr:\n%s", g.stderr.String())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + g.admin + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return g
+			}
+		}
+		select {
+		case err := <-g.done:
+			t.Fatalf("portico exited at start: %v\n%s", err, g.stderr.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatalf("portico did not become ready\n%s", g.stderr.String())
+	return nil
+}
+
+func (g *gateway) writeConfig(routeFile string) {
+	text := strings.NewReplacer("{{LISTEN}}", g.addr, "{{ADMIN}}", g.admin).Replace(routeFile)
+	if err := os.WriteFile(g.file, []byte(text), 0o644); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+func (g *gateway) signal(sig syscall.Signal) {
+	if err := g.cmd.Process.Signal(sig); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+// raw sends bytes on a fresh connection and returns everything read until
+// the server closes or the timeout passes.
+func (g *gateway) raw(req string, timeout time.Duration) string {
+	g.t.Helper()
+	c, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, req); err != nil {
+		g.t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(timeout))
+	out, _ := io.ReadAll(c)
+	return string(out)
+}
+
+// rawResponses sends req and parses the responses that come back in order.
+func (g *gateway) rawResponses(req string, n int) []*http.Response {
+	g.t.Helper()
+	c, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, req); err != nil {
+		g.t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	var out []*http.Response
+	for i := 0; i < n; i++ {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			g.t.Fatalf("response %d: %v", i, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		out = append(out, resp)
+	}
+	return out
+}
+
+func (g *gateway) get(path string) (*http.Response, string) {
+	g.t.Helper()
+	resp, err := client.Get("http://" + g.addr + path)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+var client = &http.Client{Timeout: 10 * time.Second}
+
+func statusOf(resp string) string {
+	line, _, _ := strings.Cut(resp, "\r\n")
+	return line
+}
