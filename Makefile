@@ -48,7 +48,7 @@ fuzz:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) vet $(PKGS)
+	$(GO) vet -tags integration $(PKGS)
 
 # check-imports: the leaves of DESIGN.md import nothing of the project.
 check-imports:

@@ -34,10 +34,6 @@ const (
 	bodyUntilClose
 )
 
-// pendingBodyHighWater bounds the request body bytes queued for an upstream
-// connection that is still dialing; past it the body stays in the socket.
-const pendingBodyHighWater = 256 << 10
-
 // clientConn is one downstream HTTP/1.1 connection. Loop-owned.
 type clientConn struct {
 	lp       *loop
@@ -48,6 +44,7 @@ type clientConn struct {
 	peerPort string
 	state    int
 	closed   bool
+	paused   bool // reads switched off (see pause.go)
 	timer    timewheel.Timer // header or idle timeout
 	rtimer   timewheel.Timer // route timeout
 
@@ -143,6 +140,10 @@ func (cc *clientConn) onTraffic() gnet.Action {
 	if cc.closed {
 		return gnet.Close
 	}
+	if cc.paused {
+		cc.lp.setReadInterest(cc.gc, false) // gnet re-armed reads after a flush
+		return gnet.None
+	}
 	cc.process()
 	if cc.closed {
 		return gnet.Close
@@ -163,6 +164,9 @@ func (cc *clientConn) process() {
 				return
 			}
 		default: // waiting on the upstream or closing: leave bytes buffered
+			if cc.state == stateAwait && cc.gc.InboundBuffered() > cc.ls.maxHeaderBytes+highWater {
+				cc.lp.pauseClient(cc) // a pipelining client must not make us buffer without bound
+			}
 			return
 		}
 	}
@@ -363,8 +367,9 @@ func (cc *clientConn) readBody() bool {
 		cc.requestSent()
 		return true
 	}
-	if cc.uc != nil && cc.uc.gc == nil && len(cc.uc.pending) > pendingBodyHighWater {
-		return false // upstream still dialing; let the socket hold the rest
+	if cc.state == stateBody && cc.upstreamBacklogged() {
+		cc.lp.pauseClient(cc) // the upstream reads slower than the client sends
+		return false
 	}
 	buf, _ := cc.gc.Peek(-1)
 	if len(buf) == 0 {

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -25,6 +26,11 @@ type loop struct {
 	clients map[*clientConn]struct{}
 	scratch []byte // reused to build heads; never retained across calls
 	addrBuf []byte
+
+	epfd          int // the loop's epoll fd (0: not looked up yet, -1: unavailable)
+	pausedUp      []*upConn
+	pausedClients []*clientConn
+	pausedN       atomic.Int32 // read by the driver goroutine to tick faster
 	tickFn  gnet.Runnable
 }
 
@@ -44,9 +50,14 @@ func newLoop(s *Server, el gnet.EventLoop) *loop {
 	return lp
 }
 
-// drive enqueues a tick on the loop every tickInterval until the server stops.
+// pausedTick is how often paused connections are checked for resumption: at
+// 1 MiB high water it still lets a fast reader pull 500 MiB/s.
+const pausedTick = 2 * time.Millisecond
+
+// drive enqueues a tick on the loop every tickInterval (pausedTick while any
+// connection is paused) until the server stops.
 func (lp *loop) drive(stop <-chan struct{}) {
-	t := time.NewTicker(tickInterval)
+	t := time.NewTimer(tickInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -56,12 +67,18 @@ func (lp *loop) drive(stop <-chan struct{}) {
 			if lp.el.Execute(context.Background(), lp.tickFn) != nil {
 				return
 			}
+			d := tickInterval
+			if lp.pausedN.Load() > 0 {
+				d = pausedTick
+			}
+			t.Reset(d)
 		}
 	}
 }
 
 func (lp *loop) tick() {
 	lp.wheel.Advance(time.Now().UnixNano())
+	lp.resumePaused()
 	if lp.s.draining.Load() {
 		lp.closeIdleClients()
 	}

@@ -39,6 +39,7 @@ type upConn struct {
 	pending []byte // written before the dial completed
 	reused  bool
 	dead    bool
+	paused  bool // reads switched off until the client drains (see pause.go)
 	gotData bool
 	timer   timewheel.Timer
 
@@ -213,23 +214,34 @@ func (uc *upConn) onClose(error) {
 }
 
 func (uc *upConn) onTraffic() gnet.Action {
-	cc := uc.cc
-	if cc == nil || uc.dead {
+	if uc.cc == nil || uc.dead {
 		return gnet.Close // unsolicited bytes on an idle connection
 	}
+	if uc.paused {
+		uc.hp.lp.setReadInterest(uc.gc, false) // gnet re-armed reads after a flush
+		return gnet.None
+	}
 	uc.gotData = true
-	for !uc.dead && uc.cc == cc {
+	uc.pump()
+	if uc.dead {
+		return gnet.Close
+	}
+	return gnet.None
+}
+
+// pump relays whatever gnet has buffered for this connection, pausing when
+// the client falls behind.
+func (uc *upConn) pump() {
+	cc := uc.cc
+	for !uc.dead && uc.cc == cc && cc != nil {
 		buf, _ := uc.gc.Peek(-1)
 		if len(buf) == 0 {
-			break
+			return
 		}
 		if !uc.headDone {
 			n, ok := uc.readHead(cc, buf)
 			if !ok {
-				if uc.dead {
-					return gnet.Close
-				}
-				break
+				return
 			}
 			_, _ = uc.gc.Discard(n)
 			continue
@@ -237,13 +249,13 @@ func (uc *upConn) onTraffic() gnet.Action {
 		n := uc.forwardBody(cc, buf)
 		_, _ = uc.gc.Discard(n)
 		if n == 0 {
-			break
+			return
+		}
+		if uc.cc == cc && !cc.closed && cc.gc.OutboundBuffered() > highWater {
+			uc.hp.lp.pauseUpstream(uc)
+			return
 		}
 	}
-	if uc.dead {
-		return gnet.Close
-	}
-	return gnet.None
 }
 
 // readHead parses the response head and writes the client's version of it.

@@ -23,7 +23,7 @@ func basicConfig(upstreamAddr string) string {
 listeners:
   - name: public
     address: "{{LISTEN}}"
-    limits: {max_header_bytes: 4KiB, header_timeout: 1s, max_body_bytes: 64MiB}
+    limits: {max_header_bytes: 4KiB, header_timeout: 1s, max_body_bytes: 2GiB}
 admin: {address: "{{ADMIN}}"}
 access_log: {path: stdout}
 drain_timeout: 5s

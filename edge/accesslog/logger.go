@@ -1,0 +1,420 @@
+package accesslog
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Destinations that Open accepts besides a file path (SPEC.md §2 access_log.path).
+const (
+	PathStdout = "stdout"
+	PathStderr = "stderr"
+	PathOff    = "off"
+)
+
+// Defaults for the zero fields of Options.
+const (
+	DefaultBufBytes      = 4 << 20
+	DefaultFlushInterval = 100 * time.Millisecond
+	DefaultCloseTimeout  = 5 * time.Second
+)
+
+const (
+	// minRingBytes keeps a tiny BufBytes from making rings that fit no line.
+	minRingBytes = 4 << 10
+	// flushBufBytes is the most the flusher hands to one Write call.
+	flushBufBytes = 256 << 10
+	// errorReportEvery limits Options.OnError calls during a long outage.
+	errorReportEvery = time.Second
+)
+
+// ErrClosed is returned by Reopen after Close.
+var ErrClosed = errors.New("accesslog: logger closed")
+
+// Options tunes a Logger; the zero value means the defaults.
+type Options struct {
+	// BufBytes is the total ring memory, split evenly over the shards (each
+	// ring is rounded down to a power of two, at least 4 KiB). It bounds how
+	// much a stalled destination can hold back before lines are dropped; a
+	// line longer than one ring is always dropped (text fields are cut at
+	// 8 KiB each, so keep rings at 64 KiB or more).
+	BufBytes int
+	// Shards is the number of rings; 0 means max(4, 2×GOMAXPROCS).
+	Shards int
+	// FlushInterval is the longest a line waits before it is written when
+	// traffic is light; a half-full ring wakes the flusher sooner.
+	FlushInterval time.Duration
+	// CloseTimeout bounds how long Close waits for the final flush.
+	CloseTimeout time.Duration
+	// OnError, if set, is called from the flusher goroutine when a write,
+	// reopen or close fails, at most once per second; WriteErrors counts
+	// every failure. It must not call back into the Logger's Close.
+	OnError func(error)
+}
+
+// Logger is the access log writer. Log may be called from any number of
+// goroutines at once; the other methods are for the control plane. A nil
+// *Logger and a Logger opened with "off" accept every call and do nothing.
+type Logger struct {
+	// Immutable after construction:
+	shards []*shard
+	off    bool
+	path   string // what Open was given; Reopen reopens it when isFile
+	isFile bool
+	opts   Options
+
+	closed    atomic.Bool
+	wake      chan struct{} // capacity 1: a pending wake-up is enough
+	quit      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error // written by the flusher before done is closed
+
+	pending   atomic.Pointer[os.File] // a file Reopen opened, for the flusher to adopt
+	lost      atomic.Uint64           // lines lost in failed writes
+	writeErrs atomic.Uint64
+
+	// Owned by the flusher goroutine:
+	w          io.Writer
+	file       *os.File // the destination when the Logger opened it (and so closes it)
+	fbuf       []byte
+	lastReport time.Time
+}
+
+// Open starts a Logger for path: "stdout", "stderr", "off", or a file that
+// is opened for appending (created 0644 if missing). bufBytes is the ring
+// memory (0 means DefaultBufBytes).
+func Open(path string, bufBytes int) (*Logger, error) {
+	return OpenOptions(path, Options{BufBytes: bufBytes})
+}
+
+// OpenOptions is Open with every tunable.
+func OpenOptions(path string, o Options) (*Logger, error) {
+	switch path {
+	case "":
+		return nil, errors.New("cannot open access log: empty path (use stdout, stderr, off or a file)")
+	case PathOff:
+		return &Logger{off: true, path: path}, nil
+	case PathStdout:
+		return newLogger(os.Stdout, nil, path, o), nil
+	case PathStderr:
+		return newLogger(os.Stderr, nil, path, o), nil
+	}
+	f, err := openFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return newLogger(f, f, path, o), nil
+}
+
+// New starts a Logger that writes to w, which only the flusher goroutine
+// calls and which the Logger never closes. A nil w gives an "off" Logger.
+func New(w io.Writer, o Options) *Logger {
+	if w == nil {
+		return &Logger{off: true, path: PathOff}
+	}
+	return newLogger(w, nil, "writer", o)
+}
+
+func openFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open access log: %w", err)
+	}
+	return f, nil
+}
+
+func newLogger(w io.Writer, f *os.File, path string, o Options) *Logger {
+	if o.BufBytes <= 0 {
+		o.BufBytes = DefaultBufBytes
+	}
+	if o.Shards <= 0 {
+		o.Shards = max(4, 2*runtime.GOMAXPROCS(0))
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = DefaultFlushInterval
+	}
+	if o.CloseTimeout <= 0 {
+		o.CloseTimeout = DefaultCloseTimeout
+	}
+	ring := minRingBytes
+	for ring*2 <= o.BufBytes/o.Shards {
+		ring *= 2
+	}
+	l := &Logger{
+		shards: make([]*shard, o.Shards),
+		path:   path,
+		isFile: f != nil,
+		opts:   o,
+		wake:   make(chan struct{}, 1),
+		quit:   make(chan struct{}),
+		done:   make(chan struct{}),
+		w:      w,
+		file:   f,
+		fbuf:   make([]byte, 0, flushBufBytes),
+	}
+	for i := range l.shards {
+		l.shards[i] = newShard(ring)
+	}
+	go l.run()
+	return l
+}
+
+// Enabled reports whether Log writes anything, so a caller can skip
+// filling an Entry.
+func (l *Logger) Enabled() bool {
+	return l != nil && !l.off && !l.closed.Load()
+}
+
+// Log encodes e and queues it for writing. It never blocks and does not
+// allocate: when the rings are full (the destination is slow) or all
+// shards are busy, the line is dropped and counted in Dropped. e and the
+// slices it points to are only read during the call. Lines logged while
+// Close runs may be lost without being counted.
+func (l *Logger) Log(e *Entry) {
+	if l == nil || l.off || l.closed.Load() {
+		return
+	}
+	n := uint32(len(l.shards))
+	first := rand.Uint32N(n)
+	for i, k := first, uint32(0); k < n; k++ {
+		s := l.shards[i]
+		if s.mu.TryLock() {
+			s.scratch = appendEntry(s.scratch[:0], e)
+			ok, wake := s.put(s.scratch)
+			s.mu.Unlock()
+			if !ok {
+				s.dropped.Add(1)
+			}
+			if wake {
+				select {
+				case l.wake <- struct{}{}:
+				default:
+				}
+			}
+			return
+		}
+		if i++; i == n {
+			i = 0
+		}
+	}
+	// More producers than shards are inside Log right now; waiting for one
+	// would make Log block, so this line is dropped instead.
+	l.shards[first].dropped.Add(1)
+}
+
+// Dropped returns the number of lines lost so far: rings full, all shards
+// busy, or a failed write. It is meant to be exported as a counter.
+func (l *Logger) Dropped() uint64 {
+	if l == nil {
+		return 0
+	}
+	n := l.lost.Load()
+	for _, s := range l.shards {
+		n += s.dropped.Load()
+	}
+	return n
+}
+
+// WriteErrors returns the number of failed writes to the destination.
+func (l *Logger) WriteErrors() uint64 {
+	if l == nil {
+		return 0
+	}
+	return l.writeErrs.Load()
+}
+
+// Reopen reopens a file destination under its path, for log rotation
+// (after the old file was renamed). Lines already handed to the old file
+// stay there; the flusher switches files before its next write. For
+// stdout, stderr, off and New writers it does nothing.
+func (l *Logger) Reopen() error {
+	if l == nil || l.off || !l.isFile {
+		return nil
+	}
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	f, err := openFile(l.path)
+	if err != nil {
+		return err
+	}
+	if old := l.pending.Swap(f); old != nil {
+		_ = old.Close() // never written to: a Reopen superseded by this one
+	}
+	if l.closed.Load() {
+		// Close raced with us and the flusher may be gone: do not leak f.
+		if f := l.pending.Swap(nil); f != nil {
+			_ = f.Close()
+		}
+		return ErrClosed
+	}
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Close stops accepting lines, writes what is buffered and closes a file
+// destination. It waits at most Options.CloseTimeout; if the destination is
+// still blocked then, it returns an error and the flusher finishes (and
+// closes the file) whenever the write returns. Calls after the first
+// return nil.
+func (l *Logger) Close() error {
+	if l == nil || l.off {
+		return nil
+	}
+	first := false
+	l.closeOnce.Do(func() {
+		first = true
+		l.closed.Store(true)
+		close(l.quit)
+	})
+	if !first {
+		return nil
+	}
+	t := time.NewTimer(l.opts.CloseTimeout)
+	defer t.Stop()
+	select {
+	case <-l.done:
+		return l.closeErr
+	case <-t.C:
+		return fmt.Errorf("cannot flush access log %s: destination still blocked after %v", l.path, l.opts.CloseTimeout)
+	}
+}
+
+// run is the flusher goroutine: it alone reads the rings and writes.
+func (l *Logger) run() {
+	defer close(l.done)
+	tick := time.NewTicker(l.opts.FlushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.quit:
+			l.flushAll()
+			l.closeErr = l.closeDest()
+			return
+		case <-tick.C:
+		case <-l.wake:
+		}
+		l.flushAll()
+	}
+}
+
+func (l *Logger) flushAll() {
+	l.adoptPending()
+	for _, s := range l.shards {
+		l.drain(s)
+	}
+	l.writeBuf()
+}
+
+// adoptPending switches to a file that Reopen opened.
+func (l *Logger) adoptPending() {
+	f := l.pending.Swap(nil)
+	if f == nil {
+		return
+	}
+	l.writeBuf() // what was taken before the reopen belongs to the old file
+	if l.file != nil {
+		if err := l.file.Close(); err != nil {
+			l.report(fmt.Errorf("cannot close rotated access log %s: %w", l.path, err))
+		}
+	}
+	l.file, l.w = f, f
+}
+
+// drain moves s's lines into fbuf, writing fbuf whenever it fills. It takes
+// only what was in the ring when it started, so busy producers cannot keep
+// it here forever.
+func (l *Logger) drain(s *shard) {
+	head := s.head.Load()
+	tail := s.tail.Load()
+	for tail < head {
+		room := cap(l.fbuf) - len(l.fbuf)
+		if room == 0 {
+			l.writeBuf()
+			continue
+		}
+		n := head - tail
+		take := min(n, uint64(room))
+		start := len(l.fbuf)
+		l.fbuf = l.fbuf[:start+int(take)]
+		dst := l.fbuf[start:]
+		if c := copy(dst, s.buf[tail&s.mask:]); c < len(dst) {
+			copy(dst[c:], s.buf)
+		}
+		if take < n {
+			// More follows: end the chunk on a line boundary, so no line is
+			// split across two writes (another writer sharing the fd, such
+			// as slog on stderr, could land in between).
+			cut := bytes.LastIndexByte(dst, '\n') + 1
+			if cut == 0 {
+				if start > 0 {
+					l.fbuf = l.fbuf[:start]
+					l.writeBuf()
+					continue
+				}
+				cut = len(dst) // a single line longer than fbuf: split it
+			}
+			l.fbuf = l.fbuf[:start+cut]
+			take = uint64(cut)
+		}
+		tail += take
+		s.tail.Store(tail)
+	}
+}
+
+// writeBuf writes fbuf in one call and empties it. A failure is counted
+// and not retried: retrying would hold the rings full for longer.
+func (l *Logger) writeBuf() {
+	if len(l.fbuf) == 0 {
+		return
+	}
+	n, err := l.w.Write(l.fbuf)
+	if err == nil && n < len(l.fbuf) {
+		err = io.ErrShortWrite
+	}
+	if err != nil {
+		n = min(max(n, 0), len(l.fbuf))
+		l.lost.Add(uint64(bytes.Count(l.fbuf[n:], []byte{'\n'})))
+		l.writeErrs.Add(1)
+		l.report(fmt.Errorf("cannot write access log %s: %w", l.path, err))
+	}
+	l.fbuf = l.fbuf[:0]
+}
+
+func (l *Logger) closeDest() error {
+	var err error
+	if l.file != nil {
+		if cerr := l.file.Close(); cerr != nil {
+			err = fmt.Errorf("cannot close access log %s: %w", l.path, cerr)
+		}
+		l.file = nil
+	}
+	if f := l.pending.Swap(nil); f != nil { // a Reopen that raced with Close
+		_ = f.Close()
+	}
+	return err
+}
+
+func (l *Logger) report(err error) {
+	if l.opts.OnError == nil {
+		return
+	}
+	now := time.Now()
+	if !l.lastReport.IsZero() && now.Sub(l.lastReport) < errorReportEvery {
+		return
+	}
+	l.lastReport = now
+	l.opts.OnError(err)
+}

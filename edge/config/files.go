@@ -1,0 +1,135 @@
+package config
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+)
+
+// maxAuxFile bounds certificate, key, CA, JWKS and secret files. The stat
+// before reading refuses devices and FIFOs, so that a path such as
+// /dev/zero or /dev/stdin cannot hang or exhaust validation.
+const maxAuxFile = 4 << 20
+
+// readAux reads the file at path; messages name it as written (name).
+func readAux(path, name string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", name, unwrapPath(err))
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("cannot read %s: not a regular file", name)
+	}
+	if fi.Size() > maxAuxFile {
+		return nil, fmt.Errorf("cannot read %s: larger than %d bytes", name, maxAuxFile)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", name, unwrapPath(err))
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxAuxFile))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", name, unwrapPath(err))
+	}
+	return b, nil
+}
+
+// unwrapPath drops the *fs.PathError wrapper, whose text repeats the path.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// checkCertPair reads a certificate chain and key and checks that they
+// parse and belong together. which is "cert" or "key": the file the error
+// is about.
+func checkCertPair(certFile, certName, keyFile, keyName string) (which string, err error) {
+	certPEM, err := readAux(certFile, certName)
+	if err != nil {
+		return "cert", err
+	}
+	keyPEM, kerr := readAux(keyFile, keyName)
+	if kerr != nil {
+		return "key", kerr
+	}
+	if err := certsIn(certPEM); err != nil {
+		return "cert", fmt.Errorf("%s: %w", certName, err)
+	}
+	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
+		return "key", fmt.Errorf("%s does not fit %s: %w", keyName, certName, err)
+	}
+	return "", nil
+}
+
+// certsIn checks that data holds at least one PEM certificate and that all
+// of them parse.
+func certsIn(data []byte) error {
+	n := 0
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
+			return fmt.Errorf("certificate %d does not parse: %w", n+1, err)
+		}
+		n++
+	}
+	if n == 0 {
+		return errors.New("no PEM certificate found")
+	}
+	return nil
+}
+
+func checkCAFile(path, name string) error {
+	data, err := readAux(path, name)
+	if err != nil {
+		return err
+	}
+	if err := certsIn(data); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+func checkJWKSFile(path, name string) error {
+	data, err := readAux(path, name)
+	if err != nil {
+		return err
+	}
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(data, &set); err != nil {
+		return fmt.Errorf("%s is not a JWK set: %w", name, err)
+	}
+	if len(set.Keys) == 0 {
+		return fmt.Errorf("%s is not a JWK set: no \"keys\"", name)
+	}
+	return nil
+}
+
+func checkSecretFile(path, name string) error {
+	data, err := readAux(path, name)
+	if err != nil {
+		return err
+	}
+	if len(data) == 0 {
+		return fmt.Errorf("%s is empty", name)
+	}
+	return nil
+}

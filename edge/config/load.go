@@ -1,0 +1,237 @@
+package config
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// MaxFileSize bounds the route file Load reads.
+const MaxFileSize = 16 << 20
+
+// Load reads, parses and validates the route file at path. Problems with
+// the content come back as *Errors; an unreadable file as a plain error.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open route file: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read route file %s: %w", path, err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("cannot load route file %s: larger than %d bytes", path, MaxFileSize)
+	}
+	return Parse(data, path)
+}
+
+// Parse parses and validates a route file's bytes. file names the file in
+// problems and locates relative paths (its folder; the working directory
+// when file is ""). Referenced certificate, key, CA, JWKS and secret files
+// are read to check them. On failure the error is *Errors listing every
+// problem found, sorted by position.
+func Parse(data []byte, file string) (*Config, error) {
+	name := file
+	if name == "" {
+		name = "<input>"
+	}
+	c := &Config{src: name}
+	sum := sha256.Sum256(data)
+	c.SHA256 = hex.EncodeToString(sum[:])
+	if file != "" {
+		abs, err := filepath.Abs(file)
+		if err != nil {
+			return nil, fmt.Errorf("cannot resolve route file path %s: %w", file, err)
+		}
+		c.File, c.Dir = abs, filepath.Dir(abs)
+	} else {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, fmt.Errorf("cannot find the working directory: %w", err)
+		}
+		c.Dir = wd
+	}
+
+	d := newDecoder(name)
+	c.pos = d.pos
+	if root := d.document(data); root != nil {
+		if d.config(root, c) && len(d.probs) < maxProblems {
+			v := &validator{d: d, c: c}
+			v.run()
+		}
+	}
+	if len(d.probs) > 0 {
+		e := &Errors{Problems: d.probs}
+		e.Sort()
+		return nil, e
+	}
+	return c, nil
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// document parses data into the root mapping node, reporting syntax errors,
+// empty input, several documents and excessive alias expansion.
+func (d *decoder) document(data []byte) (root *yaml.Node) {
+	defer func() {
+		// yaml recovers its own panics; this is a last line of defence so
+		// that hostile input can never crash a reload.
+		if r := recover(); r != nil {
+			d.add(Pos{Line: 1, Col: 1}, "", "cannot parse YAML: %v", r)
+			root = nil
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			d.add(Pos{Line: 1, Col: 1}, "", "the file is empty")
+			return nil
+		}
+		d.yamlError(data, err)
+		return nil
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); err == nil {
+		d.add(posOf(&next), "", "a route file holds one YAML document; found another")
+	} else if !errors.Is(err, io.EOF) {
+		d.yamlError(data, err)
+	}
+	if len(doc.Content) == 0 || isNull(deref(doc.Content[0])) {
+		d.add(Pos{Line: 1, Col: 1}, "", "the file is empty")
+		return nil
+	}
+	actual, expanded, cyclic := measure(doc.Content[0])
+	switch {
+	case cyclic:
+		d.add(Pos{Line: 1, Col: 1}, "", "an alias refers to a node that contains it")
+		return nil
+	case expanded-actual > maxAliasBase+maxAliasExpansion*actual:
+		d.add(Pos{Line: 1, Col: 1}, "", "aliases expand the document to %d nodes; too many", expanded)
+		return nil
+	}
+	return doc.Content[0]
+}
+
+// yamlParserProblems are the problems yaml's parser (as opposed to its
+// scanner) reports. For them yaml prints the 0-based line of the enclosing
+// collection's start, so the 1-based line is one more. yaml gives no column.
+var yamlParserProblems = []string{
+	"did not find expected <stream-start>", "did not find expected <document start>",
+	"did not find expected node content", "did not find expected '-' indicator",
+	"did not find expected key", "did not find expected ',' or ']'", "did not find expected ',' or '}'",
+	"found undefined tag handle", "found duplicate %TAG directive", "found incompatible YAML document",
+	"found duplicate %YAML directive",
+}
+
+var yamlAnchorRE = regexp.MustCompile(`^yaml: unknown anchor '(.*)' referenced$`)
+
+func (d *decoder) yamlError(data []byte, err error) {
+	msg := err.Error()
+	if m := yamlAnchorRE.FindStringSubmatch(msg); m != nil {
+		// yaml gives no position here; the first "*name" is the culprit.
+		p := Pos{Line: 1, Col: 1}
+		if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
+			p.Line = 1 + bytes.Count(data[:i], []byte("\n"))
+			p.Col = 1 + i - (bytes.LastIndexByte(data[:i], '\n') + 1)
+		}
+		d.add(p, "", "invalid YAML: unknown anchor %q referenced", m[1])
+		return
+	}
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		if slices.Contains(yamlParserProblems, m[2]) {
+			d.add(Pos{Line: line + 1, Col: 1}, "", "invalid YAML: %s (in the block or flow collection starting on this line)", m[2])
+			return
+		}
+		d.add(Pos{Line: line, Col: 1}, "", "invalid YAML: %s", m[2])
+		return
+	}
+	if p, ok := strings.CutPrefix(msg, "yaml: "); ok && slices.Contains(yamlParserProblems, p) {
+		d.add(Pos{Line: 1, Col: 1}, "", "invalid YAML: %s (in the block or flow collection starting on this line)", p)
+		return
+	}
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		for _, e := range te.Errors {
+			d.add(Pos{Line: 1, Col: 1}, "", "invalid YAML: %s", e)
+		}
+		return
+	}
+	d.add(Pos{Line: 1, Col: 1}, "", "invalid YAML: %s", strings.TrimPrefix(msg, "yaml: "))
+}
+
+// measure counts the nodes written in the document and the nodes a full
+// alias expansion would visit, and finds alias cycles.
+func measure(root *yaml.Node) (actual, expanded int, cyclic bool) {
+	const inProgress = -1
+	memo := make(map[*yaml.Node]int)
+	var walk func(n *yaml.Node, viaAlias bool) int
+	walk = func(n *yaml.Node, viaAlias bool) int {
+		if n == nil || cyclic {
+			return 0
+		}
+		if v, ok := memo[n]; ok {
+			if v == inProgress {
+				cyclic = true
+				return 0
+			}
+			if viaAlias {
+				return v
+			}
+		}
+		memo[n] = inProgress
+		if !viaAlias {
+			actual++
+		}
+		size := 1
+		if n.Kind == yaml.AliasNode {
+			size += walk(n.Alias, true)
+		} else {
+			for _, ch := range n.Content {
+				size += walk(ch, viaAlias)
+				if size > 1<<30 {
+					size = 1 << 30
+				}
+			}
+		}
+		memo[n] = size
+		return size
+	}
+	expanded = walk(root, false)
+	return actual, expanded, cyclic
+}
+
+// Problem builds a Problem about the value at field path (for example
+// "routes[2].auth[0]"), positioned where that value (or its nearest
+// parent) was written. The gateway uses it to refuse, in the same format
+// as validation, a config that loads but uses what it cannot serve yet.
+func (c *Config) Problem(path, format string, args ...any) Problem {
+	var p Pos
+	for q := path; q != ""; q = parentPath(q) {
+		if pos, ok := c.pos[q]; ok {
+			p = pos
+			break
+		}
+	}
+	return Problem{File: c.src, Line: p.Line, Col: p.Col, Path: path, Message: fmt.Sprintf(format, args...)}
+}
+
+// PosOf returns where the value at field path was written, if it was.
+func (c *Config) PosOf(path string) (Pos, bool) {
+	p, ok := c.pos[path]
+	return p, ok
+}

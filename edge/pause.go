@@ -1,0 +1,171 @@
+package edge
+
+import (
+	"reflect"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+)
+
+// Bounded buffering (DESIGN.md principle 8). When the side we write to has
+// more than highWater bytes queued in gnet's outbound buffer, we stop
+// reading the side we copy from, and start again below lowWater. gnet has no
+// pause API, so pausing changes the connection's epoll interest set directly:
+// the loop's epoll fd is read once per loop from gnet's poller (pinned gnet
+// v2.9.7, default poller build, which stores the fd in epoll_event.Fd).
+// While paused, unread bytes stay in the kernel socket buffer and TCP flow
+// control slows the sender. gnet re-arms EPOLLIN by itself after it flushes a
+// paused connection's own outbound buffer; onTraffic then re-pauses at a cost
+// of at most one read (64 KiB) into gnet's inbound buffer.
+//
+// The alternative DESIGN.md describes (Dup the fd, Close the gnet conn,
+// Enroll the dup later) costs three syscalls plus a goroutine hand-off per
+// pause and changes the connection's identity; an epoll_ctl per transition
+// is one syscall and keeps every pointer valid.
+const (
+	highWater = 1 << 20
+	lowWater  = 256 << 10
+)
+
+// epollFD digs the loop's epoll descriptor out of gnet's unexported poller:
+// conn.loop.poller.fd. It returns -1 if the layout is not what we expect, in
+// which case pausing is disabled and buffering falls back to gnet's growth.
+func epollFD(c gnet.Conn) int {
+	defer func() { _ = recover() }()
+	v := reflect.ValueOf(c)
+	if v.Kind() != reflect.Pointer {
+		return -1
+	}
+	loop := v.Elem().FieldByName("loop")
+	if !loop.IsValid() || loop.Kind() != reflect.Pointer || loop.IsNil() {
+		return -1
+	}
+	poller := loop.Elem().FieldByName("poller")
+	if !poller.IsValid() || poller.Kind() != reflect.Pointer || poller.IsNil() {
+		return -1
+	}
+	fd := poller.Elem().FieldByName("fd")
+	if !fd.IsValid() || fd.Kind() != reflect.Int {
+		return -1
+	}
+	return int(fd.Int())
+}
+
+// setReadInterest turns EPOLLIN on or off for c, keeping EPOLLOUT while gnet
+// still has bytes to flush for it.
+func (lp *loop) setReadInterest(c gnet.Conn, read bool) bool {
+	if lp.epfd == 0 {
+		lp.epfd = epollFD(c)
+	}
+	if lp.epfd < 0 {
+		return false
+	}
+	var ev uint32
+	if read {
+		ev = unix.EPOLLIN | unix.EPOLLPRI
+	}
+	if c.OutboundBuffered() > 0 {
+		ev |= unix.EPOLLOUT
+	}
+	fd := c.Fd()
+	return unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_MOD, fd, &unix.EpollEvent{Fd: int32(fd), Events: ev}) == nil
+}
+
+// pauseUpstream stops reading uc until its client drains (slow reader).
+func (lp *loop) pauseUpstream(uc *upConn) {
+	if uc.paused || uc.gc == nil || !lp.setReadInterest(uc.gc, false) {
+		return
+	}
+	uc.paused = true
+	lp.pausedUp = append(lp.pausedUp, uc)
+	lp.pausedN.Add(1)
+}
+
+// pauseClient stops reading cc until its upstream drains (slow upstream), or
+// until its current exchange ends (pipelined bytes piling up).
+func (lp *loop) pauseClient(cc *clientConn) {
+	if cc.paused || cc.closed || !lp.setReadInterest(cc.gc, false) {
+		return
+	}
+	cc.paused = true
+	lp.pausedClients = append(lp.pausedClients, cc)
+	lp.pausedN.Add(1)
+}
+
+// resumePaused runs on every tick: connections whose sink drained read again.
+func (lp *loop) resumePaused() {
+	if len(lp.pausedUp) > 0 {
+		kept := lp.pausedUp[:0]
+		for _, uc := range lp.pausedUp {
+			cc := uc.cc
+			switch {
+			case uc.dead || cc == nil || cc.closed:
+				uc.paused = false
+				lp.pausedN.Add(-1)
+			case cc.gc.OutboundBuffered() < lowWater:
+				uc.paused = false
+				lp.pausedN.Add(-1)
+				lp.setReadInterest(uc.gc, true)
+				uc.pump() // bytes already in gnet's inbound buffer raise no event
+				if uc.dead {
+					uc.discard()
+				}
+			default:
+				kept = append(kept, uc)
+			}
+		}
+		clear(lp.pausedUp[len(kept):])
+		lp.pausedUp = kept
+	}
+	if len(lp.pausedClients) > 0 {
+		kept := lp.pausedClients[:0]
+		for _, cc := range lp.pausedClients {
+			switch {
+			case cc.closed:
+				cc.paused = false
+				lp.pausedN.Add(-1)
+			case cc.canResume():
+				cc.paused = false
+				lp.pausedN.Add(-1)
+				lp.setReadInterest(cc.gc, true)
+				cc.process()
+			default:
+				kept = append(kept, cc)
+			}
+		}
+		clear(lp.pausedClients[len(kept):])
+		lp.pausedClients = kept
+	}
+}
+
+// canResume: the upstream we feed has drained, or the exchange that made us
+// hold pipelined bytes is over.
+func (cc *clientConn) canResume() bool {
+	switch cc.state {
+	case stateBody:
+		uc := cc.uc
+		if uc == nil {
+			return true
+		}
+		if uc.gc == nil {
+			return len(uc.pending) < lowWater
+		}
+		return uc.gc.OutboundBuffered() < lowWater
+	case stateAwait:
+		return false
+	}
+	return true
+}
+
+// upstreamBacklogged reports whether the upstream leg has more queued than
+// highWater, so the client should stop being read.
+func (cc *clientConn) upstreamBacklogged() bool {
+	uc := cc.uc
+	if uc == nil {
+		return false
+	}
+	if uc.gc == nil {
+		return len(uc.pending) > highWater
+	}
+	return uc.gc.OutboundBuffered() > highWater
+}
