@@ -18,12 +18,12 @@ import (
 // pipelined requests wait, unparsed, in gnet's inbound buffer until the
 // response before them is complete, which answers them in order.
 const (
-	stateIdle     = iota // between requests (idle timer armed)
-	stateHead            // bytes of a head arrived (header timer armed)
-	stateBody            // forwarding the request body
-	stateAwait           // request sent; waiting for the response to finish
-	stateDiscard         // reading and dropping a body we answered without
-	stateClosing         // answered; closing once written
+	stateIdle    = iota // between requests (idle timer armed)
+	stateHead           // bytes of a head arrived (header timer armed)
+	stateBody           // forwarding the request body
+	stateAwait          // request sent; waiting for the response to finish
+	stateDiscard        // reading and dropping a body we answered without
+	stateClosing        // answered; closing once written
 )
 
 // bodyKind says how a message body is delimited.
@@ -44,46 +44,46 @@ type clientConn struct {
 	peerPort string
 	state    int
 	closed   bool
-	paused   bool // reads switched off (see pause.go)
+	paused   bool            // reads switched off (see pause.go)
 	timer    timewheel.Timer // header or idle timeout
 	rtimer   timewheel.Timer // route timeout
 
 	req parser.Request
 
 	// Per request; reset by finishRequest.
-	snap       *snapshot
-	ls         *listenerSnap
-	rt         *route
-	up         *upstreamRT
-	target     *balancer.Target
-	uc         *upConn
-	reqID      []byte
-	logMethod  []byte
-	logHost    []byte
-	logPath    []byte
-	start      time.Time
-	bytesIn    int64
-	bytesOut   int64
-	status     int
-	errCode    string
-	isHEAD     bool
-	keepAlive  bool
-	expect100  bool
-	idempotent bool
-	bodyKind   int
-	bodyLeft   int64
-	bodySeen   int64
-	maxBody    int64
-	dec        parser.ChunkedDecoder
-	respBegun  bool
-	respDone   bool
-	reqDone    bool
-	retriesLeft int
-	headCopy   []byte // upstream request head, kept for a retry until the response begins
-	pathBuf    []byte
+	snap          *snapshot
+	ls            *listenerSnap
+	rt            *route
+	up            *upstreamRT
+	target        *balancer.Target
+	uc            *upConn
+	reqID         []byte
+	logMethod     []byte
+	logHost       []byte
+	logPath       []byte
+	start         time.Time
+	bytesIn       int64
+	bytesOut      int64
+	status        int
+	errCode       string
+	isHEAD        bool
+	keepAlive     bool
+	expect100     bool
+	idempotent    bool
+	bodyKind      int
+	bodyLeft      int64
+	bodySeen      int64
+	maxBody       int64
+	dec           parser.ChunkedDecoder
+	respBegun     bool
+	respDone      bool
+	reqDone       bool
+	retriesLeft   int
+	headCopy      []byte // upstream request head, kept for a retry until the response begins
+	pathBuf       []byte
 	upstreamStart time.Time
-	hdrs       headerView
-	logEntry   accesslog.Entry
+	hdrs          headerView
+	logEntry      accesslog.Entry
 }
 
 func (lp *loop) newClientConn(c gnet.Conn, bl *boundListener) *clientConn {

@@ -31,7 +31,7 @@ type loop struct {
 	pausedUp      []*upConn
 	pausedClients []*clientConn
 	pausedN       atomic.Int32 // read by the driver goroutine to tick faster
-	tickFn  gnet.Runnable
+	tickFn        gnet.Runnable
 }
 
 func newLoop(s *Server, el gnet.EventLoop) *loop {
@@ -83,7 +83,6 @@ func (lp *loop) tick() {
 		lp.closeIdleClients()
 	}
 }
-
 
 func (lp *loop) schedule(t *timewheel.Timer, d time.Duration) {
 	lp.wheel.Schedule(t, d, time.Now().UnixNano())

@@ -25,7 +25,7 @@ type Options struct {
 	// in-memory config (the demo), which then cannot reload from disk.
 	ConfigPath string
 	// Loops is the number of event loops; 0 means GOMAXPROCS.
-	Loops int
+	Loops  int
 	Logger *slog.Logger
 	// LoadConfig, when set, replaces config.Load for reloads (the demo uses it).
 	LoadConfig func() (*config.Config, error)
@@ -55,13 +55,13 @@ type Server struct {
 	loops   map[gnet.EventLoop]*loop
 	loopSeq []*loop
 
-	booted   chan struct{}
-	stopped  chan struct{}
-	runErr   error
-	draining atomic.Bool
-	ready    atomic.Bool
-	clients  atomic.Int64 // open client connections, all listeners
-	reloadMu sync.Mutex
+	booted       chan struct{}
+	stopped      chan struct{}
+	runErr       error
+	draining     atomic.Bool
+	ready        atomic.Bool
+	clients      atomic.Int64 // open client connections, all listeners
+	reloadMu     sync.Mutex
 	healthCtx    context.Context
 	healthCancel context.CancelFunc
 }

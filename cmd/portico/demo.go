@@ -127,4 +127,3 @@ func helloHandler(name string) http.Handler {
 		fmt.Fprintf(w, "hello from upstream %s (path %s)\n", name, r.URL.Path)
 	})
 }
-
