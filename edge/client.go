@@ -44,6 +44,7 @@ type clientConn struct {
 	peerPort string
 	state    int
 	closed   bool
+	wbuf     []byte // writes coalesced within one event
 	paused   bool            // reads switched off (see pause.go)
 	timer    timewheel.Timer // header or idle timeout
 	rtimer   timewheel.Timer // route timeout
@@ -579,11 +580,31 @@ func (cc *clientConn) appendCommonResponseHeaders(b []byte) []byte {
 	return append(b, crlf...)
 }
 
+// writeClient queues b for the client. Writes made while handling one event
+// are coalesced and flushed once by loop.flushDirty, so a small response
+// (head and body) costs one write syscall.
 func (cc *clientConn) writeClient(b []byte) {
 	if cc.closed {
 		return
 	}
-	_, _ = cc.gc.Write(b)
+	if len(cc.wbuf)+len(b) > coalesceMax {
+		cc.flush()
+		if len(b) > coalesceMax {
+			_, _ = cc.gc.Write(b)
+			return
+		}
+	}
+	if len(cc.wbuf) == 0 {
+		cc.lp.dirtyClients = append(cc.lp.dirtyClients, cc)
+	}
+	cc.wbuf = append(cc.wbuf, b...)
+}
+
+func (cc *clientConn) flush() {
+	if len(cc.wbuf) > 0 && !cc.closed {
+		_, _ = cc.gc.Write(cc.wbuf)
+	}
+	cc.wbuf = cc.wbuf[:0]
 }
 
 // finishRequest logs the exchange and readies the connection for the next

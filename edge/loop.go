@@ -27,6 +27,9 @@ type loop struct {
 	scratch []byte // reused to build heads; never retained across calls
 	addrBuf []byte
 
+	dirtyClients []*clientConn // connections with coalesced writes to flush
+	dirtyUps     []*upConn
+
 	epfd          int // the loop's epoll fd (0: not looked up yet, -1: unavailable)
 	pausedUp      []*upConn
 	pausedClients []*clientConn
@@ -43,7 +46,7 @@ func newLoop(s *Server, el gnet.EventLoop) *loop {
 		clients: make(map[*clientConn]struct{}),
 		scratch: make([]byte, 0, 8192),
 	}
-	lp.tickFn = gnet.RunnableFunc(func(context.Context) error {
+	lp.tickFn = gnet.RunnableFunc(func(context.Context) error { // flushes in tick
 		lp.tick()
 		return nil
 	})
@@ -76,7 +79,27 @@ func (lp *loop) drive(stop <-chan struct{}) {
 	}
 }
 
+// coalesceMax bounds the bytes gathered per connection before a write.
+const coalesceMax = 32 << 10
+
+// flushDirty writes what each connection gathered during this event. Every
+// entry point into the loop's code (gnet callbacks, ticks, Execute'd tasks)
+// ends with it. Upstreams first: a request leaves before the next response.
+func (lp *loop) flushDirty() {
+	for i, uc := range lp.dirtyUps {
+		uc.flush()
+		lp.dirtyUps[i] = nil
+	}
+	lp.dirtyUps = lp.dirtyUps[:0]
+	for i, cc := range lp.dirtyClients {
+		cc.flush()
+		lp.dirtyClients[i] = nil
+	}
+	lp.dirtyClients = lp.dirtyClients[:0]
+}
+
 func (lp *loop) tick() {
+	defer lp.flushDirty()
 	lp.wheel.Advance(time.Now().UnixNano())
 	lp.resumePaused()
 	if lp.s.draining.Load() {

@@ -333,6 +333,7 @@ func (s *Server) forEachLoop(f func(*loop)) {
 		lp := lp
 		_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 			f(lp)
+			lp.flushDirty()
 			return nil
 		}))
 	}
@@ -393,6 +394,7 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if uc, ok := c.Context().(*upConn); ok {
 		uc.onOpen(c)
+		uc.hp.lp.flushDirty()
 		return nil, gnet.None
 	}
 	s := h.s
@@ -418,8 +420,10 @@ func (h *handler) OnClose(c gnet.Conn, err error) gnet.Action {
 		x.onClose(err)
 		x.bl.active.Add(-1)
 		h.s.clients.Add(-1)
+		x.lp.flushDirty()
 	case *upConn:
 		x.onClose(err)
+		x.hp.lp.flushDirty()
 	}
 	return gnet.None
 }
@@ -427,9 +431,13 @@ func (h *handler) OnClose(c gnet.Conn, err error) gnet.Action {
 func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 	switch x := c.Context().(type) {
 	case *clientConn:
-		return x.onTraffic()
+		a := x.onTraffic()
+		x.lp.flushDirty()
+		return a
 	case *upConn:
-		return x.onTraffic()
+		a := x.onTraffic()
+		x.hp.lp.flushDirty()
+		return a
 	}
 	return gnet.Close
 }

@@ -126,8 +126,10 @@ func (r *route) pickUpstream() *upstreamRT {
 // its balancer pools to upstreams whose definition did not change, so health,
 // ejection and in-flight state survive a reload.
 func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry) (*snapshot, error) {
-	var problems []string
-	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	var problems []config.Problem
+	bad := func(path, format string, args ...any) {
+		problems = append(problems, cfg.Problem(path, format, args...))
+	}
 
 	s := &snapshot{
 		cfg:       cfg,
@@ -143,7 +145,7 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry) (*snapshot,
 	for i := range cfg.Listeners {
 		l := &cfg.Listeners[i]
 		if l.TLS != nil {
-			bad("listeners[%d] %q: tls: not supported yet", i, l.Name)
+			bad(fmt.Sprintf("listeners[%d].tls", i), "TLS listeners are not supported yet")
 		}
 		ls := &listenerSnap{
 			name:           l.Name,
@@ -173,7 +175,7 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry) (*snapshot,
 	for i := range cfg.Upstreams {
 		u := &cfg.Upstreams[i]
 		if u.TLS != nil {
-			bad("upstreams[%d] %q: tls: not supported yet", i, u.Name)
+			bad(fmt.Sprintf("upstreams[%d].tls", i), "upstream TLS is not supported yet")
 		}
 		def := upstreamDefinition(u)
 		var prevPool *balancer.Pool
@@ -207,7 +209,7 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry) (*snapshot,
 		}
 		pool, err := balancer.NewPool(pc, prevPool)
 		if err != nil {
-			bad("upstreams[%d] %q: %v", i, u.Name, err)
+			bad(fmt.Sprintf("upstreams[%d]", i), "%v", err)
 			continue
 		}
 		s.upstreams[u.Name] = &upstreamRT{
@@ -230,18 +232,18 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry) (*snapshot,
 			upstream: s.upstreams[rc.Upstream],
 		}
 		if len(rc.Auth) > 0 || len(rc.Scopes) > 0 {
-			bad("routes[%d] %q: auth: not supported yet", i, rc.Name)
+			bad(fmt.Sprintf("routes[%d].auth", i), "auth and scopes are not supported yet")
 		}
 		if len(rc.RateLimits) > 0 {
-			bad("routes[%d] %q: rate_limits: not supported yet", i, rc.Name)
+			bad(fmt.Sprintf("routes[%d].rate_limits", i), "rate limits are not supported yet")
 		}
 		if rc.Upstream != "" && r.upstream == nil {
-			bad("routes[%d] %q: upstream %q is not defined", i, rc.Name, rc.Upstream)
+			bad(fmt.Sprintf("routes[%d].upstream", i), "upstream %q is not defined", rc.Upstream)
 		}
 		for _, sp := range rc.Split {
 			u := s.upstreams[sp.Upstream]
 			if u == nil {
-				bad("routes[%d] %q: split upstream %q is not defined", i, rc.Name, sp.Upstream)
+				bad(fmt.Sprintf("routes[%d].split", i), "upstream %q is not defined", sp.Upstream)
 				continue
 			}
 			r.splitTotal += sp.Weight
@@ -255,7 +257,7 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry) (*snapshot,
 			r.direct = &directResponse{status: d.Status, body: d.Body, contentType: ct}
 		}
 		if r.upstream == nil && len(r.split) == 0 && r.direct == nil {
-			bad("routes[%d] %q: no upstream, split or direct_response to serve it", i, rc.Name)
+			bad(fmt.Sprintf("routes[%d]", i), "no upstream, split or direct_response to serve it")
 		}
 		if rw := rc.Rewrite; rw != nil {
 			r.stripPrefix, r.addPrefix, r.hostRewrite = rw.StripPrefix, rw.AddPrefix, rw.Host
@@ -293,7 +295,9 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry) (*snapshot,
 		matches = append(matches, mt)
 	}
 	if len(problems) > 0 {
-		return nil, &compileError{problems: problems}
+		errs := &config.Errors{Problems: problems}
+		errs.Sort()
+		return nil, errs
 	}
 	table, err := router.Compile(matches)
 	if err != nil {
@@ -327,11 +331,6 @@ func upstreamDefinition(u *config.Upstream) string {
 	return b.String()
 }
 
-// compileError lists every problem found while compiling, one per line.
-type compileError struct{ problems []string }
-
-func (e *compileError) Error() string { return strings.Join(e.problems, "\n") }
-
 // Check compiles cfg without serving it: what `portico validate` runs after
 // the route file itself validated, so features that are parsed but not served
 // yet are reported instead of silently ignored.
@@ -340,5 +339,3 @@ func Check(cfg *config.Config) error {
 	return err
 }
 
-// Problems lists the compile problems, one per entry.
-func (e *compileError) Problems() []string { return e.problems }

@@ -40,6 +40,7 @@ type upConn struct {
 	reused  bool
 	dead    bool
 	paused  bool // reads switched off until the client drains (see pause.go)
+	wbuf    []byte
 	gotData bool
 	timer   timewheel.Timer
 
@@ -98,6 +99,7 @@ func (uc *upConn) dial(lp *loop, addr string, timeout time.Duration) {
 	if err != nil {
 		_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 			uc.onDialFailed()
+			lp.flushDirty()
 			return nil
 		}))
 	}
@@ -141,7 +143,24 @@ func (uc *upConn) write(b []byte) {
 		uc.pending = append(uc.pending, b...)
 		return
 	}
-	_, _ = uc.gc.Write(b)
+	if len(uc.wbuf)+len(b) > coalesceMax {
+		uc.flush()
+		if len(b) > coalesceMax {
+			_, _ = uc.gc.Write(b)
+			return
+		}
+	}
+	if len(uc.wbuf) == 0 {
+		uc.hp.lp.dirtyUps = append(uc.hp.lp.dirtyUps, uc)
+	}
+	uc.wbuf = append(uc.wbuf, b...)
+}
+
+func (uc *upConn) flush() {
+	if len(uc.wbuf) > 0 && !uc.dead && uc.gc != nil {
+		_, _ = uc.gc.Write(uc.wbuf)
+	}
+	uc.wbuf = uc.wbuf[:0]
 }
 
 // discard abandons the connection: its message state is unknown.

@@ -2,7 +2,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +10,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/portico-gw/portico/edge"
@@ -33,6 +33,18 @@ commands:
 `
 
 func main() {
+	// PORTICO_CPUPROFILE=FILE writes a CPU profile of the whole run, for
+	// benchmarking sessions; it is off unless asked for.
+	if path := os.Getenv("PORTICO_CPUPROFILE"); path != "" {
+		if f, err := os.Create(path); err == nil {
+			if pprof.StartCPUProfile(f) == nil {
+				code := run(os.Args[1:], os.Stdout, os.Stderr)
+				pprof.StopCPUProfile()
+				f.Close()
+				os.Exit(code)
+			}
+		}
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -99,9 +111,6 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	cfg, err := config.Load(path)
 	if err == nil {
 		err = edge.Check(cfg)
-		if err != nil {
-			err = prefixLines(path, err)
-		}
 	}
 	if err != nil {
 		fmt.Fprintln(stdout, err.Error())
@@ -109,22 +118,6 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", path)
 	return 0
-}
-
-// prefixLines gives compile problems (which have no position) the file name.
-func prefixLines(path string, err error) error {
-	var ce interface{ Problems() []string }
-	if errors.As(err, &ce) {
-		out := ""
-		for i, p := range ce.Problems() {
-			if i > 0 {
-				out += "\n"
-			}
-			out += path + ": " + p
-		}
-		return errors.New(out)
-	}
-	return fmt.Errorf("%s: %w", path, err)
 }
 
 func cmdRun(args []string, stderr io.Writer) int {

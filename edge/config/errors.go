@@ -26,17 +26,17 @@ type Problem struct {
 	Message string
 }
 
-// String formats p as "FILE:LINE:COL: field.path: message". The path part is
-// left out when Path is empty and the position part when Line is 0.
+// String formats p as "FILE:LINE:COL: field.path: message" (SPEC §1). A
+// problem about the file as a whole (Line 0, say a missing top-level key) is
+// reported at 1:1 so every line keeps the same shape for tools. The path part
+// is left out when Path is empty.
 func (p Problem) String() string {
 	var b strings.Builder
 	b.WriteString(p.File)
-	if p.Line > 0 {
-		b.WriteByte(':')
-		b.WriteString(strconv.Itoa(p.Line))
-		b.WriteByte(':')
-		b.WriteString(strconv.Itoa(max(p.Col, 1)))
-	}
+	b.WriteByte(':')
+	b.WriteString(strconv.Itoa(max(p.Line, 1)))
+	b.WriteByte(':')
+	b.WriteString(strconv.Itoa(max(p.Col, 1)))
 	b.WriteString(": ")
 	if p.Path != "" {
 		b.WriteString(p.Path)

@@ -85,7 +85,7 @@ func TestProblemString(t *testing.T) {
 	}
 	f(Problem{File: "f.yaml", Line: 3, Col: 7, Path: "routes[2].match.path_prefix", Message: "bad"}, "f.yaml:3:7: routes[2].match.path_prefix: bad")
 	f(Problem{File: "f.yaml", Line: 3, Col: 0, Message: "syntax"}, "f.yaml:3:1: syntax")
-	f(Problem{File: "f.yaml", Path: "x", Message: "m"}, "f.yaml: x: m")
+	f(Problem{File: "f.yaml", Path: "x", Message: "m"}, "f.yaml:1:1: x: m")
 }
 
 // Absent fields take defaults; present fields keep their value, even 0.

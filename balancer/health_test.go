@@ -1,0 +1,293 @@
+package balancer
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// upstream is a loopback server whose health answer the test controls,
+// and which can be stopped and restarted on the same address.
+type upstream struct {
+	t      *testing.T
+	addr   string
+	status atomic.Int32
+	delay  atomic.Int64
+	hits   atomic.Int64
+	active atomic.Int64
+	peak   atomic.Int64
+	mu     sync.Mutex
+	srv    *httptest.Server
+}
+
+func newUpstream(t *testing.T) *upstream {
+	u := &upstream{t: t}
+	u.status.Store(200)
+	u.start("127.0.0.1:0")
+	t.Cleanup(u.stop)
+	return u
+}
+
+func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	u.hits.Add(1)
+	n := u.active.Add(1)
+	defer u.active.Add(-1)
+	for {
+		p := u.peak.Load()
+		if n <= p || u.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	if d := time.Duration(u.delay.Load()); d > 0 {
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+		}
+	}
+	if r.URL.Path != "/healthz" || r.Header.Get("User-Agent") != "portico-health-check" {
+		w.WriteHeader(404)
+		return
+	}
+	w.WriteHeader(int(u.status.Load()))
+}
+
+func (u *upstream) start(addr string) {
+	var ln net.Listener
+	var err error
+	// Re-binding a just-closed port can take a moment.
+	for range 50 {
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err != nil {
+		u.t.Fatalf("cannot listen on %s: %v", addr, err)
+	}
+	srv := httptest.NewUnstartedServer(u)
+	srv.Listener = ln
+	srv.Start()
+	u.mu.Lock()
+	u.srv, u.addr = srv, ln.Addr().String()
+	u.mu.Unlock()
+}
+
+func (u *upstream) stop() {
+	u.mu.Lock()
+	srv := u.srv
+	u.srv = nil
+	u.mu.Unlock()
+	if srv != nil {
+		srv.CloseClientConnections()
+		srv.Close()
+	}
+}
+
+// waitFor polls cond every 2ms until it holds or limit passes, and returns
+// the time it took.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for time.Since(start) < limit {
+		if cond() {
+			return time.Since(start)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %v", what, limit)
+	return 0
+}
+
+const (
+	testInterval = 25 * time.Millisecond
+	testMargin   = 400 * time.Millisecond // scheduling slack under -race on a shared 2-core box
+)
+
+func healthPool(t *testing.T, ups []*upstream, onChange func(*Target, bool)) *Pool {
+	t.Helper()
+	tcs := make([]TargetConfig, len(ups))
+	for i, u := range ups {
+		tcs[i] = TargetConfig{Address: u.addr}
+	}
+	p := mustPool(t, PoolConfig{Name: "hc", Targets: tcs, OnChange: onChange, HealthCheck: &HealthCheckConfig{
+		Path: "/healthz", Interval: testInterval, Timeout: 20 * time.Millisecond, HealthyThreshold: 2, UnhealthyThreshold: 3,
+	}}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	p.Start(ctx)
+	t.Cleanup(func() { cancel(); p.Stop() })
+	return p
+}
+
+func TestHealthCheck503AndRecovery(t *testing.T) {
+	a, b := newUpstream(t), newUpstream(t)
+	var mu sync.Mutex
+	var changes []bool
+	p := healthPool(t, []*upstream{a, b}, func(tg *Target, healthy bool) {
+		if tg.Address() == a.addr {
+			mu.Lock()
+			changes = append(changes, healthy)
+			mu.Unlock()
+		}
+	})
+	ta := p.targets[0]
+	waitFor(t, time.Second, "first checks", func() bool { return a.hits.Load() >= 2 && b.hits.Load() >= 2 })
+	if !ta.Healthy() {
+		t.Fatal("healthy target marked unhealthy")
+	}
+
+	a.status.Store(503)
+	took := waitFor(t, 3*testInterval+testMargin, "503 target turns unhealthy", func() bool { return !ta.Healthy() })
+	t.Logf("503: unhealthy after %v (interval %v × unhealthy_threshold 3 = %v)", took, testInterval, 3*testInterval)
+	if !p.targets[1].Healthy() {
+		t.Fatal("the other target was marked unhealthy")
+	}
+	now := nowNS()
+	for range 100 {
+		if p.Pick(0, now) == ta {
+			t.Fatal("unhealthy target picked")
+		}
+	}
+	snap := p.Snapshot()
+	if snap.Targets[0].Healthy || snap.Targets[0].LastCheckError == "" || snap.Targets[0].LastCheck == nil {
+		t.Fatalf("snapshot %+v", snap.Targets[0])
+	}
+
+	a.status.Store(200)
+	took = waitFor(t, 2*testInterval+testMargin, "recovered target turns healthy", ta.Healthy)
+	t.Logf("recovery: healthy after %v (interval × healthy_threshold 2 = %v)", took, 2*testInterval)
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(changes) != 2 || changes[0] || !changes[1] {
+		t.Fatalf("OnChange saw %v, want [false true]", changes)
+	}
+}
+
+func TestHealthCheckClosedAndRestarted(t *testing.T) {
+	a, b := newUpstream(t), newUpstream(t)
+	p := healthPool(t, []*upstream{a, b}, nil)
+	ta := p.targets[0]
+	addr := a.addr
+	waitFor(t, time.Second, "first checks", func() bool { return a.hits.Load() >= 1 })
+
+	a.stop()
+	took := waitFor(t, 3*testInterval+testMargin, "closed target turns unhealthy", func() bool { return !ta.Healthy() })
+	t.Logf("closed: unhealthy after %v", took)
+
+	a.start(addr)
+	took = waitFor(t, 2*testInterval+testMargin, "restarted target turns healthy", ta.Healthy)
+	t.Logf("restarted: healthy after %v", took)
+}
+
+func TestHealthCheckSlowTarget(t *testing.T) {
+	a, b := newUpstream(t), newUpstream(t)
+	p := healthPool(t, []*upstream{a, b}, nil)
+	a.delay.Store(int64(200 * time.Millisecond)) // over the 20ms timeout
+	took := waitFor(t, 3*(testInterval+20*time.Millisecond)+testMargin, "slow target turns unhealthy", func() bool { return !p.targets[0].Healthy() })
+	t.Logf("slow: unhealthy after %v", took)
+	if !p.targets[1].Healthy() {
+		t.Fatal("a slow target made another one unhealthy")
+	}
+}
+
+func TestHealthCheckBoundedConcurrencyAndStop(t *testing.T) {
+	ups := make([]*upstream, 12)
+	for i := range ups {
+		ups[i] = newUpstream(t)
+		ups[i].delay.Store(int64(30 * time.Millisecond))
+	}
+	var peak atomic.Int64
+	sample := func() {
+		var n int64
+		for _, u := range ups {
+			n += u.active.Load()
+		}
+		if n > peak.Load() {
+			peak.Store(n)
+		}
+	}
+	// A timeout (capped at the interval) long enough that no check is abandoned: the server's
+	// handler then always finishes before the checker's worker does, so
+	// server-side concurrency bounds the checker's.
+	tcs := make([]TargetConfig, len(ups))
+	for i, u := range ups {
+		tcs[i] = TargetConfig{Address: u.addr}
+	}
+	p := mustPool(t, PoolConfig{Targets: tcs, HealthCheck: &HealthCheckConfig{
+		Path: "/healthz", Interval: 100 * time.Millisecond, Timeout: 100 * time.Millisecond}}, nil)
+	p.Start(context.Background())
+	t.Cleanup(p.Stop)
+	deadline := time.Now().Add(300 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		sample()
+		time.Sleep(time.Millisecond)
+	}
+	if got := peak.Load(); got > maxCheckWorkers || got == 0 {
+		t.Fatalf("peak concurrent checks %d, want 1..%d", got, maxCheckWorkers)
+	}
+	t.Logf("12 targets, 30ms checks: peak %d concurrent checks", peak.Load())
+
+	p.Stop()
+	// A request written just before Stop may reach its server a moment
+	// later; let those land before counting.
+	time.Sleep(30 * time.Millisecond)
+	var hits int64
+	for _, u := range ups {
+		hits += u.hits.Load()
+	}
+	time.Sleep(5 * testInterval)
+	var after int64
+	for _, u := range ups {
+		after += u.hits.Load()
+	}
+	if after != hits {
+		t.Fatalf("%d checks after Stop", after-hits)
+	}
+	// Start again after Stop works, and Start is idempotent.
+	p.Start(context.Background())
+	p.Start(context.Background())
+	waitFor(t, time.Second, "checks resume", func() bool {
+		var n int64
+		for _, u := range ups {
+			n += u.hits.Load()
+		}
+		return n > after
+	})
+	p.Stop()
+	p.Stop()
+}
+
+func TestHealthCheckContextCancel(t *testing.T) {
+	a := newUpstream(t)
+	p := mustPool(t, PoolConfig{Targets: []TargetConfig{{Address: a.addr}}, HealthCheck: &HealthCheckConfig{
+		Path: "/healthz", Interval: testInterval, Timeout: 10 * time.Millisecond}}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	p.Start(ctx)
+	waitFor(t, time.Second, "first check", func() bool { return a.hits.Load() >= 1 })
+	cancel()
+	time.Sleep(2 * testInterval) // let the checker notice
+	h := a.hits.Load()
+	time.Sleep(4 * testInterval)
+	if a.hits.Load() != h {
+		t.Fatal("checks continue after the context ended")
+	}
+	if !p.targets[0].Healthy() {
+		t.Fatal("cancellation counted as a failure")
+	}
+	p.Stop()
+}
+
+func TestNoHealthCheckStartIsNoop(t *testing.T) {
+	p := mustPool(t, PoolConfig{Targets: targets(2)}, nil)
+	p.Start(context.Background())
+	p.Stop()
+	if p.checker != nil {
+		t.Fatal(errors.New("checker started without a health check config"))
+	}
+}

@@ -1,0 +1,43 @@
+//go:build !race
+
+package policy
+
+import (
+	"testing"
+)
+
+// Allocation checks (skipped under -race, which instruments allocations).
+func TestZeroAllocHotPaths(t *testing.T) {
+	k := keys(t)
+	j, _ := fileVerifier(t, allKeysJWKS(k), func(c *JWTConfig) {
+		c.TokenFrom = []TokenSource{{FromHeader, "Authorization"}, {FromQuery, "access_token"}, {FromCookie, "session"}}
+	})
+	a, err := NewAPIKeys(APIKeyConfig{Name: "p", From: TokenSource{FromQuery, "api_key"}, Keys: []APIKey{{Consumer: "acme", SHA256Hex: sha("s 3")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := []byte(sign(t, "ES256", k.ec256, map[string]any{"kid": "ec256"}, stdClaims()))
+	auth := append([]byte("Bearer "), tok...)
+	hv := &headerView{name: "Authorization", value: auth}
+	req := &Request{Header: hv.get, RawQuery: []byte("x=1&api_key=s+3"), Cookie: []byte("a=b; session=" + string(tok))}
+	if _, r := j.Verify(tok); r != ReasonOK {
+		t.Fatal(r)
+	}
+	methods := []Method{JWTMethod(j), APIKeyMethod(a)}
+	buf := make([]byte, 0, 256)
+	cases := map[string]func(){
+		"Verify hit":        func() { j.Verify(tok) },
+		"Authenticate hit":  func() { Authenticate(methods, req) },
+		"cookie hit":        func() { j.Authenticate(&Request{Cookie: req.Cookie}) },
+		"api key in query":  func() { a.Authenticate(req) },
+		"HasScopes":         func() { HasScopes(&Identity{Scopes: []string{"a", "b"}}, []string{"b"}) },
+		"StripQueryParam":   func() { StripQueryParam(buf[:0], req.RawQuery, "api_key") },
+		"StripCookie":       func() { StripCookie(buf[:0], req.Cookie, "session") },
+		"Reason formatting": func() { _, _ = ReasonExpired.String(), ReasonExpired.WWWAuthenticate() },
+	}
+	for name, fn := range cases {
+		if n := testing.AllocsPerRun(200, fn); n != 0 {
+			t.Errorf("%s: %v allocs/op, want 0", name, n)
+		}
+	}
+}

@@ -1,0 +1,301 @@
+package policy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// jwksSource fetches a JWK Set and publishes it through an atomic pointer.
+// One goroutine (run) does every fetch, so fetches are single-flight by
+// construction; verifiers only poke it through a 1-slot channel.
+type jwksSource struct {
+	url, file   string
+	client      *http.Client
+	timeout     time.Duration
+	refresh     time.Duration
+	minInterval time.Duration
+	keys        *atomic.Pointer[KeySet]
+	log         *slog.Logger
+
+	trig        chan struct{}
+	lastTrigger atomic.Int64  // UnixNano of the last accepted trigger
+	trigSeq     atomic.Uint64 // accepted triggers so far
+	fetches     atomic.Uint64
+	failures    atomic.Uint64
+	lastOK      atomic.Int64 // UnixNano of the last successful fetch
+
+	mu      sync.Mutex
+	doneSeq uint64        // trigSeq observed at the start of the last completed round
+	round   chan struct{} // closed when the current round completes
+	lastErr error
+}
+
+func newJWKSSource(cfg *JWTConfig, keys *atomic.Pointer[KeySet]) (*jwksSource, error) {
+	s := &jwksSource{
+		url:         cfg.JWKSURL,
+		file:        cfg.JWKSFile,
+		timeout:     cmpOr(cfg.FetchTimeout, DefaultFetchTimeout),
+		refresh:     cmpOr(cfg.Refresh, DefaultJWKSRefresh),
+		minInterval: cmpOr(cfg.MinRefetchInterval, DefaultMinRefetchInterval),
+		keys:        keys,
+		log:         cfg.Logger,
+		trig:        make(chan struct{}, 1),
+		round:       make(chan struct{}),
+	}
+	if s.refresh < time.Second || s.minInterval < 0 || s.timeout < 0 {
+		return nil, fmt.Errorf("jwks_refresh must be at least 1s and intervals positive")
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.url == "" {
+		return s, nil
+	}
+	if err := validJWKSURL(s.url); err != nil {
+		return nil, err
+	}
+	if cfg.HTTPClient != nil {
+		s.client = cfg.HTTPClient
+		return s, nil
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.JWKSCAFile != "" {
+		pem, err := readLimited(cfg.JWKSCAFile, MaxJWKSBytes)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read jwks_ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("cannot use jwks_ca_file %s: no PEM certificate in it", cfg.JWKSCAFile)
+		}
+		tr.TLSClientConfig.RootCAs = pool
+	}
+	s.client = &http.Client{
+		Transport: tr,
+		Timeout:   s.timeout,
+		CheckRedirect: func(req *http.Request, via []*http.Request) error {
+			if len(via) >= 3 {
+				return errors.New("too many redirects")
+			}
+			if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
+				return errors.New("redirect from https to http refused")
+			}
+			return nil
+		},
+	}
+	return s, nil
+}
+
+// trigger asks for a refetch now. Calls within minInterval of the last
+// accepted one are dropped, so a flood of unknown kids costs at most one
+// fetch per interval. It never blocks. It returns the trigger's sequence
+// number for waitRound, or 0 when dropped.
+func (s *jwksSource) trigger() uint64 {
+	now := time.Now().UnixNano()
+	last := s.lastTrigger.Load()
+	if last != 0 && now-last < int64(s.minInterval) {
+		return 0
+	}
+	if !s.lastTrigger.CompareAndSwap(last, now) {
+		return 0 // another caller won this interval
+	}
+	seq := s.trigSeq.Add(1)
+	select {
+	case s.trig <- struct{}{}:
+	default: // a fetch is already pending; it will observe seq
+	}
+	return seq
+}
+
+// waitRound waits until a fetch round that began after trigger seq has
+// completed (seq 0: any round), or ctx ends.
+func (s *jwksSource) waitRound(ctx context.Context, seq uint64) error {
+	s.mu.Lock()
+	ch := s.round
+	done := s.doneSeq
+	s.mu.Unlock()
+	if seq != 0 && done >= seq {
+		return nil // that round already completed
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-ch:
+		}
+		s.mu.Lock()
+		done := s.doneSeq
+		ch = s.round
+		s.mu.Unlock()
+		if seq == 0 || done >= seq {
+			return nil
+		}
+	}
+}
+
+func (s *jwksSource) roundChan() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.round
+}
+
+func (s *jwksSource) lastError() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastErr
+}
+
+// run is the refresher loop: fetch at once when no set is present, then
+// every refresh; after a failure retry with backoff (1s doubling, capped
+// at refresh and 1m); serve triggers in between.
+func (s *jwksSource) run(ctx context.Context) {
+	first := time.Duration(0)
+	if s.keys.Load() != nil {
+		first = s.refresh
+	}
+	timer := time.NewTimer(first)
+	defer timer.Stop()
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		case <-s.trig:
+		}
+		err := s.fetch(ctx)
+		next := s.refresh
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			failures++
+			next = min(s.refresh, time.Minute, time.Second<<min(failures-1, 6))
+		} else {
+			failures = 0
+		}
+		timer.Reset(next)
+	}
+}
+
+// fetch runs one round: load, parse, publish. On error the current set
+// stays (stale-if-error).
+func (s *jwksSource) fetch(ctx context.Context) error {
+	// Every trigger accepted up to here is served by this round.
+	select {
+	case <-s.trig:
+	default:
+	}
+	seq := s.trigSeq.Load()
+	err := s.fetchOnce(ctx)
+	s.fetches.Add(1)
+	if err != nil {
+		s.failures.Add(1)
+		s.log.Warn("jwks fetch failed; keeping the last good key set", "source", s.where(), "error", err, "have_keys", s.keys.Load() != nil)
+	} else {
+		s.lastOK.Store(time.Now().UnixNano())
+	}
+	s.mu.Lock()
+	s.lastErr = err
+	s.doneSeq = seq
+	close(s.round)
+	s.round = make(chan struct{})
+	s.mu.Unlock()
+	return err
+}
+
+func (s *jwksSource) where() string {
+	if s.url != "" {
+		return s.url
+	}
+	return s.file
+}
+
+func (s *jwksSource) fetchOnce(ctx context.Context) error {
+	var data []byte
+	var err error
+	if s.url != "" {
+		data, err = s.get(ctx)
+	} else {
+		data, err = readLimited(s.file, MaxJWKSBytes)
+	}
+	if err != nil {
+		return fmt.Errorf("cannot fetch JWKS from %s: %w", s.where(), err)
+	}
+	ks, err := ParseJWKS(data)
+	if err != nil {
+		return fmt.Errorf("cannot use JWKS from %s: %w", s.where(), err)
+	}
+	for _, note := range ks.skipped {
+		s.log.Info("jwks key skipped", "source", s.where(), "note", note)
+	}
+	cur := s.keys.Load()
+	if cur != nil && cur.setFP == ks.setFP && len(cur.keys) == len(ks.keys) {
+		return nil // unchanged: keep the generation so cache hits stay one compare
+	}
+	ks.gen = 1
+	if cur != nil {
+		ks.gen = cur.gen + 1
+	}
+	s.keys.Store(ks)
+	s.log.Info("jwks key set updated", "source", s.where(), "keys", len(ks.keys), "generation", ks.gen)
+	return nil
+}
+
+func (s *jwksSource) get(ctx context.Context) ([]byte, error) {
+	if s.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.timeout)
+		defer cancel()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return nil, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxJWKSBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read body: %w", err)
+	}
+	if len(data) > MaxJWKSBytes {
+		return nil, fmt.Errorf("body over the %d-byte limit", MaxJWKSBytes)
+	}
+	return data, nil
+}
+
+// readLimited reads a file of at most limit bytes.
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is over the %d-byte limit", path, limit)
+	}
+	return data, nil
+}

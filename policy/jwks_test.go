@@ -1,0 +1,374 @@
+package policy
+
+import (
+	"context"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// jwksServer serves a swappable JWKS on 127.0.0.1 and counts requests.
+type jwksServer struct {
+	*httptest.Server
+	mu    sync.Mutex
+	body  []byte
+	fail  bool
+	count atomic.Int64
+}
+
+func newJWKSServer(t *testing.T, body []byte) *jwksServer {
+	s := &jwksServer{body: body}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.count.Add(1)
+		s.mu.Lock()
+		body, fail := s.body, s.fail
+		s.mu.Unlock()
+		if fail {
+			http.Error(w, "down", http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/jwk-set+json")
+		w.Write(body)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *jwksServer) set(body []byte, fail bool) {
+	s.mu.Lock()
+	s.body, s.fail = body, fail
+	s.mu.Unlock()
+}
+
+func urlVerifier(t *testing.T, url string, mod func(*JWTConfig)) *JWT {
+	t.Helper()
+	cfg := baseConfig(&fakeClock{t: testNow})
+	cfg.JWKSURL = url
+	cfg.FetchTimeout = 2 * time.Second
+	cfg.MinRefetchInterval = 50 * time.Millisecond
+	if mod != nil {
+		mod(&cfg)
+	}
+	j, err := NewJWT(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Start(context.Background())
+	t.Cleanup(j.Close)
+	return j
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestRotationWithoutRestart(t *testing.T) {
+	k := keys(t)
+	srv := newJWKSServer(t, jwksJSON(jwkOf("k1", &k.rsa.PublicKey, "")))
+	j := urlVerifier(t, srv.URL, func(c *JWTConfig) { c.Algorithms = []string{"RS256"} })
+	if err := j.WaitReady(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	tok1 := []byte(sign(t, "RS256", k.rsa, map[string]any{"kid": "k1"}, stdClaims()))
+	tok2 := []byte(sign(t, "RS256", k.rsa2, map[string]any{"kid": "k2"}, stdClaims()))
+	if _, r := j.Verify(tok1); r != ReasonOK {
+		t.Fatal(r)
+	}
+	if _, r := j.Verify(tok2); r != ReasonUnknownKey {
+		t.Fatalf("new kid before rotation = %v", r)
+	}
+	// The IdP rotates: k1 out, k2 in. An unknown kid triggers the refetch.
+	srv.set(jwksJSON(jwkOf("k2", &k.rsa2.PublicKey, "")), false)
+	time.Sleep(60 * time.Millisecond) // past MinRefetchInterval of the first trigger
+	id, r := j.VerifyWait(ctxT(t, 5*time.Second), tok2)
+	if r != ReasonOK || id.Consumer != "alice" {
+		t.Fatalf("new kid after rotation = %v", r)
+	}
+	// tok1 was cached under k1; k1 left the set, so the entry is dead.
+	if _, r := j.Verify(tok1); r != ReasonUnknownKey {
+		t.Fatalf("cached token of a removed kid = %v, want unknown_key", r)
+	}
+	if st := j.Stats(); st.Generation != 2 || st.Keys != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestCacheSurvivesUnrelatedRotation(t *testing.T) {
+	k := keys(t)
+	srv := newJWKSServer(t, jwksJSON(jwkOf("k1", &k.rsa.PublicKey, "")))
+	j := urlVerifier(t, srv.URL, nil)
+	if err := j.WaitReady(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	tok1 := []byte(sign(t, "RS256", k.rsa, map[string]any{"kid": "k1"}, stdClaims()))
+	if _, r := j.Verify(tok1); r != ReasonOK {
+		t.Fatal(r)
+	}
+	srv.set(jwksJSON(jwkOf("k1", &k.rsa.PublicKey, ""), jwkOf("k2", &k.rsa2.PublicKey, "")), false)
+	if err := j.src.fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, r := j.Verify(tok1); r != ReasonOK {
+		t.Fatalf("after adding k2 = %v", r)
+	}
+	if n := j.Stats().SigChecks; n != 1 {
+		t.Fatalf("signature checks %d, want 1 (still a cache hit)", n)
+	}
+	// Same kid, different key material: the entry must not survive.
+	srv.set(jwksJSON(jwkOf("k1", &k.rsa2.PublicKey, "")), false)
+	if err := j.src.fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, r := j.Verify(tok1); r != ReasonBadSignature {
+		t.Fatalf("after k1 re-keyed = %v, want bad_signature", r)
+	}
+}
+
+func TestJWKSDownAtStartFailsClosed(t *testing.T) {
+	k := keys(t)
+	srv := newJWKSServer(t, nil)
+	srv.set(nil, true)
+	j := urlVerifier(t, srv.URL, nil)
+	tok := []byte(sign(t, "RS256", k.rsa, map[string]any{"kid": "k1"}, stdClaims()))
+	ctx := ctxT(t, 5*time.Second)
+	for srv.count.Load() == 0 && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i := 0; i < 20; i++ {
+		id, r := j.Verify(tok)
+		if id != nil || r != ReasonJWKSUnavailable || r.Status() != 503 {
+			t.Fatalf("verify with no JWKS = %v %v", id, r)
+		}
+	}
+	// HS tokens do not need the JWKS... but here HS is not configured (no secret): still refused.
+	if j.Ready() {
+		t.Fatal("ready without keys")
+	}
+	if err := j.WaitReady(ctxT(t, 20*time.Millisecond)); err == nil {
+		t.Fatal("WaitReady succeeded without keys")
+	}
+	// The IdP comes back: the next token triggers a fetch and is admitted.
+	srv.set(jwksJSON(jwkOf("k1", &k.rsa.PublicKey, "")), false)
+	time.Sleep(60 * time.Millisecond)
+	if _, r := j.VerifyWait(ctx, tok); r != ReasonOK {
+		t.Fatalf("after recovery = %v", r)
+	}
+}
+
+func TestJWKSStaleIfError(t *testing.T) {
+	k := keys(t)
+	srv := newJWKSServer(t, jwksJSON(jwkOf("k1", &k.rsa.PublicKey, "")))
+	j := urlVerifier(t, srv.URL, nil)
+	if err := j.WaitReady(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	tok := []byte(sign(t, "RS256", k.rsa, map[string]any{"kid": "k1"}, stdClaims()))
+	for _, bad := range []func(){
+		func() { srv.set(nil, true) },
+		func() { srv.set([]byte("not json"), false) },
+		func() { srv.set(jwksJSON(jwkOf("x", &k.rsa1024.PublicKey, "")), false) }, // no usable key
+		func() { srv.set([]byte(`{"keys":[]}`), false) },
+	} {
+		bad()
+		if err := j.src.fetch(context.Background()); err == nil {
+			t.Fatal("bad fetch reported success")
+		}
+		j.cache = newTokenCache(DefaultCacheEntries, DefaultCacheBytes) // force a real verification
+		if _, r := j.Verify(tok); r != ReasonOK {
+			t.Fatalf("after failed refresh = %v", r)
+		}
+	}
+	if st := j.Stats(); st.Failures != 4 || st.LastError == "" || st.Generation != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestUnknownKidFlood(t *testing.T) {
+	k := keys(t)
+	srv := newJWKSServer(t, jwksJSON(jwkOf("k1", &k.ec256.PublicKey, "")))
+	j := urlVerifier(t, srv.URL, func(c *JWTConfig) { c.MinRefetchInterval = DefaultMinRefetchInterval })
+	if err := j.WaitReady(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	before := srv.count.Load()
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < 250; i++ {
+				tok := sign(t, "ES256", k.ec256, map[string]any{"kid": fmt.Sprintf("rnd-%d-%d", w, i)}, stdClaims())
+				if _, r := j.Verify([]byte(tok)); r != ReasonUnknownKey {
+					t.Errorf("random kid = %v", r)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	time.Sleep(100 * time.Millisecond) // let a triggered fetch land
+	fetches := srv.count.Load() - before
+	if fetches >= 10 {
+		t.Fatalf("1000 unknown kids caused %d JWKS fetches", fetches)
+	}
+	t.Logf("1000 unknown kids -> %d JWKS fetches", fetches)
+	if st := j.Stats(); st.UnknownKid != 1000 {
+		t.Fatalf("unknown kid count %d", st.UnknownKid)
+	}
+}
+
+func TestJWKSHTTPLimits(t *testing.T) {
+	k := keys(t)
+	big := []byte(`{"keys":[` + strings.Repeat(" ", MaxJWKSBytes) + `]}`)
+	cases := []struct {
+		name    string
+		handler http.HandlerFunc
+	}{
+		{"404", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) }},
+		{"too large", func(w http.ResponseWriter, r *http.Request) { w.Write(big) }},
+		{"slow", func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(3 * time.Second):
+			}
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			srv := httptest.NewServer(c.handler)
+			defer srv.Close()
+			cfg := baseConfig(&fakeClock{t: testNow})
+			cfg.JWKSURL = srv.URL
+			cfg.FetchTimeout = 200 * time.Millisecond
+			j, err := NewJWT(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := j.src.fetch(context.Background()); err == nil {
+				t.Fatal("fetch succeeded")
+			}
+			tok := []byte(sign(t, "RS256", k.rsa, nil, stdClaims()))
+			if _, r := j.Verify(tok); r != ReasonJWKSUnavailable {
+				t.Fatalf("verify = %v", r)
+			}
+		})
+	}
+}
+
+func TestJWKSOverTLSWithCAFile(t *testing.T) {
+	k := keys(t)
+	body := jwksJSON(jwkOf("k1", &k.rsa.PublicKey, ""))
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the untrusted-CA attempt logs a handshake error
+	srv.StartTLS()
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := baseConfig(&fakeClock{t: testNow})
+	cfg.JWKSURL = srv.URL
+	j, err := NewJWT(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.src.fetch(context.Background()); err == nil {
+		t.Fatal("fetch trusted an unknown CA")
+	}
+	cfg.JWKSCAFile = ca
+	j, err = NewJWT(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.src.fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, r := j.Verify([]byte(sign(t, "RS256", k.rsa, map[string]any{"kid": "k1"}, stdClaims()))); r != ReasonOK {
+		t.Fatal(r)
+	}
+}
+
+func TestJWKSFileRefresh(t *testing.T) {
+	k := keys(t)
+	path := writeFile(t, jwksJSON(jwkOf("k1", k.ed.Public(), "")))
+	cfg := baseConfig(&fakeClock{t: testNow})
+	cfg.JWKSFile = path
+	cfg.MinRefetchInterval = time.Millisecond
+	j, err := NewJWT(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Start(context.Background())
+	defer j.Close()
+	tok := []byte(sign(t, "EdDSA", k.ed, map[string]any{"kid": "k2"}, stdClaims()))
+	if _, r := j.Verify(tok); r != ReasonUnknownKey {
+		t.Fatal(r)
+	}
+	if err := os.WriteFile(path, jwksJSON(jwkOf("k2", k.ed.Public(), "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if _, r := j.VerifyWait(ctxT(t, 5*time.Second), tok); r != ReasonOK {
+		t.Fatalf("after file rotation = %v", r)
+	}
+}
+
+func TestParseJWKS(t *testing.T) {
+	k := keys(t)
+	good := jwkOf("ok", &k.rsa.PublicKey, "")
+	cases := []struct {
+		name string
+		key  map[string]any
+	}{
+		{"rsa 1024", jwkOf("small", &k.rsa1024.PublicKey, "")},
+		{"oct", map[string]any{"kty": "oct", "k": "c2VjcmV0"}},
+		{"use enc", with(jwkOf("enc", &k.rsa2.PublicKey, ""), "use", "enc")},
+		{"key_ops sign only", with(jwkOf("ops", &k.rsa2.PublicKey, ""), "key_ops", []string{"sign"})},
+		{"alg RSA-OAEP", jwkOf("oaep", &k.rsa2.PublicKey, "RSA-OAEP")},
+		{"alg HS256", jwkOf("hs", &k.rsa2.PublicKey, "HS256")},
+		{"alg mismatch", jwkOf("mm", &k.rsa2.PublicKey, "ES256")},
+		{"P-521", map[string]any{"kty": "EC", "crv": "P-521", "x": "AA", "y": "AA"}},
+		{"EC off curve", with(jwkOf("oc", &k.ec256.PublicKey, ""), "y", b64s(make([]byte, 32)))},
+		{"EC short x", with(jwkOf("sx", &k.ec256.PublicKey, ""), "x", b64s(make([]byte, 31)))},
+		{"Ed448", map[string]any{"kty": "OKP", "crv": "Ed448", "x": b64s(make([]byte, 57))}},
+		{"Ed25519 short", map[string]any{"kty": "OKP", "crv": "Ed25519", "x": b64s(make([]byte, 31)), "kid": "e"}},
+		{"bad kid", jwkOf("a b", &k.rsa2.PublicKey, "")},
+		{"dup kid", jwkOf("ok", &k.rsa2.PublicKey, "")},
+		{"even e", with(jwkOf("ee", &k.rsa2.PublicKey, ""), "e", b64s([]byte{1, 0, 0}))},
+		{"bad n", with(jwkOf("bn", &k.rsa2.PublicKey, ""), "n", "!!")},
+		{"unknown kty", map[string]any{"kty": "XYZ"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ks, err := ParseJWKS(jwksJSON(good, c.key))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ks.Len() != 1 || len(ks.Skipped()) != 1 {
+				t.Fatalf("len %d skipped %q", ks.Len(), ks.Skipped())
+			}
+		})
+	}
+	ks, err := ParseJWKS(jwksJSON(good, jwkOf("ec", &k.ec384.PublicKey, "ES384"), jwkOf("ed", k.ed.Public(), "EdDSA"),
+		with(jwkOf("pad", &k.rsa2.PublicKey, "PS512"), "e", "AQAB", "use", "sig", "key_ops", []string{"verify"})))
+	if err != nil || ks.Len() != 4 || strings.Join(ks.KIDs(), ",") != "ec,ed,ok,pad" {
+		t.Fatalf("%v %v", err, ks)
+	}
+	for _, bad := range []string{``, `null`, `{}`, `{"keys":{}}`, `{"keys":[]}`, `[]`, `{"keys":[1]}`} {
+		if _, err := ParseJWKS([]byte(bad)); err == nil {
+			t.Fatalf("ParseJWKS(%q) accepted", bad)
+		}
+	}
+}

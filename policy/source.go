@@ -1,0 +1,324 @@
+package policy
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+)
+
+// SourceKind says where in a request a credential is carried.
+type SourceKind uint8
+
+// Source kinds.
+const (
+	FromHeader SourceKind = iota + 1 // a request header; for Authorization the value must be "Bearer <token>"
+	FromQuery                        // a query parameter of the request target
+	FromCookie                       // a cookie of the Cookie header
+)
+
+func (k SourceKind) String() string {
+	switch k {
+	case FromHeader:
+		return "header"
+	case FromQuery:
+		return "query"
+	case FromCookie:
+		return "cookie"
+	}
+	return "invalid"
+}
+
+// TokenSource names one place a credential is read from, as written in
+// the route file: "header:Authorization", "query:access_token",
+// "cookie:session".
+type TokenSource struct {
+	Kind SourceKind
+	Name string
+}
+
+// String returns the route-file form, e.g. "query:access_token".
+func (s TokenSource) String() string { return s.Kind.String() + ":" + s.Name }
+
+// Removable reports whether a credential found at s must be removed from
+// what goes upstream (query parameters and cookies; headers are the
+// integrator's call).
+func (s TokenSource) Removable() bool { return s.Kind == FromQuery || s.Kind == FromCookie }
+
+// ParseTokenSource parses "header:NAME", "query:NAME" or "cookie:NAME".
+// Header names must be HTTP tokens; query and cookie names must be
+// non-empty and free of separators ('&', '=', ';', ',', space, controls).
+func ParseTokenSource(s string) (TokenSource, error) {
+	kind, name, ok := strings.Cut(s, ":")
+	if !ok {
+		return TokenSource{}, fmt.Errorf("cannot parse token source %q: want header:NAME, query:NAME or cookie:NAME", s)
+	}
+	var ts TokenSource
+	switch kind {
+	case "header":
+		ts.Kind = FromHeader
+	case "query":
+		ts.Kind = FromQuery
+	case "cookie":
+		ts.Kind = FromCookie
+	default:
+		return TokenSource{}, fmt.Errorf("cannot parse token source %q: unknown kind %q (header, query or cookie)", s, kind)
+	}
+	if name == "" || len(name) > 256 {
+		return TokenSource{}, fmt.Errorf("cannot parse token source %q: name must be 1..256 bytes", s)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if ts.Kind == FromHeader && !isTokenChar(c) {
+			return TokenSource{}, fmt.Errorf("cannot parse token source %q: %q is not a valid header name", s, name)
+		}
+		if c <= ' ' || c >= 0x7f || c == '&' || c == '=' || c == ';' || c == ',' || c == '"' || c == '#' || c == '%' || c == '+' {
+			return TokenSource{}, fmt.Errorf("cannot parse token source %q: name contains %q", s, c)
+		}
+	}
+	ts.Name = name
+	return ts, nil
+}
+
+func isTokenChar(c byte) bool {
+	if c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// HeaderFunc returns the value of the named request header (names are
+// matched case-insensitively by the implementation), or nil when absent.
+// The returned slice is only read during the call that received it.
+type HeaderFunc func(name string) []byte
+
+// Request is the view of a request the extractors need. The slices are
+// only read, never kept: they may point into a loop-owned buffer.
+type Request struct {
+	Header   HeaderFunc // may be nil when no header source is configured
+	RawQuery []byte     // the query string without '?', percent-encoded as received
+	Cookie   []byte     // the Cookie header; several Cookie fields (HTTP/2) joined with "; "
+}
+
+// Extract returns the raw credential s names in r, or nil when absent or
+// empty. For a header source named Authorization the value must be
+// "Bearer <token>" (scheme case-insensitive, RFC 6750 §2.1) and the token
+// is returned; any other scheme counts as absent. Query and cookie values
+// are returned as received (still percent-encoded; see DecodeQueryValue).
+// The result aliases r's memory. It does not allocate.
+func (s TokenSource) Extract(r *Request) []byte {
+	switch s.Kind {
+	case FromHeader:
+		if r.Header == nil {
+			return nil
+		}
+		v := trimOWS(r.Header(s.Name))
+		if len(v) == 0 {
+			return nil
+		}
+		if len(s.Name) == len("Authorization") && strings.EqualFold(s.Name, "Authorization") {
+			return BearerToken(v)
+		}
+		return v
+	case FromQuery:
+		v, _ := QueryParam(r.RawQuery, s.Name)
+		return v
+	case FromCookie:
+		v, _ := CookieValue(r.Cookie, s.Name)
+		return v
+	}
+	return nil
+}
+
+// BearerToken returns the token of an Authorization value "Bearer <token>"
+// (scheme matched case-insensitively, one or more spaces, surrounding
+// whitespace ignored), or nil for any other form. It does not allocate.
+func BearerToken(v []byte) []byte {
+	v = trimOWS(v)
+	const scheme = "bearer"
+	if len(v) <= len(scheme) || v[len(scheme)] != ' ' {
+		return nil
+	}
+	for i := 0; i < len(scheme); i++ {
+		if v[i]|0x20 != scheme[i] {
+			return nil
+		}
+	}
+	v = trimOWS(v[len(scheme):])
+	if len(v) == 0 {
+		return nil
+	}
+	return v
+}
+
+func trimOWS(v []byte) []byte {
+	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
+		v = v[1:]
+	}
+	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		v = v[:len(v)-1]
+	}
+	return v
+}
+
+// QueryParam returns the raw (still percent-encoded) value of the first
+// parameter called name in rawQuery and whether it was present. Names
+// are compared byte for byte without decoding. It does not allocate.
+func QueryParam(rawQuery []byte, name string) ([]byte, bool) {
+	for len(rawQuery) > 0 {
+		var part []byte
+		if i := indexByte(rawQuery, '&'); i >= 0 {
+			part, rawQuery = rawQuery[:i], rawQuery[i+1:]
+		} else {
+			part, rawQuery = rawQuery, nil
+		}
+		k, v := part, []byte(nil)
+		if i := indexByte(part, '='); i >= 0 {
+			k, v = part[:i], part[i+1:]
+		}
+		if string(k) == name {
+			return v, true
+		}
+	}
+	return nil, false
+}
+
+// CookieValue returns the value of the first cookie called name in a
+// Cookie header ("a=1; b=2"), with one pair of surrounding double quotes
+// removed, and whether it was present. It does not allocate.
+func CookieValue(cookie []byte, name string) ([]byte, bool) {
+	for len(cookie) > 0 {
+		var part []byte
+		if i := indexByte(cookie, ';'); i >= 0 {
+			part, cookie = cookie[:i], cookie[i+1:]
+		} else {
+			part, cookie = cookie, nil
+		}
+		part = trimOWS(part)
+		i := indexByte(part, '=')
+		if i < 0 {
+			continue
+		}
+		if string(trimOWS(part[:i])) != name {
+			continue
+		}
+		v := trimOWS(part[i+1:])
+		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+			v = v[1 : len(v)-1]
+		}
+		return v, true
+	}
+	return nil, false
+}
+
+// StripQueryParam appends rawQuery without every parameter called name to
+// dst and returns it, with the number of parameters removed. Other
+// parameters keep their bytes and order. With enough capacity in dst it
+// does not allocate. dst must not overlap rawQuery.
+func StripQueryParam(dst, rawQuery []byte, name string) ([]byte, int) {
+	removed := 0
+	first := true
+	for len(rawQuery) > 0 {
+		var part []byte
+		if i := indexByte(rawQuery, '&'); i >= 0 {
+			part, rawQuery = rawQuery[:i], rawQuery[i+1:]
+		} else {
+			part, rawQuery = rawQuery, nil
+		}
+		k := part
+		if i := indexByte(part, '='); i >= 0 {
+			k = part[:i]
+		}
+		if string(k) == name {
+			removed++
+			continue
+		}
+		if len(part) == 0 {
+			continue
+		}
+		if !first {
+			dst = append(dst, '&')
+		}
+		first = false
+		dst = append(dst, part...)
+	}
+	return dst, removed
+}
+
+// StripCookie appends the Cookie header value without every cookie called
+// name to dst ("; "-separated) and returns it, with the number removed.
+// When nothing is left the caller should drop the Cookie header. With
+// enough capacity in dst it does not allocate. dst must not overlap cookie.
+func StripCookie(dst, cookie []byte, name string) ([]byte, int) {
+	removed := 0
+	first := true
+	for len(cookie) > 0 {
+		var part []byte
+		if i := indexByte(cookie, ';'); i >= 0 {
+			part, cookie = cookie[:i], cookie[i+1:]
+		} else {
+			part, cookie = cookie, nil
+		}
+		part = trimOWS(part)
+		if len(part) == 0 {
+			continue
+		}
+		k := part
+		if i := indexByte(part, '='); i >= 0 {
+			k = trimOWS(part[:i])
+		}
+		if string(k) == name {
+			removed++
+			continue
+		}
+		if !first {
+			dst = append(dst, ';', ' ')
+		}
+		first = false
+		dst = append(dst, part...)
+	}
+	return dst, removed
+}
+
+// DecodeQueryValue percent-decodes v ('+' means space) into dst and
+// returns the result, or false for a bad escape. When v holds no '%' or
+// '+' it returns v itself without copying.
+func DecodeQueryValue(dst, v []byte) ([]byte, bool) {
+	if indexByte(v, '%') < 0 && indexByte(v, '+') < 0 {
+		return v, true
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch c {
+		case '+':
+			dst = append(dst, ' ')
+		case '%':
+			if i+2 >= len(v) {
+				return nil, false
+			}
+			h, ok1 := unhex(v[i+1])
+			l, ok2 := unhex(v[i+2])
+			if !ok1 || !ok2 {
+				return nil, false
+			}
+			dst = append(dst, h<<4|l)
+			i += 2
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst, true
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+func indexByte(b []byte, c byte) int { return bytes.IndexByte(b, c) }

@@ -1,0 +1,113 @@
+package policy
+
+import (
+	"testing"
+)
+
+func TestParseTokenSource(t *testing.T) {
+	good := map[string]TokenSource{
+		"header:Authorization": {FromHeader, "Authorization"},
+		"query:access_token":   {FromQuery, "access_token"},
+		"cookie:session":       {FromCookie, "session"},
+		"header:X-API-Key":     {FromHeader, "X-API-Key"},
+	}
+	for in, want := range good {
+		got, err := ParseTokenSource(in)
+		if err != nil || got != want || got.String() != in {
+			t.Fatalf("ParseTokenSource(%q) = %v, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "header", "header:", "body:x", "Header:Authorization", "header:X Y", "query:a&b", "cookie:a;b", "query:a=b", "header:é", "query:a%20"} {
+		if _, err := ParseTokenSource(in); err == nil {
+			t.Fatalf("ParseTokenSource(%q) accepted", in)
+		}
+	}
+}
+
+func TestBearerToken(t *testing.T) {
+	f := func(in, want string) {
+		t.Helper()
+		got := BearerToken([]byte(in))
+		if string(got) != want || (want == "" && got != nil) {
+			t.Fatalf("BearerToken(%q) = %q, want %q", in, got, want)
+		}
+	}
+	f("Bearer abc", "abc")
+	f("bearer abc", "abc")
+	f("BEARER   abc  ", "abc")
+	f("  Bearer abc", "abc")
+	f("Bearer", "")
+	f("Bearer ", "")
+	f("Bearerabc", "")
+	f("Basic abc", "")
+	f("Bearer\tabc", "")
+	f("", "")
+}
+
+func TestQueryAndCookie(t *testing.T) {
+	q := func(raw, name, want string, present bool) {
+		t.Helper()
+		v, ok := QueryParam([]byte(raw), name)
+		if string(v) != want || ok != present {
+			t.Fatalf("QueryParam(%q, %q) = %q %v", raw, name, v, ok)
+		}
+	}
+	q("a=1&access_token=xyz&b=2", "access_token", "xyz", true)
+	q("access_token=first&access_token=second", "access_token", "first", true)
+	q("access_token", "access_token", "", true)
+	q("xaccess_token=1", "access_token", "", false)
+	q("", "a", "", false)
+	q("&&a=1&&", "a", "1", true)
+
+	c := func(raw, name, want string, present bool) {
+		t.Helper()
+		v, ok := CookieValue([]byte(raw), name)
+		if string(v) != want || ok != present {
+			t.Fatalf("CookieValue(%q, %q) = %q %v", raw, name, v, ok)
+		}
+	}
+	c("session=abc", "session", "abc", true)
+	c("a=1; session=abc; b=2", "session", "abc", true)
+	c("a=1;session=\"abc\"", "session", "abc", true)
+	c("xsession=abc", "session", "", false)
+	c("session", "session", "", false)
+	c("", "session", "", false)
+
+	sq := func(raw, name, want string, n int) {
+		t.Helper()
+		got, removed := StripQueryParam(nil, []byte(raw), name)
+		if string(got) != want || removed != n {
+			t.Fatalf("StripQueryParam(%q, %q) = %q %d", raw, name, got, removed)
+		}
+	}
+	sq("a=1&access_token=x&b=2", "access_token", "a=1&b=2", 1)
+	sq("access_token=x", "access_token", "", 1)
+	sq("access_token=x&access_token=y&z", "access_token", "z", 2)
+	sq("a=1&b=2", "access_token", "a=1&b=2", 0)
+	sq("access_token", "access_token", "", 1)
+
+	sc := func(raw, name, want string, n int) {
+		t.Helper()
+		got, removed := StripCookie(nil, []byte(raw), name)
+		if string(got) != want || removed != n {
+			t.Fatalf("StripCookie(%q, %q) = %q %d", raw, name, got, removed)
+		}
+	}
+	sc("a=1; session=x; b=2", "session", "a=1; b=2", 1)
+	sc("session=x", "session", "", 1)
+	sc("a=1;session=x;session=y", "session", "a=1", 2)
+	sc("a=1", "session", "a=1", 0)
+
+	d := func(in, want string, ok bool) {
+		t.Helper()
+		got, good := DecodeQueryValue(nil, []byte(in))
+		if good != ok || (ok && string(got) != want) {
+			t.Fatalf("DecodeQueryValue(%q) = %q %v", in, got, good)
+		}
+	}
+	d("abc", "abc", true)
+	d("a%2Eb+c", "a.b c", true)
+	d("%4", "", false)
+	d("%zz", "", false)
+	d("%", "", false)
+}
