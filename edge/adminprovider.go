@@ -18,12 +18,6 @@ func (p *adminProvider) ConfigJSON() ([]byte, string, error) {
 	return body, snap.sha256, err
 }
 
-// upstreamJSON is one upstream in GET /upstreams.
-type upstreamJSON struct {
-	Name    string `json:"name"`
-	Targets any    `json:"targets"`
-}
-
 func (p *adminProvider) UpstreamsJSON() ([]byte, error) {
 	snap := p.s.snap.Load()
 	names := make([]string, 0, len(snap.upstreams))
@@ -31,9 +25,9 @@ func (p *adminProvider) UpstreamsJSON() ([]byte, error) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	out := make([]upstreamJSON, 0, len(names))
+	out := make([]any, 0, len(names))
 	for _, n := range names {
-		out = append(out, upstreamJSON{Name: n, Targets: snap.upstreams[n].pool.Snapshot()})
+		out = append(out, snap.upstreams[n].pool.Snapshot())
 	}
 	return json.Marshal(map[string]any{"upstreams": out})
 }

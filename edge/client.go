@@ -12,6 +12,7 @@ import (
 	"github.com/portico-gw/portico/edge/accesslog"
 	"github.com/portico-gw/portico/edge/timewheel"
 	"github.com/portico-gw/portico/parser"
+	"github.com/portico-gw/portico/policy"
 )
 
 // Client connection states. A connection handles one request at a time;
@@ -44,7 +45,7 @@ type clientConn struct {
 	peerPort string
 	state    int
 	closed   bool
-	wbuf     []byte // writes coalesced within one event
+	wbuf     []byte          // writes coalesced within one event
 	paused   bool            // reads switched off (see pause.go)
 	timer    timewheel.Timer // header or idle timeout
 	rtimer   timewheel.Timer // route timeout
@@ -84,6 +85,10 @@ type clientConn struct {
 	pathBuf       []byte
 	upstreamStart time.Time
 	hdrs          headerView
+	hdrFunc       policy.HeaderFunc // cc.hdrs.get, bound once per connection
+	id            *policy.Identity  // after auth; shared, read-only
+	tokenSrc      policy.TokenSource
+	authChallenge string // WWW-Authenticate for the next 401
 	logEntry      accesslog.Entry
 }
 
@@ -100,6 +105,7 @@ func (lp *loop) newClientConn(c gnet.Conn, bl *boundListener) *clientConn {
 	cc.reqID = make([]byte, 0, 128)
 	cc.pathBuf = make([]byte, 0, 256)
 	cc.hdrs.req = &cc.req
+	cc.hdrFunc = cc.hdrs.get
 	lp.clients[cc] = struct{}{}
 	cc.armIdle()
 	return cc
@@ -255,6 +261,7 @@ func (cc *clientConn) startRequest(head []byte) {
 	r := &cc.req
 	cc.bytesIn, cc.bytesOut, cc.status, cc.errCode = 0, 0, 0, ""
 	cc.rt, cc.up, cc.target, cc.respBegun, cc.respDone, cc.reqDone = nil, nil, nil, false, false, false
+	cc.id, cc.tokenSrc, cc.authChallenge = nil, policy.TokenSource{}, ""
 	cc.newRequestID(cc.hdrs.get("X-Request-Id"))
 	cc.logMethod = append(cc.logMethod[:0], r.Method...)
 	cc.logHost = append(cc.logHost[:0], r.Host...)
@@ -287,6 +294,9 @@ func (cc *clientConn) startRequest(head []byte) {
 	}
 	rt := cc.snap.routes[idx]
 	cc.rt = rt
+	if rt.auth != nil && !cc.authenticate(rt.auth) {
+		return
+	}
 	cc.maxBody = rt.maxBody
 	if cc.maxBody <= 0 {
 		cc.maxBody = cc.ls.maxBodyBytes
@@ -499,11 +509,19 @@ func (cc *clientConn) onRouteTimeout() {
 	cc.respondError(errGatewayTimeout, !cc.reqDone)
 }
 
+// skipBodyMax is the largest announced body drained to keep a connection
+// after an early answer; past it the connection closes instead.
+const skipBodyMax = 64 << 10
+
 // respondAndSkipBody answers e; a small announced body is drained so the
 // connection stays usable, anything else closes it.
 func (cc *clientConn) respondAndSkipBody(e *errorKind) {
 	if cc.bodyKind == bodyNone {
 		cc.respondError(e, false)
+		return
+	}
+	if cc.bodyKind != bodyLength || cc.bodyLeft > skipBodyMax {
+		cc.respondError(e, true)
 		return
 	}
 	cc.writeError(e, false)
@@ -545,8 +563,9 @@ func (cc *clientConn) writeError(e *errorKind, closeAfter bool) {
 	b := appendStatusLine(body, e.status) // appended after the body in scratch
 	b = append(b, "Content-Type: application/json\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(bodyLen), 10)
-	if e == errUnauthorized {
-		b = append(b, "\r\nWWW-Authenticate: Bearer"...)
+	if cc.authChallenge != "" {
+		b = append(b, "\r\nWWW-Authenticate: "...)
+		b = append(b, cc.authChallenge...)
 	}
 	if e == errRateLimited {
 		b = append(b, "\r\nRetry-After: 1"...)
@@ -664,6 +683,9 @@ func (cc *clientConn) logRequest() {
 	}
 	if cc.target != nil {
 		e.Target = cc.target.Address()
+	}
+	if cc.id != nil {
+		e.Consumer = cc.id.Consumer
 	}
 	al.Log(e)
 }

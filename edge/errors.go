@@ -14,7 +14,9 @@ var (
 	errBadRequest      = &errorKind{400, "bad_request", "malformed request"}
 	errBadPath         = &errorKind{400, "bad_request", "malformed request path"}
 	errUnauthorized    = &errorKind{401, "unauthorized", "missing or invalid credentials"}
+	errInvalidToken    = &errorKind{401, "unauthorized", "invalid credentials"}
 	errForbidden       = &errorKind{403, "forbidden", "missing scope or tenant"}
+	errAuthUnavailable = &errorKind{503, "unavailable", "authentication keys unavailable"}
 	errNotFound        = &errorKind{404, "not_found", "no route matches"}
 	errRequestTimeout  = &errorKind{408, "request_timeout", "request head not received in time"}
 	errPayloadTooLarge = &errorKind{413, "payload_too_large", "request body too large"}

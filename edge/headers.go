@@ -2,6 +2,7 @@ package edge
 
 import (
 	"github.com/portico-gw/portico/parser"
+	"github.com/portico-gw/portico/policy"
 )
 
 // headerView lets the router and the pipeline read request fields by name
@@ -103,8 +104,19 @@ func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
 	}
 	b = append(b, path...)
 	if r.Query != nil {
-		b = append(b, '?')
-		b = append(b, r.Query...)
+		if cc.tokenSrc.Kind == policy.FromQuery && cc.tokenSrc.Removable() {
+			// The credential came in the query: it does not go upstream.
+			mark := len(b)
+			b = append(b, '?')
+			var n int
+			b, n = policy.StripQueryParam(b, r.Query, cc.tokenSrc.Name)
+			if n > 0 && len(b) == mark+1 {
+				b = b[:mark]
+			}
+		} else {
+			b = append(b, '?')
+			b = append(b, r.Query...)
+		}
 	}
 	b = append(b, " HTTP/1.1\r\nHost: "...)
 	if rt.hostRewrite != "" {
@@ -117,6 +129,18 @@ func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
 	for i := range r.Fields {
 		f := &r.Fields[i]
 		if requestHeaderDropped(f.Name, r, &rt.reqHeaders) {
+			continue
+		}
+		if cc.tokenSrc.Kind == policy.FromCookie && parser.EqualFoldString(f.Name, "Cookie") {
+			mark := len(b)
+			b = append(b, "Cookie: "...)
+			valueStart := len(b)
+			b, _ = policy.StripCookie(b, f.Value, cc.tokenSrc.Name)
+			if len(b) == valueStart {
+				b = b[:mark] // nothing else was in it
+			} else {
+				b = append(b, "\r\n"...)
+			}
 			continue
 		}
 		b = append(b, f.Name...)
@@ -143,6 +167,16 @@ func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
 	b = append(b, "\r\nTraceparent: "...)
 	b = appendTraceparent(b, cc.hdrs.get("Traceparent"))
 	b = append(b, "\r\n"...)
+	if id := cc.id; id != nil {
+		b = appendField(b, "X-Portico-Auth", id.Auth)
+		b = appendField(b, "X-Portico-Consumer", id.Consumer)
+		if id.Tenant != "" {
+			b = appendField(b, "X-Portico-Tenant", id.Tenant)
+		}
+		if id.ScopesHeader != "" {
+			b = appendField(b, "X-Portico-Scopes", id.ScopesHeader)
+		}
+	}
 	b = appendHeaderOps(b, &rt.reqHeaders)
 	switch cc.bodyKind {
 	case bodyLength:

@@ -82,7 +82,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		booted:  make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
-	snap, err := compile(cfg, nil, s.metrics)
+	snap, err := compile(cfg, nil, s.metrics, s.log)
 	if err != nil {
 		return nil, err
 	}
@@ -138,6 +138,7 @@ func (s *Server) publish(snap, prev *snapshot) {
 			s.metrics.targetHealthGauge(u.name, t.Address(), t.Healthy)
 		}
 	}
+	startAuth(snap, prev)
 	s.snap.Store(snap)
 	if prev != nil {
 		for name, u := range prev.upstreams {
@@ -239,7 +240,7 @@ func (s *Server) reload() error {
 	if err := sameListeners(prev.cfg, cfg); err != nil {
 		return err
 	}
-	snap, err := compile(cfg, prev, s.metrics)
+	snap, err := compile(cfg, prev, s.metrics, s.log)
 	if err != nil {
 		return err
 	}

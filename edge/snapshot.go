@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net/netip"
 	"strconv"
@@ -26,6 +27,7 @@ type snapshot struct {
 	routes    []*route
 	table     *router.Table
 	upstreams map[string]*upstreamRT
+	auth      map[string]*authRT
 	sha256    string
 }
 
@@ -61,6 +63,7 @@ type route struct {
 	split      []splitEntry
 	splitTotal int
 	direct     *directResponse
+	auth       *routeAuth // nil: public
 
 	stripPrefix string
 	addPrefix   string
@@ -125,7 +128,7 @@ func (r *route) pickUpstream() *upstreamRT {
 // compile turns a validated config into a snapshot. prev, when non-nil, lends
 // its balancer pools to upstreams whose definition did not change, so health,
 // ejection and in-flight state survive a reload.
-func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry) (*snapshot, error) {
+func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.Logger) (*snapshot, error) {
 	var problems []config.Problem
 	bad := func(path, format string, args ...any) {
 		problems = append(problems, cfg.Problem(path, format, args...))
@@ -222,6 +225,8 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry) (*snapshot,
 		}
 	}
 
+	s.auth = compileAuth(cfg, prev, log, bad)
+
 	matches := make([]router.Match, 0, len(cfg.Routes))
 	for i := range cfg.Routes {
 		rc := &cfg.Routes[i]
@@ -231,8 +236,19 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry) (*snapshot,
 			maxBody:  int64(rc.MaxBodyBytes),
 			upstream: s.upstreams[rc.Upstream],
 		}
-		if len(rc.Auth) > 0 || len(rc.Scopes) > 0 {
-			bad(fmt.Sprintf("routes[%d].auth", i), "auth and scopes are not supported yet")
+		if len(rc.Auth) > 0 {
+			var methods []*authRT
+			for j, name := range rc.Auth {
+				a := s.auth[name]
+				if a == nil {
+					bad(fmt.Sprintf("routes[%d].auth[%d]", i, j), "auth %q is not defined or did not compile", name)
+					continue
+				}
+				methods = append(methods, a)
+			}
+			r.auth = newRouteAuth(rc.Name, methods, rc.Scopes, m)
+		} else if len(rc.Scopes) > 0 {
+			bad(fmt.Sprintf("routes[%d].scopes", i), "scopes need auth on the route")
 		}
 		if len(rc.RateLimits) > 0 {
 			bad(fmt.Sprintf("routes[%d].rate_limits", i), "rate limits are not supported yet")
@@ -335,7 +351,13 @@ func upstreamDefinition(u *config.Upstream) string {
 // the route file itself validated, so features that are parsed but not served
 // yet are reported instead of silently ignored.
 func Check(cfg *config.Config) error {
-	_, err := compile(cfg, nil, newMetricsRegistry())
+	snap, err := compile(cfg, nil, newMetricsRegistry(), slog.New(slog.DiscardHandler))
+	if snap != nil {
+		for _, a := range snap.auth {
+			if a.jwt != nil {
+				a.jwt.Close()
+			}
+		}
+	}
 	return err
 }
-

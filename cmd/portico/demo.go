@@ -50,8 +50,33 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	}
 	defer stopB()
 
+	issuer, err := newDemoIssuer()
+	if err != nil {
+		log.Error("cannot start demo issuer", "error", err.Error())
+		return 1
+	}
+	idpAddr, stopIdP, err := serveDemo(issuer)
+	if err != nil {
+		log.Error("cannot start demo issuer", "error", err.Error())
+		return 1
+	}
+	defer stopIdP()
+	issuer.iss = "http://" + idpAddr + "/"
+	token, err := issuer.mint("demo-user", "orders:read orders:write")
+	if err != nil {
+		log.Error("cannot mint demo token", "error", err.Error())
+		return 1
+	}
+	apiKey, apiKeySum, err := newDemoAPIKey()
+	if err != nil {
+		log.Error("cannot make demo API key", "error", err.Error())
+		return 1
+	}
+
 	text := strings.NewReplacer("{{LISTEN}}", *listen, "{{ADMIN}}", *adminAddr,
-		"{{ECHO}}", echoAddr, "{{HELLO_A}}", helloA, "{{HELLO_B}}", helloB).Replace(demoYAML)
+		"{{ECHO}}", echoAddr, "{{HELLO_A}}", helloA, "{{HELLO_B}}", helloB,
+		"{{ISSUER}}", issuer.iss, "{{JWKS}}", "http://"+idpAddr+"/.well-known/jwks.json",
+		"{{APIKEY_SHA256}}", apiKeySum).Replace(demoYAML)
 	load := func() (*config.Config, error) { return config.Parse([]byte(text), "demo.yaml") }
 	cfg, err := load()
 	if err != nil {
@@ -71,10 +96,13 @@ Try:
   curl -i -X POST --data 'hi there' %[1]s/echo/submit
   curl -i %[1]s/hello            # round robin over two upstreams (A, B)
   curl -i %[1]s/nowhere          # 404 in Portico's JSON error envelope
+  curl -i %[1]s/orders/42        # 401: this route needs a JWT or an API key
+  curl -i -H 'Authorization: Bearer %[3]s' %[1]s/orders/42
+  curl -i -H 'X-API-Key: %[4]s' %[1]s/partners/report
   curl -s http://%[2]s/metrics | grep portico_
   curl -s http://%[2]s/upstreams
 Press Ctrl-C to stop.
-`, base, *adminAddr)
+`, base, *adminAddr, token, apiKey)
 	return serve(srv, log)
 }
 

@@ -1,0 +1,244 @@
+package edge
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/portico-gw/portico/edge/config"
+	"github.com/portico-gw/portico/policy"
+)
+
+// authRT is one compiled auth method of the route file. JWT verifiers own a
+// JWKS refresher and a verified-token cache, so a reload keeps the instance
+// when the method's definition (and the files it reads) did not change.
+type authRT struct {
+	name   string
+	method policy.Method
+	jwt    *policy.JWT // nil for api_key
+	def    string
+}
+
+// compileAuth builds (or keeps from prev) every auth method.
+func compileAuth(cfg *config.Config, prev *snapshot, log *slog.Logger, bad func(path, format string, args ...any)) map[string]*authRT {
+	out := make(map[string]*authRT, len(cfg.Auth))
+	for i := range cfg.Auth {
+		a := &cfg.Auth[i]
+		path := fmt.Sprintf("auth[%d]", i)
+		def, secret, err := authDefinition(a)
+		if err != nil {
+			bad(path, "%v", err)
+			continue
+		}
+		if prev != nil {
+			if old := prev.auth[a.Name]; old != nil && old.def == def {
+				out[a.Name] = old
+				continue
+			}
+		}
+		rt := &authRT{name: a.Name, def: def}
+		switch a.Type {
+		case "jwt":
+			jc := policy.JWTConfig{
+				Name:          a.Name,
+				JWKSURL:       a.JWKSURL,
+				JWKSFile:      a.JWKSFile,
+				Issuer:        a.Issuer,
+				Audiences:     a.Audiences,
+				Algorithms:    a.Algorithms,
+				HMACSecret:    secret,
+				Leeway:        time.Duration(a.Leeway),
+				Refresh:       time.Duration(a.JWKSRefresh),
+				JWKSCAFile:    a.JWKSCAFile,
+				ConsumerClaim: a.ConsumerClaim,
+				TenantClaim:   a.TenantClaim,
+				ScopeClaim:    a.ScopeClaim,
+				Logger:        log,
+			}
+			for _, s := range a.TokenFrom {
+				ts, err := policy.ParseTokenSource(s)
+				if err != nil {
+					bad(path+".token_from", "%v", err)
+					continue
+				}
+				jc.TokenFrom = append(jc.TokenFrom, ts)
+			}
+			j, err := policy.NewJWT(jc)
+			if err != nil {
+				bad(path, "%v", err)
+				continue
+			}
+			rt.jwt = j
+			rt.method = policy.JWTMethod(j)
+		case "api_key":
+			from, err := policy.ParseTokenSource(a.From)
+			if err != nil {
+				bad(path+".from", "%v", err)
+				continue
+			}
+			kc := policy.APIKeyConfig{Name: a.Name, From: from}
+			for _, k := range a.Keys {
+				kc.Keys = append(kc.Keys, policy.APIKey{Consumer: k.Consumer, Tenant: k.Tenant, SHA256Hex: k.SHA256})
+			}
+			ak, err := policy.NewAPIKeys(kc)
+			if err != nil {
+				bad(path, "%v", err)
+				continue
+			}
+			rt.method = policy.APIKeyMethod(ak)
+		default:
+			bad(path+".type", "unknown auth type %q", a.Type)
+			continue
+		}
+		out[a.Name] = rt
+	}
+	return out
+}
+
+// authDefinition is what decides whether a reload may keep a verifier: the
+// method's settings plus the bytes of the files it reads. It also returns
+// the HMAC secret, with one trailing newline removed (files written with
+// `echo` end with one; a secret that needs a trailing newline is not
+// supported).
+func authDefinition(a *config.Auth) (string, []byte, error) {
+	b, err := json.Marshal(a)
+	if err != nil {
+		return "", nil, fmt.Errorf("cannot encode auth %q: %w", a.Name, err)
+	}
+	h := sha256.New()
+	h.Write(b)
+	var secret []byte
+	if a.HMACSecretFile != "" {
+		secret, err = os.ReadFile(a.HMACSecretFile)
+		if err != nil {
+			return "", nil, fmt.Errorf("cannot read hmac_secret_file: %w", err)
+		}
+		secret = bytes.TrimSuffix(bytes.TrimSuffix(secret, []byte("\n")), []byte("\r"))
+		h.Write(secret)
+	}
+	if a.JWKSFile != "" {
+		if jb, err := os.ReadFile(a.JWKSFile); err == nil {
+			h.Write(jb)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)), secret, nil
+}
+
+// routeAuth is a route's compiled auth: its methods in file order, the
+// scopes it requires and lazily created rejection counters.
+type routeAuth struct {
+	methods  []policy.Method
+	names    []string
+	scopes   []string
+	route    string
+	reg      *metricsRegistry
+	rejected [][]atomic.Pointer[metrics.Counter] // [method][reason]
+}
+
+func newRouteAuth(route string, methods []*authRT, scopes []string, reg *metricsRegistry) *routeAuth {
+	ra := &routeAuth{route: route, scopes: scopes, reg: reg}
+	for _, m := range methods {
+		ra.methods = append(ra.methods, m.method)
+		ra.names = append(ra.names, m.name)
+	}
+	nReasons := len(policy.Reasons()) + 1
+	ra.rejected = make([][]atomic.Pointer[metrics.Counter], len(methods))
+	for i := range ra.rejected {
+		ra.rejected[i] = make([]atomic.Pointer[metrics.Counter], nReasons)
+	}
+	return ra
+}
+
+// countRejected increments portico_auth_rejected_total{route,auth,reason}.
+// A request with no credential at all is counted against the route's first
+// method.
+func (ra *routeAuth) countRejected(method int, reason policy.Reason) {
+	if method < 0 {
+		method = 0
+	}
+	if method >= len(ra.rejected) || int(reason) >= len(ra.rejected[method]) {
+		return
+	}
+	slot := &ra.rejected[method][reason]
+	c := slot.Load()
+	if c == nil {
+		c = ra.reg.set.GetOrCreateCounter(`portico_auth_rejected_total{route="` + escapeLabel(ra.route) +
+			`",auth="` + escapeLabel(ra.names[method]) + `",reason="` + reason.String() + `"}`)
+		slot.Store(c)
+	}
+	c.Inc()
+}
+
+// startAuth starts background JWKS refreshes of new verifiers and closes the
+// ones the new snapshot dropped.
+func startAuth(snap, prev *snapshot) {
+	for _, a := range snap.auth {
+		if a.jwt != nil && (prev == nil || prev.auth[a.name] != a) {
+			a.jwt.Start(context.Background())
+		}
+	}
+	if prev == nil {
+		return
+	}
+	for name, a := range prev.auth {
+		if a.jwt != nil && snap.auth[name] != a {
+			a.jwt.Close()
+		}
+	}
+}
+
+// authenticate runs the route's auth and scope checks. It reports whether
+// the request may go on; if not, the response has been written.
+func (cc *clientConn) authenticate(ra *routeAuth) bool {
+	var q, cookie []byte
+	if cc.req.Query != nil {
+		q = cc.req.Query
+	}
+	cookie = cc.hdrs.get("Cookie")
+	req := policy.Request{Header: cc.hdrFunc, RawQuery: q, Cookie: cookie}
+	res := policy.Authenticate(ra.methods, &req)
+	if res.ID == nil {
+		ra.countRejected(res.Method, res.Reason)
+		cc.respondAuthError(res.Reason)
+		return false
+	}
+	if len(ra.scopes) > 0 && !policy.HasScopes(res.ID, ra.scopes) {
+		ra.countRejected(res.Method, policy.ReasonInsufficientScope)
+		cc.id = res.ID
+		cc.respondAuthError(policy.ReasonInsufficientScope)
+		return false
+	}
+	cc.id = res.ID
+	cc.tokenSrc = res.Source
+	return true
+}
+
+func (cc *clientConn) respondAuthError(r policy.Reason) {
+	var e *errorKind
+	switch r.Status() {
+	case 403:
+		e = errForbidden
+	case 503:
+		e = errAuthUnavailable
+	default:
+		e = errUnauthorized
+		if r != policy.ReasonMissing {
+			e = errInvalidToken
+		}
+	}
+	cc.authChallenge = r.WWWAuthenticate()
+	if cc.bodyKind == bodyNone {
+		cc.respondError(e, false)
+		return
+	}
+	cc.respondAndSkipBody(e)
+}

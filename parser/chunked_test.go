@@ -1,0 +1,188 @@
+package parser
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"unsafe"
+)
+
+// decodeAll runs d over in, feeding at most step bytes per call (0: all at
+// once). It returns the body, the bytes consumed and whether the end was
+// reached, or the first error.
+func decodeAll(d *ChunkedDecoder, in []byte, step int) (body []byte, consumed int, done bool, err error) {
+	var pending []byte
+	fed := 0
+	for iter := 0; iter < 4*len(in)+8; iter++ {
+		if len(pending) == 0 || (step > 0 && fed < len(in)) {
+			// Give the decoder the next piece appended to what it left.
+			end := len(in)
+			if step > 0 {
+				end = min(fed+step, len(in))
+			}
+			pending = in[consumed:end]
+			fed = end
+		}
+		c, data, dn, e := d.Decode(pending)
+		body = append(body, data...)
+		consumed += c
+		pending = pending[c:]
+		if e != nil || dn {
+			return body, consumed, dn, e
+		}
+		if len(pending) == 0 && fed == len(in) {
+			return body, consumed, false, nil
+		}
+	}
+	panic("decodeAll did not terminate")
+}
+
+func TestChunkedDecoderValid(t *testing.T) {
+	f := func(name, in, wantBody string) {
+		t.Helper()
+		t.Run(name, func(t *testing.T) {
+			full := []byte(in + "NEXT")
+			for step := 0; step <= len(in); step++ {
+				var d ChunkedDecoder
+				body, n, done, err := decodeAll(&d, full, step)
+				if err != nil || !done {
+					t.Fatalf("step %d: done=%v err=%v", step, done, err)
+				}
+				if string(body) != wantBody || n != len(in) {
+					t.Fatalf("step %d: body %q n %d, want %q %d", step, body, n, wantBody, len(in))
+				}
+				if !d.Done() {
+					t.Fatal("Done() = false")
+				}
+				if c, data, dn, err := d.Decode([]byte("more")); c != 0 || data != nil || !dn || err != nil {
+					t.Fatal("decoder not sticky after done")
+				}
+			}
+		})
+	}
+	f("empty", "0\r\n\r\n", "")
+	f("one", "5\r\nhello\r\n0\r\n\r\n", "hello")
+	f("two", "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n", "hello world")
+	f("hex upper and lower", "A\r\n0123456789\r\na\r\nabcdefghij\r\n0\r\n\r\n", "0123456789abcdefghij")
+	f("leading zeros", "0005\r\nhello\r\n000\r\n\r\n", "hello")
+	f("extensions", "5;name=value;x=\"q s\"\r\nhello\r\n0;last\r\n\r\n", "hello")
+	f("BWS before ext", "5 \t;a\r\nhello\r\n0\r\n\r\n", "hello")
+	f("trailers", "5\r\nhello\r\n0\r\nX-Checksum: abc\r\nX-Other:\tv v\r\n\r\n", "hello")
+	f("body has CRLF", "4\r\n\r\n\r\n\r\n0\r\n\r\n", "\r\n\r\n")
+}
+
+func TestChunkedDecoderReject(t *testing.T) {
+	f := func(name, in, reason string) {
+		t.Helper()
+		t.Run(name, func(t *testing.T) {
+			for _, step := range []int{0, 1, 2, 3, 7} {
+				var d ChunkedDecoder
+				_, _, done, err := decodeAll(&d, []byte(in), step)
+				if err == nil {
+					t.Fatalf("step %d: accepted %q (done=%v)", step, in, done)
+				}
+				e := toError(t, err)
+				if e.Status != 400 || e.Reason != reason {
+					t.Fatalf("step %d: got %d %q, want 400 %q", step, e.Status, e.Reason, reason)
+				}
+				if _, _, _, err2 := d.Decode([]byte("0\r\n\r\n")); err2 != err {
+					t.Fatal("error is not sticky")
+				}
+			}
+		})
+	}
+	f("non-hex", "g\r\n", "invalid chunk size")
+	f("empty size", "\r\n", "invalid chunk size")
+	f("sign", "+5\r\nhello\r\n0\r\n\r\n", "invalid chunk size")
+	f("negative", "-1\r\n", "invalid chunk size")
+	f("0x prefix", "0x5\r\nhello\r\n", "invalid chunk size")
+	f("leading space", " 5\r\nhello\r\n", "invalid chunk size")
+	f("trailing space no ext", "5 \r\nhello\r\n", "invalid chunk extension")
+	f("overflow 2^64", "10000000000000000\r\n", "chunk size too large")
+	f("overflow 2^62+1", "4000000000000001\r\n", "chunk size too large")
+	f("overflow ffff", "ffffffffffffffff\r\n", "chunk size too large")
+	f("bare LF size", "5\nhello\r\n0\r\n\r\n", "bare LF line ending")
+	f("bare CR size", "5\rhello\r\n", "bare CR")
+	f("bare LF ext", "5;a\nhello\r\n", "bare LF line ending")
+	f("control in ext", "5;a\x00\r\nhello\r\n", "invalid chunk extension")
+	f("data too long", "5\r\nhello!\r\n0\r\n\r\n", "missing CRLF after chunk data")
+	f("data LF only", "5\r\nhello\n0\r\n\r\n", "missing CRLF after chunk data")
+	f("data CR only", "5\r\nhello\r0\r\n\r\n", "missing CRLF after chunk data")
+	f("size line too long", "5;"+strings.Repeat("a", MaxChunkLineBytes)+"\r\n", "chunk size line too long")
+	f("many leading zeros", strings.Repeat("0", MaxChunkLineBytes+1)+"5\r\n", "chunk size line too long")
+	f("trailer obs-fold", "0\r\nX: a\r\n b\r\n\r\n", "obsolete line folding")
+	f("trailer no colon", "0\r\nX\r\n\r\n", "invalid trailer field")
+	f("trailer space before colon", "0\r\nX : a\r\n\r\n", "invalid trailer field")
+	f("trailer NUL", "0\r\nX: a\x00\r\n\r\n", "invalid trailer field")
+	f("trailer bare LF", "0\r\nX: a\n\r\n", "bare LF line ending")
+	f("trailer bare CR", "0\r\nX: a\rb\r\n\r\n", "bare CR")
+	f("end bare LF", "0\r\n\n", "bare LF line ending")
+	f("end bare CR", "0\r\n\rX", "bare CR")
+	f("trailer too large", "0\r\n"+strings.Repeat("X-Pad: "+strings.Repeat("p", 100)+"\r\n", MaxTrailerBytes/100+1)+"\r\n", "trailer section too large")
+}
+
+func TestChunkedDecoderIncomplete(t *testing.T) {
+	in := "5\r\nhello\r\n0\r\nX: y\r\n\r\n"
+	for i := 0; i < len(in); i++ {
+		var d ChunkedDecoder
+		body, n, done, err := decodeAll(&d, []byte(in[:i]), 0)
+		if err != nil || done || n != i || !strings.HasPrefix("hello", string(body)) {
+			t.Fatalf("prefix %q: body %q n %d done %v err %v", in[:i], body, n, done, err)
+		}
+	}
+}
+
+func TestChunkedDecoderOneRunPerCall(t *testing.T) {
+	var d ChunkedDecoder
+	in := []byte("3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
+	c, data, done, err := d.Decode(in)
+	// The first call stops right before "de", having consumed the framing
+	// in between.
+	if err != nil || done || string(data) != "abc" || c != len("3\r\nabc\r\n2\r\n") {
+		t.Fatalf("first: %d %q %v %v", c, data, done, err)
+	}
+	c2, data, done, err := d.Decode(in[c:])
+	if err != nil || !done || string(data) != "de" || c+c2 != len(in) {
+		t.Fatalf("second: %d %q %v %v", c2, data, done, err)
+	}
+	// data aliases the input.
+	if &data[0] != &in[c+0] {
+		t.Fatal("data is not a sub-slice of the input")
+	}
+	d.Reset()
+	if d.Done() {
+		t.Fatal("Reset did not reset")
+	}
+}
+
+func TestChunkedEncoder(t *testing.T) {
+	var b []byte
+	b = AppendChunkHeader(b, 0)
+	b = AppendChunkHeader(b, -3)
+	if len(b) != 0 {
+		t.Fatalf("zero/negative size wrote %q", b)
+	}
+	b = AppendChunkHeader(b, 255)
+	b = append(b, bytes.Repeat([]byte("x"), 255)...)
+	b = AppendChunkEnd(b)
+	b = AppendChunk(b, nil)
+	b = AppendChunk(b, []byte("hello"))
+	b = AppendLastChunk(b)
+	want := "ff\r\n" + strings.Repeat("x", 255) + "\r\n5\r\nhello\r\n0\r\n\r\n"
+	if string(b) != want {
+		t.Fatalf("got %q", b)
+	}
+	var d ChunkedDecoder
+	body, n, done, err := decodeAll(&d, b, 0)
+	if err != nil || !done || n != len(b) || string(body) != strings.Repeat("x", 255)+"hello" {
+		t.Fatalf("round trip: %q %d %v %v", body, n, done, err)
+	}
+}
+
+// TestChunkedDecoderSize pins the decoder's footprint: it is embedded per
+// connection and per upstream exchange, and holds no copy of the input.
+func TestChunkedDecoderSize(t *testing.T) {
+	if s := unsafe.Sizeof(ChunkedDecoder{}); s > 32 {
+		t.Fatalf("ChunkedDecoder is %d bytes, want <= 32", s)
+	}
+}
