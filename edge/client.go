@@ -11,6 +11,7 @@ import (
 	"github.com/portico-gw/portico/balancer"
 	"github.com/portico-gw/portico/edge/accesslog"
 	"github.com/portico-gw/portico/edge/timewheel"
+	"github.com/portico-gw/portico/limiter"
 	"github.com/portico-gw/portico/parser"
 	"github.com/portico-gw/portico/policy"
 )
@@ -88,7 +89,9 @@ type clientConn struct {
 	hdrFunc       policy.HeaderFunc // cc.hdrs.get, bound once per connection
 	id            *policy.Identity  // after auth; shared, read-only
 	tokenSrc      policy.TokenSource
-	authChallenge string // WWW-Authenticate for the next 401
+	authChallenge string           // WWW-Authenticate for the next 401
+	limit         limiter.Decision // tightest rate-limit decision (hasLimit)
+	hasLimit      bool
 	logEntry      accesslog.Entry
 }
 
@@ -261,7 +264,7 @@ func (cc *clientConn) startRequest(head []byte) {
 	r := &cc.req
 	cc.bytesIn, cc.bytesOut, cc.status, cc.errCode = 0, 0, 0, ""
 	cc.rt, cc.up, cc.target, cc.respBegun, cc.respDone, cc.reqDone = nil, nil, nil, false, false, false
-	cc.id, cc.tokenSrc, cc.authChallenge = nil, policy.TokenSource{}, ""
+	cc.id, cc.tokenSrc, cc.authChallenge, cc.hasLimit = nil, policy.TokenSource{}, "", false
 	cc.newRequestID(cc.hdrs.get("X-Request-Id"))
 	cc.logMethod = append(cc.logMethod[:0], r.Method...)
 	cc.logHost = append(cc.logHost[:0], r.Host...)
@@ -295,6 +298,9 @@ func (cc *clientConn) startRequest(head []byte) {
 	rt := cc.snap.routes[idx]
 	cc.rt = rt
 	if rt.auth != nil && !cc.authenticate(rt.auth) {
+		return
+	}
+	if len(rt.limits) > 0 && !cc.checkLimits(rt.limits) {
 		return
 	}
 	cc.maxBody = rt.maxBody
@@ -536,6 +542,7 @@ func (cc *clientConn) respondDirect(d *directResponse) {
 	b = append(b, "\r\nContent-Length: "...)
 	b = strconv.AppendInt(b, int64(len(d.body)), 10)
 	b = cc.appendCommonResponseHeaders(b)
+	b = cc.appendRateLimitHeaders(b)
 	b = appendHeaderOps(b, &cc.rt.respHeaders)
 	b = append(b, crlf...)
 	if !cc.isHEAD {
@@ -567,10 +574,8 @@ func (cc *clientConn) writeError(e *errorKind, closeAfter bool) {
 		b = append(b, "\r\nWWW-Authenticate: "...)
 		b = append(b, cc.authChallenge...)
 	}
-	if e == errRateLimited {
-		b = append(b, "\r\nRetry-After: 1"...)
-	}
 	b = cc.appendCommonResponseHeaders(b)
+	b = cc.appendRateLimitHeaders(b)
 	b = append(b, crlf...)
 	cc.lp.scratch = b[:0]
 	cc.writeClient(b[bodyLen:])

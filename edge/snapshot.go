@@ -28,6 +28,7 @@ type snapshot struct {
 	table     *router.Table
 	upstreams map[string]*upstreamRT
 	auth      map[string]*authRT
+	limits    map[string]*limitRT
 	sha256    string
 }
 
@@ -64,6 +65,7 @@ type route struct {
 	splitTotal int
 	direct     *directResponse
 	auth       *routeAuth // nil: public
+	limits     []routeLimit
 
 	stripPrefix string
 	addPrefix   string
@@ -226,6 +228,7 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 	}
 
 	s.auth = compileAuth(cfg, prev, log, bad)
+	s.limits = compileLimits(cfg, prev, bad)
 
 	matches := make([]router.Match, 0, len(cfg.Routes))
 	for i := range cfg.Routes {
@@ -250,9 +253,7 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 		} else if len(rc.Scopes) > 0 {
 			bad(fmt.Sprintf("routes[%d].scopes", i), "scopes need auth on the route")
 		}
-		if len(rc.RateLimits) > 0 {
-			bad(fmt.Sprintf("routes[%d].rate_limits", i), "rate limits are not supported yet")
-		}
+		r.limits = newRouteLimits(rc.Name, rc.RateLimits, s.limits, m, bad, i)
 		if rc.Upstream != "" && r.upstream == nil {
 			bad(fmt.Sprintf("routes[%d].upstream", i), "upstream %q is not defined", rc.Upstream)
 		}

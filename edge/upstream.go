@@ -388,7 +388,7 @@ func (uc *upConn) buildClientHead(cc *clientConn, _ []byte) []byte {
 		f := &r.Fields[i]
 		if parser.IsHopByHop(f.Name) || parser.EqualFoldString(f.Name, "Content-Length") ||
 			parser.EqualFoldString(f.Name, "X-Request-Id") || parser.ConnectionLists(r.Fields, f.Name) ||
-			opsDrop(f.Name, ops) {
+			opsDrop(f.Name, ops) || (cc.hasLimit && hasPrefixFold(f.Name, "RateLimit-")) {
 			continue
 		}
 		b = append(b, f.Name...)
@@ -397,6 +397,7 @@ func (uc *upConn) buildClientHead(cc *clientConn, _ []byte) []byte {
 		b = append(b, "\r\n"...)
 	}
 	b = appendHeaderOps(b, ops)
+	b = cc.appendRateLimitHeaders(b)
 	switch {
 	case uc.bodyKind == bodyLength || (uc.bodyKind == bodyNone && r.ContentLength >= 0 && r.Status != 204 && r.Status >= 200):
 		b = append(b, "Content-Length: "...)

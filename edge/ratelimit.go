@@ -1,0 +1,174 @@
+package edge
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/portico-gw/portico/edge/config"
+	"github.com/portico-gw/portico/limiter"
+)
+
+// Rate-limit key kinds (SPEC §2 rate_limits[].key).
+const (
+	keyIP = iota
+	keyConsumer
+	keyTenant
+	keyRoute
+	keyGlobal
+	keyHeader
+)
+
+// limitRT is one compiled rate limit. Its buckets live in the limiter, which
+// a reload keeps when the definition did not change.
+type limitRT struct {
+	name   string
+	lim    *limiter.Limiter
+	kind   int
+	header string // for keyHeader
+}
+
+var globalKey = limiter.HashString("global")
+
+func compileLimits(cfg *config.Config, prev *snapshot, bad func(path, format string, args ...any)) map[string]*limitRT {
+	out := make(map[string]*limitRT, len(cfg.RateLimits))
+	for i := range cfg.RateLimits {
+		rl := &cfg.RateLimits[i]
+		lc := limiter.Config{
+			Name:   rl.Name,
+			Key:    rl.Key,
+			Rate:   rl.Rate.Count,
+			Period: rl.Rate.Per,
+			Burst:  int64(rl.Burst),
+		}
+		rt := &limitRT{name: rl.Name}
+		switch {
+		case rl.Key == "ip":
+			rt.kind = keyIP
+		case rl.Key == "consumer":
+			rt.kind = keyConsumer
+		case rl.Key == "tenant":
+			rt.kind = keyTenant
+		case rl.Key == "route":
+			rt.kind = keyRoute
+		case rl.Key == "global":
+			rt.kind = keyGlobal
+		case strings.HasPrefix(rl.Key, "header:"):
+			rt.kind, rt.header = keyHeader, strings.TrimPrefix(rl.Key, "header:")
+		default:
+			bad(fmt.Sprintf("rate_limits[%d].key", i), "unknown key %q", rl.Key)
+			continue
+		}
+		if prev != nil {
+			if old := prev.limits[rl.Name]; old != nil && old.lim.SameDefinition(lc) {
+				rt.lim = old.lim // buckets survive the reload
+				out[rl.Name] = rt
+				continue
+			}
+		}
+		lim, err := limiter.New(lc)
+		if err != nil {
+			bad(fmt.Sprintf("rate_limits[%d]", i), "%v", err)
+			continue
+		}
+		rt.lim = lim
+		out[rl.Name] = rt
+	}
+	return out
+}
+
+// routeLimit is a limit as one route applies it, with its rejection counter.
+type routeLimit struct {
+	lim      *limitRT
+	routeKey uint64
+	rejected *metrics.Counter
+}
+
+func newRouteLimits(route string, names []string, limits map[string]*limitRT, reg *metricsRegistry, bad func(string, string, ...any), i int) []routeLimit {
+	var out []routeLimit
+	for j, n := range names {
+		l := limits[n]
+		if l == nil {
+			bad(fmt.Sprintf("routes[%d].rate_limits[%d]", i, j), "rate limit %q is not defined or did not compile", n)
+			continue
+		}
+		out = append(out, routeLimit{
+			lim:      l,
+			routeKey: limiter.HashString(route),
+			rejected: reg.set.GetOrCreateCounter(`portico_ratelimit_rejected_total{route="` + escapeLabel(route) + `",limit="` + escapeLabel(n) + `"}`),
+		})
+	}
+	return out
+}
+
+// checkLimits applies every limit of the route; the first exhausted answers
+// 429. Admitted requests remember the tightest decision for the RateLimit-*
+// response headers. It reports whether the request may go on.
+func (cc *clientConn) checkLimits(limits []routeLimit) bool {
+	now := cc.start.UnixNano()
+	cc.hasLimit = false
+	for i := range limits {
+		rl := &limits[i]
+		var d limiter.Decision
+		switch rl.lim.kind {
+		case keyIP:
+			d = rl.lim.lim.AllowHash(limiter.HashString(cc.clientAddr()), now)
+		case keyConsumer:
+			if cc.id != nil && cc.id.Consumer != "" {
+				d = rl.lim.lim.AllowHash(limiter.HashString(cc.id.Consumer), now)
+			} else {
+				d = rl.lim.lim.AllowNoKey(now)
+			}
+		case keyTenant:
+			if cc.id != nil && cc.id.Tenant != "" {
+				d = rl.lim.lim.AllowHash(limiter.HashString(cc.id.Tenant), now)
+			} else {
+				d = rl.lim.lim.AllowNoKey(now)
+			}
+		case keyRoute:
+			d = rl.lim.lim.AllowHash(rl.routeKey, now)
+		case keyGlobal:
+			d = rl.lim.lim.AllowHash(globalKey, now)
+		case keyHeader:
+			if v, ok := cc.hdrs.Get(rl.lim.header); ok && len(v) > 0 {
+				d = rl.lim.lim.Allow(v, now)
+			} else {
+				d = rl.lim.lim.AllowNoKey(now)
+			}
+		}
+		if !d.Allowed {
+			rl.rejected.Inc()
+			cc.limit, cc.hasLimit = d, true
+			cc.respondAndSkipBody(errRateLimited)
+			return false
+		}
+		if !cc.hasLimit || d.TighterThan(cc.limit) {
+			cc.limit, cc.hasLimit = d, true
+		}
+	}
+	return true
+}
+
+// appendRateLimitHeaders adds RateLimit-Limit/-Remaining/-Reset (and
+// Retry-After on a 429) for the decision the request carries. Each line
+// ends with CRLF.
+func (cc *clientConn) appendRateLimitHeaders(b []byte) []byte {
+	if !cc.hasLimit {
+		return b
+	}
+	d := &cc.limit
+	if !d.Allowed {
+		b = append(b, "Retry-After: "...)
+		b = strconv.AppendInt(b, max(d.RetryAfterSeconds, 1), 10)
+		b = append(b, "\r\n"...)
+	}
+	b = append(b, "RateLimit-Limit: "...)
+	b = strconv.AppendInt(b, d.Limit, 10)
+	b = append(b, "\r\nRateLimit-Remaining: "...)
+	b = strconv.AppendInt(b, d.Remaining, 10)
+	b = append(b, "\r\nRateLimit-Reset: "...)
+	b = strconv.AppendInt(b, d.ResetSeconds, 10)
+	return append(b, "\r\n"...)
+}
