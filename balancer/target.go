@@ -115,6 +115,9 @@ func (t *Target) ReportSuccess() {
 func (t *Target) ReportFailure(now int64) {
 	o := t.pool.cfg.Outlier
 	if o == nil {
+		// No ejection configured, but the streak still tells the proxy
+		// whether every target is failing (503 rather than 502).
+		t.s.consecFails.Add(1)
 		return
 	}
 	if now < t.s.ejectedUntil.Load() {

@@ -337,10 +337,12 @@ func (cc *clientConn) startRequest(head []byte) {
 func (cc *clientConn) connectUpstream(exclude *balancer.Target) bool {
 	now := time.Now().UnixNano()
 	var t *balancer.Target
+	key := cc.hashKey(cc.up)
 	if exclude != nil {
-		t = cc.up.pool.PickExcluding(0, now, exclude)
+		t = cc.up.pool.PickExcluding(key, now, exclude)
 	} else {
-		t = cc.up.pool.Pick(0, now)
+		cc.up.pool.RetryBudget().RecordRequest(now)
+		t = cc.up.pool.Pick(key, now)
 	}
 	if t == nil {
 		cc.failUpstream(errUnavailable)

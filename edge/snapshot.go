@@ -110,6 +110,8 @@ type upstreamRT struct {
 	connectTimeout time.Duration
 	maxIdle        int
 	def            string // canonical definition, to keep the pool on reload
+	hashOn         int    // consistent_hash key kind (hashIP, ...); hashNone otherwise
+	hashName       string // header or cookie name for hashHeader / hashCookie
 	duration       *metrics.PrometheusHistogram
 }
 
@@ -217,7 +219,7 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 			bad(fmt.Sprintf("upstreams[%d]", i), "%v", err)
 			continue
 		}
-		s.upstreams[u.Name] = &upstreamRT{
+		urt := &upstreamRT{
 			name:           u.Name,
 			pool:           pool,
 			connectTimeout: time.Duration(u.ConnectTimeout),
@@ -225,6 +227,10 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 			def:            def,
 			duration:       m.upstreamDuration(u.Name),
 		}
+		if u.Balancer == "consistent_hash" {
+			urt.hashOn, urt.hashName = parseHashOn(u.HashOn)
+		}
+		s.upstreams[u.Name] = urt
 	}
 
 	s.auth = compileAuth(cfg, prev, log, bad)

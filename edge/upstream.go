@@ -4,12 +4,16 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
 
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/portico-gw/portico/edge/timewheel"
 	"github.com/portico-gw/portico/parser"
+	"github.com/portico-gw/portico/policy"
 )
 
 // upstreamIdleTimeout closes pooled connections nobody used for this long,
@@ -311,7 +315,7 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 		return n, true
 	}
 	rt := cc.rt
-	if rt.retryOn&statusRetryMask(st) != 0 && cc.canRetry() {
+	if rt.retryOn&statusRetryMask(st) != 0 && cc.canRetry() && cc.retryBudgetOK() {
 		// Drop this answer and try another target.
 		uc.dead = true
 		cc.uc = nil
@@ -522,6 +526,12 @@ func (cc *clientConn) canRetry() bool {
 	return cc.retriesLeft > 0 && !cc.respBegun && cc.bodyKind == bodyNone && cc.idempotent
 }
 
+// retryBudgetOK asks the upstream's retry budget for one retry: past it,
+// retrying would amplify an outage, so the failure is answered instead.
+func (cc *clientConn) retryBudgetOK() bool {
+	return cc.up.pool.RetryBudget().TryRetry(time.Now().UnixNano())
+}
+
 func (cc *clientConn) retry() {
 	cc.retriesLeft--
 	failed := cc.target
@@ -540,14 +550,17 @@ func (cc *clientConn) retry() {
 // a reused keep-alive connection closed under us is retried once on a fresh
 // one (the classic idle race); configured retries go to another target.
 func (cc *clientConn) upstreamFailed(kind retryMask, e *errorKind) {
+	knownDown := false
 	if cc.target != nil {
+		knownDown = cc.target.ConsecutiveFailures() > 0
 		cc.target.ReportFailure(time.Now().UnixNano())
 	}
-	if cc.rt != nil && cc.rt.retryOn&kind != 0 && cc.canRetry() {
+	if cc.rt != nil && cc.rt.retryOn&kind != 0 && cc.canRetry() && cc.retryBudgetOK() {
 		cc.retry()
 		return
 	}
-	if kind == retryConnectFailure && cc.rt != nil && cc.rt.retryOn&kind != 0 && cc.retriesLeft > 0 && !cc.respBegun && (cc.bodyKind == bodyNone || cc.bytesIn == 0) {
+	if kind == retryConnectFailure && cc.rt != nil && cc.rt.retryOn&kind != 0 && cc.retriesLeft > 0 && !cc.respBegun &&
+		(cc.bodyKind == bodyNone || cc.bytesIn == 0) && cc.retryBudgetOK() {
 		// Never sent: safe to retry for any method.
 		cc.retriesLeft--
 		failed := cc.target
@@ -556,5 +569,71 @@ func (cc *clientConn) upstreamFailed(kind retryMask, e *errorKind) {
 		cc.connectUpstream(failed)
 		return
 	}
+	if kind == retryConnectFailure && cc.up != nil && (cc.up.pool.Panicking(time.Now().UnixNano()) || (knownDown && noTargetReachable(cc.up))) {
+		// Every target is refusing connections (or too few are healthy):
+		// that is "no healthy target" (503), not one bad answer (502).
+		e = errUnavailable
+	}
 	cc.failUpstream(e)
+}
+
+// Consistent-hash key kinds (SPEC §2 upstreams[].hash_on).
+const (
+	hashNone = iota
+	hashIP
+	hashConsumer
+	hashHeader
+	hashCookie
+)
+
+func parseHashOn(s string) (int, string) {
+	switch {
+	case s == "ip":
+		return hashIP, ""
+	case s == "consumer":
+		return hashConsumer, ""
+	case strings.HasPrefix(s, "header:"):
+		return hashHeader, strings.TrimPrefix(s, "header:")
+	case strings.HasPrefix(s, "cookie:"):
+		return hashCookie, strings.TrimPrefix(s, "cookie:")
+	}
+	return hashNone, ""
+}
+
+// hashKey is the consistent-hash key of the request for its upstream; 0
+// (spread by the pool like any other key) when the request has no value.
+func (cc *clientConn) hashKey(u *upstreamRT) uint64 {
+	switch u.hashOn {
+	case hashIP:
+		return xxhash.Sum64String(cc.clientAddr())
+	case hashConsumer:
+		if cc.id != nil {
+			return xxhash.Sum64String(cc.id.Consumer)
+		}
+	case hashHeader:
+		if v, ok := cc.hdrs.Get(u.hashName); ok {
+			return xxhash.Sum64(v)
+		}
+	case hashCookie:
+		if v, ok := policy.CookieValue(cc.hdrs.get("Cookie"), u.hashName); ok {
+			return xxhash.Sum64(v)
+		}
+	}
+	return 0
+}
+
+// noTargetReachable reports whether the pool is in panic mode or every one
+// of its targets failed its most recent attempt. A single refused connect to
+// a target not known to be failing stays a 502 (SPEC §4: upstream refused);
+// once every target is failing, the answer is 503 (no healthy target).
+func noTargetReachable(u *upstreamRT) bool {
+	if u.pool.Panicking(time.Now().UnixNano()) {
+		return true
+	}
+	for _, t := range u.pool.Targets() {
+		if t.ConsecutiveFailures() == 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -49,10 +49,10 @@
 // A key lives in one of the 16 slots following its home slot. Two keys with
 // the same 64-bit hash share a bucket: the chance for two given keys is
 // 2^-64, and the sharing is conservative (both are limited together, neither
-// gets more). Reaching a victim's bucket on purpose needs a key that
-// collides with the victim's key value, which for ip keys cannot be chosen
-// and for header keys means the attacker could send the victim's value
-// anyway.
+// gets more). Sharing a victim's bucket on purpose needs a key value whose
+// xxhash64 equals that of the victim's value, so the attacker must know the
+// victim's value; for ip, consumer and tenant keys callers do not choose their
+// own value, and for header keys knowing the value is enough to send it.
 //
 // # Concurrency
 //
@@ -72,7 +72,11 @@
 // reclaiming it loses nothing: eviction never resets a bucket that is still
 // limiting its caller. The grace keeps a steady caller's slot (any caller
 // whose calls are less than interval + IdleGrace apart) from being taken by
-// a flood of new keys between its calls.
+// a flood of new keys between its calls. Idleness is judged by the inserting
+// caller's clock, so callers' clocks must agree within IdleGrace (a
+// millisecond-ticked clock is far inside the 1 s minimum default); with a
+// negative IdleGrace a caller whose clock lags could find its bucket
+// reclaimed a little early.
 //
 // When every slot of the window holds a bucket that is not reclaimable, the
 // key is decided by its shard's overflow bucket, which has the limit's own

@@ -1,7 +1,6 @@
 package limiter
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -515,6 +514,3 @@ func log2(x uint64) int {
 	}
 	return n
 }
-
-// ErrBadRate is wrapped by ParseRate and PerSecond errors.
-var ErrBadRate = errors.New("limiter: bad rate")

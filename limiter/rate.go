@@ -1,12 +1,16 @@
 package limiter
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 	"time"
 )
+
+// ErrBadRate is wrapped by ParseRate and PerSecond errors.
+var ErrBadRate = errors.New("limiter: bad rate")
 
 // Periods accepted by ParseRate.
 var ratePeriods = [...]struct {

@@ -234,3 +234,5 @@ func statusOf(resp string) string {
 	line, _, _ := strings.Cut(resp, "\r\n")
 	return line
 }
+
+func netListen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }

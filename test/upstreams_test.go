@@ -1,0 +1,256 @@
+//go:build integration
+
+package test
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// namedUpstream answers its own name, so the client sees who served it.
+func namedUpstream(t *testing.T, name string, delay time.Duration) *upstream {
+	return newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		if delay > 0 && r.URL.Path != "/healthz" {
+			time.Sleep(delay)
+		}
+		io.WriteString(w, name)
+	})
+}
+
+func poolConfig(balancer, extra string, targets ...string) string {
+	var b strings.Builder
+	for i, t := range targets {
+		fmt.Fprintf(&b, "      - {address: %q, weight: %d}\n", t, 1+i*0)
+	}
+	return `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+upstreams:
+  - name: pool
+    balancer: ` + balancer + `
+    connect_timeout: 300ms
+` + extra + `
+    targets:
+` + b.String() + `routes:
+  - name: all
+    match: {path_prefix: /}
+    upstream: pool
+    timeout: 5s
+    retries: {attempts: 2, on: [connect_failure, reset, "502", "503"]}
+`
+}
+
+func countServed(t *testing.T, base string, n int, hdr map[string]string) map[string]int {
+	t.Helper()
+	got := map[string]int{}
+	for i := 0; i < n; i++ {
+		resp, body := doReq(t, "GET", base+"/x", hdr)
+		if resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d %s", i, resp.StatusCode, body)
+		}
+		got[body]++
+	}
+	return got
+}
+
+func TestBalancerDistribution(t *testing.T) {
+	a, b, c := namedUpstream(t, "a", 0), namedUpstream(t, "b", 0), namedUpstream(t, "c", 0)
+	for _, alg := range []string{"round_robin", "random", "least_request"} {
+		t.Run(alg, func(t *testing.T) {
+			g := startGateway(t, poolConfig(alg, "", a.addr(), b.addr(), c.addr()))
+			const n = 3000
+			got := countServed(t, "http://"+g.addr, n, nil)
+			for _, name := range []string{"a", "b", "c"} {
+				if math.Abs(float64(got[name])-n/3) > 0.1*n/3 {
+					t.Errorf("%s served %d of %d (want %d ±10%%): %v", name, got[name], n, n/3, got)
+				}
+			}
+		})
+	}
+	t.Run("consistent_hash", func(t *testing.T) {
+		g := startGateway(t, poolConfig("consistent_hash", "    hash_on: header:X-User\n", a.addr(), b.addr(), c.addr()))
+		seen := map[string]string{}
+		spread := map[string]int{}
+		for u := 0; u < 300; u++ {
+			user := fmt.Sprintf("user-%d", u)
+			for i := 0; i < 3; i++ {
+				_, body := doReq(t, "GET", "http://"+g.addr+"/x", map[string]string{"X-User": user})
+				if prev, ok := seen[user]; ok && prev != body {
+					t.Fatalf("%s moved from %s to %s", user, prev, body)
+				}
+				seen[user] = body
+			}
+			spread[seen[user]]++
+		}
+		for _, name := range []string{"a", "b", "c"} {
+			if spread[name] < 60 {
+				t.Errorf("consistent hash spread %v", spread)
+			}
+		}
+	})
+}
+
+func TestDeadTargetEjectedAndBack(t *testing.T) {
+	a, b := namedUpstream(t, "a", 0), namedUpstream(t, "b", 0)
+	extra := "    health_check: {path: /healthz, interval: 100ms, timeout: 100ms, healthy_threshold: 1, unhealthy_threshold: 2}\n"
+	g := startGateway(t, poolConfig("round_robin", extra, a.addr(), b.addr()))
+	base := "http://" + g.addr
+	addrB := b.addr()
+	b.srv.Close()
+	// Within interval × unhealthy_threshold (+ margin) b stops being picked:
+	// only a answers, and with retries no request fails meanwhile.
+	time.Sleep(400 * time.Millisecond)
+	got := countServed(t, base, 50, nil)
+	if got["a"] != 50 {
+		t.Fatalf("after b died: %v", got)
+	}
+	_, m := doReq(t, "GET", "http://"+g.admin+"/metrics", nil)
+	if !strings.Contains(m, `portico_upstream_target_healthy{upstream="pool",target="`+addrB+`"} 0`) {
+		t.Errorf("health gauge: %s", grepLines(m, "target_healthy"))
+	}
+	// b comes back on the same address and is picked again.
+	b2 := restartUpstreamAt(t, addrB, "b")
+	defer b2.Close()
+	time.Sleep(400 * time.Millisecond)
+	got = countServed(t, base, 50, nil)
+	if got["b"] < 20 {
+		t.Fatalf("b did not come back: %v", got)
+	}
+}
+
+func restartUpstreamAt(t *testing.T, addr, name string) *http.Server {
+	t.Helper()
+	srv := &http.Server{Addr: addr, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) })}
+	var err error
+	for i := 0; i < 50; i++ {
+		ln, lerr := netListen(addr)
+		if lerr == nil {
+			go srv.Serve(ln)
+			return srv
+		}
+		err = lerr
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("cannot listen again on %s: %v", addr, err)
+	return nil
+}
+
+// TestKillOneOfThreeNoClientErrors: a steady load of idempotent GETs with
+// retries on sees zero errors when one of three targets dies mid-run.
+func TestKillOneOfThreeNoClientErrors(t *testing.T) {
+	a, b, c := namedUpstream(t, "a", 0), namedUpstream(t, "b", 0), namedUpstream(t, "c", 0)
+	extra := "    health_check: {path: /healthz, interval: 200ms, timeout: 100ms, unhealthy_threshold: 2}\n    outlier: {consecutive_failures: 2, base_ejection: 5s}\n"
+	g := startGateway(t, poolConfig("round_robin", extra, a.addr(), b.addr(), c.addr()))
+	var ok, failed atomic.Int64
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cl := &http.Client{Timeout: 5 * time.Second}
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := cl.Get("http://" + g.addr + "/x")
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == 200 {
+					ok.Add(1)
+				} else {
+					failed.Add(1)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	b.srv.Close()
+	time.Sleep(1500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	t.Logf("%d requests ok, %d failed", ok.Load(), failed.Load())
+	if failed.Load() != 0 || ok.Load() < 200 {
+		t.Fatalf("%d ok, %d failed: want zero failures", ok.Load(), failed.Load())
+	}
+}
+
+func TestAllTargetsDown503Fast(t *testing.T) {
+	d1, d2 := freePort(t), freePort(t)
+	g := startGateway(t, poolConfig("round_robin", "", d1, d2))
+	start := time.Now()
+	resp, body := doReq(t, "GET", "http://"+g.addr+"/x", nil)
+	checkEnvelope(t, resp, body, 503, "unavailable")
+	if el := time.Since(start); el > 3*300*time.Millisecond+500*time.Millisecond {
+		t.Errorf("answered after %v; connect_timeout is 300ms", el)
+	}
+	for i := 0; i < 5; i++ {
+		resp, body = doReq(t, "GET", "http://"+g.addr+"/x", nil)
+		checkEnvelope(t, resp, body, 503, "unavailable")
+	}
+}
+
+// TestOverloadFast503: 4x more concurrent requests than max_conns allows get
+// fast 503s while admitted ones keep their normal latency.
+func TestOverloadFast503(t *testing.T) {
+	slow := namedUpstream(t, "slow", 200*time.Millisecond)
+	g := startGateway(t, poolConfig("round_robin", "    max_conns: 4\n", slow.addr()))
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var okLat, rejLat []time.Duration
+	for i := 0; i < 16; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + g.addr + "/x")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			mu.Lock()
+			defer mu.Unlock()
+			if resp.StatusCode == 200 {
+				okLat = append(okLat, time.Since(start))
+			} else if resp.StatusCode == 503 {
+				rejLat = append(rejLat, time.Since(start))
+			} else {
+				t.Errorf("status %d", resp.StatusCode)
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("admitted %d (latencies %v), rejected %d (latencies %v)", len(okLat), okLat, len(rejLat), rejLat)
+	if len(okLat) < 4 || len(rejLat) < 8 {
+		t.Fatalf("admitted %d, rejected %d", len(okLat), len(rejLat))
+	}
+	for _, l := range rejLat {
+		if l > 150*time.Millisecond {
+			t.Errorf("a 503 took %v: overload must be answered at once", l)
+		}
+	}
+	for _, l := range okLat {
+		if l > 450*time.Millisecond {
+			t.Errorf("an admitted request took %v (upstream needs 200ms)", l)
+		}
+	}
+}
