@@ -32,5 +32,6 @@ func trimOWS(b []byte) []byte {
 // scratchAddr copies s into a loop-owned buffer for the access log (the
 // logger copies what it needs before Log returns).
 func (lp *loop) scratchAddr(s string) []byte {
-	return append(lp.addrBuf[:0], s...)
+	lp.addrBuf = append(lp.addrBuf[:0], s...)
+	return lp.addrBuf
 }

@@ -1,0 +1,73 @@
+//go:build integration
+
+package test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+func mallocs(t *testing.T, admin string) int64 {
+	t.Helper()
+	_, body := doReq(t, "GET", "http://"+admin+"/metrics", nil)
+	for _, l := range strings.Split(body, "\n") {
+		if strings.HasPrefix(l, "go_memstats_mallocs_total ") {
+			n, _ := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
+			return n
+		}
+	}
+	t.Fatal("no go_memstats_mallocs_total in /metrics")
+	return 0
+}
+
+// TestHotPathAllocations counts heap allocations in the real binary across
+// thousands of proxied keep-alive requests (parse, route, auth-free route
+// with headers rewritten, pick, pooled upstream, response relay, access log
+// to a file): the hot path allocates nothing per request.
+func TestHotPathAllocations(t *testing.T) {
+	up := newUpstream(t, nil)
+	cfg := strings.Replace(basicConfig(up.addr()), "access_log: {path: stdout}", "access_log: {path: \""+t.TempDir()+"/access.log\"}", 1)
+	g := startGateway(t, cfg)
+	c, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	br := bufio.NewReader(c)
+	req := "GET /api/items?id=1 HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: bench\r\nAccept: */*\r\nX-Forwarded-For: 198.51.100.7\r\n\r\n"
+	send := func(n int) {
+		for i := 0; i < n; i++ {
+			if _, err := io.WriteString(c, req); err != nil {
+				t.Fatal(err)
+			}
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				t.Fatalf("status %d", resp.StatusCode)
+			}
+		}
+	}
+	send(200) // warm pools, buffers, metric handles
+	m0 := mallocs(t, g.admin)
+	m1 := mallocs(t, g.admin)
+	scrape := m1 - m0
+	const n = 5000
+	send(n)
+	m2 := mallocs(t, g.admin)
+	perReq := float64(m2-m1-scrape) / n
+	t.Logf("%d requests: %d allocations beyond the scrape's %d (%.4f per request)", n, m2-m1-scrape, scrape, perReq)
+	if perReq > 0.05 {
+		t.Fatalf("%.3f allocations per request on the hot path; want 0", perReq)
+	}
+}
