@@ -34,8 +34,11 @@ test-integration: build
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem -benchtime=1s ./parser/ ./edge/... ./limiter/ ./balancer/ ./policy/
 
+# bench-peers: Portico, nginx and HAProxy side by side (install the peers with
+# apt-get install nginx haproxy); results land in bench/results/<date>/.
 bench-peers: build
-	bash bench/peers.sh
+	$(BIN)/portico-bench compare -scenarios bench/scenarios/default.yaml \
+	  -portico-bin $(BIN)/portico -portico-features h1,jwt,rate_limit
 
 # fuzz: a short run of every fuzz target (go test runs one target at a time).
 fuzz:
