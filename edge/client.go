@@ -10,6 +10,7 @@ import (
 
 	"github.com/portico-gw/portico/balancer"
 	"github.com/portico-gw/portico/edge/accesslog"
+	"github.com/portico-gw/portico/edge/h2"
 	"github.com/portico-gw/portico/edge/timewheel"
 	"github.com/portico-gw/portico/limiter"
 	"github.com/portico-gw/portico/parser"
@@ -36,10 +37,26 @@ const (
 	bodyUntilClose
 )
 
-// clientConn is one downstream HTTP/1.1 connection. Loop-owned.
+// downstream is what a clientConn reads requests from and writes responses
+// to: a gnet connection, or one HTTP/2 stream (streamIO) that presents
+// itself as an HTTP/1.1 connection so every stream runs the same pipeline.
+// Slices from Peek are valid until the next Discard.
+type downstream interface {
+	Peek(n int) ([]byte, error)
+	Discard(n int) (int, error)
+	InboundBuffered() int
+	Write(b []byte) (int, error)
+	OutboundBuffered() int
+	Close() error
+}
+
+// clientConn is one downstream HTTP/1.1 exchange sequence: a TCP connection,
+// or an HTTP/2 stream. Loop-owned.
 type clientConn struct {
 	lp       *loop
-	gc       gnet.Conn
+	gc       downstream
+	raw      gnet.Conn // the socket for read pausing; nil for an HTTP/2 stream
+	proto    string    // access log proto of a stream ("HTTP/2.0"); "" for HTTP/1.x
 	bl       *boundListener
 	peer     netip.Addr
 	peerStr  string // "ip" as written into X-Forwarded-For
@@ -48,6 +65,7 @@ type clientConn struct {
 	closed   bool
 	wbuf     []byte          // writes coalesced within one event
 	paused   bool            // reads switched off (see pause.go)
+	served   int             // requests started on this connection
 	timer    timewheel.Timer // header or idle timeout
 	rtimer   timewheel.Timer // route timeout
 
@@ -96,7 +114,7 @@ type clientConn struct {
 }
 
 func (lp *loop) newClientConn(c gnet.Conn, bl *boundListener) *clientConn {
-	cc := &clientConn{lp: lp, gc: c, bl: bl}
+	cc := &clientConn{lp: lp, gc: c, raw: c, bl: bl}
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		ap := ta.AddrPort()
 		cc.peer = ap.Addr().Unmap()
@@ -151,7 +169,7 @@ func (cc *clientConn) onTraffic() gnet.Action {
 		return gnet.Close
 	}
 	if cc.paused {
-		cc.lp.setReadInterest(cc.gc, false) // gnet re-armed reads after a flush
+		cc.lp.setReadInterest(cc.raw, false) // gnet re-armed reads after a flush
 		return gnet.None
 	}
 	cc.process()
@@ -196,6 +214,24 @@ func (cc *clientConn) readHead() bool {
 	}
 	buf, _ := cc.gc.Peek(-1)
 	ls := cc.listener()
+	if cc.served == 0 && cc.raw != nil && ls.h2c && len(buf) > 0 && buf[0] == 'P' {
+		isH2, needMore := h2.IsPreface(buf)
+		if needMore {
+			return false
+		}
+		if isH2 {
+			cc.upgradeToH2()
+			return false
+		}
+	}
+	if !ls.http1 && cc.raw != nil {
+		// An h2c-only listener: anything but the preface is refused.
+		cc.start = time.Now()
+		cc.newRequestID(nil)
+		_, _ = cc.gc.Discard(n)
+		cc.respondError(errBadRequest, true)
+		return false
+	}
 	cc.req.Reset()
 	hn, err := parser.ParseRequest(buf, &cc.req, ls.maxHeaderBytes)
 	if err == parser.ErrNeedMore {
@@ -216,6 +252,7 @@ func (cc *clientConn) readHead() bool {
 		return false
 	}
 	cc.lp.wheel.Stop(&cc.timer)
+	cc.served++
 	cc.startRequest(buf[:hn])
 	_, _ = cc.gc.Discard(hn)
 	return true
@@ -682,7 +719,9 @@ func (cc *clientConn) logRequest() {
 		Route:      routeName,
 		ErrorCode:  cc.errCode,
 	}
-	if cc.req.ProtoMinor == 0 {
+	if cc.proto != "" {
+		e.Proto = cc.proto
+	} else if cc.req.ProtoMinor == 0 {
 		e.Proto = "HTTP/1.0"
 	}
 	if cc.up != nil {

@@ -29,11 +29,15 @@ type loop struct {
 
 	dirtyClients []*clientConn // connections with coalesced writes to flush
 	dirtyUps     []*upConn
+	dirtyH2      []*h2Conn
+	stalledH2    []*h2Conn // HTTP/2 connections whose socket queue is full
+	h2conns      map[*h2Conn]struct{}
 
 	epfd          int // the loop's epoll fd (0: not looked up yet, -1: unavailable)
 	pausedUp      []*upConn
 	pausedClients []*clientConn
 	pausedN       atomic.Int32 // read by the driver goroutine to tick faster
+	stalledN      atomic.Int32
 	tickFn        gnet.Runnable
 }
 
@@ -44,6 +48,7 @@ func newLoop(s *Server, el gnet.EventLoop) *loop {
 		wheel:   timewheel.New(tickInterval, 512),
 		pools:   make(map[string]*hostPool),
 		clients: make(map[*clientConn]struct{}),
+		h2conns: make(map[*h2Conn]struct{}),
 		scratch: make([]byte, 0, 8192),
 	}
 	lp.tickFn = gnet.RunnableFunc(func(context.Context) error { // flushes in tick
@@ -71,7 +76,7 @@ func (lp *loop) drive(stop <-chan struct{}) {
 				return
 			}
 			d := tickInterval
-			if lp.pausedN.Load() > 0 {
+			if lp.pausedN.Load() > 0 || lp.stalledN.Load() > 0 {
 				d = pausedTick
 			}
 			t.Reset(d)
@@ -86,16 +91,23 @@ const coalesceMax = 32 << 10
 // entry point into the loop's code (gnet callbacks, ticks, Execute'd tasks)
 // ends with it. Upstreams first: a request leaves before the next response.
 func (lp *loop) flushDirty() {
-	for i, uc := range lp.dirtyUps {
-		uc.flush()
-		lp.dirtyUps[i] = nil
+	for round := 0; round < 8 && len(lp.dirtyUps)+len(lp.dirtyClients)+len(lp.dirtyH2) > 0; round++ {
+		for i := 0; i < len(lp.dirtyUps); i++ {
+			lp.dirtyUps[i].flush()
+			lp.dirtyUps[i] = nil
+		}
+		lp.dirtyUps = lp.dirtyUps[:0]
+		for i := 0; i < len(lp.dirtyClients); i++ { // HTTP/2 streams write into their h2Conn here
+			lp.dirtyClients[i].flush()
+			lp.dirtyClients[i] = nil
+		}
+		lp.dirtyClients = lp.dirtyClients[:0]
+		for i := 0; i < len(lp.dirtyH2); i++ {
+			lp.dirtyH2[i].flush()
+			lp.dirtyH2[i] = nil
+		}
+		lp.dirtyH2 = lp.dirtyH2[:0]
 	}
-	lp.dirtyUps = lp.dirtyUps[:0]
-	for i, cc := range lp.dirtyClients {
-		cc.flush()
-		lp.dirtyClients[i] = nil
-	}
-	lp.dirtyClients = lp.dirtyClients[:0]
 }
 
 func (lp *loop) tick() {
@@ -119,6 +131,10 @@ func (lp *loop) closeIdleClients() {
 			cc.closeNow()
 		}
 	}
+	for h := range lp.h2conns {
+		h.drain()
+	}
+	lp.flushDirty()
 }
 
 func (lp *loop) pool(u *upstreamRT, addr string) *hostPool {

@@ -84,7 +84,13 @@ func (lp *loop) pauseUpstream(uc *upConn) {
 // pauseClient stops reading cc until its upstream drains (slow upstream), or
 // until its current exchange ends (pipelined bytes piling up).
 func (lp *loop) pauseClient(cc *clientConn) {
-	if cc.paused || cc.closed || !lp.setReadInterest(cc.gc, false) {
+	if cc.paused || cc.closed {
+		return
+	}
+	// An HTTP/2 stream needs no syscall: while paused its DATA stays
+	// unconsumed, so no WINDOW_UPDATE goes out and flow control holds the
+	// client back.
+	if cc.raw != nil && !lp.setReadInterest(cc.raw, false) {
 		return
 	}
 	cc.paused = true
@@ -94,6 +100,20 @@ func (lp *loop) pauseClient(cc *clientConn) {
 
 // resumePaused runs on every tick: connections whose sink drained read again.
 func (lp *loop) resumePaused() {
+	if len(lp.stalledH2) > 0 {
+		kept := lp.stalledH2[:0]
+		for _, h := range lp.stalledH2 {
+			if !h.closed && h.gc.OutboundBuffered() >= lowWater {
+				kept = append(kept, h)
+				continue
+			}
+			h.stalled = false
+			h.markDirty()
+		}
+		clear(lp.stalledH2[len(kept):])
+		lp.stalledH2 = kept
+	}
+	lp.stalledN.Store(int32(len(lp.stalledH2)))
 	if len(lp.pausedUp) > 0 {
 		kept := lp.pausedUp[:0]
 		for _, uc := range lp.pausedUp {
@@ -127,7 +147,9 @@ func (lp *loop) resumePaused() {
 			case cc.canResume():
 				cc.paused = false
 				lp.pausedN.Add(-1)
-				lp.setReadInterest(cc.gc, true)
+				if cc.raw != nil {
+					lp.setReadInterest(cc.raw, true)
+				}
 				cc.process()
 			default:
 				kept = append(kept, cc)

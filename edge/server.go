@@ -425,6 +425,11 @@ func (h *handler) OnClose(c gnet.Conn, err error) gnet.Action {
 	case *upConn:
 		x.onClose(err)
 		x.hp.lp.flushDirty()
+	case *h2Conn:
+		x.onClose()
+		x.bl.active.Add(-1)
+		h.s.clients.Add(-1)
+		x.lp.flushDirty()
 	}
 	return gnet.None
 }
@@ -438,6 +443,10 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 	case *upConn:
 		a := x.onTraffic()
 		x.hp.lp.flushDirty()
+		return a
+	case *h2Conn:
+		a := x.onTraffic()
+		x.lp.flushDirty()
 		return a
 	}
 	return gnet.Close

@@ -44,6 +44,10 @@ type listenerSnap struct {
 	maxBodyBytes   int64
 	trusted        []netip.Prefix
 	proto          []byte // X-Forwarded-Proto value
+	http1          bool   // protocols include http1
+	h2c            bool   // protocols include h2c (prior knowledge)
+	h2             bool   // protocols include h2 (ALPN, TLS listeners)
+	h2MaxStreams   int
 }
 
 type headerOp struct {
@@ -168,12 +172,15 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 		if ls.tls {
 			ls.proto = []byte("https")
 		}
+		ls.h2MaxStreams = l.Limits.H2MaxConcurrentStreams
 		for _, p := range l.Protocols {
-			if p == "h2c" || p == "h2" {
-				// Listed h2 protocols are accepted in the file but served as
-				// HTTP/1.1 only until the HTTP/2 issue lands; a prior-knowledge
-				// preface then gets a 400 rather than a hang.
-				continue
+			switch p {
+			case "http1":
+				ls.http1 = true
+			case "h2c":
+				ls.h2c = true
+			case "h2":
+				ls.h2 = true
 			}
 		}
 		s.listeners[l.Name] = ls

@@ -1,0 +1,1096 @@
+package h2
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// ClientPreface is what an HTTP/2 client sends first (RFC 9113 §3.4).
+const ClientPreface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// goAwayPing is the opaque data of the PING that ends phase one of a
+// graceful GOAWAY: its ACK proves the client has seen the first GOAWAY.
+var goAwayPing = [8]byte{'p', 'o', 'r', 't', 'i', 'c', 'o', 1}
+
+// IsPreface reports whether b starts with the HTTP/2 client preface, for
+// h2c prior-knowledge detection on a port shared with HTTP/1.1. needMore is
+// true while b is a strict prefix of the preface (wait for more bytes).
+func IsPreface(b []byte) (isH2, needMore bool) {
+	if len(b) < len(ClientPreface) {
+		return false, string(b) == ClientPreface[:len(b)]
+	}
+	return string(b[:len(ClientPreface)]) == ClientPreface, false
+}
+
+// Handler receives a connection's stream events. Every method is called
+// synchronously from Feed (OnWritable also from ConsumeOutput, OnReset
+// also from Close) on the owner's goroutine; none may block. A handler may
+// call any Stream or ServerConn method except Feed from inside a callback.
+type Handler interface {
+	// OnRequest: a request header block is complete and valid. s.EndStream()
+	// tells whether a body follows.
+	OnRequest(s *Stream)
+	// OnData: request body bytes; data is valid only during the call. The
+	// owner calls s.Consumed once it has disposed of them. endStream marks
+	// the end of the request (data may then be empty).
+	OnData(s *Stream, data []byte, endStream bool)
+	// OnTrailers: the request ended with a trailer block (s.Trailers()).
+	OnTrailers(s *Stream)
+	// OnReset: the stream ended abnormally (client RST_STREAM, a stream
+	// error, or connection teardown); cancel its upstream exchange. s must
+	// not be used after this returns.
+	OnReset(s *Stream, code http2.ErrCode)
+	// OnWritable: send credit (window or output space) opened after a
+	// WriteData returned short; retry the rest.
+	OnWritable(s *Stream)
+}
+
+// Stats are counters of one connection.
+type Stats struct {
+	StreamsOpened   uint64 // streams delivered via OnRequest
+	StreamsRefused  uint64 // REFUSED_STREAM (over MaxConcurrentStreams)
+	ResetsReceived  uint64 // client RST_STREAM on an open stream
+	ResetsSent      uint64 // RST_STREAM frames written
+	HeadersTooLarge uint64 // requests answered 431
+	DataBytesIn     uint64
+	DataBytesOut    uint64
+	FramesIn        uint64
+	Active          int // streams open now
+}
+
+// floodCounter counts events in a fixed window.
+type floodCounter struct {
+	start time.Time
+	count int
+	max   int
+}
+
+// ServerConn is the server side of one HTTP/2 connection, without I/O: the
+// owner feeds it received bytes and drains the bytes it wants sent. It is
+// not safe for concurrent use; all calls come from the owner's goroutine.
+type ServerConn struct {
+	// Immutable after NewServerConn.
+	cfg Config
+	h   Handler
+
+	// Input.
+	rd          bytes.Reader
+	fr          *http2.Framer
+	dec         *hpack.Decoder
+	prefaceDone bool
+	sawSettings bool
+
+	// Header block being decoded (HEADERS + CONTINUATION).
+	hdrID        uint32  // 0: none in progress
+	hdrTarget    *Stream // nil: decode only to keep HPACK state, then discard
+	hdrTrailers  bool
+	hdrEndStream bool
+	hdrEncBytes  int
+	hdrDecBytes  int
+	hdrTooLarge  bool
+	hdrRSTCode   http2.ErrCode // when hdrHasRST: reset the stream after decoding
+	hdrHasRST    bool
+	hdrIsNew     bool // the block opens a new stream
+
+	// Streams.
+	streams     map[uint32]*Stream
+	free        []*Stream
+	maxClientID uint32
+	active      int
+	total       uint32
+	recentRST   [32]uint32 // ids we reset lately: late frames on them are ignored
+	recentIdx   int
+
+	// Flow control. Windows are int64 so SETTINGS may drive them negative.
+	connSend          int64 // what we may still send
+	connRecv          int64 // what the peer may still send us
+	connCredit        int64 // returned by the owner, not yet sent in WINDOW_UPDATE
+	peerInitialWindow int64
+	peerMaxFrame      int
+	blocked           []*Stream
+	wakeScratch       []*Stream
+	outBlocked        bool
+
+	// Output.
+	out                 []byte
+	outOff              int
+	hbuf                []byte // response header block scratch
+	lower               []byte // lowercasing scratch
+	enc                 HeaderEncoder
+	sentTableSizeUpdate bool
+
+	// Lifecycle.
+	goAwayPhase1 bool // GOAWAY(2^31-1) + PING sent, waiting for the ACK
+	goAwayFinal  bool // GOAWAY(last id) sent: no new streams
+	lastStreamID uint32
+	peerGoAway   bool
+	closed       bool // connection error or Close: nothing more is sent
+	err          error
+
+	resets  floodCounter
+	control floodCounter
+	stats   Stats
+}
+
+// NewServerConn returns a connection whose Output already holds the server
+// preface (SETTINGS and the connection WINDOW_UPDATE): the owner may send
+// it before the client preface arrives.
+func NewServerConn(cfg Config, h Handler) *ServerConn {
+	cfg.setDefaults()
+	c := &ServerConn{
+		cfg:               cfg,
+		h:                 h,
+		streams:           make(map[uint32]*Stream, 16),
+		connSend:          65535,
+		connRecv:          int64(cfg.ConnWindowSize),
+		peerInitialWindow: 65535,
+		peerMaxFrame:      minMaxFrameSize,
+		out:               make([]byte, 0, 4096),
+	}
+	c.enc.c = c
+	c.resets.max = cfg.budget(cfg.MaxResetsPerSecond)
+	c.control.max = cfg.budget(cfg.MaxControlFramesPerSecond)
+	c.fr = http2.NewFramer(nil, &c.rd)
+	c.fr.SetMaxReadFrameSize(cfg.MaxFrameSize)
+	c.fr.SetReuseFrames()
+	c.dec = hpack.NewDecoder(4096, c.onField)
+	// A single string over the limit is an HPACK bomb or a header list
+	// we'd refuse anyway; it fails the decoder, hence the connection.
+	c.dec.SetMaxStringLength(cfg.MaxHeaderBytes)
+
+	// Server preface: our SETTINGS (RFC 9113 §3.4), then open the
+	// connection window past the fixed initial 65535.
+	n := 4
+	if cfg.MaxFrameSize != minMaxFrameSize {
+		n++
+	}
+	c.appendFrameHeader(6*n, http2.FrameSettings, 0, 0)
+	c.appendSetting(http2.SettingMaxConcurrentStreams, cfg.MaxConcurrentStreams)
+	c.appendSetting(http2.SettingInitialWindowSize, cfg.InitialWindowSize)
+	c.appendSetting(http2.SettingMaxHeaderListSize, uint32(cfg.MaxHeaderBytes))
+	c.appendSetting(http2.SettingEnablePush, 0)
+	if cfg.MaxFrameSize != minMaxFrameSize {
+		c.appendSetting(http2.SettingMaxFrameSize, cfg.MaxFrameSize)
+	}
+	if cfg.ConnWindowSize > 65535 {
+		c.writeWindowUpdate(0, cfg.ConnWindowSize-65535)
+	}
+	return c
+}
+
+// Output returns the bytes waiting to be sent. The slice is valid until the
+// next call of any ServerConn or Stream method; the owner writes a prefix
+// of it to the socket and reports that with ConsumeOutput.
+func (c *ServerConn) Output() []byte { return c.out[c.outOff:] }
+
+// ConsumeOutput drops the first n bytes of Output (they were sent). When
+// the queue falls to half of MaxPendingOutput, streams that WriteData
+// stopped for lack of output space get OnWritable.
+func (c *ServerConn) ConsumeOutput(n int) {
+	if n <= 0 {
+		return
+	}
+	c.outOff += min(n, len(c.out)-c.outOff)
+	if c.outOff == len(c.out) {
+		c.out = c.out[:0]
+		c.outOff = 0
+	}
+	if c.outBlocked && c.pending() <= c.cfg.MaxPendingOutput/2 {
+		c.outBlocked = false
+		c.wake()
+	}
+}
+
+func (c *ServerConn) pending() int { return len(c.out) - c.outOff }
+
+// Stats returns the connection's counters.
+func (c *ServerConn) Stats() Stats {
+	st := c.stats
+	st.Active = c.active
+	return st
+}
+
+// Done reports that the connection has nothing left to do: after a
+// connection error, Close, or a GOAWAY (ours or the client's) once no stream
+// is active. The owner sends what Output holds, then closes the socket.
+func (c *ServerConn) Done() bool {
+	return c.closed || ((c.goAwayFinal || c.peerGoAway) && c.active == 0)
+}
+
+// Err returns the connection error that ended the connection, if any.
+func (c *ServerConn) Err() error { return c.err }
+
+// GoAway starts draining. graceful: GOAWAY(2^31-1, NO_ERROR) plus a PING now,
+// and the final GOAWAY(last stream id) when the PING's ACK arrives (or on a
+// second GoAway call, e.g. from the owner's drain timer), so requests that
+// were in flight when draining began are still served. Not graceful: the
+// final GOAWAY at once. Active streams complete either way; Done turns
+// true when the last ends.
+func (c *ServerConn) GoAway(graceful bool) {
+	if c.closed || c.goAwayFinal {
+		return
+	}
+	if graceful && !c.goAwayPhase1 {
+		c.goAwayPhase1 = true
+		c.writeGoAway(maxWindow, http2.ErrCodeNo, "")
+		c.appendFrameHeader(8, http2.FramePing, 0, 0)
+		c.out = append(c.out, goAwayPing[:]...)
+		return
+	}
+	c.goAwayFinal = true
+	c.lastStreamID = c.maxClientID
+	c.writeGoAway(c.maxClientID, http2.ErrCodeNo, "")
+}
+
+// Close tears the connection down without sending anything more (the
+// socket is gone or being closed): every active stream gets OnReset(CANCEL).
+func (c *ServerConn) Close() {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	if c.err == nil {
+		c.err = ErrConnClosed
+	}
+	c.resetAll(http2.ErrCodeCancel)
+}
+
+// Feed parses the whole frames at the start of in, the client preface
+// first, and returns how many bytes it consumed; a partial frame is left
+// for the next call with more bytes appended. It calls the Handler
+// synchronously. A non-nil error is a *ConnError (GOAWAY is queued in
+// Output) and the connection is finished.
+func (c *ServerConn) Feed(in []byte) (consumed int, err error) {
+	if c.closed {
+		return 0, c.err
+	}
+	n := 0
+	if !c.prefaceDone {
+		if len(in) < len(ClientPreface) {
+			if string(in) != ClientPreface[:len(in)] {
+				return 0, c.connError(http2.ErrCodeProtocol, "bad_preface")
+			}
+			return 0, nil
+		}
+		if string(in[:len(ClientPreface)]) != ClientPreface {
+			return 0, c.connError(http2.ErrCodeProtocol, "bad_preface")
+		}
+		c.prefaceDone = true
+		n = len(ClientPreface)
+	}
+	for !c.closed {
+		rest := in[n:]
+		if len(rest) < 9 {
+			break
+		}
+		length := int(rest[0])<<16 | int(rest[1])<<8 | int(rest[2])
+		if length > int(c.cfg.MaxFrameSize) {
+			// Checked before waiting for the payload so a huge declared
+			// length never makes the owner buffer it.
+			return n, c.connError(http2.ErrCodeFrameSize, "frame_too_large")
+		}
+		if len(rest) < 9+length {
+			break
+		}
+		n += 9 + length
+		if err := c.processFrame(rest[:9+length]); err != nil {
+			return n, err
+		}
+	}
+	return n, c.errIfClosed()
+}
+
+func (c *ServerConn) errIfClosed() error {
+	if c.closed {
+		return c.err
+	}
+	return nil
+}
+
+func (c *ServerConn) processFrame(b []byte) error {
+	c.stats.FramesIn++
+	typ := http2.FrameType(b[3])
+	if !c.sawSettings {
+		// The client preface ends with a SETTINGS frame (RFC 9113 §3.4).
+		if typ != http2.FrameSettings || http2.Flags(b[4]).Has(http2.FlagSettingsAck) {
+			return c.connError(http2.ErrCodeProtocol, "preface_not_settings")
+		}
+		c.sawSettings = true
+	}
+	id := binary.BigEndian.Uint32(b[5:9]) & maxWindow
+	flags := http2.Flags(b[4])
+	// Header blocks are contiguous (RFC 9113 §6.10).
+	if c.hdrID != 0 && (typ != http2.FrameContinuation || id != c.hdrID) {
+		return c.connError(http2.ErrCodeProtocol, "header_block_interrupted")
+	}
+	switch typ {
+	case http2.FrameHeaders:
+		// HEADERS is parsed here rather than by the Framer, which
+		// allocates a HeadersFrame per request; CONTINUATION too, since
+		// the Framer's own frame-order check would otherwise see a
+		// CONTINUATION without its HEADERS. Ordering is enforced above.
+		return c.onHeaders(id, flags, b[9:])
+	case http2.FrameContinuation:
+		if c.hdrID == 0 {
+			return c.connError(http2.ErrCodeProtocol, "unexpected_continuation")
+		}
+		return c.headerFragment(b[9:], flags.Has(http2.FlagContinuationEndHeaders))
+	}
+	c.rd.Reset(b)
+	f, err := c.fr.ReadFrame()
+	if err != nil {
+		return c.frameError(typ, binary.BigEndian.Uint32(b[5:9])&maxWindow, err)
+	}
+	switch f := f.(type) {
+	case *http2.DataFrame:
+		return c.onData(f)
+	case *http2.SettingsFrame:
+		return c.onSettings(f)
+	case *http2.PingFrame:
+		return c.onPing(f)
+	case *http2.WindowUpdateFrame:
+		return c.onWindowUpdate(f)
+	case *http2.RSTStreamFrame:
+		return c.onRSTStream(f)
+	case *http2.PriorityFrame:
+		if err := c.spendControl(); err != nil {
+			return err
+		}
+		// RFC 9113 §5.3.1: a stream cannot depend on itself.
+		if f.StreamDep == f.StreamID {
+			return c.streamError(f.StreamID, http2.ErrCodeProtocol)
+		}
+		return nil
+	case *http2.GoAwayFrame:
+		c.peerGoAway = true
+		return nil
+	case *http2.PushPromiseFrame:
+		return c.connError(http2.ErrCodeProtocol, "client_push_promise")
+	default:
+		// Unknown and ignored extension frames (RFC 9113 §4.1, §5.5).
+		return c.spendControl()
+	}
+}
+
+// frameError maps a Framer parse error to a connection or stream error.
+func (c *ServerConn) frameError(typ http2.FrameType, id uint32, err error) error {
+	var ce http2.ConnectionError
+	if errors.As(err, &ce) {
+		return c.connError(http2.ErrCode(ce), "frame_"+typ.String())
+	}
+	var se http2.StreamError
+	if errors.As(err, &se) {
+		// A lost header fragment would desynchronise HPACK; a frame for
+		// an idle stream is a connection error (RFC 9113 §5.1).
+		if typ == http2.FrameHeaders || typ == http2.FrameContinuation || se.StreamID > c.maxClientID {
+			return c.connError(http2.ErrCodeProtocol, "frame_"+typ.String())
+		}
+		return c.streamError(se.StreamID, se.Code)
+	}
+	// Short payloads and the like.
+	return c.connError(http2.ErrCodeFrameSize, "frame_"+typ.String())
+}
+
+func (c *ServerConn) onData(f *http2.DataFrame) error {
+	id := f.StreamID
+	length := int64(f.Length)
+	data := f.Data()
+	if length > c.connRecv {
+		return c.connError(http2.ErrCodeFlowControl, "conn_window_exceeded")
+	}
+	c.connRecv -= length
+	if id > c.maxClientID {
+		return c.connError(http2.ErrCodeProtocol, "data_on_idle_stream")
+	}
+	s := c.streams[id]
+	if s == nil || s.reqDone {
+		// Closed or half-closed (remote): give the connection credit back.
+		c.addConnCredit(length)
+		if s == nil && c.wasReset(id) && length > 0 {
+			// In flight when we reset it (RFC 9113 §5.1 "closed"). Not
+			// counted: flow control bounds it like DATA on a live stream.
+			return nil
+		}
+		// Each of these provokes a RST_STREAM: counted.
+		if err := c.spendControl(); err != nil {
+			return err
+		}
+		return c.streamError(id, http2.ErrCodeStreamClosed)
+	}
+	if length > s.recvWindow {
+		c.addConnCredit(length)
+		return c.streamError(id, http2.ErrCodeFlowControl)
+	}
+	s.recvWindow -= length
+	end := f.StreamEnded()
+	if len(data) == 0 && !end {
+		if err := c.spendControl(); err != nil {
+			return err
+		}
+	}
+	if pad := length - int64(len(data)); pad > 0 {
+		// Padding is flow-controlled but never reaches the owner.
+		s.credit += pad
+		c.addConnCredit(pad)
+	}
+	s.dataRecv += int64(len(data))
+	if s.contentLength >= 0 && (s.dataRecv > s.contentLength || end && s.dataRecv != s.contentLength) {
+		s.unconsumed += int64(len(data)) // credited back by closeStream
+		return c.streamError(id, http2.ErrCodeProtocol)
+	}
+	c.stats.DataBytesIn += uint64(len(data))
+	s.unconsumed += int64(len(data))
+	if end {
+		s.reqDone = true
+	}
+	c.h.OnData(s, data, end)
+	if end && s.open && s.respDone {
+		c.closeStream(s)
+	}
+	return nil
+}
+
+func (c *ServerConn) onHeaders(id uint32, flags http2.Flags, p []byte) error {
+	if id == 0 {
+		return c.connError(http2.ErrCodeProtocol, "headers_stream_0")
+	}
+	pad := 0
+	if flags.Has(http2.FlagHeadersPadded) {
+		if len(p) < 1 {
+			return c.connError(http2.ErrCodeFrameSize, "headers_short")
+		}
+		pad = int(p[0])
+		p = p[1:]
+	}
+	var dep uint32
+	if flags.Has(http2.FlagHeadersPriority) {
+		if len(p) < 5 {
+			return c.connError(http2.ErrCodeFrameSize, "headers_short")
+		}
+		dep = binary.BigEndian.Uint32(p) & maxWindow
+		p = p[5:]
+	}
+	if pad > len(p) {
+		return c.connError(http2.ErrCodeProtocol, "headers_pad_too_long")
+	}
+	frag := p[:len(p)-pad]
+	endStream := flags.Has(http2.FlagHeadersEndStream)
+	if id%2 == 0 {
+		return c.connError(http2.ErrCodeProtocol, "even_stream_id")
+	}
+	c.hdrID = id
+	c.hdrTarget = nil
+	c.hdrTrailers = false
+	c.hdrIsNew = false
+	c.hdrHasRST = false
+	c.hdrEndStream = endStream
+	c.hdrEncBytes = 0
+	c.hdrDecBytes = 0
+	c.hdrTooLarge = false
+	c.dec.SetEmitEnabled(true)
+	selfDep := flags.Has(http2.FlagHeadersPriority) && dep == id
+
+	if s := c.streams[id]; s != nil {
+		switch {
+		case s.reqDone:
+			c.setHdrRST(http2.ErrCodeStreamClosed)
+		case !endStream:
+			// A second block must be trailers, which end the stream (RFC 9113 §8.1).
+			c.setHdrRST(http2.ErrCodeProtocol)
+		default:
+			c.hdrTarget = s
+			c.hdrTrailers = true
+			s.ntrail = len(s.fields)
+		}
+	} else if id <= c.maxClientID {
+		if !c.wasReset(id) {
+			return c.connError(http2.ErrCodeStreamClosed, "headers_on_closed_stream")
+		}
+		// Late frame for a stream we reset: decode to keep HPACK in sync, drop.
+	} else {
+		c.maxClientID = id
+		switch {
+		case c.goAwayFinal && id > c.lastStreamID:
+			// After the final GOAWAY new streams are ignored (RFC 9113 §6.8).
+		case uint32(c.active) >= c.cfg.MaxConcurrentStreams:
+			c.stats.StreamsRefused++
+			c.setHdrRST(http2.ErrCodeRefusedStream)
+		default:
+			s := c.newStream(id)
+			c.hdrTarget = s
+			c.hdrIsNew = true
+		}
+	}
+	if selfDep {
+		c.setHdrRST(http2.ErrCodeProtocol)
+	}
+	return c.headerFragment(frag, flags.Has(http2.FlagHeadersEndHeaders))
+}
+
+func (c *ServerConn) setHdrRST(code http2.ErrCode) {
+	if !c.hdrHasRST {
+		c.hdrHasRST = true
+		c.hdrRSTCode = code
+	}
+}
+
+func (c *ServerConn) headerFragment(frag []byte, end bool) error {
+	if len(frag) == 0 && !end {
+		// Empty CONTINUATIONs add no bytes, so the byte bound alone
+		// would not stop an endless chain of them.
+		if err := c.spendControl(); err != nil {
+			return err
+		}
+	}
+	c.hdrEncBytes += len(frag)
+	if c.hdrEncBytes > 2*c.cfg.MaxHeaderBytes {
+		return c.connError(http2.ErrCodeEnhanceYourCalm, "header_block_too_large")
+	}
+	if _, err := c.dec.Write(frag); err != nil {
+		if errors.Is(err, hpack.ErrStringLength) {
+			return c.connError(http2.ErrCodeEnhanceYourCalm, "hpack_string_too_long")
+		}
+		return c.connError(http2.ErrCodeCompression, "hpack")
+	}
+	if !end {
+		return nil
+	}
+	if err := c.dec.Close(); err != nil {
+		return c.connError(http2.ErrCodeCompression, "hpack_truncated")
+	}
+	id := c.hdrID
+	c.hdrID = 0
+	return c.endHeaderBlock(id)
+}
+
+// onField is the hpack emit function: it checks and stores one field of
+// the block being decoded.
+func (c *ServerConn) onField(hf hpack.HeaderField) {
+	c.hdrDecBytes += len(hf.Name) + len(hf.Value) + 32
+	if c.hdrDecBytes > c.cfg.MaxHeaderBytes {
+		// Keep decoding (HPACK state), store nothing more: the HPACK bomb
+		// and oversized header lists stop here.
+		c.hdrTooLarge = true
+		c.dec.SetEmitEnabled(false)
+		return
+	}
+	s := c.hdrTarget
+	if s == nil || s.malformed {
+		return
+	}
+	name, value := hf.Name, hf.Value
+	if len(name) > 0 && name[0] == ':' {
+		if s.sawRegular || c.hdrTrailers {
+			s.malformed = true
+			return
+		}
+		var sp *span
+		var bit uint8
+		switch name {
+		case ":method":
+			sp, bit = &s.method, pseudoMethod
+		case ":scheme":
+			sp, bit = &s.scheme, pseudoScheme
+		case ":path":
+			sp, bit = &s.path, pseudoPath
+		case ":authority":
+			sp, bit = &s.authority, pseudoAuthority
+		default:
+			s.malformed = true // unknown, or :status / :protocol in a request
+			return
+		}
+		if s.pseudo&bit != 0 {
+			s.malformed = true // duplicated
+			return
+		}
+		s.pseudo |= bit
+		*sp = s.store(value)
+		return
+	}
+	s.sawRegular = true
+	if !validFieldName(name) || !validFieldValueString(value) {
+		s.malformed = true
+		return
+	}
+	switch name {
+	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade":
+		s.malformed = true
+		return
+	case "te":
+		if value != "trailers" {
+			s.malformed = true
+			return
+		}
+	case "content-length":
+		if !c.hdrTrailers {
+			n, ok := parseContentLength(value)
+			if !ok || (s.contentLength >= 0 && s.contentLength != n) {
+				s.malformed = true
+				return
+			}
+			s.contentLength = n
+		}
+	case "host":
+		if !c.hdrTrailers {
+			if s.host.n != 0 && string(s.bytes(s.host)) != value {
+				s.malformed = true
+				return
+			}
+			s.host = s.store(value)
+		}
+	}
+	s.fields = append(s.fields, field{s.store(name), s.store(value)})
+}
+
+func (c *ServerConn) endHeaderBlock(id uint32) error {
+	s := c.hdrTarget
+	c.hdrTarget = nil
+	if c.hdrHasRST {
+		if c.hdrRSTCode != http2.ErrCodeStreamClosed {
+			if err := c.spendReset(); err != nil {
+				return err
+			}
+		}
+		// The stream may be new (self-dependency) or one the owner has.
+		return c.resetStream(id, c.streams[id], c.hdrRSTCode)
+	}
+	if s == nil {
+		return nil
+	}
+	if c.hdrTooLarge {
+		c.stats.HeadersTooLarge++
+		if err := c.spendReset(); err != nil {
+			return err
+		}
+		if c.hdrTrailers {
+			return c.resetStream(s.id, s, http2.ErrCodeProtocol)
+		}
+		// 431 without bothering the owner (SPEC §4 header_too_large).
+		s.reqDone = c.hdrEndStream
+		c.startBlock()
+		c.hbuf = appendStatus(c.hbuf, 431)
+		c.writeHeaderBlock(s.id, c.hbuf, true)
+		s.finalSent = true
+		c.finishStream(s)
+		return nil
+	}
+	if c.hdrTrailers {
+		if s.malformed || (s.contentLength >= 0 && s.dataRecv != s.contentLength) {
+			return c.resetStream(s.id, s, http2.ErrCodeProtocol)
+		}
+		s.reqDone = true
+		c.h.OnTrailers(s)
+		if s.open && s.respDone {
+			c.closeStream(s)
+		}
+		return nil
+	}
+	if !s.validRequest() || (c.hdrEndStream && s.contentLength > 0) {
+		if err := c.spendReset(); err != nil {
+			return err
+		}
+		return c.resetStream(s.id, s, http2.ErrCodeProtocol)
+	}
+	s.reqDone = c.hdrEndStream
+	s.delivered = true
+	c.stats.StreamsOpened++
+	c.h.OnRequest(s)
+	if c.total >= c.cfg.MaxStreamsPerConn && !c.goAwayFinal && !c.closed {
+		// The stream reaching the limit is served; later ones are not.
+		c.GoAway(false)
+	}
+	return nil
+}
+
+// validRequest applies RFC 9113 §8.3.1 to the pseudo-fields.
+func (s *Stream) validRequest() bool {
+	if s.malformed || s.method.n == 0 {
+		return false
+	}
+	if string(s.Method()) == "CONNECT" {
+		return s.authority.n != 0 && s.pseudo&(pseudoScheme|pseudoPath) == 0
+	}
+	if s.scheme.n == 0 || s.path.n == 0 {
+		return false
+	}
+	p := s.Path()
+	if p[0] != '/' && !(string(p) == "*" && string(s.Method()) == "OPTIONS") {
+		return false
+	}
+	if s.authority.n != 0 && s.host.n != 0 && string(s.bytes(s.authority)) != string(s.bytes(s.host)) {
+		return false
+	}
+	return true
+}
+
+func (c *ServerConn) onSettings(f *http2.SettingsFrame) error {
+	if f.IsAck() {
+		return nil
+	}
+	if err := c.spendControl(); err != nil {
+		return err
+	}
+	grew := false
+	for i := 0; i < f.NumSettings(); i++ {
+		st := f.Setting(i)
+		if err := st.Valid(); err != nil {
+			var ce http2.ConnectionError
+			if errors.As(err, &ce) {
+				return c.connError(http2.ErrCode(ce), "bad_setting")
+			}
+			return c.connError(http2.ErrCodeProtocol, "bad_setting")
+		}
+		switch st.ID {
+		case http2.SettingInitialWindowSize:
+			delta := int64(st.Val) - c.peerInitialWindow
+			c.peerInitialWindow = int64(st.Val)
+			for _, s := range c.streams {
+				s.sendWindow += delta
+				if s.sendWindow > maxWindow {
+					return c.connError(http2.ErrCodeFlowControl, "settings_window_overflow")
+				}
+			}
+			grew = grew || delta > 0
+		case http2.SettingMaxFrameSize:
+			c.peerMaxFrame = int(st.Val)
+		}
+		// HEADER_TABLE_SIZE needs nothing (we never index, see hpackenc.go);
+		// ENABLE_PUSH is moot (we never push); the rest are advisory.
+	}
+	if err := c.checkControlRoom(); err != nil {
+		return err
+	}
+	c.appendFrameHeader(0, http2.FrameSettings, http2.FlagSettingsAck, 0)
+	if grew {
+		c.wake()
+	}
+	return nil
+}
+
+func (c *ServerConn) onPing(f *http2.PingFrame) error {
+	if f.IsAck() {
+		if f.Data == goAwayPing && c.goAwayPhase1 && !c.goAwayFinal {
+			c.GoAway(false)
+		}
+		return nil
+	}
+	if err := c.spendControl(); err != nil {
+		return err
+	}
+	if err := c.checkControlRoom(); err != nil {
+		return err
+	}
+	c.appendFrameHeader(8, http2.FramePing, http2.FlagPingAck, 0)
+	c.out = append(c.out, f.Data[:]...)
+	return nil
+}
+
+func (c *ServerConn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
+	inc := int64(f.Increment)
+	if f.StreamID == 0 {
+		c.connSend += inc
+		if c.connSend > maxWindow {
+			return c.connError(http2.ErrCodeFlowControl, "conn_window_overflow")
+		}
+		c.wake()
+		return nil
+	}
+	if f.StreamID > c.maxClientID {
+		return c.connError(http2.ErrCodeProtocol, "window_update_on_idle_stream")
+	}
+	s := c.streams[f.StreamID]
+	if s == nil {
+		return nil // closed: may legitimately race with our END_STREAM or RST
+	}
+	s.sendWindow += inc
+	if s.sendWindow > maxWindow {
+		return c.streamError(s.id, http2.ErrCodeFlowControl)
+	}
+	if s.blocked && s.sendWindow > 0 && c.connSend > 0 && !c.outBlocked {
+		c.unblock(s)
+		c.h.OnWritable(s)
+	}
+	return nil
+}
+
+func (c *ServerConn) onRSTStream(f *http2.RSTStreamFrame) error {
+	if f.StreamID > c.maxClientID {
+		return c.connError(http2.ErrCodeProtocol, "rst_on_idle_stream")
+	}
+	s := c.streams[f.StreamID]
+	if s == nil {
+		return nil
+	}
+	// Not recorded in recentRST: frames the client sends after its own
+	// RST_STREAM are errors (RFC 9113 §5.1 "closed").
+	c.stats.ResetsReceived++
+	if s.delivered {
+		c.h.OnReset(s, f.ErrCode)
+	}
+	if s.open {
+		c.closeStream(s)
+	}
+	// Counted after the stream is gone so that the GOAWAY sees a clean state.
+	return c.spendReset()
+}
+
+// streamError resets stream id with code (RFC 9113 §5.4.2) because of
+// something the client did, which counts against the reset budget.
+func (c *ServerConn) streamError(id uint32, code http2.ErrCode) error {
+	if err := c.spendReset(); err != nil {
+		return err
+	}
+	return c.resetStream(id, c.streams[id], code)
+}
+
+// resetStream sends RST_STREAM and ends s (if any), telling the owner if
+// it had seen the stream.
+func (c *ServerConn) resetStream(id uint32, s *Stream, code http2.ErrCode) error {
+	if err := c.checkControlRoom(); err != nil {
+		return err
+	}
+	c.writeRST(id, code)
+	if s != nil && s.open {
+		if s.delivered {
+			c.h.OnReset(s, code)
+		}
+		if s.open {
+			c.closeStream(s)
+		}
+	}
+	return nil
+}
+
+func (c *ServerConn) newStream(id uint32) *Stream {
+	var s *Stream
+	if n := len(c.free); n > 0 {
+		s = c.free[n-1]
+		c.free = c.free[:n-1]
+	} else {
+		s = &Stream{ntrail: -1, contentLength: -1}
+	}
+	s.c = c
+	s.id = id
+	s.open = true
+	s.sendWindow = c.peerInitialWindow
+	s.recvWindow = int64(c.cfg.InitialWindowSize)
+	c.streams[id] = s
+	c.active++
+	c.total++
+	return s
+}
+
+// finishStream is called once the response has ended (END_STREAM written).
+func (c *ServerConn) finishStream(s *Stream) {
+	s.respDone = true
+	if !s.reqDone {
+		// RFC 9113 §8.1: a complete response may end the request early.
+		c.writeRST(s.id, http2.ErrCodeNo)
+	}
+	c.closeStream(s)
+}
+
+// closeStream removes s and puts it back in the pool.
+func (c *ServerConn) closeStream(s *Stream) {
+	if !s.open {
+		return
+	}
+	delete(c.streams, s.id)
+	c.active--
+	if s.blocked {
+		c.unblock(s)
+	}
+	// Stream-level credit died with the stream; connection credit for
+	// bytes the owner never consumed must come back or the window leaks.
+	if s.unconsumed > 0 && !c.closed {
+		c.addConnCredit(s.unconsumed)
+	}
+	s.reset()
+	c.free = append(c.free, s)
+}
+
+func (c *ServerConn) recordReset(id uint32) {
+	c.recentRST[c.recentIdx] = id
+	c.recentIdx = (c.recentIdx + 1) % len(c.recentRST)
+}
+
+func (c *ServerConn) wasReset(id uint32) bool {
+	for _, r := range c.recentRST {
+		if r == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *ServerConn) addConnCredit(n int64) {
+	c.connCredit += n
+	if c.connCredit >= int64(c.cfg.ConnWindowSize)/2 && !c.closed {
+		c.writeWindowUpdate(0, uint32(c.connCredit))
+		c.connRecv += c.connCredit
+		c.connCredit = 0
+	}
+}
+
+func (c *ServerConn) block(s *Stream) {
+	if !s.blocked {
+		s.blocked = true
+		c.blocked = append(c.blocked, s)
+	}
+}
+
+func (c *ServerConn) unblock(s *Stream) {
+	s.blocked = false
+	for i, b := range c.blocked {
+		if b == s {
+			c.blocked = append(c.blocked[:i], c.blocked[i+1:]...)
+			return
+		}
+	}
+}
+
+// wake gives OnWritable to blocked streams that can send again. Streams
+// that block again re-enter c.blocked, so the list is swapped out first.
+func (c *ServerConn) wake() {
+	if len(c.blocked) == 0 || c.connSend <= 0 || c.outBlocked || c.closed {
+		return
+	}
+	list := append(c.wakeScratch[:0], c.blocked...)
+	c.blocked = c.blocked[:0]
+	for _, s := range list {
+		s.blocked = false
+	}
+	for i, s := range list {
+		switch {
+		case !s.open:
+		case c.closed || c.connSend <= 0 || c.outBlocked || s.sendWindow <= 0:
+			c.block(s)
+		default:
+			c.h.OnWritable(s)
+		}
+		list[i] = nil
+	}
+	c.wakeScratch = list[:0]
+}
+
+func (c *ServerConn) resetAll(code http2.ErrCode) {
+	for _, s := range c.streams {
+		if s.open && s.delivered {
+			c.h.OnReset(s, code)
+		}
+		if s.open {
+			c.closeStream(s)
+		}
+	}
+}
+
+// connError queues GOAWAY(code), ends every stream and returns the error.
+func (c *ServerConn) connError(code http2.ErrCode, reason string) error {
+	if c.closed {
+		return c.err
+	}
+	c.writeGoAway(c.maxClientID, code, reason)
+	c.closed = true
+	c.err = &ConnError{Code: code, Reason: reason}
+	c.resetAll(code)
+	return c.err
+}
+
+func (c *ServerConn) spend(fc *floodCounter, reason string) error {
+	now := c.cfg.Now()
+	if fc.start.IsZero() || now.Sub(fc.start) >= c.cfg.FloodWindow {
+		fc.start = now
+		fc.count = 0
+	}
+	fc.count++
+	if fc.count > fc.max {
+		return c.connError(http2.ErrCodeEnhanceYourCalm, reason)
+	}
+	return nil
+}
+
+func (c *ServerConn) spendReset() error   { return c.spend(&c.resets, "rapid_reset") }
+func (c *ServerConn) spendControl() error { return c.spend(&c.control, "control_flood") }
+
+// checkControlRoom ends a connection whose peer keeps provoking replies
+// (PING/SETTINGS ACKs, RST_STREAM) while not reading them.
+func (c *ServerConn) checkControlRoom() error {
+	if c.pending() > c.cfg.MaxPendingOutput+controlSlack {
+		return c.connError(http2.ErrCodeEnhanceYourCalm, "output_not_drained")
+	}
+	return nil
+}
+
+// Frame writers: everything goes straight into c.out.
+
+func (c *ServerConn) appendFrameHeader(length int, typ http2.FrameType, flags http2.Flags, id uint32) {
+	if c.outOff > 0 && c.outOff >= len(c.out)/2 && len(c.out)+9+length > cap(c.out) {
+		// Reclaim the sent prefix instead of growing.
+		n := copy(c.out, c.out[c.outOff:])
+		c.out = c.out[:n]
+		c.outOff = 0
+	}
+	c.out = append(c.out, byte(length>>16), byte(length>>8), byte(length), byte(typ), byte(flags),
+		byte(id>>24), byte(id>>16), byte(id>>8), byte(id))
+}
+
+func (c *ServerConn) appendSetting(id http2.SettingID, v uint32) {
+	c.out = binary.BigEndian.AppendUint16(c.out, uint16(id))
+	c.out = binary.BigEndian.AppendUint32(c.out, v)
+}
+
+func (c *ServerConn) writeWindowUpdate(id, inc uint32) {
+	c.appendFrameHeader(4, http2.FrameWindowUpdate, 0, id)
+	c.out = binary.BigEndian.AppendUint32(c.out, inc)
+}
+
+func (c *ServerConn) writeRST(id uint32, code http2.ErrCode) {
+	c.stats.ResetsSent++
+	c.recordReset(id)
+	c.appendFrameHeader(4, http2.FrameRSTStream, 0, id)
+	c.out = binary.BigEndian.AppendUint32(c.out, uint32(code))
+}
+
+func (c *ServerConn) writeGoAway(last uint32, code http2.ErrCode, debug string) {
+	c.appendFrameHeader(8+len(debug), http2.FrameGoAway, 0, 0)
+	c.out = binary.BigEndian.AppendUint32(c.out, last)
+	c.out = binary.BigEndian.AppendUint32(c.out, uint32(code))
+	c.out = append(c.out, debug...)
+}
+
+// startBlock begins a response header block in c.hbuf.
+func (c *ServerConn) startBlock() {
+	c.hbuf = c.hbuf[:0]
+	if !c.sentTableSizeUpdate {
+		c.sentTableSizeUpdate = true
+		c.hbuf = append(c.hbuf, 0x20) // dynamic table size update: 0
+	}
+}
+
+// writeHeaderBlock writes block as HEADERS plus CONTINUATIONs, each within
+// the peer's max frame size, back to back (nothing may interleave).
+func (c *ServerConn) writeHeaderBlock(id uint32, block []byte, endStream bool) {
+	typ := http2.FrameHeaders
+	var flags http2.Flags
+	if endStream {
+		flags = http2.FlagHeadersEndStream
+	}
+	for {
+		chunk := min(len(block), c.peerMaxFrame)
+		if chunk == len(block) {
+			flags |= http2.FlagHeadersEndHeaders
+		}
+		c.appendFrameHeader(chunk, typ, flags, id)
+		c.out = append(c.out, block[:chunk]...)
+		block = block[chunk:]
+		if len(block) == 0 {
+			return
+		}
+		typ, flags = http2.FrameContinuation, 0
+	}
+}

@@ -1,0 +1,335 @@
+package h2
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+func TestDefenceMaxConcurrentStreams(t *testing.T) {
+	cl := newClient(t, Config{MaxConcurrentStreams: 4})
+	cl.handshake()
+	for i := range 5 {
+		cl.headers(uint32(2*i+1), true, reqFields("GET", "/hold")...)
+	}
+	if code := cl.expectRST(9); code != http2.ErrCodeRefusedStream {
+		t.Fatalf("code %v", code)
+	}
+	if st := cl.c.Stats(); st.Active != 4 || st.StreamsRefused != 1 || cl.app.requests != 4 {
+		t.Fatalf("%+v requests %d", st, cl.app.requests)
+	}
+	// Once one ends, a new stream is accepted again.
+	cl.app.release(1)
+	cl.headers(11, true, reqFields("GET", "/")...)
+	if res, _ := cl.collect(1, 11); res[11].status != "200" {
+		t.Fatal(res[11])
+	}
+}
+
+// TestDefenceRapidReset: HEADERS + RST_STREAM in a loop (CVE-2023-44487)
+// ends in GOAWAY(ENHANCE_YOUR_CALM) once the budget is spent, and the
+// handler saw at most budget+1 requests.
+func TestDefenceRapidReset(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1000, 0)}
+	cfg := Config{MaxResetsPerSecond: 10, FloodWindow: 10 * time.Second, Now: clock.now}
+	budget := 100
+	cl := newClient(t, cfg)
+	cl.handshake()
+	// Spread over two windows: the count restarts with a new window.
+	id := uint32(1)
+	for range budget {
+		cl.headers(id, false, reqFields("GET", "/hold")...)
+		cl.fr.WriteRSTStream(id, http2.ErrCodeCancel)
+		id += 2
+	}
+	cl.sync()
+	if cl.err != nil {
+		t.Fatalf("closed within budget: %v", cl.err)
+	}
+	clock.t = clock.t.Add(11 * time.Second)
+	for i := 0; i < 10*budget && cl.err == nil; i++ {
+		cl.headers(id, false, reqFields("GET", "/hold")...)
+		cl.fr.WriteRSTStream(id, http2.ErrCodeCancel)
+		id += 2
+		cl.sync()
+	}
+	if code, _ := connErrCode(cl.err); code != http2.ErrCodeEnhanceYourCalm {
+		t.Fatalf("err %v", cl.err)
+	}
+	if ga := cl.expectGoAway(); ga.ErrCode != http2.ErrCodeEnhanceYourCalm {
+		t.Fatal(ga.ErrCode)
+	}
+	if cl.app.requests > 2*budget+1 {
+		t.Fatalf("handler saw %d requests", cl.app.requests)
+	}
+	if st := cl.c.Stats(); st.Active != 0 {
+		t.Fatalf("%+v", st)
+	}
+}
+
+// TestDefenceContinuationFlood: a header block that never ends
+// (CVE-2024-27316 class) is cut off at 2×MaxHeaderBytes encoded bytes,
+// and empty CONTINUATIONs by the control-frame budget.
+func TestDefenceContinuationFlood(t *testing.T) {
+	cl := newClient(t, Config{MaxHeaderBytes: 4096})
+	cl.handshake()
+	cl.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: cl.encode(reqFields("GET", "/")...)})
+	// Each fragment: literal field without indexing, new name, short value.
+	frag := cl.encodeLiteral("x-flood", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+	sent := 0
+	for i := 0; i < 10000 && cl.err == nil; i++ {
+		cl.fr.WriteContinuation(1, false, frag)
+		sent += len(frag)
+		cl.sync()
+	}
+	if code, _ := connErrCode(cl.err); code != http2.ErrCodeEnhanceYourCalm {
+		t.Fatalf("err %v", cl.err)
+	}
+	if sent > 2*4096+len(frag)+200 {
+		t.Fatalf("accepted %d header bytes", sent)
+	}
+	if cl.app.requests != 0 {
+		t.Fatal("request delivered")
+	}
+
+	cl = newClient(t, Config{MaxControlFramesPerSecond: 10})
+	cl.handshake()
+	cl.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: cl.encode(reqFields("GET", "/")...)})
+	n := 0
+	for ; n < 10000 && cl.err == nil; n++ {
+		cl.fr.WriteContinuation(1, false, nil)
+		cl.sync()
+	}
+	if code, _ := connErrCode(cl.err); code != http2.ErrCodeEnhanceYourCalm || n > 101 {
+		t.Fatalf("err %v after %d empty CONTINUATIONs", cl.err, n)
+	}
+}
+
+// encodeLiteral is a literal field without indexing, so repeating the
+// bytes is a valid (if absurd) header block fragment.
+func (cl *client) encodeLiteral(name, value string) []byte {
+	b := []byte{0}
+	b = appendHpackString(b, []byte(name))
+	return appendHpackString(b, []byte(value))
+}
+
+// TestDefenceHPACKBomb: one 4000-byte field in the dynamic table, then a
+// block referencing it 200 times (800 KB decoded from ~200 bytes). The
+// stream gets 431, nothing is stored past the limit, the connection lives.
+func TestDefenceHPACKBomb(t *testing.T) {
+	cl := newClient(t, Config{MaxHeaderBytes: 16 << 10})
+	cl.handshake()
+	big := string(bytes.Repeat([]byte("b"), 4000))
+	cl.hbuf.Reset()
+	for _, f := range reqFields("GET", "/") {
+		_ = f
+	}
+	fields := reqFields("GET", "/")
+	for i := 0; i < len(fields); i += 2 {
+		cl.enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+	}
+	cl.enc.WriteField(hpack.HeaderField{Name: "x-bomb", Value: big}) // indexed: dynamic entry 62
+	block := bytes.Clone(cl.hbuf.Bytes())
+	for range 200 {
+		block = append(block, 0x80|62)
+	}
+	var maxArena int
+	cl.c.h = handlerFuncs{onRequest: func(s *Stream) { t.Error("bomb delivered") }}
+	cl.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block, EndStream: true, EndHeaders: true})
+	cl.sync()
+	for _, s := range cl.c.free {
+		maxArena = max(maxArena, cap(s.arena))
+	}
+	res, _ := cl.collect(1)
+	if res[1].status != "431" {
+		t.Fatalf("%v", res[1])
+	}
+	if maxArena > 16<<10*2 {
+		t.Fatalf("arena grew to %d", maxArena)
+	}
+	if st := cl.c.Stats(); st.HeadersTooLarge != 1 || cl.err != nil {
+		t.Fatalf("%+v %v", st, cl.err)
+	}
+	// The HPACK state survived: the next request decodes fine.
+	cl.c.h = cl.app
+	cl.headers(3, true, reqFields("GET", "/")...)
+	if res, _ := cl.collect(3); res[3].status != "200" {
+		t.Fatal(res[3])
+	}
+	// A single string longer than MaxHeaderBytes ends the connection.
+	cl.headers(5, true, reqFields("GET", "/", "x-huge", string(bytes.Repeat([]byte("h"), 20000)))...)
+	if ga := cl.expectGoAway(); ga.ErrCode != http2.ErrCodeEnhanceYourCalm {
+		t.Fatal(ga.ErrCode)
+	}
+}
+
+// TestDefenceControlFloods: each flood ends in GOAWAY(ENHANCE_YOUR_CALM)
+// within the budget (10/s over 10 s = 100 frames).
+func TestDefenceControlFloods(t *testing.T) {
+	cases := []struct {
+		name  string
+		setup func(cl *client)
+		send  func(cl *client, i int)
+	}{
+		{"settings", nil, func(cl *client, i int) { cl.fr.WriteSettings() }},
+		{"ping", nil, func(cl *client, i int) { cl.fr.WritePing(false, [8]byte{byte(i)}) }},
+		{"priority", nil, func(cl *client, i int) {
+			cl.fr.WritePriority(uint32(2*i+1), http2.PriorityParam{StreamDep: 0, Weight: 1})
+		}},
+		{"unknown frames", nil, func(cl *client, i int) { cl.fr.WriteRawFrame(0xee, 0, 0, []byte("x")) }},
+		{"empty data", func(cl *client) { cl.headers(1, false, reqFields("POST", "/hold")...) },
+			func(cl *client, i int) { cl.fr.WriteData(1, false, nil) }},
+		{"window update 0 (stream errors)", nil, func(cl *client, i int) {
+			id := uint32(2*i + 1)
+			cl.headers(id, false, reqFields("POST", "/hold")...)
+			cl.fr.WriteRawFrame(http2.FrameWindowUpdate, 0, id, []byte{0, 0, 0, 0})
+		}},
+		{"data on closed streams", func(cl *client) {
+			for i := range 40 {
+				cl.headers(uint32(2*i+1), true, reqFields("GET", "/")...)
+			}
+		}, func(cl *client, i int) { cl.fr.WriteData(uint32(2*(i%40)+1), false, []byte("x")) }},
+		{"empty data on reset streams", func(cl *client) {
+			// A complete response to an open request: RST(NO_ERROR).
+			cl.c.h = handlerFuncs{onRequest: func(s *Stream) { s.WriteHeaders(200, nil, true) }}
+			cl.headers(1, false, reqFields("POST", "/")...)
+			cl.sync()
+			if code := cl.expectRST(1); code != http2.ErrCodeNo {
+				cl.t.Fatalf("code %v", code)
+			}
+		}, func(cl *client, i int) { cl.fr.WriteData(1, false, nil) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := &fakeClock{t: time.Unix(1000, 0)}
+			cl := newClient(t, Config{MaxControlFramesPerSecond: 10, MaxResetsPerSecond: 10, Now: clock.now})
+			cl.handshake()
+			if tc.setup != nil {
+				tc.setup(cl)
+				cl.sync()
+			}
+			n := 0
+			for ; n < 5000 && cl.err == nil; n++ {
+				tc.send(cl, n)
+				cl.sync()
+			}
+			if code, _ := connErrCode(cl.err); code != http2.ErrCodeEnhanceYourCalm {
+				t.Fatalf("err %v after %d frames", cl.err, n)
+			}
+			if n > 102 {
+				t.Fatalf("closed only after %d frames", n)
+			}
+			if ga := cl.expectGoAway(); ga.ErrCode != http2.ErrCodeEnhanceYourCalm {
+				t.Fatal(ga.ErrCode)
+			}
+		})
+	}
+}
+
+// TestDefenceClientNeverReads: a client that sends PINGs and never reads
+// the ACKs is disconnected once the queue passes MaxPendingOutput+slack.
+func TestDefenceClientNeverReads(t *testing.T) {
+	cl := newClient(t, Config{MaxPendingOutput: 64 << 10, MaxControlFramesPerSecond: 1 << 20})
+	cl.handshake()
+	cl.noDrain = true
+	n := 0
+	for ; n < 100000 && cl.err == nil; n++ {
+		cl.fr.WritePing(false, [8]byte{})
+		cl.sync()
+	}
+	if code, _ := connErrCode(cl.err); code != http2.ErrCodeEnhanceYourCalm {
+		t.Fatalf("err %v", cl.err)
+	}
+	if p := len(cl.c.Output()); p > 64<<10+controlSlack+100 {
+		t.Fatalf("output grew to %d", p)
+	}
+}
+
+// TestDefenceHugeClientWindow: the client opens its windows to 2^31-1 and
+// never reads a large response: WriteData stops at MaxPendingOutput and
+// resumes via OnWritable once output drains.
+func TestDefenceHugeClientWindow(t *testing.T) {
+	const limit = 128 << 10
+	cl := newClient(t, Config{MaxPendingOutput: limit})
+	cl.handshake(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
+	cl.fr.WriteWindowUpdate(0, 1<<31-1-65535)
+	cl.headers(1, true, reqFields("GET", "/size/10000000")...)
+	cl.noDrain = true
+	cl.sync()
+	if p := len(cl.c.Output()); p > limit+16384+100 {
+		t.Fatalf("output %d over the bound", p)
+	}
+	cl.noDrain = false
+	res, _ := cl.collect(1)
+	if len(res[1].body) != 10000000 {
+		t.Fatalf("got %d", len(res[1].body))
+	}
+}
+
+// TestDefenceMaxStreamsPerConn: the stream reaching the total is served,
+// then GOAWAY(NO_ERROR) names it as the last one.
+func TestDefenceMaxStreamsPerConn(t *testing.T) {
+	cl := newClient(t, Config{MaxStreamsPerConn: 10})
+	cl.handshake()
+	var ids []uint32
+	for i := range 10 {
+		ids = append(ids, uint32(2*i+1))
+		cl.headers(uint32(2*i+1), true, reqFields("GET", "/")...)
+	}
+	cl.headers(21, true, reqFields("GET", "/")...)
+	res, _ := cl.collect(ids...)
+	for _, id := range ids {
+		if res[id].status != "200" {
+			t.Fatal(res[id])
+		}
+	}
+	if ga := cl.expectGoAway(); ga.ErrCode != http2.ErrCodeNo || ga.LastStreamID != 19 {
+		t.Fatalf("GOAWAY %v", ga)
+	}
+	if cl.app.requests != 10 || !cl.c.Done() {
+		t.Fatalf("requests %d done %v", cl.app.requests, cl.c.Done())
+	}
+}
+
+// TestUploadBackpressure: an owner that does not consume stops the client
+// at the stream window; Consumed reopens it with batched WINDOW_UPDATEs.
+func TestUploadBackpressure(t *testing.T) {
+	cl := newClient(t, Config{InitialWindowSize: 65536, ConnWindowSize: 1 << 20})
+	cl.handshake()
+	var got int
+	var held *Stream
+	cl.c.h = handlerFuncs{
+		onRequest: func(s *Stream) { held = s },
+		onData:    func(s *Stream, d []byte, end bool) { got += len(d) },
+	}
+	cl.headers(1, false, reqFields("POST", "/")...)
+	for range 4 {
+		cl.fr.WriteData(1, false, make([]byte, 16384))
+	}
+	cl.sync()
+	if got != 65536 || cl.err != nil {
+		t.Fatalf("got %d err %v", got, cl.err)
+	}
+	// One byte over the stream window: FLOW_CONTROL_ERROR for the stream.
+	// First, consume and check the WINDOW_UPDATE batching.
+	held.Consumed(30000)
+	cl.sync()
+	if cl.toCli.Len() != 0 {
+		t.Fatal("WINDOW_UPDATE before half the window was consumed")
+	}
+	held.Consumed(35536)
+	cl.drain()
+	wu, ok := cl.next().(*http2.WindowUpdateFrame)
+	if !ok || wu.StreamID != 1 || wu.Increment != 65536 {
+		t.Fatalf("%v", wu)
+	}
+	for range 5 {
+		cl.fr.WriteData(1, false, make([]byte, 16384))
+	}
+	if code := cl.expectRST(1); code != http2.ErrCodeFlowControl {
+		t.Fatalf("code %v", code)
+	}
+}

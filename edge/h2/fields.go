@@ -1,0 +1,81 @@
+package h2
+
+// tokenLower[b] is true for bytes allowed in an HTTP/2 field name: RFC 9110
+// tchar minus uppercase letters (RFC 9113 §8.2.1: names must be lowercase).
+var tokenLower = func() (t [256]bool) {
+	for b := '0'; b <= '9'; b++ {
+		t[b] = true
+	}
+	for b := 'a'; b <= 'z'; b++ {
+		t[b] = true
+	}
+	for _, b := range "!#$%&'*+-.^_`|~" {
+		t[b] = true
+	}
+	return t
+}()
+
+func validFieldName(name string) bool {
+	if len(name) == 0 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if !tokenLower[name[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// validFieldValueString applies RFC 9113 §8.2.1: no NUL, CR or LF, and no
+// leading or trailing whitespace.
+func validFieldValueString(v string) bool {
+	if len(v) > 0 && (isWS(v[0]) || isWS(v[len(v)-1])) {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b == 0 || b == '\r' || b == '\n' {
+			return false
+		}
+	}
+	return true
+}
+
+// validFieldValue is the check for values we send: only the bytes that
+// would break framing for the peer (NUL, CR, LF).
+func validFieldValue(v []byte) bool {
+	for _, b := range v {
+		if b == 0 || b == '\r' || b == '\n' {
+			return false
+		}
+	}
+	return true
+}
+
+func isWS(b byte) bool { return b == ' ' || b == '\t' }
+
+// isConnectionSpecific reports the fields RFC 9113 §8.2.2 forbids in
+// HTTP/2 (te is checked separately for requests: "trailers" is allowed).
+func isConnectionSpecific(lname []byte) bool {
+	switch string(lname) {
+	case "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te":
+		return true
+	}
+	return false
+}
+
+// parseContentLength parses a non-negative decimal of at most 18 digits.
+func parseContentLength(v string) (int64, bool) {
+	if len(v) == 0 || len(v) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(v); i++ {
+		b := v[i]
+		if b < '0' || b > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(b-'0')
+	}
+	return n, true
+}

@@ -1,0 +1,506 @@
+package edge
+
+import (
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/net/http2"
+
+	"github.com/portico-gw/portico/edge/h2"
+	"github.com/portico-gw/portico/edge/timewheel"
+	"github.com/portico-gw/portico/parser"
+)
+
+// h2Conn is one downstream HTTP/2 connection (h2c prior knowledge, or h2
+// by ALPN). Frames go through edge/h2's ServerConn; each stream becomes a
+// clientConn whose downstream is a streamIO, so routing, auth, limits,
+// balancing, upstream pools, retries, timeouts and logging are exactly the
+// HTTP/1.1 pipeline. Loop-owned.
+type h2Conn struct {
+	lp      *loop
+	gc      gnet.Conn
+	bl      *boundListener
+	sc      *h2.ServerConn
+	proto   *clientConn // the connection's first clientConn: peer address, listener
+	free    []*clientConn
+	closing []*clientConn // stream conns whose Close ran this event
+	closed  bool
+	dirty   bool // Output has bytes to move to the socket
+	stalled bool // the socket's outbound queue is over highWater
+	goaway  bool
+	timer   timewheel.Timer // idle timeout while no stream is open
+}
+
+func (lp *loop) newH2Conn(cc *clientConn, gc gnet.Conn) *h2Conn {
+	ls := cc.listener()
+	h := &h2Conn{lp: lp, gc: gc, bl: cc.bl, proto: cc}
+	h.sc = h2.NewServerConn(h2.Config{
+		MaxConcurrentStreams: uint32(ls.h2MaxStreams),
+		MaxHeaderBytes:       ls.maxHeaderBytes,
+	}, h)
+	h.timer.Init(h)
+	lp.h2conns[h] = struct{}{}
+	lp.schedule(&h.timer, ls.idleTimeout)
+	return h
+}
+
+// upgradeToH2 turns a plaintext connection whose first bytes are the HTTP/2
+// client preface into an h2Conn.
+func (cc *clientConn) upgradeToH2() {
+	lp := cc.lp
+	delete(lp.clients, cc)
+	lp.wheel.Stop(&cc.timer)
+	h := lp.newH2Conn(cc, cc.raw)
+	cc.raw.SetContext(h)
+	h.onTraffic()
+}
+
+func (h *h2Conn) onTraffic() gnet.Action {
+	if h.closed {
+		return gnet.Close
+	}
+	buf, _ := h.gc.Peek(-1)
+	if len(buf) > 0 {
+		n, err := h.sc.Feed(buf)
+		_, _ = h.gc.Discard(n)
+		if err != nil {
+			h.lp.s.log.Debug("http2 connection error", "error", err.Error())
+		}
+		h.markDirty()
+		h.lp.wheel.Stop(&h.timer)
+		h.lp.schedule(&h.timer, h.proto.listener().idleTimeout)
+	}
+	return gnet.None
+}
+
+// OnTimer closes an idle connection (no open stream for idle_timeout).
+func (h *h2Conn) OnTimer(*timewheel.Timer, int64) {
+	if h.closed {
+		return
+	}
+	if h.sc.Stats().Active > 0 {
+		h.lp.schedule(&h.timer, h.proto.listener().idleTimeout)
+		return
+	}
+	h.sc.GoAway(false)
+	h.markDirty()
+}
+
+func (h *h2Conn) markDirty() {
+	if !h.dirty {
+		h.dirty = true
+		h.lp.dirtyH2 = append(h.lp.dirtyH2, h)
+	}
+}
+
+// flush moves the ServerConn's output to the socket while the socket's queue
+// is under highWater; a client that does not read stalls us there and, past
+// the ServerConn's own bound, its streams' WriteData stop taking bytes,
+// which pauses their upstreams.
+func (h *h2Conn) flush() {
+	h.dirty = false
+	if h.closed {
+		return
+	}
+	for i := 0; i < 16; i++ {
+		out := h.sc.Output()
+		if len(out) == 0 {
+			break
+		}
+		if h.gc.OutboundBuffered() > highWater {
+			if !h.stalled {
+				h.stalled = true
+				h.lp.stalledH2 = append(h.lp.stalledH2, h)
+				h.lp.stalledN.Store(int32(len(h.lp.stalledH2)))
+			}
+			break
+		}
+		_, _ = h.gc.Write(out)
+		h.sc.ConsumeOutput(len(out)) // may call OnWritable, producing more
+	}
+	h.finishClosing()
+	if h.sc.Done() && len(h.sc.Output()) == 0 {
+		h.closed = true
+		_ = h.gc.Close()
+	}
+}
+
+// finishClosing runs the cleanup of stream exchanges that closed during
+// this event, outside the pipeline's own call stack.
+func (h *h2Conn) finishClosing() {
+	for len(h.closing) > 0 {
+		cc := h.closing[len(h.closing)-1]
+		h.closing = h.closing[:len(h.closing)-1]
+		cc.onClose(nil)
+		if sio := cc.gc.(*streamIO); sio.ended {
+			h.release(cc)
+		} else {
+			sio.releaseWhenDone = true
+		}
+	}
+}
+
+// drain starts a graceful GOAWAY (SIGTERM): open streams complete.
+func (h *h2Conn) drain() {
+	if !h.goaway {
+		h.goaway = true
+		h.sc.GoAway(true)
+		h.markDirty()
+	} else {
+		h.sc.GoAway(true) // second call: the final GOAWAY
+		h.markDirty()
+	}
+}
+
+func (h *h2Conn) onClose() {
+	h.closed = true
+	delete(h.lp.h2conns, h)
+	h.lp.wheel.Stop(&h.timer)
+	h.sc.Close() // OnReset(CANCEL) for every open stream
+	h.finishClosing()
+}
+
+// streamConn returns a pooled clientConn bound to s.
+func (h *h2Conn) streamConn(s *h2.Stream) *clientConn {
+	var cc *clientConn
+	if n := len(h.free); n > 0 {
+		cc = h.free[n-1]
+		h.free = h.free[:n-1]
+		sio := cc.gc.(*streamIO)
+		sio.reset(s)
+		cc.closed, cc.state, cc.paused = false, stateIdle, false
+	} else {
+		p := h.proto
+		cc = &clientConn{lp: h.lp, bl: h.bl, peer: p.peer, peerStr: p.peerStr, peerPort: p.peerPort, proto: "HTTP/2.0"}
+		cc.timer.Init(cc)
+		cc.rtimer.Init(cc)
+		cc.reqID = make([]byte, 0, 128)
+		cc.pathBuf = make([]byte, 0, 256)
+		cc.hdrs.req = &cc.req
+		cc.hdrFunc = cc.hdrs.get
+		sio := &streamIO{h: h, cc: cc}
+		sio.reset(s)
+		cc.gc = sio
+	}
+	return cc
+}
+
+func (h *h2Conn) release(cc *clientConn) {
+	cc.gc.(*streamIO).s = nil
+	if len(h.free) < 64 && !h.closed {
+		h.free = append(h.free, cc)
+	}
+}
+
+// OnRequest turns the stream's request into HTTP/1.1 bytes for the shared
+// pipeline: the request line, Host from :authority, the fields, framing.
+func (h *h2Conn) OnRequest(s *h2.Stream) {
+	cc := h.streamConn(s)
+	s.Data = cc
+	sio := cc.gc.(*streamIO)
+	b := sio.in[:0]
+	b = append(b, s.Method()...)
+	b = append(b, ' ')
+	b = append(b, s.Path()...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, s.Authority()...)
+	b = append(b, "\r\n"...)
+	cookies := 0
+	for i, n := 0, s.NumFields(); i < n; i++ {
+		name, value := s.Field(i)
+		switch {
+		case parser.EqualFoldString(name, "host"), parser.EqualFoldString(name, "te"), parser.EqualFoldString(name, "transfer-encoding"):
+			continue
+		case parser.EqualFoldString(name, "cookie"):
+			cookies++ // joined below into one field, as HTTP/1.1 expects
+			continue
+		}
+		b = append(b, name...)
+		b = append(b, ": "...)
+		b = append(b, value...)
+		b = append(b, "\r\n"...)
+	}
+	if cookies > 0 {
+		b = append(b, "cookie: "...)
+		first := true
+		for i, n := 0, s.NumFields(); i < n; i++ {
+			if name, value := s.Field(i); parser.EqualFoldString(name, "cookie") {
+				if !first {
+					b = append(b, "; "...)
+				}
+				first = false
+				b = append(b, value...)
+			}
+		}
+		b = append(b, "\r\n"...)
+	}
+	if !s.EndStream() && s.ContentLength() < 0 {
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+		sio.chunked = true
+	}
+	// Each stream is one exchange: the pipeline closes it after the answer.
+	b = append(b, "Connection: close\r\n\r\n"...)
+	sio.in = b
+	cc.process()
+}
+
+func (h *h2Conn) OnData(s *h2.Stream, data []byte, end bool) {
+	cc, _ := s.Data.(*clientConn)
+	if cc == nil || cc.closed {
+		s.Consumed(len(data))
+		return
+	}
+	sio := cc.gc.(*streamIO)
+	if sio.chunked {
+		if len(data) > 0 {
+			sio.in = parser.AppendChunk(sio.in, data)
+		}
+		if end {
+			sio.in = parser.AppendLastChunk(sio.in)
+		}
+	} else {
+		sio.in = append(sio.in, data...)
+	}
+	sio.uncredited += len(data)
+	if !cc.paused {
+		cc.process()
+	}
+}
+
+func (h *h2Conn) OnTrailers(s *h2.Stream) {
+	// Request trailers are not forwarded to HTTP/1.1 upstreams; they end
+	// the body.
+	h.OnData(s, nil, true)
+}
+
+func (h *h2Conn) OnReset(s *h2.Stream, _ http2.ErrCode) {
+	cc, _ := s.Data.(*clientConn)
+	if cc == nil {
+		return
+	}
+	sio := cc.gc.(*streamIO)
+	sio.s, sio.ended = nil, true // the stream is gone: nothing more may be written to it
+	if !cc.closed {
+		cc.closed = true
+		h.closing = append(h.closing, cc)
+		h.markDirty()
+	} else if sio.releaseWhenDone {
+		sio.releaseWhenDone = false
+		h.release(cc)
+	}
+}
+
+func (h *h2Conn) OnWritable(s *h2.Stream) {
+	if cc, _ := s.Data.(*clientConn); cc != nil {
+		cc.gc.(*streamIO).pump()
+	}
+}
+
+// streamIO presents one HTTP/2 stream as an HTTP/1.1 connection to a
+// clientConn: the request arrives as HTTP/1.1 bytes in in, and the HTTP/1.1
+// response the pipeline writes is parsed back into HEADERS and DATA.
+type streamIO struct {
+	h          *h2Conn
+	s          *h2.Stream
+	cc         *clientConn
+	in         []byte
+	inOff      int
+	uncredited int // DATA bytes not yet returned to the client as window
+	chunked    bool
+
+	head     []byte // response head bytes until complete
+	headDone bool
+	resp     parser.Response
+	bodyKind int
+	left     int64
+	dec      parser.ChunkedDecoder
+	out      []byte // response body the stream's window did not take yet
+	respEnd  bool   // the body is complete; END_STREAM follows out
+	ended    bool   // END_STREAM or RST_STREAM written; s dropped
+	fields   [][2][]byte
+
+	releaseWhenDone bool // the exchange closed; back to the pool once ended
+}
+
+func (sio *streamIO) reset(s *h2.Stream) {
+	sio.s = s
+	sio.in, sio.inOff, sio.uncredited, sio.chunked = sio.in[:0], 0, 0, false
+	sio.head, sio.headDone, sio.bodyKind, sio.left = sio.head[:0], false, bodyNone, 0
+	sio.out, sio.respEnd, sio.ended, sio.releaseWhenDone = sio.out[:0], false, false, false
+}
+
+func (sio *streamIO) Peek(int) ([]byte, error) { return sio.in[sio.inOff:], nil }
+func (sio *streamIO) InboundBuffered() int     { return len(sio.in) - sio.inOff }
+func (sio *streamIO) OutboundBuffered() int    { return len(sio.out) }
+
+// Discard consumes request bytes; DATA payload consumed goes back to the
+// client as flow-control credit (framing bytes we added never count, so
+// credit never exceeds what the client sent).
+func (sio *streamIO) Discard(n int) (int, error) {
+	sio.inOff += n
+	if sio.inOff >= len(sio.in) {
+		sio.in, sio.inOff = sio.in[:0], 0
+	}
+	if c := min(n, sio.uncredited); c > 0 && sio.s != nil {
+		sio.uncredited -= c
+		sio.s.Consumed(c)
+		sio.h.markDirty()
+	}
+	return n, nil
+}
+
+// Write takes HTTP/1.1 response bytes from the pipeline.
+func (sio *streamIO) Write(b []byte) (int, error) {
+	n := len(b)
+	if sio.s == nil || sio.ended {
+		return n, nil
+	}
+	for len(b) > 0 && !sio.respEnd {
+		if !sio.headDone {
+			sio.head = append(sio.head, b...)
+			b = nil
+			for !sio.headDone && len(sio.head) > 0 {
+				hn, err := parser.ParseResponse(sio.head, &sio.resp, 1<<20)
+				if err == parser.ErrNeedMore {
+					return n, nil
+				}
+				if err != nil { // cannot happen: the pipeline wrote it
+					sio.end(true)
+					return n, nil
+				}
+				sio.writeHead()
+				if sio.s == nil {
+					return n, nil
+				}
+				rest := sio.head[hn:]
+				if sio.headDone {
+					sio.body(rest) // copies into out before head is reused
+					sio.head = sio.head[:0]
+				} else { // a 1xx: the final head follows
+					sio.head = sio.head[:copy(sio.head, rest)]
+				}
+			}
+			continue
+		}
+		sio.body(b)
+		b = nil
+	}
+	sio.pump()
+	return n, nil
+}
+
+func (sio *streamIO) writeHead() {
+	r := &sio.resp
+	if r.Status < 200 {
+		_ = sio.s.WriteHeaders(r.Status, nil, false)
+		return
+	}
+	sio.headDone = true
+	sio.fields = sio.fields[:0]
+	for i := range r.Fields {
+		f := &r.Fields[i]
+		if parser.EqualFoldString(f.Name, "Transfer-Encoding") || parser.EqualFoldString(f.Name, "Connection") {
+			continue
+		}
+		sio.fields = append(sio.fields, [2][]byte{f.Name, f.Value})
+	}
+	switch parser.ResponseBodyKind(sio.cc.isHEAD, r) {
+	case parser.BodyContentLength:
+		sio.bodyKind, sio.left = bodyLength, r.ContentLength
+	case parser.BodyChunked:
+		sio.bodyKind = bodyChunked
+		sio.dec.Reset()
+	default:
+		sio.bodyKind = bodyNone
+	}
+	end := sio.bodyKind == bodyNone
+	if sio.s.WriteHeaders(r.Status, sio.fields, end) != nil || end {
+		sio.respEnd = true
+		sio.end(false)
+	}
+}
+
+// end marks the stream finished for us; after END_STREAM or RST_STREAM the
+// *h2.Stream may be reused by the connection, so it is dropped here.
+func (sio *streamIO) end(reset bool) {
+	if sio.s != nil && reset {
+		sio.s.Reset(http2.ErrCodeInternal)
+	}
+	sio.s = nil
+	sio.ended = true
+	if sio.releaseWhenDone {
+		sio.releaseWhenDone = false
+		sio.h.release(sio.cc)
+	}
+}
+
+// body decodes the HTTP/1.1 framing of response body bytes into out.
+func (sio *streamIO) body(b []byte) {
+	switch sio.bodyKind {
+	case bodyLength:
+		k := min(int64(len(b)), sio.left)
+		sio.out = append(sio.out, b[:k]...)
+		sio.left -= k
+		if sio.left == 0 {
+			sio.respEnd = true
+		}
+	case bodyChunked:
+		for len(b) > 0 {
+			consumed, data, done, err := sio.dec.Decode(b)
+			b = b[consumed:]
+			if err != nil {
+				sio.respEnd = true
+				return
+			}
+			sio.out = append(sio.out, data...)
+			if done {
+				sio.respEnd = true
+				return
+			}
+			if consumed == 0 {
+				return
+			}
+		}
+	}
+}
+
+// pump hands buffered body bytes to the stream as its windows allow.
+func (sio *streamIO) pump() {
+	if sio.s == nil || sio.ended || !sio.headDone {
+		return
+	}
+	sio.h.markDirty()
+	if len(sio.out) > 0 {
+		n, err := sio.s.WriteData(sio.out, sio.respEnd)
+		if err != nil {
+			sio.end(false)
+			return
+		}
+		if n == len(sio.out) {
+			sio.out = sio.out[:0]
+			if sio.respEnd {
+				sio.end(false)
+			}
+		} else {
+			sio.out = sio.out[:copy(sio.out, sio.out[n:])]
+		}
+	} else if sio.respEnd {
+		_, _ = sio.s.WriteData(nil, true)
+		sio.end(false)
+	}
+}
+
+// Close ends the exchange: a response cut short resets the stream; a
+// complete one keeps the stream until its last DATA fits the window.
+func (sio *streamIO) Close() error {
+	cc := sio.cc
+	if cc.closed {
+		return nil
+	}
+	cc.flush() // what the pipeline queued this event goes before the end
+	cc.closed = true
+	if !sio.ended && !(sio.headDone && sio.respEnd) {
+		sio.end(true)
+	}
+	sio.h.closing = append(sio.h.closing, cc)
+	sio.h.markDirty()
+	return nil
+}
