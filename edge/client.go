@@ -107,7 +107,9 @@ type clientConn struct {
 	hdrFunc       policy.HeaderFunc // cc.hdrs.get, bound once per connection
 	id            *policy.Identity  // after auth; shared, read-only
 	tokenSrc      policy.TokenSource
-	authChallenge string           // WWW-Authenticate for the next 401
+	authChallenge string // WWW-Authenticate for the next 401
+	certSubject   string // verified mTLS client certificate (RFC 2253), per connection
+	certSHA256    string
 	limit         limiter.Decision // tightest rate-limit decision (hasLimit)
 	hasLimit      bool
 	logEntry      accesslog.Entry
@@ -742,7 +744,8 @@ func (cc *clientConn) closeNow() {
 		return
 	}
 	cc.state = stateClosing
-	_ = cc.gc.Close() // asynchronous: runs after this callback returns
+	cc.flush()        // what this event queued goes out before the close
+	_ = cc.gc.Close() // gnet: asynchronous, runs after this callback returns
 }
 
 func (cc *clientConn) onClose(error) {

@@ -16,7 +16,7 @@ import (
 // HTTP/1.1 pipeline. Loop-owned.
 type h2Conn struct {
 	lp      *loop
-	gc      gnet.Conn
+	gc      downstream // the socket, or its TLS session
 	bl      *boundListener
 	sc      *h2.ServerConn
 	proto   *clientConn // the connection's first clientConn: peer address, listener
@@ -29,7 +29,7 @@ type h2Conn struct {
 	timer   timewheel.Timer // idle timeout while no stream is open
 }
 
-func (lp *loop) newH2Conn(cc *clientConn, gc gnet.Conn) *h2Conn {
+func (lp *loop) newH2Conn(cc *clientConn, gc downstream) *h2Conn {
 	ls := cc.listener()
 	h := &h2Conn{lp: lp, gc: gc, bl: cc.bl, proto: cc}
 	h.sc = h2.NewServerConn(h2.Config{
@@ -169,7 +169,8 @@ func (h *h2Conn) streamConn(s *h2.Stream) *clientConn {
 		cc.closed, cc.state, cc.paused = false, stateIdle, false
 	} else {
 		p := h.proto
-		cc = &clientConn{lp: h.lp, bl: h.bl, peer: p.peer, peerStr: p.peerStr, peerPort: p.peerPort, proto: "HTTP/2.0"}
+		cc = &clientConn{lp: h.lp, bl: h.bl, peer: p.peer, peerStr: p.peerStr, peerPort: p.peerPort, proto: "HTTP/2.0",
+			certSubject: p.certSubject, certSHA256: p.certSHA256}
 		cc.timer.Init(cc)
 		cc.rtimer.Init(cc)
 		cc.reqID = make([]byte, 0, 128)

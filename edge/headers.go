@@ -167,6 +167,10 @@ func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
 	b = append(b, "\r\nTraceparent: "...)
 	b = appendTraceparent(b, cc.hdrs.get("Traceparent"))
 	b = append(b, "\r\n"...)
+	if cc.certSubject != "" {
+		b = appendField(b, "X-Portico-Client-Cert-Subject", cc.certSubject)
+		b = appendField(b, "X-Portico-Client-Cert-Sha256", cc.certSHA256)
+	}
 	if id := cc.id; id != nil {
 		b = appendField(b, "X-Portico-Auth", id.Auth)
 		b = appendField(b, "X-Portico-Consumer", id.Consumer)

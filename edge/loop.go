@@ -8,6 +8,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/portico-gw/portico/edge/timewheel"
+	edgetls "github.com/portico-gw/portico/tls"
 )
 
 // tickInterval drives each loop's timer wheel. Header, idle and route
@@ -32,6 +33,7 @@ type loop struct {
 	dirtyH2      []*h2Conn
 	stalledH2    []*h2Conn // HTTP/2 connections whose socket queue is full
 	h2conns      map[*h2Conn]struct{}
+	handshakes   *edgetls.HandshakeLimiter // caps this loop's TLS handshake goroutines
 
 	epfd          int // the loop's epoll fd (0: not looked up yet, -1: unavailable)
 	pausedUp      []*upConn
@@ -43,13 +45,14 @@ type loop struct {
 
 func newLoop(s *Server, el gnet.EventLoop) *loop {
 	lp := &loop{
-		s:       s,
-		el:      el,
-		wheel:   timewheel.New(tickInterval, 512),
-		pools:   make(map[string]*hostPool),
-		clients: make(map[*clientConn]struct{}),
-		h2conns: make(map[*h2Conn]struct{}),
-		scratch: make([]byte, 0, 8192),
+		s:          s,
+		el:         el,
+		wheel:      timewheel.New(tickInterval, 512),
+		pools:      make(map[string]*hostPool),
+		clients:    make(map[*clientConn]struct{}),
+		h2conns:    make(map[*h2Conn]struct{}),
+		handshakes: edgetls.NewHandshakeLimiter(edgetls.HandshakeLimits{}),
+		scratch:    make([]byte, 0, 8192),
 	}
 	lp.tickFn = gnet.RunnableFunc(func(context.Context) error { // flushes in tick
 		lp.tick()

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	edgetls "github.com/portico-gw/portico/tls"
 )
 
 // metricsRegistry owns Portico's metric set. Handles are resolved when a
@@ -125,6 +127,26 @@ func (m *metricsRegistry) connectionsGauge(listener string, n *atomic.Int64) {
 	m.set.GetOrCreateGauge(`portico_connections_active{listener="`+escapeLabel(listener)+`"}`, func() float64 {
 		return float64(n.Load())
 	})
+}
+
+// handshakeGauges registers the TLS handshake cap's state summed over loops.
+func (m *metricsRegistry) handshakeGauges(s *Server) {
+	sum := func(f func(st edgetls.HandshakeStats) float64) func() float64 {
+		return func() float64 {
+			s.loopsMu.Lock()
+			defer s.loopsMu.Unlock()
+			var v float64
+			for _, lp := range s.loopSeq {
+				v += f(lp.handshakes.Stats())
+			}
+			return v
+		}
+	}
+	m.set.NewGauge(`portico_tls_handshakes_in_flight`, sum(func(st edgetls.HandshakeStats) float64 { return float64(st.InFlight) }))
+	m.set.NewGauge(`portico_tls_handshakes_queued`, sum(func(st edgetls.HandshakeStats) float64 { return float64(st.Queued) }))
+	m.set.NewGauge(`portico_tls_handshakes_refused_total`, sum(func(st edgetls.HandshakeStats) float64 { return float64(st.Refused) }))
+	m.set.NewGauge(`portico_tls_handshakes_completed_total`, sum(func(st edgetls.HandshakeStats) float64 { return float64(st.Completed) }))
+	m.set.NewGauge(`portico_tls_handshakes_failed_total`, sum(func(st edgetls.HandshakeStats) float64 { return float64(st.Failed) }))
 }
 
 // targetHealthGauge registers portico_upstream_target_healthy{upstream,target}.

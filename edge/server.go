@@ -102,6 +102,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	s.access = acc
 	s.metrics.logDropped = acc.Dropped
+	s.metrics.handshakeGauges(s)
 	s.publish(snap, nil)
 	return s, nil
 }
@@ -411,6 +412,10 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	s.clients.Add(1)
 	lp := s.loopFor(c.EventLoop())
 	cc := lp.newClientConn(c, bl)
+	if ls != nil && ls.tls != nil {
+		c.SetContext(lp.newTLSSession(c, cc, ls.tls))
+		return nil, gnet.None
+	}
 	c.SetContext(cc)
 	return nil, gnet.None
 }
@@ -430,6 +435,11 @@ func (h *handler) OnClose(c gnet.Conn, err error) gnet.Action {
 		x.bl.active.Add(-1)
 		h.s.clients.Add(-1)
 		x.lp.flushDirty()
+	case *tlsSession:
+		x.onClose()
+		x.cc.bl.active.Add(-1)
+		h.s.clients.Add(-1)
+		x.lp.flushDirty()
 	}
 	return gnet.None
 }
@@ -445,6 +455,10 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		x.hp.lp.flushDirty()
 		return a
 	case *h2Conn:
+		a := x.onTraffic()
+		x.lp.flushDirty()
+		return a
+	case *tlsSession:
 		a := x.onTraffic()
 		x.lp.flushDirty()
 		return a

@@ -16,6 +16,7 @@ import (
 	"github.com/portico-gw/portico/balancer"
 	"github.com/portico-gw/portico/edge/config"
 	"github.com/portico-gw/portico/edge/router"
+	edgetls "github.com/portico-gw/portico/tls"
 )
 
 // snapshot is one compiled, immutable route file. A request uses the snapshot
@@ -36,7 +37,6 @@ type snapshot struct {
 // reload; the bound address cannot).
 type listenerSnap struct {
 	name           string
-	tls            bool
 	maxConnections int64
 	maxHeaderBytes int
 	headerTimeout  time.Duration
@@ -48,6 +48,7 @@ type listenerSnap struct {
 	h2c            bool   // protocols include h2c (prior knowledge)
 	h2             bool   // protocols include h2 (ALPN, TLS listeners)
 	h2MaxStreams   int
+	tls            *edgetls.Server // nil: plaintext
 }
 
 type headerOp struct {
@@ -155,12 +156,9 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 
 	for i := range cfg.Listeners {
 		l := &cfg.Listeners[i]
-		if l.TLS != nil {
-			bad(fmt.Sprintf("listeners[%d].tls", i), "TLS listeners are not supported yet")
-		}
 		ls := &listenerSnap{
-			name:           l.Name,
-			tls:            l.TLS != nil,
+			name: l.Name,
+
 			maxConnections: int64(l.Limits.MaxConnections),
 			maxHeaderBytes: int(l.Limits.MaxHeaderBytes),
 			headerTimeout:  time.Duration(l.Limits.HeaderTimeout),
@@ -169,10 +167,17 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 			trusted:        l.TrustedProxies,
 			proto:          []byte("http"),
 		}
-		if ls.tls {
+		if l.TLS != nil {
 			ls.proto = []byte("https")
 		}
 		ls.h2MaxStreams = l.Limits.H2MaxConcurrentStreams
+		if l.TLS != nil {
+			srv, err := compileListenerTLS(l, prev)
+			if err != nil {
+				bad(fmt.Sprintf("listeners[%d].tls", i), "%v", err)
+			}
+			ls.tls = srv
+		}
 		for _, p := range l.Protocols {
 			switch p {
 			case "http1":
@@ -374,4 +379,38 @@ func Check(cfg *config.Config) error {
 		}
 	}
 	return err
+}
+
+// compileListenerTLS loads a TLS listener's certificates. The previous
+// snapshot's server lends its session ticket keys, so resumption survives a
+// reload; new handshakes use the new certificates, established connections
+// keep theirs.
+func compileListenerTLS(l *config.Listener, prev *snapshot) (*edgetls.Server, error) {
+	cfg := edgetls.ServerConfig{
+		MinVersion:     l.TLS.MinVersion,
+		ClientAuthMode: "none",
+	}
+	for _, c := range l.TLS.Certificates {
+		cfg.Certificates = append(cfg.Certificates, edgetls.CertFiles{CertFile: c.CertFile, KeyFile: c.KeyFile})
+	}
+	if ca := l.TLS.ClientAuth; ca != nil {
+		cfg.ClientAuthMode, cfg.ClientCAFile = ca.Mode, ca.CAFile
+	}
+	for _, p := range []string{"h2", "http1"} { // h2 preferred when offered
+		for _, lp := range l.Protocols {
+			if lp == p {
+				if p == "http1" {
+					p = "http/1.1"
+				}
+				cfg.ALPN = append(cfg.ALPN, p)
+			}
+		}
+	}
+	var prevSrv *edgetls.Server
+	if prev != nil {
+		if pl := prev.listeners[l.Name]; pl != nil {
+			prevSrv = pl.tls
+		}
+	}
+	return edgetls.NewServer(cfg, prevSrv)
 }

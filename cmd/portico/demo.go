@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -26,6 +27,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "gateway listener address (loopback)")
+	tlsListen := fs.String("tls-listen", "127.0.0.1:8443", "TLS listener address (loopback; self-signed certificate)")
 	adminAddr := fs.String("admin", "127.0.0.1:9901", "admin listener address (loopback)")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -73,7 +75,20 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
+	certDir, err := os.MkdirTemp("", "portico-demo-")
+	if err != nil {
+		log.Error("cannot make a folder for the demo certificate", "error", err.Error())
+		return 1
+	}
+	defer os.RemoveAll(certDir)
+	certFile, keyFile, err := writeDemoCert(certDir)
+	if err != nil {
+		log.Error("cannot make the demo certificate", "error", err.Error())
+		return 1
+	}
+
 	text := strings.NewReplacer("{{LISTEN}}", *listen, "{{ADMIN}}", *adminAddr,
+		"{{TLS_LISTEN}}", *tlsListen, "{{CERT}}", certFile, "{{KEY}}", keyFile,
 		"{{ECHO}}", echoAddr, "{{HELLO_A}}", helloA, "{{HELLO_B}}", helloB,
 		"{{ISSUER}}", issuer.iss, "{{JWKS}}", "http://"+idpAddr+"/.well-known/jwks.json",
 		"{{APIKEY_SHA256}}", apiKeySum).Replace(demoYAML)
@@ -92,6 +107,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintf(stdout, `Portico demo: gateway on %[1]s, admin on http://%[2]s
 Try:
   curl -i %[1]s/status
+  curl -ik https://%[5]s/hello   # TLS (self-signed certificate), HTTP/2 by ALPN
+  curl -i --http2-prior-knowledge %[1]s/hello   # h2c
   curl -i %[1]s/echo/hello?name=portico
   curl -i -X POST --data 'hi there' %[1]s/echo/submit
   curl -i %[1]s/hello            # round robin over two upstreams (A, B)
@@ -102,7 +119,7 @@ Try:
   curl -s http://%[2]s/metrics | grep portico_
   curl -s http://%[2]s/upstreams
 Press Ctrl-C to stop.
-`, base, *adminAddr, token, apiKey)
+`, base, *adminAddr, token, apiKey, *tlsListen)
 	return serve(srv, log)
 }
 

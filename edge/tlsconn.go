@@ -1,0 +1,163 @@
+package edge
+
+import (
+	"errors"
+
+	"github.com/panjf2000/gnet/v2"
+
+	edgetls "github.com/portico-gw/portico/tls"
+)
+
+// tlsSession is the context of a client socket on a TLS listener. It
+// decrypts on the loop (DESIGN.md principle 6) into a plaintext buffer that
+// its owner reads as its downstream: a clientConn for HTTP/1.1, or an
+// h2Conn when ALPN chose h2. The handshake itself runs on a short-lived
+// goroutine of the tls package, capped per loop; that goroutine only wakes
+// the connection, and the loop sends every byte itself, in order.
+type tlsSession struct {
+	lp     *loop
+	raw    gnet.Conn
+	tc     *edgetls.Conn
+	plain  []byte
+	off    int
+	cc     *clientConn // HTTP/1.1 owner (also the h2 connection's prototype)
+	h2     *h2Conn     // set when ALPN chose h2
+	ready  bool        // handshake done and owner chosen
+	closed bool
+}
+
+func (lp *loop) newTLSSession(c gnet.Conn, cc *clientConn, srv *edgetls.Server) *tlsSession {
+	s := &tlsSession{lp: lp, raw: c, cc: cc}
+	s.tc = srv.NewConn(c.RemoteAddr(), c.LocalAddr(), lp.handshakes, func() { _ = c.Wake(nil) })
+	cc.gc = s
+	return s
+}
+
+// onTraffic runs for bytes from the socket and for wakes from the handshake.
+func (s *tlsSession) onTraffic() gnet.Action {
+	if s.closed {
+		return gnet.Close
+	}
+	if s.cc.paused && s.h2 == nil {
+		s.lp.setReadInterest(s.raw, false) // gnet re-armed reads after a flush
+		return gnet.None
+	}
+	if buf, _ := s.raw.Peek(-1); len(buf) > 0 {
+		err := s.tc.Feed(buf)
+		_, _ = s.raw.Discard(len(buf))
+		if err != nil {
+			s.sendOutput()
+			return gnet.Close
+		}
+	}
+	s.sendOutput()
+	if s.tc.HandshakeErr() != nil {
+		return gnet.Close
+	}
+	if !s.tc.HandshakeDone() {
+		return gnet.None
+	}
+	if !s.ready {
+		s.ready = true
+		s.start()
+	}
+	if !s.decrypt() {
+		s.sendOutput()
+		return gnet.Close
+	}
+	s.sendOutput()
+	if s.h2 != nil {
+		return s.h2.onTraffic()
+	}
+	return s.cc.onTraffic()
+}
+
+// start runs once the handshake is done: it records the client certificate
+// identity and picks the protocol ALPN agreed on.
+func (s *tlsSession) start() {
+	cc := s.cc
+	if cert := s.tc.VerifiedClientCert(); cert != nil {
+		cc.certSubject = edgetls.ClientCertSubject(cert)
+		cc.certSHA256 = edgetls.ClientCertSHA256(cert)
+	}
+	if s.tc.State().NegotiatedProtocol == "h2" && cc.listener().h2 {
+		delete(s.lp.clients, cc)
+		s.lp.wheel.Stop(&cc.timer)
+		s.h2 = s.lp.newH2Conn(cc, s)
+	}
+}
+
+// decrypt reads every complete record into the plaintext buffer.
+func (s *tlsSession) decrypt() bool {
+	if s.off > 0 && s.off == len(s.plain) {
+		s.plain, s.off = s.plain[:0], 0
+	}
+	for {
+		if cap(s.plain)-len(s.plain) < 16<<10 {
+			if s.off > 0 { // compact before growing
+				s.plain = s.plain[:copy(s.plain, s.plain[s.off:])]
+				s.off = 0
+			}
+			if cap(s.plain)-len(s.plain) < 16<<10 {
+				grown := make([]byte, len(s.plain), 2*cap(s.plain)+32<<10)
+				copy(grown, s.plain)
+				s.plain = grown
+			}
+		}
+		n, err := s.tc.Read(s.plain[len(s.plain):cap(s.plain)])
+		s.plain = s.plain[:len(s.plain)+n]
+		if err != nil {
+			return errors.Is(err, edgetls.ErrNeedMore)
+		}
+	}
+}
+
+func (s *tlsSession) sendOutput() {
+	if out := s.tc.TakeOutput(); len(out) > 0 {
+		_, _ = s.raw.Write(out)
+	}
+}
+
+// The downstream interface, for the owner.
+
+func (s *tlsSession) Peek(int) ([]byte, error) { return s.plain[s.off:], nil }
+func (s *tlsSession) InboundBuffered() int     { return len(s.plain) - s.off }
+func (s *tlsSession) OutboundBuffered() int    { return s.raw.OutboundBuffered() }
+
+func (s *tlsSession) Discard(n int) (int, error) {
+	s.off += n
+	if s.off >= len(s.plain) {
+		s.plain, s.off = s.plain[:0], 0
+	}
+	return n, nil
+}
+
+// Write encrypts b into records and queues them on the socket.
+func (s *tlsSession) Write(b []byte) (int, error) {
+	if s.closed {
+		return len(b), nil
+	}
+	n, err := s.tc.Write(b)
+	s.sendOutput()
+	return n, err
+}
+
+// Close sends close_notify, then closes the socket after what is queued.
+func (s *tlsSession) Close() error {
+	if s.closed {
+		return nil
+	}
+	_ = s.tc.Close()
+	s.sendOutput()
+	return s.raw.Close()
+}
+
+func (s *tlsSession) onClose() {
+	s.closed = true
+	_ = s.tc.Close()
+	if s.h2 != nil {
+		s.h2.onClose()
+		return
+	}
+	s.cc.onClose(nil)
+}

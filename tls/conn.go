@@ -1,0 +1,436 @@
+package tls
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Handshake states, stored in Conn.state.
+const (
+	stateNew         uint32 = iota // no complete first record yet; loop-owned
+	stateHandshaking               // a handshake goroutine owns the tls.Conn
+	stateDone                      // handshake succeeded; the loop owns everything
+	stateFailed                    // handshake failed or was refused; hsErr is set
+)
+
+const (
+	recordTypeHandshake = 22
+	recordHeaderLen     = 5
+	maxPlaintextRecord  = 1 << 14
+	// Buffers larger than this are dropped, not kept, once drained, so an
+	// idle connection after a burst does not pin them.
+	keepBufferCap = 256 << 10
+)
+
+// Conn is one TLS server connection driven by its event loop. See the
+// package doc for which goroutine may call what.
+type Conn struct {
+	// Immutable after NewConn.
+	srv  *Server
+	lim  *HandshakeLimiter
+	wake func()
+	tc   *tls.Conn
+	t    transport
+
+	state atomic.Uint32
+	hsErr error // written before state becomes stateFailed; read after
+
+	// Owned by the loop.
+	closed bool
+	timer  *time.Timer // handshake timeout; armed by the loop at admission
+}
+
+// NewConn returns a server Conn for one accepted connection. lim may be nil
+// (no cap, no counters). wake is called from the handshake goroutine, never
+// from a Conn method, whenever the loop has something to do: handshake
+// output to send (TakeOutput) and, exactly once per admitted handshake, its
+// completion or failure (HandshakeDone / HandshakeErr). It must not block;
+// under gnet it is `func() { _ = gc.Wake(nil) }`, and the woken OnTraffic
+// then runs the usual Feed / TakeOutput / Read sequence.
+//
+// All socket writes, handshake flights included, are thus made by the loop
+// from TakeOutput, in order. Writing handshake flights from the handshake
+// goroutine (gnet AsyncWrite) would race with the loop: once the loop sees
+// HandshakeDone it may write an application record that overtakes a still
+// queued final flight (the TLS 1.3 NewSessionTicket sent after a client
+// certificate is verified, or the TLS 1.2 server Finished under False
+// Start), and the peer would see records out of order.
+func (s *Server) NewConn(remote, local net.Addr, lim *HandshakeLimiter, wake func()) *Conn {
+	c := &Conn{srv: s, lim: lim, wake: wake}
+	c.t.c = c
+	c.t.remote, c.t.local = remote, local
+	c.t.blocking = true
+	c.t.cond.L = &c.t.mu
+	c.tc = tls.Server(&c.t, s.cfg)
+	return c
+}
+
+// Feed copies ciphertext received from the socket; b may be reused once
+// Feed returns. Loop only.
+//
+// Before the handshake starts Feed waits for one complete first record,
+// then admits the handshake to the limiter and starts its goroutine. It
+// returns ErrNotTLS for a first record that is not a TLS handshake record,
+// ErrHandshakeRefused when the limiter is full, ErrInputOverflow past
+// MaxHandshakeBuffered bytes before the handshake completes, the
+// handshake's error after it failed, and ErrConnClosed after Close; on any
+// error the owner closes the connection.
+func (c *Conn) Feed(b []byte) error {
+	if c.closed {
+		return ErrConnClosed
+	}
+	st := c.state.Load()
+	if st == stateFailed {
+		return c.hsErr
+	}
+	t := &c.t
+	t.mu.Lock()
+	buffered := len(t.in) - t.off
+	if st != stateDone && buffered+len(b) > MaxHandshakeBuffered {
+		t.mu.Unlock()
+		return ErrInputOverflow
+	}
+	if t.off > 0 && len(t.in)+len(b) > cap(t.in) {
+		// Slide the unread tail down before append would grow the buffer.
+		t.in = t.in[:copy(t.in, t.in[t.off:])]
+		t.off = 0
+	}
+	t.in = append(t.in, b...)
+	if st == stateHandshaking {
+		t.cond.Signal()
+	}
+	var start bool
+	var err error
+	if st == stateNew {
+		start, err = firstRecordReady(t.in[t.off:])
+	}
+	t.mu.Unlock()
+	if err != nil {
+		c.fail(err)
+		return err
+	}
+	if start {
+		if !c.lim.admit() {
+			c.fail(ErrHandshakeRefused)
+			return ErrHandshakeRefused
+		}
+		c.state.Store(stateHandshaking)
+		c.timer = time.AfterFunc(c.srv.timeout, c.t.timeout)
+		go c.handshake()
+	}
+	return nil
+}
+
+// firstRecordReady reports whether in starts with one complete TLS
+// handshake record; a handshake goroutine is only spent on a client that
+// has sent its whole first record (a slow ClientHello costs no goroutine).
+func firstRecordReady(in []byte) (bool, error) {
+	if len(in) == 0 {
+		return false, nil
+	}
+	if in[0] != recordTypeHandshake {
+		return false, ErrNotTLS
+	}
+	if len(in) < recordHeaderLen {
+		return false, nil
+	}
+	if in[1] != 3 {
+		return false, ErrNotTLS
+	}
+	n := int(in[3])<<8 | int(in[4])
+	if n == 0 || n > maxPlaintextRecord {
+		return false, ErrNotTLS
+	}
+	return len(in) >= recordHeaderLen+n, nil
+}
+
+// fail marks a handshake that never started as failed. Loop only.
+func (c *Conn) fail(err error) {
+	c.hsErr = err
+	c.state.Store(stateFailed)
+}
+
+// handshake runs crypto/tls's straight-line handshake on its own goroutine.
+// Its transport Read parks until the loop feeds bytes; its Writes append to
+// the output buffer and wake the loop.
+func (c *Conn) handshake() {
+	c.lim.acquire()
+	err := c.tc.Handshake()
+	c.timer.Stop()
+	t := &c.t
+	t.mu.Lock()
+	t.blocking = false
+	if t.err == ErrHandshakeTimeout {
+		// Also when Handshake won the race with the timer: the transport is
+		// already closed, so the connection is unusable anyway.
+		err = ErrHandshakeTimeout
+	} else if err == nil && t.err != nil {
+		err = t.err
+	}
+	t.mu.Unlock()
+	c.lim.release()
+	c.lim.finish(err)
+	if err != nil {
+		c.hsErr = err
+		c.state.Store(stateFailed)
+	} else {
+		c.state.Store(stateDone)
+	}
+	if c.wake != nil {
+		c.wake()
+	}
+}
+
+// HandshakeDone reports whether the handshake has succeeded. Any goroutine.
+func (c *Conn) HandshakeDone() bool { return c.state.Load() == stateDone }
+
+// HandshakeErr returns the handshake's error once it has failed (or was
+// refused), else nil. Any goroutine.
+func (c *Conn) HandshakeErr() error {
+	if c.state.Load() == stateFailed {
+		return c.hsErr
+	}
+	return nil
+}
+
+// Read decrypts fed ciphertext into dst. Loop only, after HandshakeDone.
+// It returns ErrNeedMore when no complete record is buffered (feed more and
+// retry; the partial record is kept), io.EOF after the peer's close_notify,
+// ErrHandshakeInProgress before the handshake completes. Post-handshake
+// messages are handled here; a KeyUpdate answer lands in the output buffer,
+// so call TakeOutput after Read. After the handshake completes, call Read
+// even without new input: application data that arrived with the client's
+// last flight is already buffered.
+func (c *Conn) Read(dst []byte) (int, error) {
+	if err := c.ready(); err != nil {
+		return 0, err
+	}
+	n, err := c.tc.Read(dst)
+	if err == ErrNeedMore && n > 0 {
+		// crypto/tls peeked for a close_notify after a record and found a
+		// partial one; that is not this Read's concern.
+		err = nil
+	}
+	return n, err
+}
+
+// Write encrypts p into the output buffer (records of at most 16 KiB; the
+// first ones smaller, crypto/tls's dynamic record sizing). Loop only, after
+// HandshakeDone. It never blocks; drain with TakeOutput.
+func (c *Conn) Write(p []byte) (int, error) {
+	if err := c.ready(); err != nil {
+		return 0, err
+	}
+	return c.tc.Write(p)
+}
+
+func (c *Conn) ready() error {
+	if c.closed {
+		return ErrConnClosed
+	}
+	switch c.state.Load() {
+	case stateDone:
+		return nil
+	case stateFailed:
+		return c.hsErr
+	}
+	return ErrHandshakeInProgress
+}
+
+// TakeOutput returns the ciphertext waiting to be sent (handshake flights,
+// records from Write, a KeyUpdate answer from Read, close_notify from
+// Close) and empties the buffer. Loop only. The caller writes it to the
+// socket right away (gnet Conn.Write copies or sends it); the slice is
+// valid until the next Feed, Read, Write, Close or TakeOutput. Returns nil
+// when there is nothing to send.
+func (c *Conn) TakeOutput() []byte {
+	t := &c.t
+	t.mu.Lock()
+	out := t.out
+	if len(out) == 0 {
+		t.mu.Unlock()
+		return nil
+	}
+	if t.blocking {
+		// The handshake goroutine may append again at any time: hand the
+		// array over rather than reuse it under the caller's feet.
+		t.out = nil
+	} else {
+		t.out = t.out[:0]
+	}
+	t.wakePending = false
+	t.mu.Unlock()
+	return out
+}
+
+// Close ends the connection. After a completed handshake it queues a
+// close_notify alert: call TakeOutput, send it, then close the socket.
+// During a handshake it stops the handshake goroutine, whose error becomes
+// ErrConnClosed (wake still runs once for it). Loop only; idempotent.
+func (c *Conn) Close() error {
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	if c.state.Load() == stateDone {
+		// Sends close_notify into the output buffer, then closes the
+		// transport. The alert cannot fail to be buffered.
+		err := c.tc.Close()
+		if err != nil && !errors.Is(err, ErrConnClosed) {
+			return err
+		}
+		return nil
+	}
+	c.t.closeWith(ErrConnClosed)
+	return nil
+}
+
+// State returns the negotiated parameters: Version, CipherSuite,
+// NegotiatedProtocol (ALPN), ServerName (SNI), DidResume, PeerCertificates
+// and VerifiedChains. Loop only, after HandshakeDone.
+func (c *Conn) State() tls.ConnectionState {
+	if c.state.Load() != stateDone {
+		return tls.ConnectionState{}
+	}
+	return c.tc.ConnectionState()
+}
+
+// VerifiedClientCert returns the client's certificate when one was sent and
+// verified against the client CA pool (client_auth request or require),
+// else nil. Loop only, after HandshakeDone. Feed it to ClientCertSubject
+// and ClientCertSHA256 once per connection.
+func (c *Conn) VerifiedClientCert() *x509.Certificate {
+	if c.state.Load() != stateDone {
+		return nil
+	}
+	st := c.tc.ConnectionState()
+	if len(st.VerifiedChains) == 0 || len(st.VerifiedChains[0]) == 0 {
+		return nil
+	}
+	return st.VerifiedChains[0][0]
+}
+
+// transport is the net.Conn crypto/tls sees. During the handshake (blocking)
+// its Read parks the handshake goroutine until Feed; afterwards Read returns
+// ErrNeedMore when the fed bytes run out. Write only ever appends to out.
+type transport struct {
+	c *Conn
+
+	mu          sync.Mutex
+	cond        sync.Cond
+	in          []byte // fed ciphertext; unread from off
+	off         int
+	out         []byte // ciphertext for TakeOutput
+	blocking    bool   // handshake phase
+	wakePending bool   // a wake for pending output was sent and not served
+	err         error  // set by closeWith; Read and Write then fail with it
+
+	remote, local net.Addr
+}
+
+func (t *transport) Read(p []byte) (int, error) {
+	t.mu.Lock()
+	for {
+		if t.err != nil {
+			err := t.err
+			t.mu.Unlock()
+			return 0, err
+		}
+		if t.off < len(t.in) {
+			n := copy(p, t.in[t.off:])
+			t.off += n
+			if t.off == len(t.in) {
+				t.off = 0
+				t.in = t.in[:0]
+				if cap(t.in) > keepBufferCap {
+					t.in = nil
+				}
+			}
+			t.mu.Unlock()
+			return n, nil
+		}
+		if !t.blocking {
+			t.mu.Unlock()
+			return 0, ErrNeedMore
+		}
+		// Park: give the CPU slot back while the peer is thinking.
+		t.mu.Unlock()
+		t.c.lim.park()
+		t.mu.Lock()
+		for t.off == len(t.in) && t.err == nil {
+			t.cond.Wait()
+		}
+		t.mu.Unlock()
+		t.c.lim.unpark()
+		t.mu.Lock()
+	}
+}
+
+func (t *transport) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	if t.err != nil {
+		err := t.err
+		t.mu.Unlock()
+		return 0, err
+	}
+	if len(t.out) == 0 && cap(t.out) > keepBufferCap {
+		t.out = nil
+	}
+	t.out = append(t.out, p...)
+	wake := t.blocking && !t.wakePending
+	if wake {
+		t.wakePending = true
+	}
+	t.mu.Unlock()
+	if wake && t.c.wake != nil {
+		// Only the handshake goroutine writes while blocking is set.
+		t.c.wake()
+	}
+	return len(p), nil
+}
+
+// closeWith makes Read and Write fail with err from now on and unparks a
+// waiting handshake goroutine. The first error wins.
+func (t *transport) closeWith(err error) {
+	t.mu.Lock()
+	if t.err == nil {
+		t.err = err
+	}
+	t.cond.Broadcast()
+	t.mu.Unlock()
+}
+
+// timeout is the handshake timer's callback. It only acts while the
+// handshake is still running.
+func (t *transport) timeout() {
+	t.mu.Lock()
+	if !t.blocking || t.err != nil {
+		t.mu.Unlock()
+		return
+	}
+	t.err = ErrHandshakeTimeout
+	t.cond.Broadcast()
+	t.mu.Unlock()
+}
+
+func (t *transport) Close() error {
+	t.closeWith(ErrConnClosed)
+	return nil
+}
+
+func (t *transport) LocalAddr() net.Addr  { return t.local }
+func (t *transport) RemoteAddr() net.Addr { return t.remote }
+
+// Deadlines are the loop's business (its timing wheel) and the handshake
+// timer's; crypto/tls only sets them around close_notify.
+func (t *transport) SetDeadline(time.Time) error      { return nil }
+func (t *transport) SetReadDeadline(time.Time) error  { return nil }
+func (t *transport) SetWriteDeadline(time.Time) error { return nil }

@@ -1,0 +1,344 @@
+package tls
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// readAll reads plaintext from c until want bytes arrived or io.EOF,
+// feeding the client's ciphertext in chunks. It is the loop's read side.
+func (ms *memSession) readAll(t *testing.T, want int, chunks []byte, maxChunk int) ([]byte, error) {
+	t.Helper()
+	var got []byte
+	buf := make([]byte, 4096)
+	pos := 0
+	deadline := time.After(10 * time.Second)
+	for len(got) < want {
+		for {
+			n, err := ms.conn.Read(buf)
+			got = append(got, buf[:n]...)
+			if err == ErrNeedMore {
+				break
+			}
+			if err != nil {
+				return got, err
+			}
+		}
+		if out := ms.conn.TakeOutput(); len(out) > 0 {
+			ms.mc.down.write(out)
+		}
+		if len(got) >= want {
+			break
+		}
+		select {
+		case <-ms.mc.up.notify:
+		case <-deadline:
+			return got, errors.New("test: read timed out")
+		}
+		if err := feedChunked(ms.conn, ms.mc.up.take(), chunks, &pos, maxChunk); err != nil {
+			return got, err
+		}
+	}
+	return got, nil
+}
+
+// DESIGN.md principle 6: crypto/tls keeps a partial record after a
+// Temporary read error. Feed the whole session, handshake included, 1..7
+// bytes at a time, both versions, both directions.
+func TestChunkedFeeding(t *testing.T) {
+	f := newFixture(t)
+	srv := mustServer(t, ServerConfig{Certificates: f.certs, ALPN: []string{"h2", "http/1.1"}}, nil)
+	msgs := [][]byte{[]byte("hello"), bytes.Repeat([]byte("x"), 20000), []byte("z")}
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		for chunk := 1; chunk <= 7; chunk++ {
+			cfg := f.client("a.example.com")
+			cfg.MaxVersion = v
+			cfg.NextProtos = []string{"h2"}
+			ms := newMemSession(srv, nil, cfg)
+			chunks := []byte{byte(chunk - 1)}
+			if cerr, serr := ms.handshake(chunks, 7); cerr != nil || serr != nil {
+				t.Fatalf("%x/%d: handshake client %v server %v", v, chunk, cerr, serr)
+			}
+			if st := ms.conn.State(); st.Version != v || st.NegotiatedProtocol != "h2" {
+				t.Fatalf("state %+v", st)
+			}
+			var total []byte
+			for _, m := range msgs {
+				total = append(total, m...)
+			}
+			go func() {
+				for _, m := range msgs {
+					ms.client.Write(m)
+				}
+			}()
+			got, err := ms.readAll(t, len(total), chunks, 7)
+			if err != nil || !bytes.Equal(got, total) {
+				t.Fatalf("%x/%d: got %d bytes, want %d, err %v", v, chunk, len(got), len(total), err)
+			}
+			// And back: server records, read by the client.
+			if _, err := ms.conn.Write(total); err != nil {
+				t.Fatal(err)
+			}
+			ms.mc.down.write(ms.conn.TakeOutput())
+			back := make([]byte, len(total))
+			if _, err := io.ReadFull(ms.client, back); err != nil || !bytes.Equal(back, total) {
+				t.Fatalf("%x/%d: back: %v", v, chunk, err)
+			}
+			ms.conn.Close()
+			ms.mc.Close()
+		}
+	}
+}
+
+// A client that sends half a record and stalls does not block the loop:
+// one goroutine drives two connections; the stalled one reports
+// ErrNeedMore, the other keeps being served, and the stalled one resumes
+// when the rest arrives.
+func TestPartialRecordStall(t *testing.T) {
+	f := newFixture(t)
+	srv := mustServer(t, ServerConfig{Certificates: f.certs}, nil)
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		cfg := f.client("a.example.com")
+		cfg.MaxVersion = v
+		a, b := newMemSession(srv, nil, cfg), newMemSession(srv, nil, cfg)
+		for _, ms := range []*memSession{a, b} {
+			if cerr, serr := ms.handshake(nil, 0); cerr != nil || serr != nil {
+				t.Fatal(cerr, serr)
+			}
+		}
+		// a: a whole record, of which only the first 10 bytes are fed.
+		a.client.Write([]byte("stalled request"))
+		rec := waitBytes(t, a.mc.up)
+		if err := a.conn.Feed(rec[:10]); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 100)
+		for i := 0; i < 3; i++ {
+			if n, err := a.conn.Read(buf); n != 0 || err != ErrNeedMore {
+				t.Fatalf("stalled read: %d %v", n, err)
+			}
+			// b is served meanwhile, on the same goroutine.
+			b.client.Write([]byte("other"))
+			if err := b.conn.Feed(waitBytes(t, b.mc.up)); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := b.conn.Read(buf); err != nil || string(buf[:n]) != "other" {
+				t.Fatalf("b read %q %v", buf[:n], err)
+			}
+		}
+		if err := a.conn.Feed(rec[10:]); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := a.conn.Read(buf); err != nil || string(buf[:n]) != "stalled request" {
+			t.Fatalf("a read %q %v", buf[:n], err)
+		}
+		a.conn.Close()
+		b.conn.Close()
+		a.mc.Close()
+		b.mc.Close()
+	}
+}
+
+func waitBytes(t *testing.T, q *memQueue) []byte {
+	t.Helper()
+	deadline := time.After(5 * time.Second)
+	for {
+		if b := q.take(); len(b) > 0 {
+			return b
+		}
+		select {
+		case <-q.notify:
+		case <-deadline:
+			t.Fatal("no bytes")
+		}
+	}
+}
+
+func TestNotTLS(t *testing.T) {
+	f := newFixture(t)
+	srv := mustServer(t, ServerConfig{Certificates: f.certs}, nil)
+	lim := NewHandshakeLimiter(HandshakeLimits{})
+	for _, in := range []string{"GET / HTTP/1.1\r\n", "\x16\x02\x01\x00\x05hello", "\x16\x03\x01\x00\x00", "\x16\x03\x01\x40\x01"} {
+		c := srv.NewConn(nil, nil, lim, nil)
+		if err := c.Feed([]byte(in)); err != ErrNotTLS {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if err := c.Feed([]byte("more")); err != ErrNotTLS {
+			t.Fatalf("%q: second feed %v", in, err)
+		}
+		if _, err := c.Read(make([]byte, 10)); err != ErrNotTLS {
+			t.Fatalf("read %v", err)
+		}
+		c.Close()
+	}
+	if st := lim.Stats(); st != (HandshakeStats{}) {
+		t.Fatalf("not-TLS input reached the limiter: %+v", st)
+	}
+	// A partial first record starts nothing.
+	c := srv.NewConn(nil, nil, lim, nil)
+	if err := c.Feed([]byte{22, 3, 1, 0, 200, 1, 2, 3}); err != nil {
+		t.Fatal(err)
+	}
+	if c.state.Load() != stateNew {
+		t.Fatal("handshake started on a partial record")
+	}
+	if _, err := c.Write([]byte("x")); err != ErrHandshakeInProgress {
+		t.Fatalf("write before handshake: %v", err)
+	}
+	c.Close()
+	if err := c.Feed([]byte{1}); err != ErrConnClosed {
+		t.Fatalf("feed after close: %v", err)
+	}
+}
+
+// clientHello returns one real ClientHello record (the client then stalls
+// forever waiting for an answer that the test never delivers).
+func clientHello(t *testing.T) []byte {
+	t.Helper()
+	mc := newMemConn()
+	go tls.Client(mc, &tls.Config{ServerName: "a.example.com", InsecureSkipVerify: true}).Handshake()
+	b := waitBytes(t, mc.up)
+	t.Cleanup(func() { mc.Close() })
+	return b
+}
+
+func TestHandshakeLimiter(t *testing.T) {
+	f := newFixture(t)
+	srv := mustServer(t, ServerConfig{Certificates: f.certs, HandshakeTimeout: 300 * time.Millisecond}, nil)
+	lim := NewHandshakeLimiter(HandshakeLimits{MaxInFlight: 1, MaxQueue: 2})
+	hello := clientHello(t)
+
+	var mu sync.Mutex
+	woken := 0
+	wake := func() { mu.Lock(); woken++; mu.Unlock() }
+	var conns []*Conn
+	for i := 0; i < 3; i++ {
+		c := srv.NewConn(nil, nil, lim, wake)
+		if err := c.Feed(hello); err != nil {
+			t.Fatalf("conn %d: %v", i, err)
+		}
+		conns = append(conns, c)
+	}
+	// Capacity is MaxInFlight+MaxQueue = 3: the 4th is refused.
+	c4 := srv.NewConn(nil, nil, lim, wake)
+	if err := c4.Feed(hello); err != ErrHandshakeRefused {
+		t.Fatalf("4th: %v", err)
+	}
+	if c4.HandshakeErr() != ErrHandshakeRefused {
+		t.Fatal("refusal not recorded")
+	}
+	// All three answer the ClientHello (one at a time) and then wait for
+	// the client, holding no CPU slot.
+	waitFor(t, func() bool { st := lim.Stats(); return st.AwaitingPeer == 3 && st.InFlight == 0 })
+	for _, c := range conns {
+		if out := c.TakeOutput(); len(out) == 0 || out[0] != 22 {
+			t.Fatalf("no ServerHello flight: %x", out)
+		}
+	}
+	// Owner closes one mid-handshake; the other two time out.
+	conns[0].Close()
+	waitFor(t, func() bool { st := lim.Stats(); return st.Failed == 3 })
+	st := lim.Stats()
+	if st.Refused != 1 || st.TimedOut != 2 || st.Completed != 0 || st.InFlight != 0 || st.AwaitingPeer != 0 || st.Queued != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if err := conns[0].HandshakeErr(); err != ErrConnClosed {
+		t.Fatalf("closed conn err %v", err)
+	}
+	for _, c := range conns[1:] {
+		if c.HandshakeErr() != ErrHandshakeTimeout {
+			t.Fatalf("err %v", c.HandshakeErr())
+		}
+		if err := c.Feed([]byte{1}); err != ErrHandshakeTimeout {
+			t.Fatalf("feed after timeout %v", err)
+		}
+		c.Close()
+	}
+	mu.Lock()
+	if woken < 6 { // one for output and one for the end, per handshake
+		t.Fatalf("woken %d times", woken)
+	}
+	mu.Unlock()
+	// Room again.
+	c5 := srv.NewConn(nil, nil, lim, nil)
+	if err := c5.Feed(hello); err != nil {
+		t.Fatal(err)
+	}
+	c5.Close()
+	waitFor(t, func() bool { return lim.Stats().Failed == 4 })
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 500; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("condition not reached in 5s")
+}
+
+func TestInputOverflow(t *testing.T) {
+	f := newFixture(t)
+	srv := mustServer(t, ServerConfig{Certificates: f.certs}, nil)
+	c := srv.NewConn(nil, nil, nil, nil)
+	big := make([]byte, MaxHandshakeBuffered+1)
+	big[0] = 22
+	if err := c.Feed(big); err != ErrInputOverflow {
+		t.Fatalf("%v", err)
+	}
+	c.Close()
+}
+
+// A handshake failure's alert reaches the owner through TakeOutput, and the
+// error names the cause.
+func TestHandshakeFailureAlert(t *testing.T) {
+	f := newFixture(t)
+	srv := mustServer(t, ServerConfig{Certificates: f.certs, ALPN: []string{"h2"}}, nil)
+	cfg := f.client("a.example.com")
+	cfg.NextProtos = []string{"imap"}
+	ms := newMemSession(srv, nil, cfg)
+	cerr, serr := ms.handshake(nil, 0)
+	if serr == nil || cerr == nil || !strings.Contains(cerr.Error(), "no application protocol") {
+		t.Fatalf("client %v server %v", cerr, serr)
+	}
+	var _ net.Error = ErrNeedMore.(net.Error)
+}
+
+// Many connections through one limiter, concurrently, all complete.
+func TestConcurrentHandshakes(t *testing.T) {
+	f := newFixture(t)
+	lim := NewHandshakeLimiter(HandshakeLimits{MaxInFlight: 1, MaxQueue: 64})
+	ts := startTestServer(t, mustServer(t, ServerConfig{Certificates: f.certs}, nil), lim, 0)
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cc, err := dial(t, ts.addr(), f.client("b.example.com"))
+			if err != nil {
+				errs <- err
+				return
+			}
+			cc.Close()
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return lim.Stats().Completed == 32 })
+	if st := lim.Stats(); st.Failed != 0 || st.Refused != 0 {
+		t.Fatalf("%+v", st)
+	}
+}
