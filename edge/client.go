@@ -227,11 +227,14 @@ func (cc *clientConn) readHead() bool {
 		}
 	}
 	if !ls.http1 && cc.raw != nil {
-		// An h2c-only listener: anything but the preface is refused.
-		cc.start = time.Now()
-		cc.newRequestID(nil)
-		_, _ = cc.gc.Discard(n)
-		cc.respondError(errBadRequest, true)
+		// An HTTP/2-only listener: anything but the preface ends the
+		// connection without an answer, as RFC 9113 §3.4 asks (an HTTP/1.1
+		// error response would be garbage to an HTTP/2 client).
+		if len(buf) < len(h2.ClientPreface) && string(buf) == h2.ClientPreface[:len(buf)] {
+			return false
+		}
+		consume(cc.gc, n)
+		cc.closeNow()
 		return false
 	}
 	cc.req.Reset()
@@ -249,14 +252,14 @@ func (cc *clientConn) readHead() bool {
 			status = pe.Status
 		}
 		cc.logFromRaw(buf)
-		_, _ = cc.gc.Discard(n)
+		consume(cc.gc, n)
 		cc.respondError(errorForStatus(status), true)
 		return false
 	}
 	cc.lp.wheel.Stop(&cc.timer)
 	cc.served++
 	cc.startRequest(buf[:hn])
-	_, _ = cc.gc.Discard(hn)
+	consume(cc.gc, hn)
 	return true
 }
 
@@ -445,7 +448,7 @@ func (cc *clientConn) readBody() bool {
 		}
 		cc.bodyLeft -= k
 		cc.bytesIn += k
-		_, _ = cc.gc.Discard(int(k))
+		consume(cc.gc, int(k))
 		if cc.bodyLeft == 0 {
 			cc.bodyEnd(discard)
 			return true
@@ -457,7 +460,7 @@ func (cc *clientConn) readBody() bool {
 			consumed, data, done, err := cc.dec.Decode(buf[total:])
 			total += consumed
 			if err != nil {
-				_, _ = cc.gc.Discard(total)
+				consume(cc.gc, total)
 				cc.abortUpstream()
 				cc.respondError(errBadRequest, true)
 				return false
@@ -466,7 +469,7 @@ func (cc *clientConn) readBody() bool {
 				cc.bodySeen += int64(len(data))
 				cc.bytesIn += int64(len(data))
 				if cc.maxBody > 0 && cc.bodySeen > cc.maxBody {
-					_, _ = cc.gc.Discard(total)
+					consume(cc.gc, total)
 					cc.abortUpstream()
 					cc.respondError(errPayloadTooLarge, true)
 					return false
@@ -479,7 +482,7 @@ func (cc *clientConn) readBody() bool {
 				}
 			}
 			if done {
-				_, _ = cc.gc.Discard(total)
+				consume(cc.gc, total)
 				if !discard {
 					cc.uc.write(lastChunk)
 				}
@@ -490,7 +493,7 @@ func (cc *clientConn) readBody() bool {
 				break
 			}
 		}
-		_, _ = cc.gc.Discard(total)
+		consume(cc.gc, total)
 		return false
 	}
 	return false
@@ -762,5 +765,14 @@ func (cc *clientConn) onClose(error) {
 	if cc.target != nil {
 		cc.target.Release()
 		cc.target = nil
+	}
+}
+
+// consume discards n buffered input bytes. gnet's Discard treats n <= 0 as
+// "everything", so a zero-length consume (a partial frame or chunk line
+// that is still waiting for bytes) must not reach it.
+func consume(c interface{ Discard(int) (int, error) }, n int) {
+	if n > 0 {
+		_, _ = c.Discard(n)
 	}
 }

@@ -60,7 +60,7 @@ func (h *h2Conn) onTraffic() gnet.Action {
 	buf, _ := h.gc.Peek(-1)
 	if len(buf) > 0 {
 		n, err := h.sc.Feed(buf)
-		_, _ = h.gc.Discard(n)
+		consume(h.gc, n)
 		if err != nil {
 			h.lp.s.log.Debug("http2 connection error", "error", err.Error())
 		}

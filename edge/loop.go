@@ -31,6 +31,10 @@ type loop struct {
 	dirtyClients []*clientConn // connections with coalesced writes to flush
 	dirtyUps     []*upConn
 	dirtyH2      []*h2Conn
+	spareUps     []*upConn // the other half of each dirty list (see flushDirty)
+	spareClients []*clientConn
+	spareH2      []*h2Conn
+	flushing     bool
 	stalledH2    []*h2Conn // HTTP/2 connections whose socket queue is full
 	h2conns      map[*h2Conn]struct{}
 	handshakes   *edgetls.HandshakeLimiter // caps this loop's TLS handshake goroutines
@@ -94,23 +98,38 @@ const coalesceMax = 32 << 10
 // entry point into the loop's code (gnet callbacks, ticks, Execute'd tasks)
 // ends with it. Upstreams first: a request leaves before the next response.
 func (lp *loop) flushDirty() {
-	for round := 0; round < 8 && len(lp.dirtyUps)+len(lp.dirtyClients)+len(lp.dirtyH2) > 0; round++ {
-		for i := 0; i < len(lp.dirtyUps); i++ {
-			lp.dirtyUps[i].flush()
-			lp.dirtyUps[i] = nil
-		}
-		lp.dirtyUps = lp.dirtyUps[:0]
-		for i := 0; i < len(lp.dirtyClients); i++ { // HTTP/2 streams write into their h2Conn here
-			lp.dirtyClients[i].flush()
-			lp.dirtyClients[i] = nil
-		}
-		lp.dirtyClients = lp.dirtyClients[:0]
-		for i := 0; i < len(lp.dirtyH2); i++ {
-			lp.dirtyH2[i].flush()
-			lp.dirtyH2[i] = nil
-		}
-		lp.dirtyH2 = lp.dirtyH2[:0]
+	// A flush can re-enter the loop's handlers (gnet closes a connection
+	// synchronously when a write fails, and OnClose ends in flushDirty):
+	// the outer call finishes the job, so inner calls return at once.
+	if lp.flushing {
+		return
 	}
+	lp.flushing = true
+	for round := 0; round < 8 && len(lp.dirtyUps)+len(lp.dirtyClients)+len(lp.dirtyH2) > 0; round++ {
+		// Swap each list out before walking it: flushes may queue more.
+		ups := lp.dirtyUps
+		lp.dirtyUps = lp.spareUps[:0]
+		for i, uc := range ups {
+			uc.flush()
+			ups[i] = nil
+		}
+		lp.spareUps = ups[:0]
+		clients := lp.dirtyClients // HTTP/2 streams write into their h2Conn here
+		lp.dirtyClients = lp.spareClients[:0]
+		for i, cc := range clients {
+			cc.flush()
+			clients[i] = nil
+		}
+		lp.spareClients = clients[:0]
+		conns := lp.dirtyH2
+		lp.dirtyH2 = lp.spareH2[:0]
+		for i, h := range conns {
+			h.flush()
+			conns[i] = nil
+		}
+		lp.spareH2 = conns[:0]
+	}
+	lp.flushing = false
 }
 
 func (lp *loop) tick() {
@@ -144,6 +163,7 @@ func (lp *loop) pool(u *upstreamRT, addr string) *hostPool {
 	hp := lp.pools[addr]
 	if hp == nil {
 		hp = &hostPool{lp: lp, addr: addr}
+		hp.sweep.Init(hp)
 		lp.pools[addr] = hp
 	}
 	hp.maxIdle = u.maxIdle

@@ -156,6 +156,14 @@ func (s *Server) Start() error {
 	addrs := make([]string, len(s.bound))
 	for i, b := range s.bound {
 		addrs[i] = "tcp://" + b.addr.String()
+		// The loops bind with SO_REUSEPORT, which would let a second
+		// Portico (or anything else with the option) share the port and
+		// silently split its traffic. A plain bind first refuses that.
+		probe, err := net.Listen("tcp", b.addr.String())
+		if err != nil {
+			return fmt.Errorf("cannot bind listener %q on %s: %w", b.name, b.addr, err)
+		}
+		_ = probe.Close()
 	}
 	go func() {
 		err := gnet.Rotate(&handler{s: s}, addrs,

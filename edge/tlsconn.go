@@ -44,7 +44,7 @@ func (s *tlsSession) onTraffic() gnet.Action {
 	}
 	if buf, _ := s.raw.Peek(-1); len(buf) > 0 {
 		err := s.tc.Feed(buf)
-		_, _ = s.raw.Discard(len(buf))
+		consume(s.raw, len(buf))
 		if err != nil {
 			s.sendOutput()
 			return gnet.Close

@@ -236,3 +236,5 @@ func statusOf(resp string) string {
 }
 
 func netListen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
+
+func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }

@@ -1,0 +1,294 @@
+//go:build integration
+
+package test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+func h2cConfig(up string) string {
+	return `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+    protocols: [http1, h2c]
+    limits: {max_body_bytes: 64MiB, h2_max_concurrent_streams: 128}
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+drain_timeout: 5s
+upstreams:
+  - name: app
+    targets: [{address: "` + up + `"}]
+routes:
+  - name: all
+    match: {path_prefix: /}
+    upstream: app
+    timeout: 30s
+`
+}
+
+// h2cClient speaks HTTP/2 with prior knowledge over plain TCP.
+func h2cClient() *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http2.Transport{
+		AllowHTTP: true,
+		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		},
+	}}
+}
+
+func echoHashUpstream(t *testing.T) *upstream {
+	return newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		switch {
+		case r.URL.Path == "/big":
+			w.Write(bytes.Repeat([]byte("portico-"), (8<<20)/8))
+		case strings.HasPrefix(r.URL.Path, "/slow"):
+			time.Sleep(700 * time.Millisecond)
+			io.WriteString(w, "slow done")
+		default:
+			sum := sha256.Sum256(body)
+			fmt.Fprintf(w, "%s %s %x", r.Method, r.URL.Path, sum)
+		}
+	})
+}
+
+func TestH2cBasicsAndConcurrency(t *testing.T) {
+	up := echoHashUpstream(t)
+	g := startGateway(t, h2cConfig(up.addr()))
+	cl := h2cClient()
+	resp, err := cl.Get("http://" + g.addr + "/hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	empty := sha256.Sum256(nil)
+	if resp.ProtoMajor != 2 || string(b) != "GET /hello "+hex.EncodeToString(empty[:]) || resp.Header.Get("X-Request-Id") == "" {
+		t.Fatalf("GET over h2c: %s %q %v", resp.Proto, b, resp.Header)
+	}
+	last := up.requests()[0]
+	if last.Header.Get("X-Forwarded-For") != "127.0.0.1" || last.Header.Get("X-Forwarded-Proto") != "http" {
+		t.Errorf("forwarding headers upstream: %v", last.Header)
+	}
+	// 100 concurrent streams on one connection.
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			body := fmt.Sprintf("stream %d", i)
+			resp, err := cl.Post(fmt.Sprintf("http://%s/s%d", g.addr, i), "text/plain", strings.NewReader(body))
+			if err != nil {
+				errs <- err
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			sum := sha256.Sum256([]byte(body))
+			if want := fmt.Sprintf("POST /s%d %x", i, sum); string(b) != want {
+				errs <- fmt.Errorf("stream %d: %q want %q", i, b, want)
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestH2BigBodiesBothWays(t *testing.T) {
+	up := echoHashUpstream(t)
+	g := startGateway(t, h2cConfig(up.addr()))
+	cl := h2cClient()
+	payload := bytes.Repeat([]byte("0123456789abcdef"), (8<<20)/16)
+	sum := sha256.Sum256(payload)
+	// Unknown length: the request body is streamed as DATA frames.
+	resp, err := cl.Post("http://"+g.addr+"/upload", "application/octet-stream", io.MultiReader(bytes.NewReader(payload[:1]), bytes.NewReader(payload[1:])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "POST /upload "+hex.EncodeToString(sum[:]) {
+		t.Fatalf("8 MiB upload: %q", b)
+	}
+	resp, err = cl.Get("http://" + g.addr + "/big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if len(b) != 8<<20 || !bytes.Equal(b[:8], []byte("portico-")) {
+		t.Fatalf("8 MiB download: %d bytes", len(b))
+	}
+}
+
+func TestH2StreamResetAndDrain(t *testing.T) {
+	up := echoHashUpstream(t)
+	g := startGateway(t, h2cConfig(up.addr()))
+	cl := h2cClient()
+	// A stream reset mid-body does not disturb the connection's other streams.
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+g.addr+"/abandoned", pr)
+	go func() {
+		pw.Write(bytes.Repeat([]byte("x"), 64<<10))
+		time.Sleep(100 * time.Millisecond)
+		cancel()
+		pw.CloseWithError(context.Canceled)
+	}()
+	if _, err := cl.Do(req); err == nil {
+		t.Log("abandoned request completed before the reset")
+	}
+	resp, err := cl.Get("http://" + g.addr + "/after-reset")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("after reset: %d", resp.StatusCode)
+	}
+	// GOAWAY on drain: an in-flight stream completes.
+	done := make(chan string, 1)
+	go func() {
+		resp, err := cl.Get("http://" + g.addr + "/slow")
+		if err != nil {
+			done <- "error: " + err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- string(b)
+	}()
+	time.Sleep(200 * time.Millisecond)
+	g.signal(syscall.SIGTERM)
+	if got := <-done; got != "slow done" {
+		t.Fatalf("in-flight stream during drain: %q", got)
+	}
+}
+
+// TestH2RapidResetBounded: a client that opens and resets streams in a loop
+// (CVE-2023-44487) gets GOAWAY ENHANCE_YOUR_CALM well before 10,000 resets.
+func TestH2RapidResetBounded(t *testing.T) {
+	up := echoHashUpstream(t)
+	g := startGateway(t, h2cConfig(up.addr()))
+	c, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, http2.ClientPreface)
+	fr := http2.NewFramer(c, c)
+	fr.WriteSettings()
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	gotGoAway := make(chan http2.ErrCode, 1)
+	go func() {
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				close(gotGoAway)
+				return
+			}
+			if ga, ok := f.(*http2.GoAwayFrame); ok {
+				gotGoAway <- ga.ErrCode
+				return
+			}
+		}
+	}()
+	sent := 0
+	for id := uint32(1); id < 20000; id += 2 {
+		hb.Reset()
+		for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":path", "/"}, {":authority", "a"}} {
+			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		if fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: true}) != nil {
+			break
+		}
+		if fr.WriteRSTStream(id, http2.ErrCodeCancel) != nil {
+			break
+		}
+		sent++
+	}
+	select {
+	case code, ok := <-gotGoAway:
+		if !ok || code != http2.ErrCodeEnhanceYourCalm {
+			t.Fatalf("after %d resets: GOAWAY %v (ok=%v), want ENHANCE_YOUR_CALM", sent, code, ok)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no GOAWAY after %d rapid resets", sent)
+	}
+}
+
+// TestH2Spec runs h2spec (a go tool dependency) against the h2c listener
+// and the TLS (ALPN h2) listener: every default case must pass.
+func TestH2Spec(t *testing.T) {
+	up := echoHashUpstream(t)
+	p := newPKI(t, "ca")
+	cert, key, _ := p.issue(t, "srv", false, "localhost")
+	tlsAddr := freePort(t)
+	cfg := strings.Replace(h2cConfig(up.addr()), "protocols: [http1, h2c]", "protocols: [h2c]", 1) // h2c-only, like the peers' h2c port
+	cfg = strings.Replace(cfg, "admin:", `  - name: tls
+    address: "`+tlsAddr+`"
+    protocols: [h2]
+    tls:
+      certificates: [{cert_file: "`+cert+`", key_file: "`+key+`"}]
+admin:`, 1)
+	g := startGateway(t, cfg)
+	total := regexp.MustCompile(`(\d+) tests, (\d+) passed, (\d+) skipped, (\d+) failed`)
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"h2c", []string{"-p", portOf(g.addr)}},
+		{"h2-tls", []string{"-p", portOf(tlsAddr), "-t", "-k"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+			defer cancel()
+			args := append([]string{"tool", "h2spec", "-h", "127.0.0.1", "-o", "2", "-j", filepath.Join(t.TempDir(), "report.xml")}, tc.args...)
+			out, _ := exec.CommandContext(ctx, "go", args...).CombinedOutput()
+			m := total.FindStringSubmatch(string(out))
+			if m == nil {
+				t.Fatalf("h2spec gave no summary:\n%s", tail(string(out), 3000))
+			}
+			t.Logf("h2spec %s: %s", tc.name, m[0])
+			if m[4] != "0" {
+				t.Fatalf("h2spec failures:\n%s", tail(string(out), 6000))
+			}
+		})
+	}
+}
+
+func portOf(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
