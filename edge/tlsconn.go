@@ -15,16 +15,22 @@ import (
 // goroutine of the tls package, capped per loop; that goroutine only wakes
 // the connection, and the loop sends every byte itself, in order.
 type tlsSession struct {
-	lp     *loop
-	raw    gnet.Conn
-	tc     *edgetls.Conn
-	plain  []byte
-	off    int
-	cc     *clientConn // HTTP/1.1 owner (also the h2 connection's prototype)
-	h2     *h2Conn     // set when ALPN chose h2
-	ready  bool        // handshake done and owner chosen
-	closed bool
+	lp       *loop
+	raw      gnet.Conn
+	tc       *edgetls.Conn
+	plain    []byte
+	off      int
+	cc       *clientConn // HTTP/1.1 owner (also the h2 connection's prototype)
+	h2       *h2Conn     // set when ALPN chose h2
+	ready    bool        // handshake done and owner chosen
+	closed   bool
+	hsPaused bool // reads paused until the handshake ends
+	hsFed    int  // bytes fed while the handshake ran
 }
+
+// handshakeFeedMax is what is fed to a handshake in progress per event; it
+// stays well under the tls package's MaxHandshakeBuffered.
+const handshakeFeedMax = 64 << 10
 
 func (lp *loop) newTLSSession(c gnet.Conn, cc *clientConn, srv *edgetls.Server) *tlsSession {
 	s := &tlsSession{lp: lp, raw: c, cc: cc}
@@ -43,11 +49,26 @@ func (s *tlsSession) onTraffic() gnet.Action {
 		return gnet.None
 	}
 	if buf, _ := s.raw.Peek(-1); len(buf) > 0 {
-		err := s.tc.Feed(buf)
-		consume(s.raw, len(buf))
-		if err != nil {
-			s.sendOutput()
-			return gnet.Close
+		if !s.tc.HandshakeDone() {
+			// A client may send application data right behind its last
+			// handshake flight; the tls package bounds what it buffers
+			// before the handshake ends, so the rest waits in the socket.
+			budget := handshakeFeedMax - s.hsFed
+			if len(buf) > budget {
+				buf = buf[:max(budget, 0)]
+				if !s.hsPaused && s.lp.setReadInterest(s.raw, false) {
+					s.hsPaused = true
+				}
+			}
+			s.hsFed += len(buf)
+		}
+		if len(buf) > 0 {
+			err := s.tc.Feed(buf)
+			consume(s.raw, len(buf))
+			if err != nil {
+				s.sendOutput()
+				return gnet.Close
+			}
 		}
 	}
 	s.sendOutput()
@@ -56,6 +77,18 @@ func (s *tlsSession) onTraffic() gnet.Action {
 	}
 	if !s.tc.HandshakeDone() {
 		return gnet.None
+	}
+	if s.hsPaused {
+		s.hsPaused = false
+		s.lp.setReadInterest(s.raw, true)
+		if rest, _ := s.raw.Peek(-1); len(rest) > 0 {
+			err := s.tc.Feed(rest)
+			consume(s.raw, len(rest))
+			if err != nil {
+				s.sendOutput()
+				return gnet.Close
+			}
+		}
 	}
 	if !s.ready {
 		s.ready = true
