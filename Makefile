@@ -38,7 +38,7 @@ bench:
 # apt-get install nginx haproxy); results land in bench/results/<date>/.
 bench-peers: build
 	$(BIN)/portico-bench compare -scenarios bench/scenarios/default.yaml \
-	  -portico-bin $(BIN)/portico -portico-features h1,jwt,rate_limit
+	  -portico-bin $(BIN)/portico -portico-features h1,tls,h2,jwt,rate_limit
 
 # fuzz: a short run of every fuzz target (go test runs one target at a time).
 fuzz:

@@ -99,7 +99,7 @@ func TestErrorBodyIsTheSpecEnvelope(t *testing.T) {
 		if body != want {
 			t.Errorf("got %s want %s", body, want)
 		}
-		if statusText(e.status) == "" {
+		if parser.StatusText(e.status) == "" {
 			t.Errorf("no reason phrase for %d", e.status)
 		}
 	}

@@ -1,6 +1,10 @@
 package edge
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/portico-gw/portico/parser"
+)
 
 // errorKind is one row of SPEC §4: a status Portico itself answers with, its
 // stable code (also the access log's error_code) and a fixed message.
@@ -51,66 +55,12 @@ func errorForStatus(status int) *errorKind {
 	}
 }
 
-// statusText covers every status Portico writes itself plus the common ones it
-// may need to re-emit; unknown codes get an empty reason, which RFC 9112 allows.
-func statusText(code int) string {
-	switch code {
-	case 100:
-		return "Continue"
-	case 200:
-		return "OK"
-	case 201:
-		return "Created"
-	case 204:
-		return "No Content"
-	case 301:
-		return "Moved Permanently"
-	case 302:
-		return "Found"
-	case 304:
-		return "Not Modified"
-	case 400:
-		return "Bad Request"
-	case 401:
-		return "Unauthorized"
-	case 403:
-		return "Forbidden"
-	case 404:
-		return "Not Found"
-	case 405:
-		return "Method Not Allowed"
-	case 408:
-		return "Request Timeout"
-	case 413:
-		return "Content Too Large"
-	case 414:
-		return "URI Too Long"
-	case 429:
-		return "Too Many Requests"
-	case 431:
-		return "Request Header Fields Too Large"
-	case 500:
-		return "Internal Server Error"
-	case 501:
-		return "Not Implemented"
-	case 502:
-		return "Bad Gateway"
-	case 503:
-		return "Service Unavailable"
-	case 504:
-		return "Gateway Timeout"
-	case 505:
-		return "HTTP Version Not Supported"
-	}
-	return ""
-}
-
 // appendStatusLine appends "HTTP/1.1 <code> <reason>\r\n".
 func appendStatusLine(dst []byte, code int) []byte {
 	dst = append(dst, "HTTP/1.1 "...)
 	dst = strconv.AppendInt(dst, int64(code), 10)
 	dst = append(dst, ' ')
-	dst = append(dst, statusText(code)...)
+	dst = append(dst, parser.StatusText(code)...)
 	return append(dst, "\r\n"...)
 }
 
