@@ -5,9 +5,12 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -443,7 +446,7 @@ func runLoadProc(ctx context.Context, cfg CompareConfig, ports portSet, sc Scena
 		args = append(args, "-H", "Connection: close")
 	}
 	for _, h := range sc.Headers {
-		args = append(args, "-H", h)
+		args = append(args, "-H", strings.ReplaceAll(h, "{{JWT}}", benchToken()))
 	}
 	cmd := exec.CommandContext(ctx, "taskset", args...)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
@@ -569,6 +572,7 @@ func writeSystemConfigs(dir string, p portSet) error {
 		"nginx.conf":   fmt.Sprintf(nginxTmpl, abs, p.origin, p.originBig, p.h1, p.tls),
 		"haproxy.cfg":  fmt.Sprintf(haproxyTmpl, p.h1, p.tls, abs, p.origin, p.originBig),
 		"portico.yaml": fmt.Sprintf(porticoTmpl, p.h1, p.tls, abs, abs, p.origin, p.originBig),
+		"hs256.key":    benchHMACSecret,
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
@@ -687,7 +691,32 @@ routes:
   - name: big
     match: {path_prefix: /big}
     upstream: origin_big
+  - name: jwt
+    match: {path_prefix: /jwt}
+    auth: [bench-users]
+    rate_limits: [bench-ip, bench-global]
+    upstream: origin
   - name: all
     match: {path_prefix: /}
     upstream: origin
+auth:
+  - {name: bench-users, type: jwt, issuer: "https://bench/", audiences: [bench], algorithms: [HS256], hmac_secret_file: %[3]s/hs256.key}
+rate_limits:
+  - {name: bench-ip, key: ip, rate: 10000000/s}
+  - {name: bench-global, key: global, rate: 10000000/s}
 `
+
+// benchHMACSecret signs the token of the JWT scenario (Portico's generated
+// route file verifies it with hmac_secret_file); it protects nothing.
+const benchHMACSecret = "portico-bench-hs256-secret-0123456789abcdef"
+
+// benchToken mints the HS256 token the JWT scenario sends on every request,
+// so the gateway's verified-token cache answers after the first one.
+func benchToken() string {
+	enc := base64.RawURLEncoding
+	head := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+	claims := enc.EncodeToString([]byte(fmt.Sprintf(`{"iss":"https://bench/","aud":"bench","sub":"bench-user","scope":"read","exp":%d}`, time.Now().Add(24*time.Hour).Unix())))
+	mac := hmac.New(sha256.New, []byte(benchHMACSecret))
+	mac.Write([]byte(head + "." + claims))
+	return head + "." + claims + "." + enc.EncodeToString(mac.Sum(nil))
+}
