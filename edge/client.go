@@ -670,7 +670,11 @@ func (cc *clientConn) writeClient(b []byte) {
 
 func (cc *clientConn) flush() {
 	if len(cc.wbuf) > 0 && !cc.closed {
-		_, _ = cc.gc.Write(cc.wbuf)
+		if cc.raw != nil && cc.gc == downstream(cc.raw) {
+			writeConn(cc.raw, cc.wbuf)
+		} else {
+			_, _ = cc.gc.Write(cc.wbuf)
+		}
 	}
 	cc.wbuf = cc.wbuf[:0]
 }

@@ -84,10 +84,14 @@ func (h *h2Conn) OnTimer(*timewheel.Timer, int64) {
 	h.markDirty()
 }
 
+// markDirty queues the connection's output for the end of this round of
+// events rather than of this callback: responses of several streams that
+// complete in one epoll round (one per upstream socket) then leave in one
+// write, and over TLS in one record, instead of one each.
 func (h *h2Conn) markDirty() {
 	if !h.dirty {
 		h.dirty = true
-		h.lp.dirtyH2 = append(h.lp.dirtyH2, h)
+		h.lp.deferH2(h)
 	}
 }
 
@@ -113,7 +117,11 @@ func (h *h2Conn) flush() {
 			}
 			break
 		}
-		_, _ = h.gc.Write(out)
+		if raw, ok := h.gc.(gnet.Conn); ok {
+			writeConn(raw, out)
+		} else {
+			_, _ = h.gc.Write(out)
+		}
 		h.sc.ConsumeOutput(len(out)) // may call OnWritable, producing more
 	}
 	h.finishClosing()

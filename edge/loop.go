@@ -35,9 +35,14 @@ type loop struct {
 	spareClients []*clientConn
 	spareH2      []*h2Conn
 	flushing     bool
-	stalledH2    []*h2Conn // HTTP/2 connections whose socket queue is full
-	h2conns      map[*h2Conn]struct{}
-	handshakes   *edgetls.HandshakeLimiter // caps this loop's TLS handshake goroutines
+
+	h2Deferred    []*h2Conn // HTTP/2 connections to flush after this epoll round
+	h2Spare       []*h2Conn
+	h2FlushQueued bool
+	h2FlushFn     gnet.Runnable
+	stalledH2     []*h2Conn // HTTP/2 connections whose socket queue is full
+	h2conns       map[*h2Conn]struct{}
+	handshakes    *edgetls.HandshakeLimiter // caps this loop's TLS handshake goroutines
 
 	epfd          int // the loop's epoll fd (0: not looked up yet, -1: unavailable)
 	pausedUp      []*upConn
@@ -58,6 +63,10 @@ func newLoop(s *Server, el gnet.EventLoop) *loop {
 		handshakes: edgetls.NewHandshakeLimiter(edgetls.HandshakeLimits{}),
 		scratch:    make([]byte, 0, 8192),
 	}
+	lp.h2FlushFn = gnet.RunnableFunc(func(context.Context) error {
+		lp.flushDeferredH2()
+		return nil
+	})
 	lp.tickFn = gnet.RunnableFunc(func(context.Context) error { // flushes in tick
 		lp.tick()
 		return nil
@@ -130,6 +139,33 @@ func (lp *loop) flushDirty() {
 		lp.spareH2 = conns[:0]
 	}
 	lp.flushing = false
+}
+
+// deferH2 schedules h's flush as a loop task. gnet runs queued tasks after
+// it has dispatched every event of the current epoll round, so whatever
+// streams complete in that round share one flush.
+func (lp *loop) deferH2(h *h2Conn) {
+	lp.h2Deferred = append(lp.h2Deferred, h)
+	if !lp.h2FlushQueued {
+		lp.h2FlushQueued = true
+		if lp.el.Execute(context.Background(), lp.h2FlushFn) != nil {
+			lp.flushDeferredH2() // the engine is stopping: flush now
+		}
+	}
+}
+
+func (lp *loop) flushDeferredH2() {
+	lp.h2FlushQueued = false
+	for round := 0; round < 8 && len(lp.h2Deferred) > 0; round++ {
+		conns := lp.h2Deferred
+		lp.h2Deferred = lp.h2Spare[:0]
+		for i, h := range conns {
+			h.flush() // may re-defer h (OnWritable produced more)
+			conns[i] = nil
+		}
+		lp.h2Spare = conns[:0]
+		lp.flushDirty()
+	}
 }
 
 func (lp *loop) tick() {

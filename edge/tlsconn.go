@@ -147,7 +147,7 @@ func (s *tlsSession) decrypt() bool {
 
 func (s *tlsSession) sendOutput() {
 	if out := s.tc.TakeOutput(); len(out) > 0 {
-		_, _ = s.raw.Write(out)
+		writeConn(s.raw, out)
 	}
 }
 

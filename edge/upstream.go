@@ -181,7 +181,7 @@ func (uc *upConn) write(b []byte) {
 
 func (uc *upConn) flush() {
 	if len(uc.wbuf) > 0 && !uc.dead && uc.gc != nil {
-		_, _ = uc.gc.Write(uc.wbuf)
+		writeConn(uc.gc, uc.wbuf)
 	}
 	uc.wbuf = uc.wbuf[:0]
 }

@@ -1,0 +1,32 @@
+package edge
+
+import (
+	"syscall"
+	"unsafe"
+
+	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
+)
+
+// writeConn writes b to a gnet connection, first trying one raw write(2)
+// when gnet has nothing queued for it. gnet's own Write goes through the Go
+// scheduler's syscall enter/exit, which on a loop pinned to one core wakes
+// sysmon and a futex hand-off per call; a raw write of a few KiB on a
+// non-blocking socket returns at once. Whatever the raw write does not take
+// (EAGAIN, a short write) or any error goes through gnet's Write, which
+// queues the rest or closes the connection as usual.
+func writeConn(c gnet.Conn, b []byte) {
+	if len(b) == 0 {
+		return
+	}
+	if c.OutboundBuffered() == 0 {
+		n, _, errno := syscall.RawSyscall(unix.SYS_WRITE, uintptr(c.Fd()), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+		if errno == 0 {
+			if int(n) == len(b) {
+				return
+			}
+			b = b[n:]
+		}
+	}
+	_, _ = c.Write(b)
+}
