@@ -100,6 +100,7 @@ type clientConn struct {
 	respDone      bool
 	reqDone       bool
 	retriesLeft   int
+	staleRetried  bool   // the keep-alive race retry was used
 	headCopy      []byte // upstream request head, kept for a retry until the response begins
 	pathBuf       []byte
 	upstreamStart time.Time
@@ -307,6 +308,7 @@ func (cc *clientConn) startRequest(head []byte) {
 	cc.bytesIn, cc.bytesOut, cc.status, cc.errCode = 0, 0, 0, ""
 	cc.rt, cc.up, cc.target, cc.respBegun, cc.respDone, cc.reqDone = nil, nil, nil, false, false, false
 	cc.id, cc.tokenSrc, cc.authChallenge, cc.hasLimit = nil, policy.TokenSource{}, "", false
+	cc.staleRetried = false
 	cc.newRequestID(cc.hdrs.get("X-Request-Id"))
 	cc.logMethod = append(cc.logMethod[:0], r.Method...)
 	cc.logHost = append(cc.logHost[:0], r.Host...)

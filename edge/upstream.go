@@ -90,6 +90,12 @@ func (hp *hostPool) get(cc *clientConn) *upConn {
 		uc.resetResponse()
 		return uc
 	}
+	return hp.dialNew(cc)
+}
+
+// dialNew starts a new connection for cc; requests written before it opens
+// are queued.
+func (hp *hostPool) dialNew(cc *clientConn) *upConn {
 	uc := &upConn{hp: hp, cc: cc}
 	uc.timer.Init(uc)
 	uc.resetResponse()
@@ -253,6 +259,16 @@ func (uc *upConn) onClose(error) {
 		cc.errCode = errBadGateway.code
 		cc.keepAlive = false
 		cc.finishRequest()
+		return
+	}
+	if uc.reused && !uc.gotData && cc.bodyKind == bodyNone && !cc.staleRetried {
+		// The classic keep-alive race: the upstream closed an idle
+		// connection just as we reused it. Nothing was processed; send the
+		// request again on a fresh connection to the same target, once.
+		cc.staleRetried = true
+		nu := uc.hp.dialNew(cc)
+		cc.uc = nu
+		nu.write(cc.headCopy)
 		return
 	}
 	cc.upstreamFailed(retryReset, errBadGateway)
