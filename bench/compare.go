@@ -36,7 +36,7 @@ type CompareConfig struct {
 	PorticoBin      string   // Portico binary; missing => "binary missing" rows
 	PorticoFeatures []string // features the Portico build has (default h1, tls)
 	OutDir          string   // results folder (created)
-	PortBase        int      // proxies listen on base (h1) and base+3 (TLS); origins on base+10, base+11
+	PortBase        int      // proxies listen on base (h1), base+1 (h2c) and base+3 (TLS); origins on base+10, base+11
 	ProxyCPU        string   // taskset CPU list for the proxy (default "0")
 	LoadCPU         string   // taskset CPU list for load generator and origins (default "1")
 	SelfBin         string   // portico-bench binary for the origin and load subprocesses
@@ -74,7 +74,7 @@ type CompareReport struct {
 
 // Features portico-bench load itself supports; a scenario needing another
 // one cannot run against anything yet.
-var loadFeatures = []string{"h1", "tls"}
+var loadFeatures = []string{"h1", "tls", "h2"}
 
 var peerFeatures = map[string][]string{
 	"nginx":   {"h1", "tls", "h2"},
@@ -166,8 +166,8 @@ func Compare(ctx context.Context, cfg CompareConfig) (*CompareReport, error) {
 	}
 
 	b := cfg.PortBase
-	ports := portSet{h1: b, tls: b + 3, origin: b + 10, originBig: b + 11}
-	for _, p := range []int{ports.h1, ports.tls, ports.origin, ports.originBig} {
+	ports := portSet{h1: b, h2c: b + 1, tls: b + 3, origin: b + 10, originBig: b + 11}
+	for _, p := range []int{ports.h1, ports.h2c, ports.tls, ports.origin, ports.originBig} {
 		if c, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(p), 200*time.Millisecond); err == nil {
 			c.Close()
 			return nil, fmt.Errorf("cannot compare: port %d is busy (choose another -port-base)", p)
@@ -203,8 +203,8 @@ func Compare(ctx context.Context, cfg CompareConfig) (*CompareReport, error) {
 	// Scenarios that no system can run, and which need what.
 	runnable := func(sc Scenario, sys string) (bool, string) {
 		for _, n := range sc.Needs {
-			if n == "h2" && !slices.Contains(loadFeatures, "h2") {
-				return false, "needs feature h2 in portico-bench load (not implemented yet)"
+			if (n == "h1" || n == "h2" || n == "tls") && !slices.Contains(loadFeatures, n) {
+				return false, "needs feature " + n + " in portico-bench load"
 			}
 		}
 		feats := peerFeatures[sys]
@@ -296,7 +296,9 @@ func Compare(ctx context.Context, cfg CompareConfig) (*CompareReport, error) {
 	return rep, nil
 }
 
-type portSet struct{ h1, tls, origin, originBig int }
+// portSet: h2c has its own port because nginx 1.22 serves only HTTP/2 on
+// a plaintext "listen ... http2".
+type portSet struct{ h1, h2c, tls, origin, originBig int }
 
 func slowestMedian(samples []Sample, scenario string) float64 {
 	by := map[string][]float64{}
@@ -433,6 +435,9 @@ func measure(ctx context.Context, cfg CompareConfig, p *sysProc, ports portSet, 
 
 func runLoadProc(ctx context.Context, cfg CompareConfig, ports portSet, sc Scenario, dur time.Duration, rate float64) (*LoadResult, error) {
 	url := "http://127.0.0.1:" + strconv.Itoa(ports.h1) + sc.Path
+	if sc.Proto == "h2c" {
+		url = "http://127.0.0.1:" + strconv.Itoa(ports.h2c) + sc.Path
+	}
 	if sc.Proto == "h1tls" || sc.Proto == "h2tls" {
 		url = "https://127.0.0.1:" + strconv.Itoa(ports.tls) + sc.Path
 	}
@@ -441,6 +446,9 @@ func runLoadProc(ctx context.Context, cfg CompareConfig, ports portSet, sc Scena
 		args = append(args, "-rate", strconv.FormatFloat(rate, 'f', 1, 64))
 	} else {
 		args = append(args, "-max")
+	}
+	if sc.Proto == "h2c" || sc.Proto == "h2tls" {
+		args = append(args, "-h2", "-streams", strconv.Itoa(sc.Streams))
 	}
 	if sc.NewConnPerReq {
 		args = append(args, "-H", "Connection: close")
@@ -569,9 +577,9 @@ func writeSystemConfigs(dir string, p portSet) error {
 		"cert.pem":     string(certPEM),
 		"key.pem":      string(keyPEM),
 		"haproxy.pem":  string(certPEM) + string(keyPEM),
-		"nginx.conf":   fmt.Sprintf(nginxTmpl, abs, p.origin, p.originBig, p.h1, p.tls),
-		"haproxy.cfg":  fmt.Sprintf(haproxyTmpl, p.h1, p.tls, abs, p.origin, p.originBig),
-		"portico.yaml": fmt.Sprintf(porticoTmpl, p.h1, p.tls, abs, abs, p.origin, p.originBig),
+		"nginx.conf":   fmt.Sprintf(nginxTmpl, abs, p.origin, p.originBig, p.h1, p.tls, p.h2c),
+		"haproxy.cfg":  fmt.Sprintf(haproxyTmpl, p.h1, p.tls, abs, p.origin, p.originBig, p.h2c),
+		"portico.yaml": fmt.Sprintf(porticoTmpl, p.h1, p.tls, abs, abs, p.origin, p.originBig, p.h2c),
 		"hs256.key":    benchHMACSecret,
 	}
 	for name, body := range files {
@@ -630,6 +638,7 @@ http {
     server {
         listen 127.0.0.1:%[4]d backlog=4096;
         listen 127.0.0.1:%[5]d ssl http2 backlog=4096;
+        listen 127.0.0.1:%[6]d http2 backlog=4096;
         ssl_certificate     cert.pem;
         ssl_certificate_key key.pem;
         ssl_protocols TLSv1.2 TLSv1.3;
@@ -657,6 +666,7 @@ defaults
 frontend fe
     bind 127.0.0.1:%[1]d
     bind 127.0.0.1:%[2]d ssl crt %[3]s/haproxy.pem alpn h2,http/1.1 no-tls-tickets
+    bind 127.0.0.1:%[6]d proto h2
     acl big path_beg /big
     use_backend origin_big if big
     default_backend origin
@@ -672,6 +682,9 @@ listeners:
   - name: plain
     address: 127.0.0.1:%[1]d
     protocols: [http1]
+  - name: h2c
+    address: 127.0.0.1:%[7]d
+    protocols: [h2c]
   - name: tls
     address: 127.0.0.1:%[2]d
     tls:

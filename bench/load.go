@@ -29,7 +29,8 @@ type LoadConfig struct {
 	Body     []byte        // request body (sent with Content-Length)
 	Timeout  time.Duration // per request, from the moment it is sent; default 10s
 	Insecure bool          // https: skip certificate verification (-k)
-	H2       bool          // HTTP/2 (h2c or h2 over TLS); not implemented yet
+	H2       bool          // HTTP/2: h2c with prior knowledge for http://, ALPN h2 for https://
+	Streams  int           // HTTP/2: concurrent streams per connection (default 10, capped by the server's limit)
 	// Progress, when set, receives a one-line status every second
 	// (carriage-return separated, meant for a terminal).
 	Progress io.Writer
@@ -42,8 +43,9 @@ type LoadResult struct {
 	Mode       string  `json:"mode"` // "open" or "closed"
 	TargetRate float64 `json:"target_rate,omitempty"`
 	Conns      int     `json:"conns"`
-	Requests   uint64  `json:"requests"`   // responses received (any status)
-	DurationS  float64 `json:"duration_s"` // first intended send to last answer
+	Streams    int     `json:"streams,omitempty"` // HTTP/2 only
+	Requests   uint64  `json:"requests"`          // responses received (any status)
+	DurationS  float64 `json:"duration_s"`        // first intended send to last answer
 	RPS        float64 `json:"requests_per_second"`
 	// SendRate is the pacing actually achieved: requests sent per second
 	// from the first intended send to the last actual send.
@@ -77,15 +79,18 @@ const (
 	ErrKindParse     = "parse"
 	ErrKindStatus4xx = "status_4xx"
 	ErrKindStatus5xx = "status_5xx"
+	ErrKindRST       = "rst_stream" // HTTP/2: the server reset a stream
+	ErrKindGoAway    = "goaway"     // HTTP/2: GOAWAY with an error code (a graceful one only reconnects)
 )
 
-var errKinds = [...]string{ErrKindConnect, ErrKindTLS, ErrKindTimeout, ErrKindWrite, ErrKindRead, ErrKindParse, ErrKindStatus4xx, ErrKindStatus5xx}
+var errKinds = [...]string{ErrKindConnect, ErrKindTLS, ErrKindTimeout, ErrKindWrite, ErrKindRead, ErrKindParse, ErrKindStatus4xx, ErrKindStatus5xx, ErrKindRST, ErrKindGoAway}
 
 type loadRun struct {
 	cfg      LoadConfig
 	addr     string
 	tlsConf  *tls.Config
 	req      []byte
+	h2hdr    []byte // HTTP/2 request header block, encoded once
 	isHead   bool
 	hist     *Histogram
 	t0       time.Time
@@ -103,8 +108,8 @@ type loadRun struct {
 // RunLoad runs the load described by cfg and returns its result. Cancelling
 // ctx stops it early (the result then covers what was done).
 func RunLoad(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
-	if cfg.H2 {
-		return nil, errors.New("cannot run load: -h2 is not implemented yet in this build")
+	if cfg.H2 && cfg.Streams <= 0 {
+		cfg.Streams = 10
 	}
 	if cfg.Conns <= 0 {
 		return nil, fmt.Errorf("cannot run load: conns must be > 0, got %d", cfg.Conns)
@@ -139,7 +144,11 @@ func RunLoad(ctx context.Context, cfg LoadConfig) (*LoadResult, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.worker(runCtx)
+			if cfg.H2 {
+				r.h2worker(runCtx)
+			} else {
+				r.worker(runCtx)
+			}
 		}()
 	}
 	stopProgress := make(chan struct{})
@@ -173,6 +182,9 @@ func (r *loadRun) prepare() error {
 			InsecureSkipVerify: r.cfg.Insecure, //nolint:gosec // explicit -k
 			ServerName:         u.Hostname(),
 			NextProtos:         []string{"http/1.1"},
+		}
+		if r.cfg.H2 {
+			r.tlsConf.NextProtos = []string{"h2"}
 		}
 	default:
 		return fmt.Errorf("cannot use URL %q: scheme must be http or https", r.cfg.URL)
@@ -209,6 +221,13 @@ func (r *loadRun) prepare() error {
 	b = append(b, "\r\n"...)
 	b = append(b, r.cfg.Body...)
 	r.req = b
+	if r.cfg.H2 {
+		hb, err := h2HeaderBlock(method, u.Scheme, u.Host, path, r.cfg.Headers, len(r.cfg.Body), len(r.cfg.Body) > 0 || method == "POST" || method == "PUT" || method == "PATCH")
+		if err != nil {
+			return err
+		}
+		r.h2hdr = hb
+	}
 	return nil
 }
 
@@ -315,38 +334,16 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 // from start. It reports whether an answer arrived.
 func (r *loadRun) roundTrip(ctx context.Context, c *client, start time.Time) bool {
 	if c.conn == nil {
-		d := net.Dialer{Timeout: r.cfg.Timeout}
-		conn, err := d.DialContext(ctx, "tcp", r.addr)
-		if err != nil {
-			if ctx.Err() == nil {
-				r.countErr(ErrKindConnect)
-			}
+		conn := r.dial(ctx)
+		if conn == nil {
 			return false
-		}
-		if r.tlsConf != nil {
-			tc := tls.Client(conn, r.tlsConf)
-			_ = tc.SetDeadline(time.Now().Add(r.cfg.Timeout))
-			if err := tc.HandshakeContext(ctx); err != nil {
-				_ = conn.Close()
-				if ctx.Err() == nil {
-					r.countErr(ErrKindTLS)
-				}
-				return false
-			}
-			conn = tc
 		}
 		c.setConn(conn)
 		c.r, c.w = 0, 0
 	}
 	sendAt := time.Now()
 	_ = c.conn.SetDeadline(sendAt.Add(r.cfg.Timeout))
-	r.sent.Add(1)
-	for {
-		l := r.lastSend.Load()
-		if sendAt.UnixNano() <= l || r.lastSend.CompareAndSwap(l, sendAt.UnixNano()) {
-			break
-		}
-	}
+	r.noteSend(sendAt)
 	if _, err := c.conn.Write(r.req); err != nil {
 		r.fail(ctx, c, err, ErrKindWrite)
 		return false
@@ -420,22 +417,64 @@ func (r *loadRun) roundTrip(ctx context.Context, c *client, start time.Time) boo
 		}
 		h.close = true
 	}
+	r.recordAnswer(start, h.status)
+	if h.close {
+		c.close()
+	}
+	return true
+}
+
+// dial connects (and handshakes TLS), counting a failure; nil on failure.
+func (r *loadRun) dial(ctx context.Context) net.Conn {
+	d := net.Dialer{Timeout: r.cfg.Timeout}
+	conn, err := d.DialContext(ctx, "tcp", r.addr)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.countErr(ErrKindConnect)
+		}
+		return nil
+	}
+	if r.tlsConf != nil {
+		tc := tls.Client(conn, r.tlsConf)
+		_ = tc.SetDeadline(time.Now().Add(r.cfg.Timeout))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = conn.Close()
+			if ctx.Err() == nil {
+				r.countErr(ErrKindTLS)
+			}
+			return nil
+		}
+		_ = tc.SetDeadline(time.Time{})
+		conn = tc
+	}
+	return conn
+}
+
+// noteSend counts a request going out at sendAt.
+func (r *loadRun) noteSend(sendAt time.Time) {
+	r.sent.Add(1)
+	for {
+		l := r.lastSend.Load()
+		if sendAt.UnixNano() <= l || r.lastSend.CompareAndSwap(l, sendAt.UnixNano()) {
+			return
+		}
+	}
+}
+
+// recordAnswer records one answered request whose latency counts from start.
+func (r *loadRun) recordAnswer(start time.Time, status int) {
 	now := time.Now()
 	r.hist.Record(now.Sub(start))
 	r.lastDone.Store(now.UnixNano())
-	if s := h.status / 100; s >= 0 && s < len(r.status) {
+	if s := status / 100; s >= 0 && s < len(r.status) {
 		r.status[s].Add(1)
 	}
-	switch h.status / 100 {
+	switch status / 100 {
 	case 4:
 		r.countErr(ErrKindStatus4xx)
 	case 5:
 		r.countErr(ErrKindStatus5xx)
 	}
-	if h.close {
-		c.close()
-	}
-	return true
 }
 
 // fill reads more bytes, compacting the buffer first.
@@ -510,6 +549,7 @@ func (r *loadRun) result() *LoadResult {
 		Mode:     "open",
 		Conns:    r.cfg.Conns,
 		Requests: r.hist.Count(),
+		Streams:  r.cfg.Streams,
 		Errors:   map[string]uint64{},
 		Status:   map[string]uint64{},
 		Hist:     r.hist,
@@ -557,6 +597,9 @@ func (r *loadRun) result() *LoadResult {
 func (res *LoadResult) Text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s  %s loop, %d conns", res.URL, res.Mode, res.Conns)
+	if res.Streams > 0 {
+		fmt.Fprintf(&b, " x %d h2 streams", res.Streams)
+	}
 	if res.Mode == "open" {
 		fmt.Fprintf(&b, ", target %.0f req/s", res.TargetRate)
 	}

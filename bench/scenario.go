@@ -24,6 +24,9 @@ type Scenario struct {
 	Proto string `yaml:"proto"` // h1 (default), h1tls, h2c, h2tls
 	Path  string `yaml:"path"`  // default "/"; "/big" is routed to the 16 KiB origin
 	Conns int    `yaml:"conns"` // default 64
+	// Streams is HTTP/2's concurrent streams per connection (h2c, h2tls;
+	// default 10, like h2load -m).
+	Streams int `yaml:"streams"`
 	// Mode "max" (closed loop, default) or "rate" (open loop).
 	Mode string  `yaml:"mode"`
 	Rate float64 `yaml:"rate"` // open loop: fixed rate
@@ -95,6 +98,12 @@ func (f *ScenarioFile) check() error {
 		}
 		if s.Conns == 0 {
 			s.Conns = 64
+		}
+		if s.Streams == 0 {
+			s.Streams = 10
+		}
+		if s.Streams < 1 {
+			return fmt.Errorf("scenario %s: streams must be >= 1", s.Name)
 		}
 		if s.Mode == "" {
 			s.Mode = "max"

@@ -27,7 +27,7 @@ generator) lacks gets a "needs feature X" row.`)
 	porticoFeat := fs.String("portico-features", "h1,tls", "comma-separated features the Portico build has (h1, tls, h2, jwt, rate_limit)")
 	systems := fs.String("systems", "portico,nginx,haproxy", "systems to compare")
 	out := fs.String("out", "", "results `folder` (default bench/results/YYYYmmdd-HHMMSS)")
-	portBase := fs.Int("port-base", 28180, "first port: proxies on base (h1) and base+3 (TLS), origins on base+10 and base+11")
+	portBase := fs.Int("port-base", 28180, "first port: proxies on base (h1), base+1 (h2c) and base+3 (TLS), origins on base+10 and base+11")
 	proxyCPU := fs.String("proxy-cpu", "0", "taskset CPU list for the proxy")
 	loadCPU := fs.String("load-cpu", "1", "taskset CPU list for load generator and origins")
 	if err := fs.Parse(args); err != nil {

@@ -137,16 +137,18 @@ func runLoad(ctx context.Context, args []string) error {
 	fs := newFlagSet("load", `Usage: portico-bench load URL [flags]
 
 Open loop (default): sends -rate requests/s spread over -conns HTTP/1.1
-connections for -duration, and charges each request's latency from its
+connections (with -h2: over -conns x -streams HTTP/2 streams) for -duration, and charges each request's latency from its
 intended send time, so queueing behind a stalled server is measured
 (coordinated omission corrected). -max instead runs closed loop: every
 connection sends its next request as soon as the previous answer arrived,
-for peak throughput. Flags may come before or after URL.`)
+for peak throughput (with -h2, each connection keeps -streams requests in
+flight). Flags may come before or after URL.`)
 	rate := fs.Float64("rate", 1000, "open loop: requests per `second` over all connections")
 	dur := fs.Duration("duration", 10*time.Second, "how long to send")
 	conns := fs.Int("conns", 64, "connections")
 	max := fs.Bool("max", false, "closed loop, maximum throughput (ignores -rate)")
-	h2 := fs.Bool("h2", false, "HTTP/2 (h2c for http://, h2 for https://); not implemented yet")
+	h2 := fs.Bool("h2", false, "HTTP/2: h2c with prior knowledge for http://, h2 via ALPN for https://")
+	streams := fs.Int("streams", 10, "HTTP/2: concurrent streams per connection (like h2load -m)")
 	insecure := fs.Bool("k", false, "https: do not verify the server certificate")
 	var headers headerList
 	fs.Var(&headers, "H", "extra request header `'Name: value'` (repeatable)")
@@ -172,9 +174,12 @@ for peak throughput. Flags may come before or after URL.`)
 		fs.Usage()
 		return errors.New("need exactly one URL")
 	}
+	if *streams < 1 {
+		return errors.New("-streams must be >= 1")
+	}
 	cfg := bench.LoadConfig{
 		URL: url, Rate: *rate, Max: *max, Duration: *dur, Conns: *conns, Method: *method,
-		Headers: headers, Timeout: *timeout, Insecure: *insecure, H2: *h2,
+		Headers: headers, Timeout: *timeout, Insecure: *insecure, H2: *h2, Streams: *streams,
 	}
 	if *bodyArg != "" {
 		var b []byte
