@@ -160,9 +160,19 @@ func trimZeros(x []byte) []byte {
 }
 
 // hmacVerifier checks HS* signatures with one shared secret, reusing keyed
-// HMAC states from a pool so a cache miss does not rebuild the key pads.
+// HMAC states from a pool so a cache miss neither rebuilds the key pads
+// (crypto/hmac keeps the padded states marshalled after the first Sum, so
+// Reset and Sum restore them instead of hashing the pads again) nor
+// allocates. A sync.Pool keeps this safe for any number of event loops.
 type hmacVerifier struct {
-	pools [3]sync.Pool // SHA-256, SHA-384, SHA-512
+	pools [3]sync.Pool // of *hmacState: SHA-256, SHA-384, SHA-512
+}
+
+// hmacState is one keyed HMAC with room for its output: Sum through the
+// hash.Hash interface would move a stack buffer to the heap.
+type hmacState struct {
+	h   hash.Hash
+	sum [64]byte
 }
 
 func newHMACVerifier(secret []byte) *hmacVerifier {
@@ -171,7 +181,7 @@ func newHMACVerifier(secret []byte) *hmacVerifier {
 	news := [3]func() hash.Hash{sha256.New, sha512.New384, sha512.New}
 	for i := range v.pools {
 		nf := news[i]
-		v.pools[i].New = func() any { return hmac.New(nf, key) }
+		v.pools[i].New = func() any { return &hmacState{h: hmac.New(nf, key)} }
 	}
 	return v
 }
@@ -189,11 +199,10 @@ func (v *hmacVerifier) verify(a *algorithm, in, sig []byte) bool {
 	default:
 		p = &v.pools[2]
 	}
-	h := p.Get().(hash.Hash)
-	h.Reset()
-	h.Write(in)
-	var buf [64]byte
-	ok := hmac.Equal(h.Sum(buf[:0]), sig)
-	p.Put(h)
+	st := p.Get().(*hmacState)
+	st.h.Reset()
+	st.h.Write(in)
+	ok := hmac.Equal(st.h.Sum(st.sum[:0]), sig)
+	p.Put(st)
 	return ok
 }

@@ -41,3 +41,23 @@ func TestZeroAllocHotPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestMissAllocs pins the cache-miss allocations: the entry and its one
+// string. More means the decode buffer escaped to the heap again.
+func TestMissAllocs(t *testing.T) {
+	k := keys(t)
+	j, _ := fileVerifier(t, allKeysJWKS(k), nil)
+	for _, alg := range []string{"HS256", "HS384", "HS512"} {
+		tok := []byte(sign(t, alg, k.hmac, nil, stdClaims()))
+		h := hashOf(tok)
+		now := testNow.Unix()
+		n := testing.AllocsPerRun(100, func() {
+			if _, r, _ := j.verifySlow(tok, h, now); r != ReasonOK {
+				t.Fatal(r)
+			}
+		})
+		if n > 2 {
+			t.Errorf("%s miss: %v allocs/op, want <= 2", alg, n)
+		}
+	}
+}

@@ -1,7 +1,10 @@
 package policy
 
 import (
+	"bytes"
+	"encoding/binary"
 	"math"
+	"math/bits"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -23,7 +26,8 @@ type jscan struct {
 }
 
 func (s *jscan) ws() {
-	for s.i < len(s.b) {
+	// Compact JSON (the usual token) stops at the first compare.
+	for s.i < len(s.b) && s.b[s.i] <= ' ' {
 		switch s.b[s.i] {
 		case ' ', '\t', '\n', '\r':
 			s.i++
@@ -40,6 +44,15 @@ func (s *jscan) peek() byte {
 	return 0
 }
 
+// jsonPlain marks the string bytes that need no attention: not '"',
+// not a backslash, not a control byte, ASCII.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < 0x80; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // str reads a string token and returns its raw contents (between the
 // quotes, escapes untouched) and whether it holds any escape.
 func (s *jscan) str() (raw []byte, esc, ok bool) {
@@ -48,11 +61,24 @@ func (s *jscan) str() (raw []byte, esc, ok bool) {
 	}
 	start := s.i + 1
 	ascii := true
-	for i := start; i < len(s.b); {
-		c := s.b[i]
-		switch {
+	b := s.b
+	for i := start; i < len(b); {
+		// Skip plain bytes eight at a time (most of a token's strings are)
+		// and land on the first byte needing attention.
+		if i+8 <= len(b) {
+			m := jsonSpecial8(binary.LittleEndian.Uint64(b[i:]))
+			if m == 0 {
+				i += 8
+				continue
+			}
+			i += bits.TrailingZeros64(m) >> 3
+		} else if jsonPlain[b[i]] {
+			i++
+			continue
+		}
+		switch c := b[i]; {
 		case c == '"':
-			raw = s.b[start:i]
+			raw = b[start:i]
 			s.i = i + 1
 			if !ascii && !utf8.Valid(raw) {
 				return nil, false, false
@@ -60,17 +86,17 @@ func (s *jscan) str() (raw []byte, esc, ok bool) {
 			return raw, esc, true
 		case c == '\\':
 			esc = true
-			if i+1 >= len(s.b) {
+			if i+1 >= len(b) {
 				return nil, false, false
 			}
-			switch s.b[i+1] {
+			switch b[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 				i += 2
 			case 'u':
-				if i+6 > len(s.b) {
+				if i+6 > len(b) {
 					return nil, false, false
 				}
-				for _, h := range s.b[i+2 : i+6] {
+				for _, h := range b[i+2 : i+6] {
 					if _, ok := unhex(h); !ok {
 						return nil, false, false
 					}
@@ -82,13 +108,22 @@ func (s *jscan) str() (raw []byte, esc, ok bool) {
 		case c < 0x20:
 			return nil, false, false
 		default:
-			if c >= 0x80 {
-				ascii = false
-			}
+			ascii = false
 			i++
 		}
 	}
 	return nil, false, false
+}
+
+// jsonSpecial8 flags (with the high bit of the byte) the bytes of the
+// little-endian word w that are not plain (see jsonPlain). A flag may
+// also be set after a real one, never below: the lowest flag is exact.
+func jsonSpecial8(w uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q, bs := w^('"'*ones), w^('\\'*ones) // zero bytes at quotes, at backslashes
+	// (x - ones) &^ x flags zero bytes of x; (w - 0x20*ones) &^ w flags
+	// bytes below 0x20; w itself flags non-ASCII.
+	return ((q-ones)&^q | (bs-ones)&^bs | (w-0x20*ones)&^w | w) & highs
 }
 
 func (s *jscan) lit(w string) bool {
@@ -220,60 +255,139 @@ func (s *jscan) value(depth int) bool {
 	return false
 }
 
+// objIter walks the members of a JSON object that must span all of its
+// input, without a callback, so that the values it returns stay on the
+// caller's stack (the verifier decodes into a stack buffer):
+//
+//	it := newObjIter(b)
+//	for k, v, more := it.next(); more; k, v, more = it.next() { use(k, v) }
+//	if !it.ok() { invalid }
+//
+// (The member is returned, not stored in the iterator: a store through
+// the pointer would make escape analysis move the input to the heap.)
+type objIter struct {
+	s     jscan
+	state uint8 // iterFirst, iterMore, iterEnd, iterBad
+}
+
+const (
+	iterFirst = iota // before the first member
+	iterMore         // after a member
+	iterEnd          // closed properly, nothing after
+	iterBad          // invalid JSON
+)
+
+func newObjIter(b []byte) objIter {
+	it := objIter{s: jscan{b: b}}
+	it.s.ws()
+	if it.s.peek() != '{' {
+		it.state = iterBad
+		return it
+	}
+	it.s.i++
+	it.s.ws()
+	if it.s.peek() == '}' {
+		it.s.i++
+		it.close()
+	}
+	return it
+}
+
+// close checks that nothing but whitespace follows the object.
+func (it *objIter) close() {
+	it.s.ws()
+	if it.s.i == len(it.s.b) {
+		it.state = iterEnd
+	} else {
+		it.state = iterBad
+	}
+}
+
+// next returns the next member, its key unescaped and its value raw
+// (validated), and whether there is one.
+func (it *objIter) next() (key, val []byte, more bool) {
+	s := &it.s
+	switch it.state {
+	case iterMore:
+		s.ws()
+		switch s.peek() {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			it.close()
+			return nil, nil, false
+		default:
+			it.state = iterBad
+			return nil, nil, false
+		}
+	case iterFirst:
+	default:
+		return nil, nil, false
+	}
+	it.state = iterBad // until the member is complete
+	s.ws()
+	// Keys are short and plain: find the closing quote inline, leaving
+	// anything else (escapes, non-ASCII, errors) to str.
+	i, b := s.i+1, s.b
+	for i < len(b) && jsonPlain[b[i]] {
+		i++
+	}
+	ok := true
+	if s.peek() == '"' && i < len(b) && b[i] == '"' {
+		key, s.i = b[s.i+1:i], i+1
+	} else {
+		var raw []byte
+		var esc bool
+		if raw, esc, ok = s.str(); !ok {
+			return nil, nil, false
+		}
+		key = raw
+		if esc {
+			if key, ok = unescape(raw); !ok {
+				return nil, nil, false
+			}
+		}
+	}
+	s.ws()
+	if s.peek() != ':' {
+		return nil, nil, false
+	}
+	s.i++
+	s.ws()
+	start := s.i
+	// Claim values are mostly strings and numbers: read them directly.
+	switch c := s.peek(); {
+	case c == '"':
+		_, _, ok = s.str()
+	case c >= '0' && c <= '9' || c == '-':
+		ok = s.number()
+	default:
+		ok = s.value(1)
+	}
+	if !ok {
+		return nil, nil, false
+	}
+	it.state = iterMore
+	return key, s.b[start:s.i], true
+}
+
+// ok reports, once next returned false, whether the whole input was one
+// valid object (false when the caller stopped early).
+func (it *objIter) ok() bool { return it.state == iterEnd }
+
 // eachMember walks the members of the JSON object b (the whole input must
 // be one object) and calls fn with each key (unescaped) and the raw bytes
 // of its value (already validated). It stops and returns false when the
 // input is not valid JSON or fn returns false.
 func eachMember(b []byte, fn func(key, val []byte) bool) bool {
-	s := jscan{b: b}
-	s.ws()
-	if s.peek() != '{' {
-		return false
-	}
-	s.i++
-	s.ws()
-	if s.peek() == '}' {
-		s.i++
-	} else {
-		for {
-			s.ws()
-			raw, esc, ok := s.str()
-			if !ok {
-				return false
-			}
-			key := raw
-			if esc {
-				if key, ok = unescape(raw); !ok {
-					return false
-				}
-			}
-			s.ws()
-			if s.peek() != ':' {
-				return false
-			}
-			s.i++
-			s.ws()
-			start := s.i
-			if !s.value(1) {
-				return false
-			}
-			if !fn(key, s.b[start:s.i]) {
-				return false
-			}
-			s.ws()
-			if s.peek() == ',' {
-				s.i++
-				continue
-			}
-			if s.peek() == '}' {
-				s.i++
-				break
-			}
+	it := newObjIter(b)
+	for k, v, more := it.next(); more; k, v, more = it.next() {
+		if !fn(k, v) {
 			return false
 		}
 	}
-	s.ws()
-	return s.i == len(s.b)
+	return it.ok()
 }
 
 // jsonString returns the unescaped contents of a string value, or false
@@ -283,78 +397,94 @@ func jsonString(val []byte) ([]byte, bool) {
 		return nil, false
 	}
 	raw := val[1 : len(val)-1]
-	for _, c := range raw {
-		if c == '\\' {
-			return unescape(raw)
-		}
+	if bytes.IndexByte(raw, '\\') >= 0 {
+		return unescape(raw)
 	}
 	return raw, true
 }
 
-// eachArrayString calls fn with each element of the array val, which must
-// hold only strings. Returns false when val is not such an array.
-func eachArrayString(val []byte, fn func(v []byte) bool) bool {
-	s := jscan{b: val}
-	if s.peek() != '[' {
-		return false
+// strArrIter walks an array value that must hold only strings (already
+// validated JSON, as objIter returns it), yielding each unescaped.
+type strArrIter struct {
+	s     jscan
+	state uint8 // iterFirst, iterMore, iterEnd, iterBad
+}
+
+func newStrArrIter(val []byte) strArrIter {
+	it := strArrIter{s: jscan{b: val}}
+	if it.s.peek() != '[' {
+		it.state = iterBad
+		return it
 	}
-	s.i++
-	s.ws()
-	if s.peek() == ']' {
-		return true
+	it.s.i++
+	it.s.ws()
+	if it.s.peek() == ']' {
+		it.state = iterEnd
 	}
-	for {
-		s.ws()
-		start := s.i
-		if _, _, ok := s.str(); !ok {
-			return false
-		}
-		v, ok := jsonString(s.b[start:s.i])
-		if !ok || !fn(v) {
-			return false
-		}
+	return it
+}
+
+func (it *strArrIter) next() ([]byte, bool) {
+	s := &it.s
+	switch it.state {
+	case iterMore:
 		s.ws()
 		switch s.peek() {
 		case ',':
 			s.i++
 		case ']':
-			return true
+			it.state = iterEnd
+			return nil, false
 		default:
-			return false
+			it.state = iterBad
+			return nil, false
 		}
+	case iterFirst:
+	default:
+		return nil, false
 	}
+	it.state = iterBad
+	s.ws()
+	start := s.i
+	if _, _, ok := s.str(); !ok {
+		return nil, false
+	}
+	v, ok := jsonString(s.b[start:s.i])
+	if !ok {
+		return nil, false
+	}
+	it.state = iterMore
+	return v, true
 }
+
+// ok reports, once next returned false, whether the value was an array
+// of strings walked to its end.
+func (it *strArrIter) ok() bool { return it.state == iterEnd }
 
 // jsonNumericDate reads an RFC 7519 NumericDate (seconds, possibly with a
 // fraction, which is truncated) into Unix seconds.
 func jsonNumericDate(val []byte) (int64, bool) {
-	if len(val) == 0 {
-		return 0, false
+	// Fast path: an integer of up to 18 digits (no overflow possible).
+	d, neg := val, false
+	if len(d) > 0 && d[0] == '-' {
+		d, neg = d[1:], true
 	}
-	simple := len(val) <= 18
-	for i, c := range val {
-		if !(c >= '0' && c <= '9' || c == '-' && i == 0) {
-			simple = false
-			break
-		}
-	}
-	if simple {
-		neg := val[0] == '-'
-		d := val
-		if neg {
-			d = d[1:]
-		}
-		if len(d) == 0 {
-			return 0, false
-		}
+	if len(d) > 0 && len(d) <= 18 {
 		var n int64
+		simple := true
 		for _, c := range d {
+			if c < '0' || c > '9' {
+				simple = false
+				break
+			}
 			n = n*10 + int64(c-'0')
 		}
-		if neg {
-			n = -n
+		if simple {
+			if neg {
+				n = -n
+			}
+			return n, true
 		}
-		return n, true
 	}
 	s := jscan{b: val}
 	if !s.number() || s.i != len(val) {

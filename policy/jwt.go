@@ -81,6 +81,24 @@ type JWT struct {
 	done       chan struct{}
 	unknownKid atomic.Uint64
 	sigChecks  atomic.Uint64
+	hdrs       [hdrMemoSlots]atomic.Pointer[hdrMemo]
+	hdrNext    atomic.Uint32
+}
+
+// hdrMemoSlots is how many distinct header segments are remembered. An
+// issuer's tokens share one header per signing key ({"alg","typ","kid"}),
+// so a few slots serve nearly every cache miss.
+const hdrMemoSlots = 4
+
+// hdrMemo is a header segment that was part of a verified token, with
+// what parseHeader and the allow-list made of it. Both are pure functions
+// of the segment's bytes and of the verifier's fixed configuration, so a
+// byte-equal segment needs neither decoding nor parsing again. Only
+// verified tokens add segments: junk cannot churn the slots.
+type hdrMemo struct {
+	raw string     // base64url header segment
+	alg *algorithm // allowed algorithm it names
+	kid []byte     // its kid, nil when absent; read-only
 }
 
 // NewJWT checks cfg and builds the verifier. A JWKSFile is read and parsed
@@ -339,11 +357,10 @@ func (j *JWT) keyStillThere(e *cacheEntry) bool {
 	return ok
 }
 
-var (
-	hdrAlg  = []byte("alg")
-	hdrKid  = []byte("kid")
-	hdrCrit = []byte("crit")
-)
+// missScratch sizes the stack buffer a cache miss decodes header,
+// payload and signature into: tokens up to about 1.3 KiB (nearly all
+// real ones) need no heap buffer.
+const missScratch = 1024
 
 func (j *JWT) verifySlow(tok []byte, h uint64, now int64) (*Identity, Reason, uint64) {
 	d1 := bytes.IndexByte(tok, '.')
@@ -361,58 +378,50 @@ func (j *JWT) verifySlow(tok []byte, h uint64, now int64) (*Identity, Reason, ui
 	if bytes.IndexByte(sigB64, '.') >= 0 {
 		return nil, ReasonMalformed, 0 // JWE (5 parts) and anything else with extra dots
 	}
-	if !b64Valid(hdrB64) || !b64Valid(payB64) || !b64Valid(sigB64) {
-		return nil, ReasonMalformed, 0
+	// All three parts are decoded (and so validated) before anything is
+	// acted on: a token with a broken part is malformed, whatever else. A
+	// remembered header segment is known to decode and parse.
+	a, kidB, memo := j.headerMemo(hdrB64)
+	var scratch [missScratch]byte
+	buf := scratch[:0]
+	if n := b64DecodedLen(len(hdrB64)) + b64DecodedLen(len(payB64)) + b64DecodedLen(len(sigB64)); n > len(scratch) {
+		buf = make([]byte, 0, n)
 	}
-	buf := make([]byte, 0, len(tok))
-	hdr, ok := b64Decode(buf, hdrB64)
+	var hdr []byte
+	var ok bool
+	if !memo {
+		if hdr, ok = b64Decode(buf, hdrB64); !ok {
+			return nil, ReasonMalformed, 0
+		}
+		buf = hdr[len(hdr):]
+	}
+	pay, ok := b64Decode(buf, payB64)
 	if !ok {
 		return nil, ReasonMalformed, 0
 	}
-	buf = hdr[len(hdr):]
-
-	// Header: alg (required), kid (optional), crit (never: this verifier
-	// implements no extension, so every critical header is unknown, RFC
-	// 7515 §4.1.11). Other members (typ, cty, jku, x5u, jwk, x5c...) are
-	// ignored: keys come only from the configured JWKS or secret.
-	var algB, kidB []byte
-	var seen uint8
-	bad := false
-	if !eachMember(hdr, func(k, v []byte) bool {
-		switch {
-		case bytes.Equal(k, hdrAlg):
-			if seen&1 != 0 {
-				return false
-			}
-			seen |= 1
-			algB, bad = jsonString(v)
-			bad = !bad
-		case bytes.Equal(k, hdrKid):
-			if seen&2 != 0 {
-				return false
-			}
-			seen |= 2
-			kidB, bad = jsonString(v)
-			bad = !bad || !ValidKID(kidB)
-		case bytes.Equal(k, hdrCrit):
-			bad = true
-		}
-		return !bad
-	}) || algB == nil {
+	sig, ok := b64Decode(pay[len(pay):], sigB64)
+	if !ok {
 		return nil, ReasonMalformed, 0
 	}
-	if isNone(algB) {
-		return nil, ReasonAlgNotAllowed, 0
-	}
-	var a *algorithm
-	for _, c := range j.allowed {
-		if string(algB) == c.name {
-			a = c
-			break
+
+	if !memo {
+		algB, kid, ok := parseHeader(hdr)
+		if !ok {
+			return nil, ReasonMalformed, 0
 		}
-	}
-	if a == nil {
-		return nil, ReasonAlgNotAllowed, 0
+		if isNone(algB) {
+			return nil, ReasonAlgNotAllowed, 0
+		}
+		for _, c := range j.allowed {
+			if string(algB) == c.name {
+				a = c
+				break
+			}
+		}
+		if a == nil {
+			return nil, ReasonAlgNotAllowed, 0
+		}
+		kidB = kid
 	}
 
 	var key *jwk
@@ -437,11 +446,6 @@ func (j *JWT) verifySlow(tok []byte, h uint64, now int64) (*Identity, Reason, ui
 		return nil, ReasonAlgNotAllowed, 0
 	}
 
-	sig, ok := b64Decode(buf, sigB64)
-	if !ok {
-		return nil, ReasonMalformed, 0
-	}
-	buf = sig[len(sig):]
 	in := tok[:d2]
 	j.sigChecks.Add(1)
 	if key != nil {
@@ -453,21 +457,78 @@ func (j *JWT) verifySlow(tok []byte, h uint64, now int64) (*Identity, Reason, ui
 		return nil, ReasonBadSignature, 0
 	}
 
-	pay, ok := b64Decode(buf, payB64)
-	if !ok {
-		return nil, ReasonMalformed, 0
+	c, r := j.claims(pay, now)
+	if r != ReasonOK {
+		return nil, r, 0
 	}
-	e := &cacheEntry{gen: gen}
+	e := j.newEntry(tok, &c)
+	if e == nil {
+		return nil, ReasonInvalidClaim, 0
+	}
+	e.gen = gen
 	if key != nil {
 		e.fp = key.fp
 	}
-	if r := j.claims(pay, now, e); r != ReasonOK {
-		return nil, r, 0
-	}
-	e.token = string(tok)
-	e.id.Auth = j.name
 	j.cache.put(h, e, now)
+	if !memo {
+		j.rememberHeader(hdrB64, a, kidB)
+	}
 	return &e.id, ReasonOK, 0
+}
+
+// headerMemo returns the remembered outcome for a header segment, with
+// memo true, or a nil algorithm.
+func (j *JWT) headerMemo(seg []byte) (a *algorithm, kid []byte, memo bool) {
+	for i := range j.hdrs {
+		if m := j.hdrs[i].Load(); m != nil && m.raw == string(seg) {
+			return m.alg, m.kid, true
+		}
+	}
+	return nil, nil, false
+}
+
+// rememberHeader stores the segment of a verified token, replacing the
+// slots in turn.
+func (j *JWT) rememberHeader(seg []byte, a *algorithm, kid []byte) {
+	m := &hdrMemo{raw: string(seg), alg: a}
+	if kid != nil {
+		m.kid = append(make([]byte, 0, len(kid)), kid...)
+	}
+	j.hdrs[(j.hdrNext.Add(1)-1)%hdrMemoSlots].Store(m)
+}
+
+// parseHeader reads a JOSE header: alg (required), kid (optional), crit
+// (never: this verifier implements no extension, so every critical header
+// is unknown, RFC 7515 §4.1.11). Other members (typ, cty, jku, x5u, jwk,
+// x5c...) are ignored: keys come only from the configured JWKS or secret.
+// A repeated alg or kid, a kid that is not a plain identifier, or invalid
+// JSON make the header malformed.
+func parseHeader(hdr []byte) (alg, kid []byte, ok bool) {
+	var haveAlg, haveKid bool
+	it := newObjIter(hdr)
+	for k, v, more := it.next(); more; k, v, more = it.next() {
+		switch string(k) {
+		case "alg":
+			if haveAlg {
+				return nil, nil, false
+			}
+			haveAlg = true
+			if alg, ok = jsonString(v); !ok {
+				return nil, nil, false
+			}
+		case "kid":
+			if haveKid {
+				return nil, nil, false
+			}
+			haveKid = true
+			if kid, ok = jsonString(v); !ok || !ValidKID(kid) {
+				return nil, nil, false
+			}
+		case "crit":
+			return nil, nil, false
+		}
+	}
+	return alg, kid, it.ok() && haveAlg
 }
 
 func (j *JWT) triggerRefetch() uint64 {
@@ -488,136 +549,132 @@ const (
 	cScope
 )
 
-// claims checks the claim set and fills e.id and e.deadline.
-func (j *JWT) claims(pay []byte, now int64, e *cacheEntry) Reason {
+// claimSet is what a verified claim set contributes to the cache entry.
+// The slices point into the decoded payload (or an unescaped copy).
+type claimSet struct {
+	exp      int64
+	consumer []byte
+	tenant   []byte
+	scope    []byte // raw JSON value of scope_claim; nil when absent
+}
+
+// claims checks the claim set pay and returns what the entry needs. The first member that
+// breaks a rule decides the reason; a repeated member the verifier acts
+// on, or invalid JSON, is malformed.
+func (j *JWT) claims(pay []byte, now int64) (c claimSet, r Reason) {
+	// c is returned, not filled through a pointer, so that escape analysis
+	// keeps pay (and the stack buffer it is in) off the heap.
 	var (
-		seen      uint8
-		exp, nbf  int64
-		issOK     bool
-		audOK     bool
-		consumer  []byte
-		tenant    []byte
-		scopeVal  []byte
-		reason    = ReasonOK
-		setReason = func(r Reason) bool {
-			if reason == ReasonOK {
-				reason = r
-			}
-			return false
-		}
-		once = func(bit uint8) bool {
-			if seen&bit != 0 {
-				return false
-			}
-			seen |= bit
-			return true
-		}
+		seen     uint8
+		nbf      int64
+		issOK    bool
+		audOK    bool
+		consumer []byte
 	)
-	ok := eachMember(pay, func(k, v []byte) bool {
+	it := newObjIter(pay)
+	for k, v, more := it.next(); more; k, v, more = it.next() {
 		// One member may play several roles (e.g. consumer_claim: iss).
 		switch string(k) {
 		case "exp":
-			if !once(cExp) {
-				return false
+			if seen&cExp != 0 {
+				return claimSet{}, ReasonMalformed
 			}
+			seen |= cExp
 			n, ok := jsonNumericDate(v)
 			if !ok {
-				return setReason(ReasonInvalidClaim)
+				return claimSet{}, ReasonInvalidClaim
 			}
-			exp = n
+			c.exp = n
 		case "nbf":
-			if !once(cNbf) {
-				return false
+			if seen&cNbf != 0 {
+				return claimSet{}, ReasonMalformed
 			}
+			seen |= cNbf
 			n, ok := jsonNumericDate(v)
 			if !ok {
-				return setReason(ReasonInvalidClaim)
+				return claimSet{}, ReasonInvalidClaim
 			}
 			nbf = n
 		case "iss":
-			if !once(cIss) {
-				return false
+			if seen&cIss != 0 {
+				return claimSet{}, ReasonMalformed
 			}
+			seen |= cIss
 			if s, ok := jsonString(v); ok {
 				issOK = string(s) == j.issuer
 			}
 		case "aud":
-			if !once(cAud) {
-				return false
+			if seen&cAud != 0 {
+				return claimSet{}, ReasonMalformed
 			}
+			seen |= cAud
 			if s, ok := jsonString(v); ok {
 				audOK = j.audienceOK(s)
-			} else if !eachArrayString(v, func(s []byte) bool {
-				audOK = audOK || j.audienceOK(s)
-				return true
-			}) {
-				return setReason(ReasonInvalidClaim)
+			} else {
+				ai := newStrArrIter(v)
+				for s, more := ai.next(); more; s, more = ai.next() {
+					audOK = audOK || j.audienceOK(s)
+				}
+				if !ai.ok() {
+					return claimSet{}, ReasonInvalidClaim
+				}
 			}
 		}
 		if string(k) == j.consumer {
-			if !once(cConsumer) {
-				return false
+			if seen&cConsumer != 0 {
+				return claimSet{}, ReasonMalformed
 			}
+			seen |= cConsumer
 			s, ok := jsonString(v)
 			if !ok || !headerSafe(s) {
-				return setReason(ReasonInvalidClaim)
+				return claimSet{}, ReasonInvalidClaim
 			}
 			consumer = s
 		}
 		if j.tenant != "" && string(k) == j.tenant {
-			if !once(cTenant) {
-				return false
+			if seen&cTenant != 0 {
+				return claimSet{}, ReasonMalformed
 			}
+			seen |= cTenant
 			s, ok := jsonString(v)
 			if !ok || !headerSafe(s) {
-				return setReason(ReasonInvalidClaim)
+				return claimSet{}, ReasonInvalidClaim
 			}
-			tenant = s
+			c.tenant = s
 		}
 		if string(k) == j.scope {
-			if !once(cScope) {
-				return false
+			if seen&cScope != 0 {
+				return claimSet{}, ReasonMalformed
 			}
-			scopeVal = v
+			seen |= cScope
+			c.scope = v
 		}
-		return true
-	})
-	if reason != ReasonOK {
-		return reason
 	}
-	if !ok {
-		return ReasonMalformed
+	if !it.ok() {
+		return claimSet{}, ReasonMalformed
 	}
 	// exp is required: an entry must never outlive it, and a token without
 	// one would be valid forever.
 	if seen&cExp == 0 {
-		return ReasonInvalidClaim
+		return claimSet{}, ReasonInvalidClaim
 	}
-	if now >= exp+j.leeway {
-		return ReasonExpired
+	if now >= c.exp+j.leeway {
+		return claimSet{}, ReasonExpired
 	}
 	if seen&cNbf != 0 && now < nbf-j.leeway {
-		return ReasonNotYetValid
+		return claimSet{}, ReasonNotYetValid
 	}
 	if j.issuer != "" && !issOK {
-		return ReasonWrongIssuer
+		return claimSet{}, ReasonWrongIssuer
 	}
 	if len(j.audiences) > 0 && !audOK {
-		return ReasonWrongAudience
+		return claimSet{}, ReasonWrongAudience
 	}
 	if len(consumer) == 0 {
-		return ReasonInvalidClaim
+		return claimSet{}, ReasonInvalidClaim
 	}
-	e.deadline = exp + j.leeway
-	e.id.Expiry = exp
-	e.id.Consumer = string(consumer)
-	e.id.Tenant = string(tenant)
-	if scopeVal != nil {
-		if !buildScopes(&e.id, scopeVal) {
-			return ReasonInvalidClaim
-		}
-	}
-	return ReasonOK
+	c.consumer = consumer
+	return c, ReasonOK
 }
 
 func (j *JWT) audienceOK(s []byte) bool {
@@ -640,54 +697,114 @@ func headerSafe(s []byte) bool {
 	return true
 }
 
-// buildScopes fills Scopes and ScopesHeader from a space-separated string
-// or an array of strings (each free of spaces, so the joined header stays
-// unambiguous). Scopes are substrings of ScopesHeader: one allocation.
-func buildScopes(id *Identity, v []byte) bool {
-	var joined []byte
-	n := 0
-	add := func(s []byte) bool {
-		if !headerSafe(s) {
-			return false
+// newEntry builds the cache entry of a verified token in two
+// allocations: the entry, and one string holding the token copy, the
+// consumer, the tenant and the joined scopes, which the Identity fields
+// are substrings of. It returns nil when the scope claim is invalid.
+func (j *JWT) newEntry(tok []byte, c *claimSet) *cacheEntry {
+	var sc scopeJoin
+	var same []byte
+	if c.scope != nil {
+		var ok bool
+		if same, ok = sc.walk(c.scope); !ok {
+			return nil
 		}
-		for len(s) > 0 {
-			i := bytes.IndexByte(s, ' ')
-			item := s
-			if i >= 0 {
-				item, s = s[:i], s[i+1:]
-			} else {
-				s = nil
-			}
-			if len(item) == 0 {
-				continue
-			}
-			if n > 0 {
-				joined = append(joined, ' ')
-			}
-			joined = append(joined, item...)
-			n++
-		}
-		return true
 	}
-	if s, ok := jsonString(v); ok {
-		if !add(s) {
-			return false
+	var b strings.Builder
+	b.Grow(len(tok) + len(c.consumer) + len(c.tenant) + sc.size)
+	b.Write(tok)
+	b.Write(c.consumer)
+	b.Write(c.tenant)
+	switch {
+	case same != nil:
+		b.Write(same)
+	case sc.n > 0:
+		sc.w = &b
+		sc.n, sc.size = 0, 0
+		sc.walk(c.scope)
+	}
+	s := b.String()
+	e := &cacheEntry{deadline: c.exp + j.leeway}
+	e.token, s = s[:len(tok)], s[len(tok):]
+	e.id = Identity{
+		Auth:         j.name,
+		Consumer:     s[:len(c.consumer)],
+		Tenant:       s[len(c.consumer) : len(c.consumer)+len(c.tenant)],
+		ScopesHeader: s[len(c.consumer)+len(c.tenant):],
+		Expiry:       c.exp,
+	}
+	if sc.n > 0 {
+		scopes := e.scopes[:0:len(e.scopes)]
+		if sc.n > len(e.scopes) {
+			scopes = make([]string, 0, sc.n)
 		}
-	} else if !eachArrayString(v, func(s []byte) bool {
-		return bytes.IndexByte(s, ' ') < 0 && add(s)
-	}) {
+		for rest := e.id.ScopesHeader; rest != ""; {
+			item, tail, _ := strings.Cut(rest, " ")
+			scopes = append(scopes, item)
+			rest = tail
+		}
+		e.id.Scopes = scopes
+	}
+	return e
+}
+
+// scopeJoin reads a scope claim, a space-separated string or an array of
+// strings (each free of spaces, so the joined header stays unambiguous),
+// counting the non-empty items and their joined size, and writing them
+// joined by single spaces to w when set.
+//
+// walk also returns a string claim that already is the joined form (the
+// usual case), so that it can be copied as is. (Returned, not stored: a
+// store through sj would move the payload buffer to the heap.)
+type scopeJoin struct {
+	n, size int
+	w       *strings.Builder
+}
+
+func (sj *scopeJoin) walk(v []byte) (same []byte, ok bool) {
+	if s, ok := jsonString(v); ok {
+		if !sj.add(s) {
+			return nil, false
+		}
+		if sj.size == len(s) {
+			return s, true // no empty items: nothing to normalise
+		}
+		return nil, true
+	}
+	it := newStrArrIter(v)
+	for s, more := it.next(); more; s, more = it.next() {
+		if bytes.IndexByte(s, ' ') >= 0 || !sj.add(s) {
+			return nil, false
+		}
+	}
+	return nil, it.ok()
+}
+
+func (sj *scopeJoin) add(s []byte) bool {
+	if !headerSafe(s) {
 		return false
 	}
-	if n == 0 {
-		return true
-	}
-	id.ScopesHeader = string(joined)
-	id.Scopes = make([]string, 0, n)
-	rest := id.ScopesHeader
-	for rest != "" {
-		item, tail, _ := strings.Cut(rest, " ")
-		id.Scopes = append(id.Scopes, item)
-		rest = tail
+	for len(s) > 0 {
+		item := s
+		if i := bytes.IndexByte(s, ' '); i >= 0 {
+			item, s = s[:i], s[i+1:]
+		} else {
+			s = nil
+		}
+		if len(item) == 0 {
+			continue
+		}
+		if sj.n > 0 {
+			sj.size++
+			if sj.w != nil {
+				sj.w.WriteByte(' ')
+			}
+		}
+		sj.size += len(item)
+		if sj.w != nil {
+			sj.w.Write(item)
+		}
+		sj.n++
 	}
 	return true
 }

@@ -1,11 +1,14 @@
 package policy
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/sha512"
+	"hash"
 	"strings"
 	"testing"
 	"time"
@@ -163,8 +166,9 @@ func stdlibVerifier(b *testing.B, k *testKeys, c benchCase) func() bool {
 		pub := k.ed.Public().(ed25519.PublicKey)
 		return func() bool { return ed25519.Verify(pub, in, sig) }
 	default:
+		nf := map[crypto.Hash]func() hash.Hash{crypto.SHA256: sha256.New, crypto.SHA384: sha512.New384, crypto.SHA512: sha512.New}[a.hash]
 		return func() bool {
-			m := hmac.New(sha256.New, k.hmac)
+			m := hmac.New(nf, k.hmac)
 			m.Write(in)
 			return hmac.Equal(m.Sum(nil), sig)
 		}
@@ -185,5 +189,7 @@ func benchCases(k *testKeys) []benchCase {
 		{"ES384", k.ec384, map[string]any{"kid": "ec384"}},
 		{"EdDSA", k.ed, map[string]any{"kid": "ed1"}},
 		{"HS256", k.hmac, nil},
+		{"HS384", k.hmac, nil},
+		{"HS512", k.hmac, nil},
 	}
 }
