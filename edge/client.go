@@ -61,6 +61,7 @@ type clientConn struct {
 	peer     netip.Addr
 	peerStr  string // "ip" as written into X-Forwarded-For
 	peerPort string
+	peerHash uint64 // limiter key of peerStr, computed on first use
 	state    int
 	closed   bool
 	wbuf     []byte          // writes coalesced within one event

@@ -114,7 +114,7 @@ func (cc *clientConn) checkLimits(limits []routeLimit) bool {
 		var d limiter.Decision
 		switch rl.lim.kind {
 		case keyIP:
-			d = rl.lim.lim.AllowHash(limiter.HashString(cc.clientAddr()), now)
+			d = rl.lim.lim.AllowHash(cc.clientAddrHash(), now)
 		case keyConsumer:
 			if cc.id != nil && cc.id.Consumer != "" {
 				d = rl.lim.lim.AllowHash(limiter.HashString(cc.id.Consumer), now)
@@ -171,4 +171,16 @@ func (cc *clientConn) appendRateLimitHeaders(b []byte) []byte {
 	b = append(b, "\r\nRateLimit-Reset: "...)
 	b = strconv.AppendInt(b, d.ResetSeconds, 10)
 	return append(b, "\r\n"...)
+}
+
+// clientAddrHash is the limiter key of the client address. Without trusted
+// proxies it is the peer's, hashed once per connection.
+func (cc *clientConn) clientAddrHash() uint64 {
+	if cc.ls == nil || len(cc.ls.trusted) == 0 || !trusted(cc.ls.trusted, cc.peer) {
+		if cc.peerHash == 0 {
+			cc.peerHash = limiter.HashString(cc.peerStr)
+		}
+		return cc.peerHash
+	}
+	return limiter.HashString(cc.clientAddr())
 }
