@@ -7,7 +7,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN      := bin
 FUZZTIME ?= 20000x
 
-.PHONY: all build demo test test-unit test-race test-integration bench bench-peers fuzz lint check-imports clean
+.PHONY: all build demo test test-tools test-unit test-race test-integration bench bench-peers fuzz lint check-imports clean
 
 all: build
 
@@ -20,7 +20,14 @@ demo: build
 
 # test: everything CI runs: vet + formatting, unit tests, race tests of the
 # concurrent packages, and integration tests against the real binary.
-test: lint check-imports test-unit test-race test-integration
+test: test-tools lint check-imports test-unit test-race test-integration
+
+# test-tools: the one test tool that is not a Go module (openssl, for the
+# s_client interoperability tests of tls/); installed when missing.
+test-tools:
+	@command -v openssl >/dev/null 2>&1 || { echo "installing openssl"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl) >/dev/null 2>&1 || \
+	  { echo "openssl is missing and could not be installed"; exit 1; }; }
 
 test-unit:
 	$(GO) test -count=1 -timeout 10m $(PKGS)

@@ -15,7 +15,7 @@ func requireOpenSSL(t *testing.T) string {
 	t.Helper()
 	path, err := exec.LookPath("openssl")
 	if err != nil {
-		t.Skip("openssl not installed")
+		t.Fatal("openssl is not installed; `make test` installs it (make test-tools)")
 	}
 	return path
 }
