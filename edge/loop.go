@@ -23,7 +23,7 @@ type loop struct {
 	s       *Server
 	el      gnet.EventLoop
 	wheel   *timewheel.Wheel
-	pools   map[string]*hostPool
+	pools   map[poolKey]*hostPool
 	clients map[*clientConn]struct{}
 	scratch []byte // reused to build heads; never retained across calls
 	addrBuf []byte
@@ -57,7 +57,7 @@ func newLoop(s *Server, el gnet.EventLoop) *loop {
 		s:          s,
 		el:         el,
 		wheel:      timewheel.New(tickInterval, 512),
-		pools:      make(map[string]*hostPool),
+		pools:      make(map[poolKey]*hostPool),
 		clients:    make(map[*clientConn]struct{}),
 		h2conns:    make(map[*h2Conn]struct{}),
 		handshakes: edgetls.NewHandshakeLimiter(edgetls.HandshakeLimits{}),
@@ -196,13 +196,19 @@ func (lp *loop) closeIdleClients() {
 }
 
 func (lp *loop) pool(u *upstreamRT, addr string) *hostPool {
-	hp := lp.pools[addr]
+	key := poolKey{upstream: u.name, addr: addr}
+	hp := lp.pools[key]
 	if hp == nil {
 		hp = &hostPool{lp: lp, addr: addr}
 		hp.sweep.Init(hp)
-		lp.pools[addr] = hp
+		lp.pools[key] = hp
 	}
 	hp.maxIdle = u.maxIdle
 	hp.connectTimeout = u.connectTimeout
+	hp.tlsCfg = u.tlsConfigs[addr]
 	return hp
 }
+
+// poolKey names a loop's keep-alive pool: per upstream and target, since two
+// upstreams may reach one address with different TLS settings.
+type poolKey struct{ upstream, addr string }

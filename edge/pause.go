@@ -126,7 +126,11 @@ func (lp *loop) resumePaused() {
 				uc.paused = false
 				lp.pausedN.Add(-1)
 				lp.setReadInterest(uc.gc, true)
-				uc.pump() // bytes already in gnet's inbound buffer raise no event
+				if uc.tls != nil && !uc.decrypt() {
+					uc.dead = true
+				} else {
+					uc.pump() // bytes already in gnet's inbound buffer raise no event
+				}
 				if uc.dead {
 					uc.discard()
 				}

@@ -2,10 +2,12 @@ package edge
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -114,9 +116,10 @@ type upstreamRT struct {
 	pool           *balancer.Pool
 	connectTimeout time.Duration
 	maxIdle        int
-	def            string // canonical definition, to keep the pool on reload
-	hashOn         int    // consistent_hash key kind (hashIP, ...); hashNone otherwise
-	hashName       string // header or cookie name for hashHeader / hashCookie
+	def            string                 // canonical definition, to keep the pool on reload
+	hashOn         int                    // consistent_hash key kind (hashIP, ...); hashNone otherwise
+	hashName       string                 // header or cookie name for hashHeader / hashCookie
+	tlsConfigs     map[string]*tls.Config // per target address; nil: plaintext
 	duration       *metrics.PrometheusHistogram
 }
 
@@ -193,8 +196,21 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 
 	for i := range cfg.Upstreams {
 		u := &cfg.Upstreams[i]
+		var tlsConfigs map[string]*tls.Config
 		if u.TLS != nil {
-			bad(fmt.Sprintf("upstreams[%d].tls", i), "upstream TLS is not supported yet")
+			tlsConfigs = make(map[string]*tls.Config, len(u.Targets))
+			for _, t := range u.Targets {
+				name := u.TLS.ServerName
+				if name == "" {
+					name, _, _ = net.SplitHostPort(t.Address)
+				}
+				cfg, err := edgetls.NewClientConfig(name, u.TLS.CAFile)
+				if err != nil {
+					bad(fmt.Sprintf("upstreams[%d].tls", i), "%v", err)
+					break
+				}
+				tlsConfigs[t.Address] = cfg
+			}
 		}
 		def := upstreamDefinition(u)
 		var prevPool *balancer.Pool
@@ -212,7 +228,16 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 			pc.Targets = append(pc.Targets, balancer.TargetConfig{Address: t.Address, Weight: t.Weight})
 		}
 		if hc := u.HealthCheck; hc != nil {
+			var hcTLS *tls.Config
+			for _, c := range tlsConfigs {
+				hcTLS = c.Clone()
+				if u.TLS.ServerName == "" {
+					hcTLS.ServerName = "" // each check verifies its own target's host
+				}
+				break
+			}
 			pc.HealthCheck = &balancer.HealthCheckConfig{
+				TLS:                hcTLS,
 				Path:               hc.Path,
 				Interval:           time.Duration(hc.Interval),
 				Timeout:            time.Duration(hc.Timeout),
@@ -238,6 +263,7 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 			maxIdle:        u.MaxIdleConns,
 			def:            def,
 			duration:       m.upstreamDuration(u.Name),
+			tlsConfigs:     tlsConfigs,
 		}
 		if u.Balancer == "consistent_hash" {
 			urt.hashOn, urt.hashName = parseHashOn(u.HashOn)

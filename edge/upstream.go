@@ -2,6 +2,8 @@ package edge
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"net"
 	"strconv"
 	"strings"
@@ -14,6 +16,7 @@ import (
 	"github.com/portico-gw/portico/edge/timewheel"
 	"github.com/portico-gw/portico/parser"
 	"github.com/portico-gw/portico/policy"
+	edgetls "github.com/portico-gw/portico/tls"
 )
 
 // upstreamIdleTimeout closes pooled connections nobody used for this long,
@@ -29,7 +32,8 @@ const maxResponseHead = 64 << 10
 type hostPool struct {
 	lp             *loop
 	addr           string
-	idle           []*upConn // oldest first; get takes the newest
+	tlsCfg         *tls.Config // nil: plaintext upstream
+	idle           []*upConn   // oldest first; get takes the newest
 	maxIdle        int
 	connectTimeout time.Duration
 	sweep          timewheel.Timer // trims idle beyond maxIdle
@@ -62,7 +66,10 @@ type upConn struct {
 	pending []byte // written before the dial completed
 	reused  bool
 	dead    bool
-	paused  bool // reads switched off until the client drains (see pause.go)
+	paused  bool          // reads switched off until the client drains (see pause.go)
+	tls     *edgetls.Conn // upstream TLS session, handshaken by the dialer
+	plain   []byte        // decrypted response bytes not yet consumed
+	poff    int
 	wbuf    []byte
 	gotData bool
 	timer   timewheel.Timer
@@ -99,7 +106,7 @@ func (hp *hostPool) dialNew(cc *clientConn) *upConn {
 	uc := &upConn{hp: hp, cc: cc}
 	uc.timer.Init(uc)
 	uc.resetResponse()
-	go uc.dial(hp.lp, hp.addr, hp.connectTimeout)
+	go uc.dial(hp.lp, hp.addr, hp.connectTimeout, hp.tlsCfg)
 	return uc
 }
 
@@ -110,12 +117,21 @@ func (uc *upConn) resetResponse() {
 
 // dial runs off the loop (connect_timeout needs a blocking dial), then
 // enrolls the socket onto the owning loop, which calls onOpen.
-func (uc *upConn) dial(lp *loop, addr string, timeout time.Duration) {
+func (uc *upConn) dial(lp *loop, addr string, timeout time.Duration, tlsCfg *tls.Config) {
 	if timeout <= 0 {
 		timeout = time.Second
 	}
 	d := net.Dialer{Timeout: timeout}
 	c, err := d.Dial("tcp", addr)
+	if err == nil && tlsCfg != nil {
+		// The handshake runs here, off the loop, within connect_timeout;
+		// the loop then only encrypts and decrypts records.
+		uc.tls, err = edgetls.Client(c, tlsCfg, timeout)
+		if err != nil {
+			_ = c.Close()
+			c = nil
+		}
+	}
 	if err == nil {
 		var ch <-chan gnet.RegisteredResult
 		ch, err = lp.el.Enroll(gnet.NewContext(context.Background(), uc), c)
@@ -124,6 +140,9 @@ func (uc *upConn) dial(lp *loop, addr string, timeout time.Duration) {
 			err = res.Err
 		}
 		_ = c.Close() // gnet holds a dup of the socket
+	}
+	if err != nil {
+		lp.s.log.Debug("upstream dial failed", "target", addr, "error", err.Error())
 	}
 	if err != nil {
 		_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
@@ -145,7 +164,7 @@ func (uc *upConn) onOpen(c gnet.Conn) {
 		return
 	}
 	if len(uc.pending) > 0 {
-		_, _ = c.Write(uc.pending)
+		uc.send(uc.pending)
 		uc.pending = uc.pending[:0]
 	}
 	if uc.cc != nil && uc.cc.state == stateBody {
@@ -175,7 +194,7 @@ func (uc *upConn) write(b []byte) {
 	if len(uc.wbuf)+len(b) > coalesceMax {
 		uc.flush()
 		if len(b) > coalesceMax {
-			_, _ = uc.gc.Write(b)
+			uc.send(b)
 			return
 		}
 	}
@@ -187,7 +206,7 @@ func (uc *upConn) write(b []byte) {
 
 func (uc *upConn) flush() {
 	if len(uc.wbuf) > 0 && !uc.dead && uc.gc != nil {
-		writeConn(uc.gc, uc.wbuf)
+		uc.send(uc.wbuf)
 	}
 	uc.wbuf = uc.wbuf[:0]
 }
@@ -283,6 +302,10 @@ func (uc *upConn) onTraffic() gnet.Action {
 		return gnet.None
 	}
 	uc.gotData = true
+	if uc.tls != nil && !uc.decrypt() {
+		uc.dead = true
+		return gnet.Close
+	}
 	uc.pump()
 	if uc.dead {
 		return gnet.Close
@@ -295,7 +318,7 @@ func (uc *upConn) onTraffic() gnet.Action {
 func (uc *upConn) pump() {
 	cc := uc.cc
 	for !uc.dead && uc.cc == cc && cc != nil {
-		buf, _ := uc.gc.Peek(-1)
+		buf := uc.input()
 		if len(buf) == 0 {
 			return
 		}
@@ -304,11 +327,11 @@ func (uc *upConn) pump() {
 			if !ok {
 				return
 			}
-			consume(uc.gc, n)
+			uc.consumeInput(n)
 			continue
 		}
 		n := uc.forwardBody(cc, buf)
-		consume(uc.gc, n)
+		uc.consumeInput(n)
 		if n == 0 {
 			return
 		}
@@ -674,4 +697,71 @@ func noTargetReachable(u *upstreamRT) bool {
 		}
 	}
 	return true
+}
+
+// send writes b to the upstream socket, through the TLS session when there
+// is one.
+func (uc *upConn) send(b []byte) {
+	if uc.tls == nil {
+		writeConn(uc.gc, b)
+		return
+	}
+	if _, err := uc.tls.Write(b); err != nil {
+		uc.dead = true
+		_ = uc.gc.Close()
+		return
+	}
+	writeConn(uc.gc, uc.tls.TakeOutput())
+}
+
+// input is what the response parser reads: gnet's buffer, or the plaintext
+// of the upstream TLS session.
+func (uc *upConn) input() []byte {
+	if uc.tls == nil {
+		buf, _ := uc.gc.Peek(-1)
+		return buf
+	}
+	return uc.plain[uc.poff:]
+}
+
+func (uc *upConn) consumeInput(n int) {
+	if uc.tls == nil {
+		consume(uc.gc, n)
+		return
+	}
+	uc.poff += n
+	if uc.poff >= len(uc.plain) {
+		uc.plain, uc.poff = uc.plain[:0], 0
+	}
+}
+
+// decrypt feeds the socket's bytes to the TLS session and reads every
+// complete record into plain. It reports false when the session failed.
+func (uc *upConn) decrypt() bool {
+	if buf, _ := uc.gc.Peek(-1); len(buf) > 0 {
+		err := uc.tls.Feed(buf)
+		consume(uc.gc, len(buf))
+		if err != nil {
+			return false
+		}
+	}
+	if uc.poff > 0 {
+		uc.plain = uc.plain[:copy(uc.plain, uc.plain[uc.poff:])]
+		uc.poff = 0
+	}
+	for {
+		if cap(uc.plain)-len(uc.plain) < 16<<10 {
+			grown := make([]byte, len(uc.plain), 2*cap(uc.plain)+32<<10)
+			copy(grown, uc.plain)
+			uc.plain = grown
+		}
+		n, err := uc.tls.Read(uc.plain[len(uc.plain):cap(uc.plain)])
+		uc.plain = uc.plain[:len(uc.plain)+n]
+		if err != nil {
+			if out := uc.tls.TakeOutput(); len(out) > 0 {
+				writeConn(uc.gc, out)
+			}
+			return errors.Is(err, edgetls.ErrNeedMore)
+		}
+	}
 }

@@ -333,11 +333,19 @@ type transport struct {
 	wakePending bool   // a wake for pending output was sent and not served
 	err         error  // set by closeWith; Read and Write then fail with it
 
+	// direct, while set, is the socket itself: a client handshake runs on
+	// the dialing goroutine straight over it (see Client).
+	direct net.Conn
+
 	remote, local net.Addr
 }
 
 func (t *transport) Read(p []byte) (int, error) {
 	t.mu.Lock()
+	if d := t.direct; d != nil {
+		t.mu.Unlock()
+		return d.Read(p)
+	}
 	for {
 		if t.err != nil {
 			err := t.err
@@ -376,6 +384,10 @@ func (t *transport) Read(p []byte) (int, error) {
 
 func (t *transport) Write(p []byte) (int, error) {
 	t.mu.Lock()
+	if d := t.direct; d != nil {
+		t.mu.Unlock()
+		return d.Write(p)
+	}
 	if t.err != nil {
 		err := t.err
 		t.mu.Unlock()
