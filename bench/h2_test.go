@@ -215,8 +215,13 @@ func TestH2GoAway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Requests < 100 || res.Status["2xx"] != res.Requests || len(res.Errors) != 0 {
-		t.Fatalf("requests %d, status %v, errors %v", res.Requests, res.Status, res.Errors)
+	// A request written while the server is closing the connection right
+	// after its GOAWAY can fail with a write error before the GOAWAY is
+	// read (seen once in ~20,000); anything else is a real loss.
+	writeErrs := res.Errors[ErrKindWrite]
+	delete(res.Errors, ErrKindWrite)
+	if res.Requests < 100 || res.Status["2xx"] != res.Requests || len(res.Errors) != 0 || writeErrs > 1+res.Requests/1000 {
+		t.Fatalf("requests %d, status %v, errors %v, write errors %d", res.Requests, res.Status, res.Errors, writeErrs)
 	}
 	if n := conns.Load(); int64(res.Requests) > n*25 {
 		t.Errorf("%d requests over %d connections of at most 25 streams", res.Requests, n)
