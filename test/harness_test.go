@@ -122,8 +122,23 @@ func freePort(t *testing.T) string {
 }
 
 // startGateway writes the route file (with {{LISTEN}} and {{ADMIN}} filled
-// in) and starts portico run on it, waiting until it answers.
+// in) and starts portico run on it, waiting until it answers. A port picked
+// free can be taken as the ephemeral source port of some other test's
+// connection before portico binds it; that start is retried on new ports.
 func startGateway(t *testing.T, routeFile string) *gateway {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		g, inUse := tryStartGateway(t, routeFile)
+		if g != nil {
+			return g
+		}
+		if !inUse || attempt == 3 {
+			t.Fatal("portico did not start (see the log above)")
+		}
+	}
+}
+
+func tryStartGateway(t *testing.T, routeFile string) (*gateway, bool) {
 	t.Helper()
 	g := &gateway{t: t, addr: freePort(t), admin: freePort(t), stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan error, 1)}
 	g.file = filepath.Join(t.TempDir(), "portico.yaml")
@@ -138,6 +153,7 @@ func startGateway(t *testing.T, routeFile string) *gateway {
 	t.Cleanup(func() {
 		_ = g.cmd.Process.Kill()
 		<-g.done
+		g.done <- nil // for any later reader
 		if t.Failed() {
 			t.Logf("portico stderr:\n%s", g.stderr.String())
 		}
@@ -148,17 +164,20 @@ func startGateway(t *testing.T, routeFile string) *gateway {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				return g
+				return g, false
 			}
 		}
 		select {
 		case err := <-g.done:
-			t.Fatalf("portico exited at start: %v\n%s", err, g.stderr.String())
+			g.done <- err // the cleanup waits for it too
+			inUse := strings.Contains(g.stderr.String(), "address already in use")
+			t.Logf("portico exited at start: %v\n%s", err, g.stderr.String())
+			return nil, inUse
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	t.Fatalf("portico did not become ready\n%s", g.stderr.String())
-	return nil
+	t.Logf("portico did not become ready\n%s", g.stderr.String())
+	return nil, false
 }
 
 func (g *gateway) writeConfig(routeFile string) {
