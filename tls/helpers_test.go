@@ -243,6 +243,21 @@ func (ts *testServer) drive(nc net.Conn) {
 		select {
 		case b, ok := <-dataCh:
 			if !ok {
+				// The client hung up. A handshake still running reports its
+				// outcome shortly (its transport sees the close); wait for it
+				// so the test always gets an event.
+				if !reported {
+					c.Close()
+					select {
+					case <-wakeCh:
+					case <-time.After(5 * time.Second):
+					}
+					err := c.HandshakeErr()
+					if err == nil {
+						err = io.EOF
+					}
+					ts.report(serverEvent{err: err})
+				}
 				return
 			}
 			for len(b) > 0 {
