@@ -216,10 +216,14 @@ func (c *ServerConn) Stats() Stats {
 }
 
 // Done reports that the connection has nothing left to do: after a
-// connection error, Close, or a GOAWAY (ours or the client's) once no stream
-// is active. The owner sends what Output holds, then closes the socket.
+// connection error, Close, or our final GOAWAY once no stream is active.
+// The owner sends what Output holds, then closes the socket. A client's
+// GOAWAY does not make the connection done: the client closes it (frames it
+// sends meanwhile, a PING, are still answered), or the owner's idle timeout
+// does; closing at once could reset the connection under frames still in
+// flight, which the client would see as an error.
 func (c *ServerConn) Done() bool {
-	return c.closed || ((c.goAwayFinal || c.peerGoAway) && c.active == 0)
+	return c.closed || (c.goAwayFinal && c.active == 0)
 }
 
 // Err returns the connection error that ended the connection, if any.
