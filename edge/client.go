@@ -125,15 +125,21 @@ func (lp *loop) newClientConn(c gnet.Conn, bl *boundListener) *clientConn {
 		cc.peerStr = cc.peer.String()
 		cc.peerPort = strconv.Itoa(int(ap.Port()))
 	}
+	cc.init()
+	lp.clients[cc] = struct{}{}
+	cc.armIdle()
+	return cc
+}
+
+// init prepares what every exchange on cc reuses: timers, id and path
+// buffers, the header view.
+func (cc *clientConn) init() {
 	cc.timer.Init(cc)
 	cc.rtimer.Init(cc)
 	cc.reqID = make([]byte, 0, 128)
 	cc.pathBuf = make([]byte, 0, 256)
 	cc.hdrs.req = &cc.req
 	cc.hdrFunc = cc.hdrs.get
-	lp.clients[cc] = struct{}{}
-	cc.armIdle()
-	return cc
 }
 
 func (cc *clientConn) listener() *listenerSnap {
@@ -762,17 +768,7 @@ func (cc *clientConn) onClose(error) {
 	cc.closed = true
 	delete(cc.lp.clients, cc)
 	cc.lp.wheel.Stop(&cc.timer)
-	cc.lp.wheel.Stop(&cc.rtimer)
-	if cc.uc != nil {
-		uc := cc.uc
-		cc.uc = nil
-		uc.cc = nil
-		uc.discard()
-	}
-	if cc.target != nil {
-		cc.target.Release()
-		cc.target = nil
-	}
+	cc.abortUpstream()
 }
 
 // consume discards n buffered input bytes. gnet's Discard treats n <= 0 as

@@ -179,12 +179,7 @@ func (h *h2Conn) streamConn(s *h2.Stream) *clientConn {
 		p := h.proto
 		cc = &clientConn{lp: h.lp, bl: h.bl, peer: p.peer, peerStr: p.peerStr, peerPort: p.peerPort, proto: "HTTP/2.0",
 			certSubject: p.certSubject, certSHA256: p.certSHA256}
-		cc.timer.Init(cc)
-		cc.rtimer.Init(cc)
-		cc.reqID = make([]byte, 0, 128)
-		cc.pathBuf = make([]byte, 0, 256)
-		cc.hdrs.req = &cc.req
-		cc.hdrFunc = cc.hdrs.get
+		cc.init()
 		sio := &streamIO{h: h, cc: cc}
 		sio.reset(s)
 		cc.gc = sio

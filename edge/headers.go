@@ -32,7 +32,10 @@ func hasPrefixFold(b []byte, prefix string) bool {
 // requestHeaderDropped reports whether a client field must not be copied as
 // is into the upstream request: hop-by-hop fields and what Connection names,
 // framing (we re-frame), identity and forwarding fields we own.
-func requestHeaderDropped(name []byte, req *parser.Request, ops *headerOps) bool {
+//
+// hasConnection says whether the message has a Connection field at all, so
+// the per-field scan of its tokens is skipped for the usual message.
+func requestHeaderDropped(name []byte, req *parser.Request, ops *headerOps, hasConnection bool) bool {
 	switch {
 	case parser.IsHopByHop(name),
 		parser.EqualFoldString(name, "Host"),
@@ -45,7 +48,7 @@ func requestHeaderDropped(name []byte, req *parser.Request, ops *headerOps) bool
 		hasPrefixFold(name, "X-Portico-"):
 		return true
 	}
-	if parser.ConnectionLists(req.Fields, name) {
+	if hasConnection && parser.ConnectionLists(req.Fields, name) {
 		return true
 	}
 	return opsDrop(name, ops)
@@ -126,9 +129,10 @@ func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
 	}
 	b = append(b, "\r\n"...)
 
+	_, hasConnection := parser.Lookup(r.Fields, "Connection")
 	for i := range r.Fields {
 		f := &r.Fields[i]
-		if requestHeaderDropped(f.Name, r, &rt.reqHeaders) {
+		if requestHeaderDropped(f.Name, r, &rt.reqHeaders, hasConnection) {
 			continue
 		}
 		if cc.tokenSrc.Kind == policy.FromCookie && parser.EqualFoldString(f.Name, "Cookie") {

@@ -1,8 +1,6 @@
 package edge
 
 import (
-	"errors"
-
 	"github.com/panjf2000/gnet/v2"
 
 	edgetls "github.com/portico-gw/portico/tls"
@@ -18,8 +16,7 @@ type tlsSession struct {
 	lp       *loop
 	raw      gnet.Conn
 	tc       *edgetls.Conn
-	plain    []byte
-	off      int
+	plain    plainBuf
 	cc       *clientConn // HTTP/1.1 owner (also the h2 connection's prototype)
 	h2       *h2Conn     // set when ALPN chose h2
 	ready    bool        // handshake done and owner chosen
@@ -121,29 +118,7 @@ func (s *tlsSession) start() {
 }
 
 // decrypt reads every complete record into the plaintext buffer.
-func (s *tlsSession) decrypt() bool {
-	if s.off > 0 && s.off == len(s.plain) {
-		s.plain, s.off = s.plain[:0], 0
-	}
-	for {
-		if cap(s.plain)-len(s.plain) < 16<<10 {
-			if s.off > 0 { // compact before growing
-				s.plain = s.plain[:copy(s.plain, s.plain[s.off:])]
-				s.off = 0
-			}
-			if cap(s.plain)-len(s.plain) < 16<<10 {
-				grown := make([]byte, len(s.plain), 2*cap(s.plain)+32<<10)
-				copy(grown, s.plain)
-				s.plain = grown
-			}
-		}
-		n, err := s.tc.Read(s.plain[len(s.plain):cap(s.plain)])
-		s.plain = s.plain[:len(s.plain)+n]
-		if err != nil {
-			return errors.Is(err, edgetls.ErrNeedMore)
-		}
-	}
-}
+func (s *tlsSession) decrypt() bool { return s.plain.readRecords(s.tc) }
 
 func (s *tlsSession) sendOutput() {
 	if out := s.tc.TakeOutput(); len(out) > 0 {
@@ -153,15 +128,12 @@ func (s *tlsSession) sendOutput() {
 
 // The downstream interface, for the owner.
 
-func (s *tlsSession) Peek(int) ([]byte, error) { return s.plain[s.off:], nil }
-func (s *tlsSession) InboundBuffered() int     { return len(s.plain) - s.off }
+func (s *tlsSession) Peek(int) ([]byte, error) { return s.plain.bytes(), nil }
+func (s *tlsSession) InboundBuffered() int     { return s.plain.len() }
 func (s *tlsSession) OutboundBuffered() int    { return s.raw.OutboundBuffered() }
 
 func (s *tlsSession) Discard(n int) (int, error) {
-	s.off += n
-	if s.off >= len(s.plain) {
-		s.plain, s.off = s.plain[:0], 0
-	}
+	s.plain.consume(n)
 	return n, nil
 }
 

@@ -3,7 +3,6 @@ package edge
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"net"
 	"strconv"
 	"strings"
@@ -68,8 +67,7 @@ type upConn struct {
 	dead    bool
 	paused  bool          // reads switched off until the client drains (see pause.go)
 	tls     *edgetls.Conn // upstream TLS session, handshaken by the dialer
-	plain   []byte        // decrypted response bytes not yet consumed
-	poff    int
+	plain   plainBuf      // decrypted response bytes not yet consumed
 	wbuf    []byte
 	gotData bool
 	timer   timewheel.Timer
@@ -449,10 +447,11 @@ func (uc *upConn) buildClientHead(cc *clientConn, _ []byte) []byte {
 	b = append(b, r.Reason...)
 	b = append(b, "\r\n"...)
 	ops := &cc.rt.respHeaders
+	_, hasConnection := parser.Lookup(r.Fields, "Connection")
 	for i := range r.Fields {
 		f := &r.Fields[i]
 		if parser.IsHopByHop(f.Name) || parser.EqualFoldString(f.Name, "Content-Length") ||
-			parser.EqualFoldString(f.Name, "X-Request-Id") || parser.ConnectionLists(r.Fields, f.Name) ||
+			parser.EqualFoldString(f.Name, "X-Request-Id") || (hasConnection && parser.ConnectionLists(r.Fields, f.Name)) ||
 			opsDrop(f.Name, ops) || (cc.hasLimit && hasPrefixFold(f.Name, "RateLimit-")) {
 			continue
 		}
@@ -622,12 +621,7 @@ func (cc *clientConn) upstreamFailed(kind retryMask, e *errorKind) {
 	}
 	if kind == retryConnectFailure && cc.rt != nil && cc.rt.retryOn&kind != 0 && cc.retriesLeft > 0 && !cc.respBegun &&
 		(cc.bodyKind == bodyNone || cc.bytesIn == 0) && cc.retryBudgetOK() {
-		// Never sent: safe to retry for any method.
-		cc.retriesLeft--
-		failed := cc.target
-		failed.Release()
-		cc.target = nil
-		cc.connectUpstream(failed)
+		cc.retry() // never sent: safe to retry for any method
 		return
 	}
 	if kind == retryConnectFailure && cc.up != nil && (cc.up.pool.Panicking(time.Now().UnixNano()) || (knownDown && noTargetReachable(cc.up))) {
@@ -721,7 +715,7 @@ func (uc *upConn) input() []byte {
 		buf, _ := uc.gc.Peek(-1)
 		return buf
 	}
-	return uc.plain[uc.poff:]
+	return uc.plain.bytes()
 }
 
 func (uc *upConn) consumeInput(n int) {
@@ -729,10 +723,7 @@ func (uc *upConn) consumeInput(n int) {
 		consume(uc.gc, n)
 		return
 	}
-	uc.poff += n
-	if uc.poff >= len(uc.plain) {
-		uc.plain, uc.poff = uc.plain[:0], 0
-	}
+	uc.plain.consume(n)
 }
 
 // decrypt feeds the socket's bytes to the TLS session and reads every
@@ -745,23 +736,9 @@ func (uc *upConn) decrypt() bool {
 			return false
 		}
 	}
-	if uc.poff > 0 {
-		uc.plain = uc.plain[:copy(uc.plain, uc.plain[uc.poff:])]
-		uc.poff = 0
+	ok := uc.plain.readRecords(uc.tls)
+	if out := uc.tls.TakeOutput(); len(out) > 0 {
+		writeConn(uc.gc, out) // a KeyUpdate answer
 	}
-	for {
-		if cap(uc.plain)-len(uc.plain) < 16<<10 {
-			grown := make([]byte, len(uc.plain), 2*cap(uc.plain)+32<<10)
-			copy(grown, uc.plain)
-			uc.plain = grown
-		}
-		n, err := uc.tls.Read(uc.plain[len(uc.plain):cap(uc.plain)])
-		uc.plain = uc.plain[:len(uc.plain)+n]
-		if err != nil {
-			if out := uc.tls.TakeOutput(); len(out) > 0 {
-				writeConn(uc.gc, out)
-			}
-			return errors.Is(err, edgetls.ErrNeedMore)
-		}
-	}
+	return ok
 }
