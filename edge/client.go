@@ -83,6 +83,9 @@ type clientConn struct {
 	logMethod     []byte
 	logHost       []byte
 	logPath       []byte
+	logRemote     []byte // client address behind trusted proxies, resolved while the head is valid
+	logTarget     string // last target tried, kept for the log after the exchange is dropped
+	http10        bool   // an HTTP/1.0 client: no chunked responses, keep-alive only when announced
 	start         time.Time
 	bytesIn       int64
 	bytesOut      int64
@@ -275,6 +278,7 @@ func (cc *clientConn) readHead() bool {
 // its first line goes, so rejected requests are still attributable.
 func (cc *clientConn) logFromRaw(buf []byte) {
 	cc.logMethod, cc.logPath, cc.logHost = cc.logMethod[:0], cc.logPath[:0], cc.logHost[:0]
+	cc.logRemote, cc.logTarget, cc.http10 = cc.logRemote[:0], "", false
 	line := buf
 	for i, b := range buf {
 		if b == '\r' || b == '\n' || i >= 256 {
@@ -288,6 +292,12 @@ func (cc *clientConn) logFromRaw(buf []byte) {
 			rest := line[i+1:]
 			for j, b2 := range rest {
 				if b2 == ' ' {
+					rest = rest[:j]
+					break
+				}
+			}
+			for j, b2 := range rest {
+				if b2 == '?' {
 					rest = rest[:j]
 					break
 				}
@@ -319,7 +329,14 @@ func (cc *clientConn) startRequest(head []byte) {
 	cc.newRequestID(cc.hdrs.get("X-Request-Id"))
 	cc.logMethod = append(cc.logMethod[:0], r.Method...)
 	cc.logHost = append(cc.logHost[:0], r.Host...)
-	cc.logPath = append(cc.logPath[:0], r.Target...)
+	// The path without its query: a query can carry credentials
+	// (token_from query:, api keys) that must never reach the log.
+	cc.logPath = append(cc.logPath[:0], r.Path...)
+	cc.logRemote, cc.logTarget = cc.logRemote[:0], ""
+	if len(cc.ls.trusted) > 0 && cc.lp.s.access.Enabled() {
+		cc.logRemote = append(cc.logRemote, cc.clientAddr()...)
+	}
+	cc.http10 = cc.proto == "" && r.ProtoMinor == 0
 	cc.isHEAD = string(r.Method) == "HEAD"
 	cc.keepAlive = r.KeepAlive && !cc.lp.s.draining.Load()
 	cc.expect100 = r.Expect100
@@ -403,7 +420,7 @@ func (cc *clientConn) connectUpstream(exclude *balancer.Target) bool {
 		cc.failUpstream(errOverloaded)
 		return false
 	}
-	cc.target = t
+	cc.target, cc.logTarget = t, t.Address()
 	hp := cc.lp.pool(cc.up, t.Address())
 	uc := hp.get(cc)
 	cc.uc = uc
@@ -646,15 +663,28 @@ func (cc *clientConn) respondError(e *errorKind, closeAfter bool) {
 	cc.finishRequest()
 }
 
-// appendCommonResponseHeaders adds X-Request-Id and, when the connection
-// ends after this response, Connection: close.
+// appendCommonResponseHeaders adds Date and X-Request-Id to a response
+// Portico makes itself, and the connection's fate.
 func (cc *clientConn) appendCommonResponseHeaders(b []byte) []byte {
+	b = append(b, "\r\nDate: "...)
+	b = append(b, cc.lp.httpDate()...)
 	b = append(b, "\r\nX-Request-Id: "...)
 	b = append(b, cc.reqID...)
-	if !cc.keepAlive {
-		b = append(b, "\r\nConnection: close"...)
-	}
+	b = cc.appendConnectionHeader(b)
 	return append(b, crlf...)
+}
+
+// appendConnectionHeader says whether the connection outlives this
+// response: "close" when it does not; "keep-alive" to an HTTP/1.0 client
+// when it does, since HTTP/1.0 closes unless told otherwise (RFC 9112 §9.3).
+func (cc *clientConn) appendConnectionHeader(b []byte) []byte {
+	switch {
+	case !cc.keepAlive:
+		b = append(b, "\r\nConnection: close"...)
+	case cc.http10:
+		b = append(b, "\r\nConnection: keep-alive"...)
+	}
+	return b
 }
 
 // writeClient queues b for the client. Writes made while handling one event
@@ -725,7 +755,7 @@ func (cc *clientConn) logRequest() {
 	*e = accesslog.Entry{
 		Time:       cc.start,
 		RequestID:  cc.reqID,
-		RemoteAddr: cc.clientAddrForLog(),
+		RemoteAddr: cc.logRemote,
 		Method:     cc.logMethod,
 		Host:       cc.logHost,
 		Path:       cc.logPath,
@@ -737,6 +767,9 @@ func (cc *clientConn) logRequest() {
 		Route:      routeName,
 		ErrorCode:  cc.errCode,
 	}
+	if len(e.RemoteAddr) == 0 {
+		e.RemoteAddr = cc.lp.scratchAddr(cc.peerStr)
+	}
 	if cc.proto != "" {
 		e.Proto = cc.proto
 	} else if cc.req.ProtoMinor == 0 {
@@ -745,9 +778,7 @@ func (cc *clientConn) logRequest() {
 	if cc.up != nil {
 		e.Upstream = cc.up.name
 	}
-	if cc.target != nil {
-		e.Target = cc.target.Address()
-	}
+	e.Target = cc.logTarget
 	if cc.id != nil {
 		e.Consumer = cc.id.Consumer
 	}

@@ -393,11 +393,6 @@ func (sio *streamIO) Write(b []byte) (int, error) {
 
 func (sio *streamIO) writeHead() {
 	r := &sio.resp
-	if r.Status < 200 {
-		_ = sio.s.WriteHeaders(r.Status, nil, false)
-		return
-	}
-	sio.headDone = true
 	sio.fields = sio.fields[:0]
 	for i := range r.Fields {
 		f := &r.Fields[i]
@@ -406,6 +401,11 @@ func (sio *streamIO) writeHead() {
 		}
 		sio.fields = append(sio.fields, [2][]byte{f.Name, f.Value})
 	}
+	if r.Status < 200 { // 100 or an informational head such as 103 Early Hints
+		_ = sio.s.WriteHeaders(r.Status, sio.fields, false)
+		return
+	}
+	sio.headDone = true
 	switch parser.ResponseBodyKind(sio.cc.isHEAD, r) {
 	case parser.BodyContentLength:
 		sio.bodyKind, sio.left = bodyLength, r.ContentLength

@@ -211,12 +211,6 @@ func appendInt(b []byte, v int64) []byte {
 	return append(b, tmp[i:]...)
 }
 
-// clientAddrForLog is the client address after trusted_proxies: when the
-// peer is trusted, the right-most X-Forwarded-For hop that is not trusted.
-func (cc *clientConn) clientAddrForLog() []byte {
-	return cc.lp.scratchAddr(cc.clientAddr())
-}
-
 // clientAddr returns the address that counts as the client for logs and
 // rate-limit keys.
 func (cc *clientConn) clientAddr() string {

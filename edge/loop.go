@@ -27,6 +27,8 @@ type loop struct {
 	clients map[*clientConn]struct{}
 	scratch []byte // reused to build heads; never retained across calls
 	addrBuf []byte
+	date    []byte // IMF-fixdate of dateSec, for the Date of responses Portico makes
+	dateSec int64
 
 	dirtyClients []*clientConn // connections with coalesced writes to flush
 	dirtyUps     []*upConn
@@ -212,3 +214,14 @@ func (lp *loop) pool(u *upstreamRT, addr string) *hostPool {
 // poolKey names a loop's keep-alive pool: per upstream and target, since two
 // upstreams may reach one address with different TLS settings.
 type poolKey struct{ upstream, addr string }
+
+// httpDate is the current time as an HTTP Date value (RFC 9110 §5.6.7),
+// formatted at most once a second per loop.
+func (lp *loop) httpDate() []byte {
+	now := time.Now()
+	if sec := now.Unix(); sec != lp.dateSec || lp.date == nil {
+		lp.dateSec = sec
+		lp.date = now.UTC().AppendFormat(lp.date[:0], "Mon, 02 Jan 2006 15:04:05 GMT")
+	}
+	return lp.date
+}

@@ -28,6 +28,9 @@ type metricsRegistry struct {
 }
 
 func newMetricsRegistry() *metricsRegistry {
+	// TYPE lines let Prometheus read the histograms as histograms; the
+	// library keeps this switch process-wide, and Portico always wants it.
+	metrics.ExposeMetadata(true)
 	m := &metricsRegistry{
 		set:       metrics.NewSet(),
 		routes:    make(map[string]*routeMetrics),

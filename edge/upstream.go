@@ -368,8 +368,13 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 			cc.failUpstream(errBadGateway)
 			return 0, false
 		}
-		if st == 100 && cc.expect100 {
-			cc.writeClient(continue100)
+		switch {
+		case st == 100:
+			if cc.expect100 && !cc.http10 {
+				cc.writeClient(continue100)
+			}
+		case !cc.http10: // 102, 103 …: a proxy forwards them (RFC 9110 §15.2), never to HTTP/1.0
+			cc.writeClient(uc.buildInformationalHead(cc))
 		}
 		return n, true
 	}
@@ -405,9 +410,14 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 	case parser.BodyChunked:
 		uc.bodyKind = bodyChunked
 		uc.dec.Reset()
+		if cc.http10 {
+			// HTTP/1.0 has no chunked coding (RFC 9112 §6.1): the client
+			// gets the decoded body, delimited by the close.
+			cc.keepAlive = false
+		}
 	default:
 		uc.bodyKind = bodyUntilClose
-		uc.chunkOut = cc.req.ProtoMinor == 1
+		uc.chunkOut = !cc.http10
 		if !uc.chunkOut {
 			cc.keepAlive = false
 		}
@@ -436,6 +446,33 @@ func statusRetryMask(st int) retryMask {
 		return retry504
 	}
 	return 0
+}
+
+// buildInformationalHead is the client's copy of a 1xx head: status and
+// end-to-end fields only.
+func (uc *upConn) buildInformationalHead(cc *clientConn) []byte {
+	r := &uc.resp
+	b := cc.lp.scratch[:0]
+	b = append(b, "HTTP/1.1 "...)
+	b = strconv.AppendInt(b, int64(r.Status), 10)
+	b = append(b, ' ')
+	b = append(b, r.Reason...)
+	b = append(b, "\r\n"...)
+	_, hasConnection := parser.Lookup(r.Fields, "Connection")
+	for i := range r.Fields {
+		f := &r.Fields[i]
+		if parser.IsHopByHop(f.Name) || parser.EqualFoldString(f.Name, "Content-Length") ||
+			(hasConnection && parser.ConnectionLists(r.Fields, f.Name)) {
+			continue
+		}
+		b = append(b, f.Name...)
+		b = append(b, ": "...)
+		b = append(b, f.Value...)
+		b = append(b, "\r\n"...)
+	}
+	b = append(b, "\r\n"...)
+	cc.lp.scratch = b[:0]
+	return b
 }
 
 func (uc *upConn) buildClientHead(cc *clientConn, _ []byte) []byte {
@@ -467,14 +504,12 @@ func (uc *upConn) buildClientHead(cc *clientConn, _ []byte) []byte {
 		b = append(b, "Content-Length: "...)
 		b = appendInt(b, max(r.ContentLength, 0))
 		b = append(b, "\r\n"...)
-	case uc.bodyKind == bodyChunked || uc.chunkOut:
+	case (uc.bodyKind == bodyChunked && !cc.http10) || uc.chunkOut:
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}
 	b = append(b, "X-Request-Id: "...)
 	b = append(b, cc.reqID...)
-	if !cc.keepAlive {
-		b = append(b, "\r\nConnection: close"...)
-	}
+	b = cc.appendConnectionHeader(b)
 	b = append(b, "\r\n\r\n"...)
 	cc.lp.scratch = b[:0]
 	return b
@@ -515,13 +550,19 @@ func (uc *upConn) forwardBody(cc *clientConn, buf []byte) int {
 				return total
 			}
 			if len(data) > 0 {
-				cc.writeClient(parser.AppendChunkHeader(cc.lp.scratch[:0], len(data)))
-				cc.writeClient(data)
-				cc.writeClient(crlf)
+				if cc.http10 {
+					cc.writeClient(data)
+				} else {
+					cc.writeClient(parser.AppendChunkHeader(cc.lp.scratch[:0], len(data)))
+					cc.writeClient(data)
+					cc.writeClient(crlf)
+				}
 				cc.bytesOut += int64(len(data))
 			}
 			if done {
-				cc.writeClient(lastChunk)
+				if !cc.http10 {
+					cc.writeClient(lastChunk)
+				}
 				uc.responseDone(cc)
 				return total
 			}
@@ -624,9 +665,13 @@ func (cc *clientConn) upstreamFailed(kind retryMask, e *errorKind) {
 		cc.retry() // never sent: safe to retry for any method
 		return
 	}
-	if kind == retryConnectFailure && cc.up != nil && (cc.up.pool.Panicking(time.Now().UnixNano()) || (knownDown && noTargetReachable(cc.up))) {
-		// Every target is refusing connections (or too few are healthy):
-		// that is "no healthy target" (503), not one bad answer (502).
+	if kind == retryConnectFailure && cc.up != nil && (cc.up.pool.Panicking(time.Now().UnixNano()) ||
+		(knownDown && len(cc.up.pool.Targets()) > 1 && noTargetReachable(cc.up))) {
+		// Every target of a pool is refusing connections (or too few are
+		// healthy): that is "no healthy target" (503), not one bad answer
+		// (502). A pool of one target refusing is "upstream refused" (502)
+		// as SPEC §4 has it; health checks, when configured, still turn it
+		// into 503 by taking the target out.
 		e = errUnavailable
 	}
 	cc.failUpstream(e)
