@@ -2,6 +2,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 
 	"github.com/portico-gw/portico/edge"
@@ -113,11 +115,34 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		err = edge.Check(cfg)
 	}
 	if err != nil {
-		fmt.Fprintln(stdout, err.Error())
+		for _, p := range problems(path, err) {
+			fmt.Fprintln(stdout, p.String())
+		}
 		return 1
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", path)
 	return 0
+}
+
+// problems lists err as route file problems. An error that is not
+// *config.Errors (say, one the gateway's compiler returns) becomes one
+// problem per line about the whole file, so that every line validate
+// prints keeps the FILE:LINE:COL: field.path: message shape of SPEC §1.
+func problems(path string, err error) []config.Problem {
+	var errs *config.Errors
+	if errors.As(err, &errs) && len(errs.Problems) > 0 {
+		return errs.Problems
+	}
+	var ps []config.Problem
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			ps = append(ps, config.Problem{File: path, Line: 1, Col: 1, Message: l})
+		}
+	}
+	if len(ps) == 0 {
+		ps = append(ps, config.Problem{File: path, Line: 1, Col: 1, Message: "cannot load the route file"})
+	}
+	return ps
 }
 
 func cmdRun(args []string, stderr io.Writer) int {

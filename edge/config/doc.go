@@ -49,7 +49,13 @@
 // hmac_secret_file, an access log file) are resolved against the route
 // file's folder; a loaded Config holds absolute paths. Referenced files are
 // read during validation (certificates parsed, keys matched to their
-// certificates), so a Config that loads can be served.
+// certificates), and an access log file must be one the gateway could open
+// for appending (checked without creating it), so a Config that loads can
+// be served.
+//
+// Every problem, an unreadable or unparsable file included, is a Problem
+// printed as FILE:LINE:COL: field.path: message; one about the file as a
+// whole names the field path WholeFile ("file").
 //
 // A Config is immutable once returned; the gateway compiles it into a
 // snapshot. This package imports nothing else from the project.

@@ -17,19 +17,25 @@ type Pos struct {
 // IsValid reports whether p points into the file.
 func (p Pos) IsValid() bool { return p.Line > 0 }
 
+// WholeFile is the field path printed for a problem about the file as a
+// whole rather than one field: it cannot be opened or read, is empty, or is
+// not valid YAML. No field of the route file has this name.
+const WholeFile = "file"
+
 // Problem is one thing wrong with a route file.
 type Problem struct {
 	File    string // the file name as given to Load or Parse
 	Line    int    // 1-based; 0 when the problem is about the file as a whole
 	Col     int    // 1-based
-	Path    string // field path such as routes[2].match.path_prefix; "" for syntax errors
+	Path    string // field path such as routes[2].match.path_prefix; "" when about the whole file
 	Message string
 }
 
 // String formats p as "FILE:LINE:COL: field.path: message" (SPEC §1). A
-// problem about the file as a whole (Line 0, say a missing top-level key) is
-// reported at 1:1 so every line keeps the same shape for tools. The path part
-// is left out when Path is empty.
+// problem without a position (Line 0, say a missing top-level key) is
+// reported at 1:1, and one without a field path (a syntax error, an
+// unreadable file) names WholeFile, so every line keeps the same shape for
+// tools.
 func (p Problem) String() string {
 	var b strings.Builder
 	b.WriteString(p.File)
@@ -38,10 +44,8 @@ func (p Problem) String() string {
 	b.WriteByte(':')
 	b.WriteString(strconv.Itoa(max(p.Col, 1)))
 	b.WriteString(": ")
-	if p.Path != "" {
-		b.WriteString(p.Path)
-		b.WriteString(": ")
-	}
+	b.WriteString(cmp.Or(p.Path, WholeFile))
+	b.WriteString(": ")
 	b.WriteString(p.Message)
 	return b.String()
 }
@@ -50,7 +54,13 @@ func (p Problem) String() string {
 // Parse return it (as error) when the file does not load.
 type Errors struct {
 	Problems []Problem
+
+	cause error // why the file could not be read, for errors.Is
 }
+
+// Unwrap returns the I/O error behind a route file that could not be read
+// (so errors.Is(err, fs.ErrNotExist) works on Load's error), or nil.
+func (e *Errors) Unwrap() error { return e.cause }
 
 // Error prints one problem per line, in the format of Problem.String.
 func (e *Errors) Error() string {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -290,6 +291,10 @@ auth:
   - {name: a, type: jwt, jwks_file: ../jwks.json, issuer: i, hmac_secret_file: ../secrets/hs256.key}
 routes: [{name: r, upstream: u}]
 `)
+	// The access log's folder must exist; the file itself need not.
+	if err := os.MkdirAll(filepath.Join(dir, "conf", "logs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	c, err := Load(sub)
 	if err != nil {
 		t.Fatal(err)

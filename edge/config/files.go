@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 // maxAuxFile bounds certificate, key, CA, JWKS and secret files. The stat
@@ -130,6 +131,46 @@ func checkSecretFile(path, name string) error {
 	}
 	if len(data) == 0 {
 		return fmt.Errorf("%s is empty", name)
+	}
+	return nil
+}
+
+// checkAppendable checks, without creating or changing anything, that the
+// gateway could open path for appending the way the access log does
+// (O_WRONLY|O_APPEND|O_CREATE): an existing file must be writable and not a
+// folder or socket; a missing one needs an existing, writable folder.
+// Messages name the file as written (name).
+func checkAppendable(path, name string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil:
+		switch mode := fi.Mode(); {
+		case mode.IsDir():
+			return fmt.Errorf("cannot open %s for appending: it is a folder", name)
+		case mode&fs.ModeSocket != 0:
+			return fmt.Errorf("cannot open %s for appending: it is a socket", name)
+		}
+		// Devices (/dev/stdout) and FIFOs are fine: run opens them too.
+		if err := canWrite(path); err != nil {
+			return fmt.Errorf("cannot open %s for appending: %w", name, unwrapPath(err))
+		}
+		return nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("cannot open %s for appending: %w", name, unwrapPath(err))
+	}
+	dir, dirName := filepath.Dir(path), filepath.Dir(name)
+	di, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("cannot create %s: folder %s does not exist", name, dirName)
+	case err != nil:
+		return fmt.Errorf("cannot create %s: folder %s: %w", name, dirName, unwrapPath(err))
+	case !di.IsDir():
+		return fmt.Errorf("cannot create %s: %s is not a folder", name, dirName)
+	}
+	// Creating an entry needs write and search permission on the folder.
+	if err := canWriteDir(dir); err != nil {
+		return fmt.Errorf("cannot create %s in folder %s: %w", name, dirName, unwrapPath(err))
 	}
 	return nil
 }

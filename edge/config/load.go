@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -20,22 +21,36 @@ import (
 // MaxFileSize bounds the route file Load reads.
 const MaxFileSize = 16 << 20
 
-// Load reads, parses and validates the route file at path. Problems with
-// the content come back as *Errors; an unreadable file as a plain error.
+// Load reads, parses and validates the route file at path. Every failure,
+// an unreadable file included, comes back as *Errors, so that callers print
+// it in one format; path names the file in problems.
 func Load(path string) (*Config, error) {
+	data, err := readRouteFile(path)
+	if err != nil {
+		return nil, &Errors{
+			Problems: []Problem{{File: cmp.Or(path, "<input>"), Line: 1, Col: 1, Message: oneLine(err.Error())}},
+			cause:    err,
+		}
+	}
+	return Parse(data, path)
+}
+
+// readRouteFile reads at most MaxFileSize bytes of the file at path. Its
+// errors leave the path out: the problem carrying them names the file.
+func readRouteFile(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot open route file: %w", err)
+		return nil, fmt.Errorf("cannot open route file: %w", unwrapPath(err))
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("cannot read route file %s: %w", path, err)
+		return nil, fmt.Errorf("cannot read route file: %w", unwrapPath(err))
 	}
 	if len(data) > MaxFileSize {
-		return nil, fmt.Errorf("cannot load route file %s: larger than %d bytes", path, MaxFileSize)
+		return nil, fmt.Errorf("cannot load route file: larger than %d bytes", MaxFileSize)
 	}
-	return Parse(data, path)
+	return data, nil
 }
 
 // Parse parses and validates a route file's bytes. file names the file in
@@ -76,6 +91,11 @@ func Parse(data []byte, file string) (*Config, error) {
 	if len(d.probs) > 0 {
 		e := &Errors{Problems: d.probs}
 		e.Sort()
+		if d.full {
+			// Sorted last through its huge line; printed at 1:1, as it is
+			// about the file as a whole.
+			e.Problems[len(e.Problems)-1].Line = 0
+		}
 		return nil, e
 	}
 	return c, nil

@@ -84,7 +84,7 @@ func TestProblemString(t *testing.T) {
 		}
 	}
 	f(Problem{File: "f.yaml", Line: 3, Col: 7, Path: "routes[2].match.path_prefix", Message: "bad"}, "f.yaml:3:7: routes[2].match.path_prefix: bad")
-	f(Problem{File: "f.yaml", Line: 3, Col: 0, Message: "syntax"}, "f.yaml:3:1: syntax")
+	f(Problem{File: "f.yaml", Line: 3, Col: 0, Message: "syntax"}, "f.yaml:3:1: file: syntax")
 	f(Problem{File: "f.yaml", Path: "x", Message: "m"}, "f.yaml:1:1: x: m")
 }
 

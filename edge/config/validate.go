@@ -69,7 +69,13 @@ func (v *validator) accessLog() {
 	case "":
 		v.errf("access_log.path", `required: stdout, stderr, off or a file path`)
 	default:
+		// Checked here, as run would open it, so that validate refuses a
+		// file run cannot start with.
+		name := a.Path
 		a.Path = v.resolve(a.Path)
+		if err := checkAppendable(a.Path, name); err != nil {
+			v.errf("access_log.path", "%v", err)
+		}
 	}
 }
 
