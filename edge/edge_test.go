@@ -17,7 +17,7 @@ func TestTraceparent(t *testing.T) {
 			t.Fatalf("minted invalid traceparent %q", got)
 		}
 		if keepTrace {
-			if got[:36] != client[:36] || got[52:] != client[52:] || got[36:52] == client[36:52] {
+			if got[:3] != "00-" || got[3:36] != client[3:36] || got[52:] != client[52:55] || got[36:52] == client[36:52] {
 				t.Errorf("%q -> %q: want same trace id and flags, new span id", client, got)
 			}
 		} else if client != "" && len(client) >= 36 && got[:36] == client[:36] {
@@ -30,8 +30,14 @@ func TestTraceparent(t *testing.T) {
 	f("00-00000000000000000000000000000000-b7ad6b7169203331-01", false) // zero trace id
 	f("00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01", false) // zero span id
 	f("00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01", false) // uppercase
-	f("01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", false) // unknown version layout
-	f("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra", false)
+	f("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra", false) // version 00 is exactly 55 bytes
+	// Later versions are read in the version-00 layout (W3C Trace Context
+	// §3.2.4) and continued as version 00; ff is invalid.
+	f("01-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", true)
+	f("cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-what-the-future-adds", true)
+	f("cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01xyz", false)
+	f("ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", false)
+	f("0g-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", false)
 }
 
 func TestNewIDShape(t *testing.T) {

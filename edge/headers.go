@@ -164,8 +164,10 @@ func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
 	b = append(b, cc.peerStr...)
 	b = append(b, "\r\nX-Forwarded-Proto: "...)
 	b = append(b, cc.ls.proto...)
-	b = append(b, "\r\nX-Forwarded-Host: "...)
-	b = append(b, r.Host...)
+	if len(r.Host) > 0 { // an HTTP/1.0 request may have none
+		b = append(b, "\r\nX-Forwarded-Host: "...)
+		b = append(b, r.Host...)
+	}
 	b = append(b, "\r\nX-Request-Id: "...)
 	b = append(b, cc.reqID...)
 	b = append(b, "\r\nTraceparent: "...)

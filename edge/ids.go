@@ -28,10 +28,12 @@ func appendNewID(dst []byte, n int) []byte {
 }
 
 // appendTraceparent appends a W3C traceparent value: the client's trace id and
-// flags when its header was valid, a new span id in every case.
+// flags when its header was valid, a new span id in every case. What we
+// send is version 00, the version we speak.
 func appendTraceparent(dst, client []byte) []byte {
 	if validTraceparent(client) {
-		dst = append(dst, client[:36]...) // "00-" + 32 hex trace id + "-"
+		dst = append(dst, "00-"...)
+		dst = append(dst, client[3:36]...) // 32 hex trace id + "-"
 		dst = appendNewID(dst, 8)
 		return append(dst, client[52:55]...) // "-" + flags
 	}
@@ -43,9 +45,21 @@ func appendTraceparent(dst, client []byte) []byte {
 }
 
 // validTraceparent checks the version-00 layout: 00-<32 hex>-<16 hex>-<2 hex>,
-// with neither id all zeros.
+// with neither id all zeros. A later version (01-fe) is read the way the
+// W3C recommendation asks: its first 55 bytes in the version-00 layout,
+// followed by nothing or by "-" and more; version ff is invalid.
 func validTraceparent(b []byte) bool {
-	if len(b) != 55 || b[0] != '0' || b[1] != '0' || b[2] != '-' || b[35] != '-' || b[52] != '-' {
+	if len(b) < 55 || !lowerHex(b[0:2]) || b[2] != '-' || b[35] != '-' || b[52] != '-' {
+		return false
+	}
+	switch {
+	case b[0] == '0' && b[1] == '0':
+		if len(b) != 55 {
+			return false
+		}
+	case b[0] == 'f' && b[1] == 'f':
+		return false
+	case len(b) > 55 && b[55] != '-':
 		return false
 	}
 	if !lowerHex(b[3:35]) || !lowerHex(b[36:52]) || !lowerHex(b[53:55]) {
