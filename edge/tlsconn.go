@@ -46,6 +46,16 @@ func (s *tlsSession) onTraffic() gnet.Action {
 		return gnet.None
 	}
 	if buf, _ := s.raw.Peek(-1); len(buf) > 0 {
+		if s.hsFed == 0 && !s.tc.HandshakeDone() && buf[0] >= 'A' && buf[0] <= 'Z' {
+			// A TLS connection starts with a handshake record (0x16); an
+			// upper-case letter is an HTTP/1.x method sent in the clear.
+			// Say so in HTTP, as nginx does, rather than close in silence.
+			consume(s.raw, len(buf))
+			s.cc.newRequestID(nil)
+			writeConn(s.raw, appendPlainHTTPOnTLS(s.lp.scratch[:0], s.cc.reqID))
+			s.closed = true
+			return gnet.Close
+		}
 		if !s.tc.HandshakeDone() {
 			// A client may send application data right behind its last
 			// handshake flight; the tls package bounds what it buffers
@@ -165,4 +175,17 @@ func (s *tlsSession) onClose() {
 		return
 	}
 	s.cc.onClose(nil)
+}
+
+var errPlainHTTPOnTLS = &errorKind{400, "bad_request", "plain HTTP sent to a TLS listener; use https"}
+
+func appendPlainHTTPOnTLS(dst, requestID []byte) []byte {
+	body := appendErrorBody(nil, errPlainHTTPOnTLS, requestID)
+	dst = appendStatusLine(dst, 400)
+	dst = append(dst, "Content-Type: application/json\r\nContent-Length: "...)
+	dst = appendInt(dst, int64(len(body)))
+	dst = append(dst, "\r\nX-Request-Id: "...)
+	dst = append(dst, requestID...)
+	dst = append(dst, "\r\nConnection: close\r\n\r\n"...)
+	return append(dst, body...)
 }

@@ -181,6 +181,11 @@ func TestTLSTermination(t *testing.T) {
 			t.Errorf("SNI %s got certificate %s, want %s", name, cn, wantCN)
 		}
 	}
+	// Plain HTTP sent to the TLS port: a 400 that says so, then a close.
+	if out := g.raw("GET / HTTP/1.1\r\nHost: a\r\n\r\n", 3*time.Second); !strings.HasPrefix(out, "HTTP/1.1 400 ") ||
+		!strings.Contains(out, `"code":"bad_request"`) || !strings.Contains(out, "use https") {
+		t.Errorf("plain HTTP on the TLS listener got %q", out)
+	}
 	// ALPN.
 	for _, proto := range []string{"h2", "http/1.1"} {
 		cfg := base()
