@@ -27,9 +27,9 @@ func TestTraceparent(t *testing.T) {
 	f("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", true)
 	f("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00", true)
 	f("", false)
-	f("00-00000000000000000000000000000000-b7ad6b7169203331-01", false) // zero trace id
-	f("00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01", false) // zero span id
-	f("00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01", false) // uppercase
+	f("00-00000000000000000000000000000000-b7ad6b7169203331-01", false)       // zero trace id
+	f("00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01", false)       // zero span id
+	f("00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01", false)       // uppercase
 	f("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01-extra", false) // version 00 is exactly 55 bytes
 	// Later versions are read in the version-00 layout (W3C Trace Context
 	// §3.2.4) and continued as version 00; ff is invalid.
