@@ -396,6 +396,12 @@ func upstreamDefinition(u *config.Upstream) string {
 // the route file itself validated, so features that are parsed but not served
 // yet are reported instead of silently ignored.
 func Check(cfg *config.Config) error {
+	for i := range cfg.Listeners { // run resolves them before binding
+		l := &cfg.Listeners[i]
+		if _, err := resolveAddrPort(l.Address); err != nil {
+			return fmt.Errorf("cannot resolve listener %q address %q: %w", l.Name, l.Address, err)
+		}
+	}
 	snap, err := compile(cfg, nil, newMetricsRegistry(), slog.New(slog.DiscardHandler))
 	if snap != nil {
 		for _, a := range snap.auth {
