@@ -1,7 +1,10 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"encoding/xml"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,5 +95,78 @@ func TestProcAccounting(t *testing.T) {
 	pid := os.Getpid()
 	if procTicks(pid) < 0 || hwmKiB(pid) <= 0 || len(procTree(pid)) < 1 {
 		t.Fatalf("ticks %d hwm %d", procTicks(pid), hwmKiB(pid))
+	}
+}
+
+// TestChartsReplot redraws charts from a results.json and checks every SVG
+// is well-formed XML and that long scenario names are rotated, not laid
+// side by side where they would overlap.
+func TestChartsReplot(t *testing.T) {
+	curve := []CurvePoint{{0.5, 1}, {0.99, 5}, {1, 12}}
+	rep := &CompareReport{Started: time.Unix(0, 0), Machine: "m", Rounds: 1, Duration: "1s",
+		Systems: []string{"portico", "nginx"},
+		Scenarios: []Scenario{{Name: "short", Mode: "max"}, {Name: "tls-conn-per-request", Mode: "max"},
+			{Name: "a<b&c", Mode: "max"}},
+		Samples: []Sample{
+			{Scenario: "short", System: "portico", Round: 1, RPS: 1000, Curve: curve},
+			{Scenario: "short", System: "nginx", Round: 1, RPS: 900, Curve: curve},
+			{Scenario: "tls-conn-per-request", System: "portico", Round: 1, RPS: 100, Curve: curve},
+			{Scenario: "a<b&c", System: "nginx", Round: 1, RPS: 10, Curve: curve},
+		},
+	}
+	dir := t.TempDir()
+	if err := rep.WriteFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"throughput.svg", "latency-short.svg"} {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	back, err := ReadCompareReport(filepath.Join(dir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := back.WriteCharts(dir); err != nil {
+		t.Fatal(err)
+	}
+	svgs, _ := filepath.Glob(filepath.Join(dir, "*.svg"))
+	if len(svgs) != 4 {
+		t.Fatalf("charts %q", svgs)
+	}
+	for _, f := range svgs {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := xml.NewDecoder(bytes.NewReader(b))
+		for {
+			_, err := d.Token()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s is not well-formed: %v", filepath.Base(f), err)
+			}
+		}
+	}
+	tp, _ := os.ReadFile(filepath.Join(dir, "throughput.svg"))
+	if n := strings.Count(string(tp), `transform="rotate(-`); n != 3 {
+		t.Errorf("%d rotated labels, want 3 (the longest name does not fit its group)", n)
+	}
+	if !strings.Contains(string(tp), ">n/a</text>") {
+		t.Error("a system without figures has no n/a mark")
+	}
+	if _, err := ReadCompareReport(filepath.Join(dir, "missing.json")); err == nil {
+		t.Error("no error for a missing results.json")
+	}
+}
+
+func TestLabelsLevelWhenTheyFit(t *testing.T) {
+	rep := &CompareReport{Systems: []string{"portico", "nginx", "haproxy"},
+		Scenarios: []Scenario{{Name: "h1"}, {Name: "h2c"}},
+		Samples:   []Sample{{Scenario: "h1", System: "nginx", RPS: 5}, {Scenario: "h2c", System: "nginx", RPS: 6}}}
+	if svg := rep.throughputSVG(); strings.Contains(svg, "rotate(") {
+		t.Error("short labels rotated")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // summary is the per scenario and system aggregate over rounds.
@@ -114,22 +115,48 @@ func (rep *CompareReport) WriteFiles(dir string) error {
 	if err != nil {
 		return fmt.Errorf("cannot encode results: %w", err)
 	}
-	files := map[string][]byte{
-		"results.md":     []byte(rep.Markdown()),
-		"results.json":   js,
-		"throughput.svg": []byte(rep.throughputSVG()),
+	if err := writeFiles(dir, map[string][]byte{"results.md": []byte(rep.Markdown()), "results.json": js}); err != nil {
+		return err
 	}
+	return rep.WriteCharts(dir)
+}
+
+// WriteCharts writes only the SVG charts into dir: throughput.svg and one
+// latency-SCENARIO.svg per scenario with figures.
+func (rep *CompareReport) WriteCharts(dir string) error {
+	files := map[string][]byte{"throughput.svg": []byte(rep.throughputSVG())}
 	for _, sc := range rep.Scenarios {
 		if svg, ok := rep.latencySVG(sc.Name); ok {
 			files["latency-"+sc.Name+".svg"] = []byte(svg)
 		}
 	}
+	return writeFiles(dir, files)
+}
+
+func writeFiles(dir string, files map[string][]byte) error {
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), body, 0o644); err != nil {
 			return fmt.Errorf("cannot write %s: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// ReadCompareReport loads a results.json that WriteFiles wrote, so its
+// table and charts can be rendered again without re-running.
+func ReadCompareReport(path string) (*CompareReport, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read compare results: %w", err)
+	}
+	var rep CompareReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return nil, fmt.Errorf("cannot parse compare results %s: %w", path, err)
+	}
+	if len(rep.Systems) == 0 || len(rep.Scenarios) == 0 {
+		return nil, fmt.Errorf("cannot use compare results %s: no systems or scenarios", path)
+	}
+	return &rep, nil
 }
 
 var svgColors = []string{"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd"}
@@ -174,10 +201,26 @@ func (rep *CompareReport) throughputSVG() string {
 			groups = append(groups, g)
 		}
 	}
-	const left, bottom, plotH, barW = 70, 60, 300, 18
+	const plotH, barW, labelSize = 300, 18, 10
 	gw := barW*len(rep.Systems) + 24
+	// Scenario names under their groups: level when the longest fits the
+	// group's width, else all rotated so neighbours cannot overlap (rotated
+	// lines gw apart are gw*sin(angle) apart, far more than a text height).
+	longest := 0.0
+	for _, g := range groups {
+		longest = max(longest, textWidth(g.name, labelSize))
+	}
+	rotate := longest > float64(gw-6)
+	labelH := 15
+	left := 70
+	if rotate {
+		sin, cos := math.Sincos(labelAngle * math.Pi / 180)
+		labelH = int(math.Ceil(longest*sin)) + labelSize + 10
+		// A rotated label reaches left of its group's centre by longest*cos.
+		left = max(left, int(math.Ceil(longest*cos))-12-barW*len(rep.Systems)/2+8)
+	}
 	w := left + 20 + gw*max(len(groups), 1)
-	h := 40 + plotH + bottom
+	h := 40 + plotH + labelH + 35
 	var b strings.Builder
 	svgHead(&b, w, h, "Throughput (median req/s)")
 	ymax := niceMax(top)
@@ -189,15 +232,38 @@ func (rep *CompareReport) throughputSVG() string {
 	for gi, g := range groups {
 		x0 := left + 12 + gi*gw
 		for si, v := range g.vals {
+			if v <= 0 {
+				// No figure for this system: say so instead of a bar that
+				// reads as zero throughput.
+				fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" font-size="8" fill="#888">n/a</text>`+"\n", x0+si*barW+barW/2-1, 40+plotH-3)
+				continue
+			}
 			bh := int(float64(plotH) * v / ymax)
 			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="%s"><title>%s %s: %.0f req/s</title></rect>`+"\n",
 				x0+si*barW, 40+plotH-bh, barW-2, bh, svgColors[si%len(svgColors)], html.EscapeString(g.name), rep.Systems[si], v)
 		}
-		fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" font-size="10">%s</text>`+"\n", x0+barW*len(g.vals)/2, 40+plotH+15, html.EscapeString(g.name))
+		cx := x0 + barW*len(g.vals)/2
+		if rotate {
+			y := 40 + plotH + 12
+			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end" font-size="%d" transform="rotate(-%d %d %d)">%s</text>`+"\n",
+				cx, y, labelSize, labelAngle, cx, y, html.EscapeString(g.name))
+		} else {
+			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" font-size="%d">%s</text>`+"\n", cx, 40+plotH+15, labelSize, html.EscapeString(g.name))
+		}
 	}
 	rep.legend(&b, left, h-20)
 	b.WriteString("</svg>\n")
 	return b.String()
+}
+
+// labelAngle is how far rotated x-axis labels turn, in degrees.
+const labelAngle = 40
+
+// textWidth over-estimates the rendered width of s in a sans-serif font of
+// the given size (0.6 em a character; most are narrower), so layouts based
+// on it leave room rather than overlap.
+func textWidth(s string, size int) float64 {
+	return 0.6 * float64(size) * float64(utf8.RuneCountInString(s))
 }
 
 func (rep *CompareReport) legend(b *strings.Builder, x, y int) {

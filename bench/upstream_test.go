@@ -202,3 +202,32 @@ func TestParseDelayDist(t *testing.T) {
 	f("normal:1ms", false)
 	f("uniform:1ms", false)
 }
+
+// TestUpstreamLargePipelinedBodies fills the socket so the raw write is
+// partial and the rest goes through gnet's outbound buffer: every byte
+// must still arrive, in order.
+func TestUpstreamLargePipelinedBodies(t *testing.T) {
+	const size, n = 4 << 20, 4
+	u := startUpstream(t, UpstreamConfig{BodySize: size})
+	c, err := net.Dial("tcp", u.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, strings.Repeat("GET / HTTP/1.1\r\nHost: a\r\n\r\n", n)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // let the server hit a full socket buffer
+	want := strings.Repeat(string(bodyPattern), size/len(bodyPattern)+1)[:size]
+	got := readResponses(t, bufio.NewReaderSize(c, 64<<10), n)
+	for i, r := range got {
+		_, body, ok := strings.Cut(r, "\r\n\r\n")
+		if !ok || body != want {
+			t.Fatalf("response %d: %d body bytes", i, len(body))
+		}
+	}
+	if u.Served() != n {
+		t.Errorf("served %d, want %d", u.Served(), n)
+	}
+}

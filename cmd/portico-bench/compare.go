@@ -20,7 +20,8 @@ runs every scenario against every system in alternating order for several
 rounds, and records req/s, p50/p99/p99.9, the proxy's CPU µs per request
 and peak RSS. Writes results.md, results.json and SVG charts to -out and
 prints the table. A scenario needing a feature a system (or the load
-generator) lacks gets a "needs feature X" row.`)
+generator) lacks gets a "needs feature X" row. With -replot FOLDER it
+runs nothing: it redraws that folder's SVG charts from its results.json.`)
 	scen := fs.String("scenarios", "bench/scenarios/default.yaml", "scenario `file` (YAML or JSON)")
 	rounds := fs.Int("rounds", 0, "rounds (0: the file's, default 3)")
 	porticoBin := fs.String("portico-bin", "", "Portico binary (missing: Portico rows say so)")
@@ -30,8 +31,23 @@ generator) lacks gets a "needs feature X" row.`)
 	portBase := fs.Int("port-base", 28180, "first port: proxies on base (h1), base+1 (h2c) and base+3 (TLS), origins on base+10 and base+11")
 	proxyCPU := fs.String("proxy-cpu", "0", "taskset CPU list for the proxy")
 	loadCPU := fs.String("load-cpu", "1", "taskset CPU list for load generator and origins")
+	replot := fs.String("replot", "", "redraw the charts of results `folder` from its results.json, run nothing")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *replot != "" {
+		rep, err := bench.ReadCompareReport(filepath.Join(*replot, "results.json"))
+		if err != nil {
+			return err
+		}
+		if err := rep.WriteCharts(*replot); err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "charts redrawn in %s\n", *replot)
+		return nil
 	}
 	sf, err := bench.LoadScenarios(*scen)
 	if err != nil {
