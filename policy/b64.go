@@ -22,6 +22,25 @@ var b64Table = func() (t [256]byte) {
 	return t
 }()
 
+// b64Pos holds, for each input position within a group of four, the
+// character's six bits already shifted into place in a 24-bit group, and
+// b64Bad (above 24 bits) for a character outside the alphabet: a group
+// decodes with four loads and three ORs, and one compare validates it.
+const b64Bad = 1 << 24
+
+var b64Pos = func() (t [4][256]uint32) {
+	for i := 0; i < 256; i++ {
+		for p := 0; p < 4; p++ {
+			if v := b64Table[i]; v == b64Invalid {
+				t[p][i] = b64Bad
+			} else {
+				t[p][i] = uint32(v) << (18 - 6*p)
+			}
+		}
+	}
+	return t
+}()
+
 // b64DecodedLen is the decoded size of n unpadded base64 characters.
 func b64DecodedLen(n int) int { return n/4*3 + n%4*3/4 }
 
@@ -40,18 +59,21 @@ func b64Decode(dst, s []byte) ([]byte, bool) {
 	dst = dst[:start+n]
 	out := dst[start:]
 	t := &b64Table
-	// Eight characters at a time into one 8-byte store (6 bytes valid; the
-	// next step overwrites the other 2, and len(out) >= 8 keeps it inside).
-	for len(s) >= 8 && len(out) >= 8 {
-		a0, a1, a2, a3 := t[s[0]], t[s[1]], t[s[2]], t[s[3]]
-		a4, a5, a6, a7 := t[s[4]], t[s[5]], t[s[6]], t[s[7]]
-		if (a0|a1|a2|a3|a4|a5|a6|a7)&0xc0 != 0 {
+	p0, p1, p2, p3 := &b64Pos[0], &b64Pos[1], &b64Pos[2], &b64Pos[3]
+	// Sixteen characters at a time into two 8-byte stores (6 bytes valid
+	// each; the next store overwrites the other 2, and len(out) >= 14
+	// keeps both inside).
+	for len(s) >= 16 && len(out) >= 14 {
+		v0 := p0[s[0]] | p1[s[1]] | p2[s[2]] | p3[s[3]]
+		v1 := p0[s[4]] | p1[s[5]] | p2[s[6]] | p3[s[7]]
+		v2 := p0[s[8]] | p1[s[9]] | p2[s[10]] | p3[s[11]]
+		v3 := p0[s[12]] | p1[s[13]] | p2[s[14]] | p3[s[15]]
+		if (v0|v1|v2|v3)&b64Bad != 0 {
 			return nil, false
 		}
-		v := uint64(a0)<<58 | uint64(a1)<<52 | uint64(a2)<<46 | uint64(a3)<<40 |
-			uint64(a4)<<34 | uint64(a5)<<28 | uint64(a6)<<22 | uint64(a7)<<16
-		binary.BigEndian.PutUint64(out, v)
-		s, out = s[8:], out[6:]
+		binary.BigEndian.PutUint64(out, uint64(v0)<<40|uint64(v1)<<16)
+		binary.BigEndian.PutUint64(out[6:], uint64(v2)<<40|uint64(v3)<<16)
+		s, out = s[16:], out[12:]
 	}
 	for len(s) >= 4 && len(out) >= 3 {
 		a, b, c, d := t[s[0]], t[s[1]], t[s[2]], t[s[3]]

@@ -18,10 +18,10 @@ const (
 type cacheEntry struct {
 	token    string // full copy: a hit needs byte equality, not just a hash match
 	id       Identity
-	deadline int64  // Unix seconds: exp + leeway, the instant fresh verification would refuse
-	gen      uint64 // key-set generation the entry was verified under
-	fp       uint64 // fingerprint of the verifying key; 0 = the HMAC secret
-	size     int
+	deadline int64     // Unix seconds: exp + leeway, the instant fresh verification would refuse
+	gen      uint64    // key-set generation the entry was verified under
+	fp       uint64    // fingerprint of the verifying key; 0 = the HMAC secret
+	alloc    int       // bytes allocated for the entry and its strings; see entrySize
 	scopes   [4]string // backs id.Scopes for up to 4 scopes, saving an allocation
 }
 
@@ -69,23 +69,117 @@ func (c *tokenCache) get(h uint64, tok []byte) *cacheEntry {
 }
 
 func entrySize(e *cacheEntry) int {
-	n := int(unsafe.Sizeof(*e)) + 64 /* map slot */ + len(e.token) + len(e.id.Consumer) + len(e.id.Tenant) + len(e.id.ScopesHeader)
-	return n + len(e.id.Scopes)*int(unsafe.Sizeof(""))
+	n := e.alloc + 64 /* map slot */
+	if len(e.id.Scopes) > len(e.scopes) {
+		n += len(e.id.Scopes) * int(unsafe.Sizeof(""))
+	}
+	return n
+}
+
+// entryHdr is the size of a cacheEntry, the fixed part of an entryBlock.
+const entryHdr = unsafe.Sizeof(cacheEntry{})
+
+// entryBlock is a cache entry and the bytes its strings view (the token
+// copy and the identity strings), allocated together: one allocation per
+// cache miss instead of two. The string fields point into buf, inside
+// the same object, so any of them (or the *Identity handed out) keeps
+// the whole block alive, and buf is never written once they exist.
+type entryBlock[B any] struct {
+	e   cacheEntry
+	buf B
+}
+
+func newBlock[B any](n int) (*cacheEntry, []byte) {
+	p := new(entryBlock[B])
+	p.e.alloc = int(unsafe.Sizeof(*p))
+	if p.e.alloc > 512 {
+		p.e.alloc += mallocHdr
+	}
+	return &p.e, unsafe.Slice((*byte)(unsafe.Pointer(&p.buf)), unsafe.Sizeof(p.buf))[:n]
+}
+
+// mallocHdr is the type header Go's allocator puts before objects with
+// pointers larger than 512 bytes.
+const mallocHdr = 8
+
+// allocEntry returns a zero entry and n bytes for its strings. Block
+// sizes fill Go allocator size classes, so the rounding wastes no more
+// than the allocator would; n beyond the largest block takes a second
+// allocation.
+func allocEntry(n int) (*cacheEntry, []byte) {
+	switch {
+	case n <= 384-int(entryHdr):
+		return newBlock[[384 - entryHdr]byte](n)
+	case n <= 448-int(entryHdr):
+		return newBlock[[448 - entryHdr]byte](n)
+	case n <= 512-int(entryHdr):
+		return newBlock[[512 - entryHdr]byte](n)
+	case n <= 576-mallocHdr-int(entryHdr):
+		return newBlock[[576 - mallocHdr - entryHdr]byte](n)
+	case n <= 640-mallocHdr-int(entryHdr):
+		return newBlock[[640 - mallocHdr - entryHdr]byte](n)
+	case n <= 704-mallocHdr-int(entryHdr):
+		return newBlock[[704 - mallocHdr - entryHdr]byte](n)
+	case n <= 768-mallocHdr-int(entryHdr):
+		return newBlock[[768 - mallocHdr - entryHdr]byte](n)
+	case n <= 896-mallocHdr-int(entryHdr):
+		return newBlock[[896 - mallocHdr - entryHdr]byte](n)
+	case n <= 1024-mallocHdr-int(entryHdr):
+		return newBlock[[1024 - mallocHdr - entryHdr]byte](n)
+	case n <= 1152-mallocHdr-int(entryHdr):
+		return newBlock[[1152 - mallocHdr - entryHdr]byte](n)
+	case n <= 1280-mallocHdr-int(entryHdr):
+		return newBlock[[1280 - mallocHdr - entryHdr]byte](n)
+	case n <= 1536-mallocHdr-int(entryHdr):
+		return newBlock[[1536 - mallocHdr - entryHdr]byte](n)
+	case n <= 1792-mallocHdr-int(entryHdr):
+		return newBlock[[1792 - mallocHdr - entryHdr]byte](n)
+	case n <= 2048-mallocHdr-int(entryHdr):
+		return newBlock[[2048 - mallocHdr - entryHdr]byte](n)
+	}
+	e := &cacheEntry{}
+	e.alloc = int(entryHdr) + n
+	return e, make([]byte, n)
+}
+
+// bytesString views b as a string without copying; b must never be
+// written again. An empty b gives "" (no pointer past b's end).
+func bytesString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // put inserts e, evicting expired entries first and then arbitrary ones
 // (Go's randomised map iteration makes that random eviction) until the
 // shard is within its bounds.
 func (c *tokenCache) put(h uint64, e *cacheEntry, now int64) {
-	e.size = entrySize(e)
-	if e.size > c.maxBytes {
+	size := entrySize(e)
+	if size > c.maxBytes {
 		return
 	}
 	s := c.shard(h)
 	s.mu.Lock()
 	if old := s.m[h]; old != nil {
-		s.bytes -= old.size
-		delete(s.m, h)
+		// A replacement (the slot's token was refused or collided): the
+		// count does not grow, and overwriting costs less than a delete
+		// and an insert.
+		s.m[h] = e
+		s.bytes += size - entrySize(old)
+		if s.bytes > c.maxBytes {
+			for k, v := range s.m {
+				if k != h {
+					s.bytes -= entrySize(v)
+					delete(s.m, k)
+				}
+				if s.bytes <= c.maxBytes {
+					break
+				}
+			}
+		}
+		s.mu.Unlock()
+		return
 	}
 	// Opportunistic sweep: a few random entries every few inserts, so
 	// dead entries do not wait for memory pressure. (Starting a map
@@ -95,7 +189,7 @@ func (c *tokenCache) put(h uint64, e *cacheEntry, now int64) {
 		n := 0
 		for k, v := range s.m {
 			if v.deadline <= now {
-				s.bytes -= v.size
+				s.bytes -= entrySize(v)
 				delete(s.m, k)
 			}
 			if n++; n >= 8 {
@@ -103,15 +197,15 @@ func (c *tokenCache) put(h uint64, e *cacheEntry, now int64) {
 			}
 		}
 	}
-	for len(s.m) > 0 && (len(s.m) >= c.maxEntries || s.bytes+e.size > c.maxBytes) {
+	for len(s.m) > 0 && (len(s.m) >= c.maxEntries || s.bytes+size > c.maxBytes) {
 		for k, v := range s.m {
-			s.bytes -= v.size
+			s.bytes -= entrySize(v)
 			delete(s.m, k)
 			break
 		}
 	}
 	s.m[h] = e
-	s.bytes += e.size
+	s.bytes += size
 	s.mu.Unlock()
 }
 
@@ -119,7 +213,7 @@ func (c *tokenCache) remove(h uint64, e *cacheEntry) {
 	s := c.shard(h)
 	s.mu.Lock()
 	if s.m[h] == e {
-		s.bytes -= e.size
+		s.bytes -= entrySize(e)
 		delete(s.m, h)
 	}
 	s.mu.Unlock()

@@ -1,9 +1,11 @@
 package policy
 
 import (
+	"bytes"
 	"encoding/json"
 	"sync"
 	"testing"
+	"unicode/utf8"
 )
 
 var (
@@ -72,4 +74,73 @@ func FuzzParseJWKS(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzJSONObject checks the object reader (fast and general paths alike)
+// against encoding/json: it accepts exactly the valid UTF-8 objects
+// (below its depth bound), and yields each member's key and raw value as
+// encoding/json reads them.
+func FuzzJSONObject(f *testing.F) {
+	for _, s := range jsonObjectSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) { checkJSONObject(t, doc) })
+}
+
+var jsonObjectSeeds = []string{
+	`{}`, ` { } `, `{"a":1}`, `{"a":1,"b":"x"}`, `{"exp":1767225600,"sub":"alice","scope":"a b"}`,
+	`{"a":0}`, `{"a":-1}`, `{"a":01}`, `{"a":1.5}`, `{"a":1e3}`, `{"a":1,}`, `{"a":1 }`, `{"a":1}x`,
+	`{"a" :1}`, `{"a": 1}`, `{"a":1 ,"b":2}`, `{"a":"\u00e9"}`, `{"\u0061":1}`, `{"a":"é"}`, `{"a":"x\ty"}`,
+	`{"a":[1,"b",{"c":null}],"d":true}`, `{"a":"`, `{"a":1`, `{"a":"x"`, `{"a":"x",`, `{"a"}`, `{"a":}`,
+	`{"a":1,"a":2}`, "{\"a\":\"\x7f\"}", "{\"a\":\"\xff\"}", `{"aaaaaaaaaaaaaaaa":"bbbbbbbbbbbbbbbbbbb"}`,
+	`{"a":12345678901234567890}`, `{"a":1}}`, `{"a":"1"}`, `[1]`, `"a"`, ``,
+}
+
+func TestJSONObject(t *testing.T) {
+	for _, s := range jsonObjectSeeds {
+		checkJSONObject(t, []byte(s))
+	}
+}
+
+func checkJSONObject(t *testing.T, doc []byte) {
+	t.Helper()
+	var keys, vals [][]byte
+	got := eachMember(doc, func(k, v []byte) bool {
+		keys, vals = append(keys, k), append(vals, v)
+		return true
+	})
+	trimmed := bytes.TrimLeft(doc, " \t\r\n")
+	isObj := len(trimmed) > 0 && trimmed[0] == '{'
+	want := isObj && json.Valid(doc) && utf8.Valid(doc)
+	if want && !got && bytes.Count(doc, []byte("["))+bytes.Count(doc, []byte("{")) > maxJSONDepth-2 {
+		return // beyond the depth bound: refused on purpose
+	}
+	if got != want {
+		t.Fatalf("%q: reader says %v, encoding/json %v", doc, got, want)
+	}
+	if !got {
+		return
+	}
+	d := json.NewDecoder(bytes.NewReader(doc))
+	if _, err := d.Token(); err != nil { // {
+		t.Fatal(err)
+	}
+	n := 0
+	for i := 0; d.More(); i++ {
+		n++
+		k, err := d.Token()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var raw json.RawMessage
+		if err := d.Decode(&raw); err != nil {
+			t.Fatal(err)
+		}
+		if i >= len(keys) || string(keys[i]) != k.(string) || !bytes.Equal(vals[i], raw) {
+			t.Fatalf("%q: member %d: reader %q=%q, encoding/json %q=%q", doc, i, keys[min(i, len(keys)-1)], vals[min(i, len(vals)-1)], k, raw)
+		}
+	}
+	if n != len(keys) {
+		t.Fatalf("%q: reader yields %d members, encoding/json %d", doc, len(keys), n)
+	}
 }

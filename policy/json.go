@@ -115,6 +115,21 @@ func (s *jscan) str() (raw []byte, esc, ok bool) {
 	return nil, false, false
 }
 
+// scanPlain returns the index of the first byte of b from i on that is
+// not plain (see jsonPlain), or len(b).
+func scanPlain(b []byte, i int) int {
+	for i+8 <= len(b) {
+		if m := jsonSpecial8(binary.LittleEndian.Uint64(b[i:])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		i += 8
+	}
+	for i < len(b) && jsonPlain[b[i]] {
+		i++
+	}
+	return i
+}
+
 // jsonSpecial8 flags (with the high bit of the byte) the bytes of the
 // little-endian word w that are not plain (see jsonPlain). A flag may
 // also be set after a real one, never below: the lowest flag is exact.
@@ -307,6 +322,39 @@ func (it *objIter) close() {
 // (validated), and whether there is one.
 func (it *objIter) next() (key, val []byte, more bool) {
 	s := &it.s
+	// Fast path for the usual compact member, "key":"plain" or
+	// "key":digits, both plain meaning printable ASCII without escapes:
+	// valid JSON by construction. Anything else (whitespace, escapes,
+	// non-ASCII, other values, errors) goes the general way below from
+	// the same position.
+	if b, i := s.b, s.i; it.state == iterFirst || it.state == iterMore {
+		if it.state == iterMore && i < len(b) && b[i] == ',' {
+			i++
+		}
+		if (it.state == iterFirst || i > s.i) && i < len(b) && b[i] == '"' {
+			ks := i + 1
+			ke := scanPlain(b, ks)
+			if ke+2 < len(b) && b[ke] == '"' && b[ke+1] == ':' {
+				vs := ke + 2
+				switch c := b[vs]; {
+				case c == '"':
+					if ve := scanPlain(b, vs+1); ve < len(b) && b[ve] == '"' {
+						s.i, it.state = ve+1, iterMore
+						return b[ks:ke], b[vs : ve+1], true
+					}
+				case c >= '1' && c <= '9':
+					ve := vs + 1
+					for ve < len(b) && b[ve] >= '0' && b[ve] <= '9' {
+						ve++
+					}
+					if ve < len(b) && (b[ve] == ',' || b[ve] == '}') {
+						s.i, it.state = ve, iterMore
+						return b[ks:ke], b[vs:ve], true
+					}
+				}
+			}
+		}
+	}
 	switch it.state {
 	case iterMore:
 		s.ws()
@@ -329,10 +377,8 @@ func (it *objIter) next() (key, val []byte, more bool) {
 	s.ws()
 	// Keys are short and plain: find the closing quote inline, leaving
 	// anything else (escapes, non-ASCII, errors) to str.
-	i, b := s.i+1, s.b
-	for i < len(b) && jsonPlain[b[i]] {
-		i++
-	}
+	b := s.b
+	i := scanPlain(b, s.i+1)
 	ok := true
 	if s.peek() == '"' && i < len(b) && b[i] == '"' {
 		key, s.i = b[s.i+1:i], i+1

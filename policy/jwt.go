@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -71,6 +72,7 @@ type JWT struct {
 	consumer   string
 	tenant     string
 	scope      string
+	roles      claimRoles
 	now        func() time.Time
 	cache      *tokenCache
 	keys       atomic.Pointer[KeySet]
@@ -181,6 +183,15 @@ func NewJWT(cfg JWTConfig) (*JWT, error) {
 			return fail("audiences: empty value")
 		}
 	}
+	j.roles.add("exp", cExp)
+	j.roles.add("nbf", cNbf)
+	j.roles.add("iss", cIss)
+	j.roles.add("aud", cAud)
+	j.roles.add(j.consumer, cConsumer)
+	if j.tenant != "" {
+		j.roles.add(j.tenant, cTenant)
+	}
+	j.roles.add(j.scope, cScope)
 	j.cache = newTokenCache(cmpOr(cfg.CacheEntries, DefaultCacheEntries), cmpOr(cfg.CacheBytes, DefaultCacheBytes))
 	if cfg.JWKSURL != "" || cfg.JWKSFile != "" {
 		src, err := newJWKSSource(&cfg, &j.keys)
@@ -549,6 +560,79 @@ const (
 	cScope
 )
 
+// claimRoles maps the claim names the verifier acts on to their role
+// bits (cExp...). Names of up to 8 bytes, nearly all, are matched as one
+// integer and a length instead of a string compare per name.
+type claimRoles struct {
+	short []packedRole
+	long  []namedRole
+}
+
+type packedRole struct {
+	w     uint64 // the name's bytes, little-endian, zero-padded
+	n     uint8  // the name's length
+	roles uint8
+}
+
+type namedRole struct {
+	name  string
+	roles uint8
+}
+
+func (r *claimRoles) add(name string, role uint8) {
+	if len(name) <= 8 {
+		w := pack8([]byte(name))
+		for i := range r.short {
+			if r.short[i].w == w && int(r.short[i].n) == len(name) {
+				r.short[i].roles |= role
+				return
+			}
+		}
+		r.short = append(r.short, packedRole{w, uint8(len(name)), role})
+		return
+	}
+	for i := range r.long {
+		if r.long[i].name == name {
+			r.long[i].roles |= role
+			return
+		}
+	}
+	r.long = append(r.long, namedRole{name, role})
+}
+
+// of returns the roles of claim name k (0 for a claim not acted on).
+func (r *claimRoles) of(k []byte) uint8 {
+	if len(k) <= 8 {
+		w := pack8(k)
+		for i := range r.short {
+			if r.short[i].w == w && int(r.short[i].n) == len(k) {
+				return r.short[i].roles
+			}
+		}
+		return 0
+	}
+	for i := range r.long {
+		if string(k) == r.long[i].name {
+			return r.long[i].roles
+		}
+	}
+	return 0
+}
+
+// pack8 returns the bytes of k (at most 8) as a little-endian integer,
+// zero-padded. When k's capacity allows, one 8-byte load does it (the
+// bytes past len(k) are masked off).
+func pack8(k []byte) uint64 {
+	if cap(k) >= 8 {
+		return binary.LittleEndian.Uint64(k[:8]) & (^uint64(0) >> (64 - 8*len(k)))
+	}
+	var w uint64
+	for i := len(k) - 1; i >= 0; i-- {
+		w = w<<8 | uint64(k[i])
+	}
+	return w
+}
+
 // claimSet is what a verified claim set contributes to the cache entry.
 // The slices point into the decoded payload (or an unescaped copy).
 type claimSet struct {
@@ -573,41 +657,36 @@ func (j *JWT) claims(pay []byte, now int64) (c claimSet, r Reason) {
 	)
 	it := newObjIter(pay)
 	for k, v, more := it.next(); more; k, v, more = it.next() {
-		// One member may play several roles (e.g. consumer_claim: iss).
-		switch string(k) {
-		case "exp":
-			if seen&cExp != 0 {
-				return claimSet{}, ReasonMalformed
-			}
-			seen |= cExp
+		// One member may play several roles (e.g. consumer_claim: iss);
+		// each role has one name, so a repeated role is a repeated member.
+		roles := j.roles.of(k)
+		if roles == 0 {
+			continue
+		}
+		if seen&roles != 0 {
+			return claimSet{}, ReasonMalformed
+		}
+		seen |= roles
+		if roles&cExp != 0 {
 			n, ok := jsonNumericDate(v)
 			if !ok {
 				return claimSet{}, ReasonInvalidClaim
 			}
 			c.exp = n
-		case "nbf":
-			if seen&cNbf != 0 {
-				return claimSet{}, ReasonMalformed
-			}
-			seen |= cNbf
+		}
+		if roles&cNbf != 0 {
 			n, ok := jsonNumericDate(v)
 			if !ok {
 				return claimSet{}, ReasonInvalidClaim
 			}
 			nbf = n
-		case "iss":
-			if seen&cIss != 0 {
-				return claimSet{}, ReasonMalformed
-			}
-			seen |= cIss
+		}
+		if roles&cIss != 0 {
 			if s, ok := jsonString(v); ok {
 				issOK = string(s) == j.issuer
 			}
-		case "aud":
-			if seen&cAud != 0 {
-				return claimSet{}, ReasonMalformed
-			}
-			seen |= cAud
+		}
+		if roles&cAud != 0 {
 			if s, ok := jsonString(v); ok {
 				audOK = j.audienceOK(s)
 			} else {
@@ -620,33 +699,21 @@ func (j *JWT) claims(pay []byte, now int64) (c claimSet, r Reason) {
 				}
 			}
 		}
-		if string(k) == j.consumer {
-			if seen&cConsumer != 0 {
-				return claimSet{}, ReasonMalformed
-			}
-			seen |= cConsumer
+		if roles&cConsumer != 0 {
 			s, ok := jsonString(v)
 			if !ok || !headerSafe(s) {
 				return claimSet{}, ReasonInvalidClaim
 			}
 			consumer = s
 		}
-		if j.tenant != "" && string(k) == j.tenant {
-			if seen&cTenant != 0 {
-				return claimSet{}, ReasonMalformed
-			}
-			seen |= cTenant
+		if roles&cTenant != 0 {
 			s, ok := jsonString(v)
 			if !ok || !headerSafe(s) {
 				return claimSet{}, ReasonInvalidClaim
 			}
 			c.tenant = s
 		}
-		if string(k) == j.scope {
-			if seen&cScope != 0 {
-				return claimSet{}, ReasonMalformed
-			}
-			seen |= cScope
+		if roles&cScope != 0 {
 			c.scope = v
 		}
 	}
@@ -697,10 +764,11 @@ func headerSafe(s []byte) bool {
 	return true
 }
 
-// newEntry builds the cache entry of a verified token in two
-// allocations: the entry, and one string holding the token copy, the
-// consumer, the tenant and the joined scopes, which the Identity fields
-// are substrings of. It returns nil when the scope claim is invalid.
+// newEntry builds the cache entry of a verified token, in one allocation
+// for nearly all tokens (see allocEntry): the entry and the bytes of the
+// token copy, the consumer, the tenant and the joined scopes, which the
+// Identity fields are strings over. It returns nil when the scope claim
+// is invalid.
 func (j *JWT) newEntry(tok []byte, c *claimSet) *cacheEntry {
 	var sc scopeJoin
 	var same []byte
@@ -710,55 +778,60 @@ func (j *JWT) newEntry(tok []byte, c *claimSet) *cacheEntry {
 			return nil
 		}
 	}
-	var b strings.Builder
-	b.Grow(len(tok) + len(c.consumer) + len(c.tenant) + sc.size)
-	b.Write(tok)
-	b.Write(c.consumer)
-	b.Write(c.tenant)
+	nt, nc, nn := len(tok), len(c.consumer), len(c.tenant)
+	e, buf := allocEntry(nt + nc + nn + sc.size)
+	copy(buf, tok)
+	copy(buf[nt:], c.consumer)
+	copy(buf[nt+nc:], c.tenant)
+	scopes := buf[nt+nc+nn : nt+nc+nn+sc.size]
 	switch {
 	case same != nil:
-		b.Write(same)
+		copy(scopes, same)
 	case sc.n > 0:
-		sc.w = &b
+		sc.out = scopes[:0]
 		sc.n, sc.size = 0, 0
 		sc.walk(c.scope)
 	}
-	s := b.String()
-	e := &cacheEntry{deadline: c.exp + j.leeway}
-	e.token, s = s[:len(tok)], s[len(tok):]
+	// The bytes are final from here on: the strings below may view them.
+	e.token = bytesString(buf[:nt])
+	e.deadline = c.exp + j.leeway
 	e.id = Identity{
 		Auth:         j.name,
-		Consumer:     s[:len(c.consumer)],
-		Tenant:       s[len(c.consumer) : len(c.consumer)+len(c.tenant)],
-		ScopesHeader: s[len(c.consumer)+len(c.tenant):],
+		Consumer:     bytesString(buf[nt : nt+nc]),
+		Tenant:       bytesString(buf[nt+nc : nt+nc+nn]),
+		ScopesHeader: bytesString(scopes),
 		Expiry:       c.exp,
 	}
 	if sc.n > 0 {
-		scopes := e.scopes[:0:len(e.scopes)]
+		list := e.scopes[:0:len(e.scopes)]
 		if sc.n > len(e.scopes) {
-			scopes = make([]string, 0, sc.n)
+			list = make([]string, 0, sc.n)
 		}
-		for rest := e.id.ScopesHeader; rest != ""; {
-			item, tail, _ := strings.Cut(rest, " ")
-			scopes = append(scopes, item)
-			rest = tail
+		// ScopesHeader is the items joined by single spaces.
+		h, start := e.id.ScopesHeader, 0
+		for i := 0; i < len(h); i++ {
+			if h[i] == ' ' {
+				list = append(list, h[start:i])
+				start = i + 1
+			}
 		}
-		e.id.Scopes = scopes
+		e.id.Scopes = append(list, h[start:])
 	}
 	return e
 }
 
 // scopeJoin reads a scope claim, a space-separated string or an array of
 // strings (each free of spaces, so the joined header stays unambiguous),
-// counting the non-empty items and their joined size, and writing them
-// joined by single spaces to w when set.
+// counting the non-empty items and their joined size, and appending them
+// joined by single spaces to out when it is non-nil (its capacity must
+// hold them: walk first counts, then writes).
 //
 // walk also returns a string claim that already is the joined form (the
 // usual case), so that it can be copied as is. (Returned, not stored: a
 // store through sj would move the payload buffer to the heap.)
 type scopeJoin struct {
 	n, size int
-	w       *strings.Builder
+	out     []byte
 }
 
 func (sj *scopeJoin) walk(v []byte) (same []byte, ok bool) {
@@ -781,28 +854,33 @@ func (sj *scopeJoin) walk(v []byte) (same []byte, ok bool) {
 }
 
 func (sj *scopeJoin) add(s []byte) bool {
-	if !headerSafe(s) {
-		return false
-	}
-	for len(s) > 0 {
-		item := s
-		if i := bytes.IndexByte(s, ' '); i >= 0 {
-			item, s = s[:i], s[i+1:]
-		} else {
-			s = nil
-		}
-		if len(item) == 0 {
+	// One pass: check each byte may go in a header (see headerSafe) and
+	// cut at spaces.
+	start := -1 // of the current item
+	for i := 0; i <= len(s); i++ {
+		if i < len(s) && s[i] != ' ' {
+			if c := s[i]; c < 0x20 || c == 0x7f {
+				return false
+			}
+			if start < 0 {
+				start = i
+			}
 			continue
 		}
+		if start < 0 {
+			continue // empty item
+		}
+		item := s[start:i]
+		start = -1
 		if sj.n > 0 {
 			sj.size++
-			if sj.w != nil {
-				sj.w.WriteByte(' ')
+			if sj.out != nil {
+				sj.out = append(sj.out, ' ')
 			}
 		}
 		sj.size += len(item)
-		if sj.w != nil {
-			sj.w.Write(item)
+		if sj.out != nil {
+			sj.out = append(sj.out, item...)
 		}
 		sj.n++
 	}
