@@ -3,11 +3,13 @@
 //
 // It owns four things:
 //
-//   - Upstream: a fast HTTP/1.1 origin (gnet event loop, pre-built
-//     responses, zero-allocation request parsing) with configurable body
+//   - Upstream: a fast HTTP/1.1 and h2c (prior knowledge, same port)
+//     origin (gnet event loop, pre-built responses, zero-allocation
+//     request handling; h2 frames through edge/h2) with configurable body
 //     size, status, chunked responses, latency distribution and failure
 //     share, so that the origin is never the bottleneck of a proxy test.
-//   - Load: an HTTP/1.1 load generator. Open-loop mode sends at a fixed
+//   - Load: an HTTP/1.1 and HTTP/2 (h2c, h2 over TLS) load generator.
+//     Open-loop mode sends at a fixed
 //     rate and charges every request's latency from its intended send time,
 //     so a stalled server shows up in the percentiles instead of hiding
 //     behind fewer samples (coordinated omission). Closed-loop mode (Max)
@@ -18,7 +20,7 @@
 //     fixed CPUs in alternating rounds, samples the proxy's CPU time and
 //     peak RSS from /proc, and writes a markdown table and SVG charts.
 //
-// The package imports nothing from the project except parser (not yet: it
-// carries its own minimal HTTP/1.1 head parsing in http1.go until parser's
-// API settles).
+// From the project it imports only edge/h2, the sans-I/O HTTP/2 server the
+// origin's h2c side runs on; it carries its own minimal HTTP/1.1 head
+// parsing in http1.go.
 package bench

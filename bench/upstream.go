@@ -15,6 +15,8 @@ import (
 	"unsafe"
 
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/portico-gw/portico/edge/h2"
 )
 
 // Delay is a response latency distribution. The zero value means no delay.
@@ -78,11 +80,13 @@ type UpstreamConfig struct {
 	Loops    int     // event loops; 0 means one per GOMAXPROCS
 }
 
-// Upstream is a fast HTTP/1.1 origin on a gnet event loop. Responses are
-// built once at start; serving a request parses its head in place, skips its
-// body (Content-Length or chunked) and writes the pre-built bytes, so the
-// hot path allocates nothing. Keep-alive and pipelining are supported;
-// /healthz always answers 200 at once.
+// Upstream is a fast HTTP/1.1 and h2c origin on a gnet event loop.
+// Responses are built once at start; serving a request parses its head in
+// place, skips its body (Content-Length or chunked) and writes the pre-built
+// bytes, so the hot path allocates nothing. Keep-alive and pipelining are
+// supported; /healthz always answers 200 at once. A connection that starts
+// with the HTTP/2 client preface is served as h2c with prior knowledge
+// (upstream_h2.go) with the same answers, delays and failure share.
 type Upstream struct {
 	gnet.BuiltinEventEngine
 	cfg     UpstreamConfig
@@ -90,6 +94,7 @@ type Upstream struct {
 	fail    [2][]byte
 	health  [2][]byte
 	headLen [2]int // head length of resp (for HEAD requests)
+	h2      h2Responses
 	served  atomic.Uint64
 	eng     gnet.Engine
 	addr    string
@@ -126,6 +131,7 @@ func NewUpstream(cfg UpstreamConfig) (*Upstream, error) {
 		u.fail[i], _ = buildResponse(500, []byte("injected failure\n"), false, closeConn)
 		u.health[i], _ = buildResponse(200, []byte("ok\n"), false, closeConn)
 	}
+	u.h2 = buildH2Responses(cfg.Status, body, cfg.Chunked)
 	return u, nil
 }
 
@@ -223,13 +229,28 @@ func (u *Upstream) Addr() string { return u.addr }
 // Served returns the number of requests answered so far.
 func (u *Upstream) Served() uint64 { return u.served.Load() }
 
-// Stop closes the listener and all connections.
+// Stop closes the listener and all connections, and returns once the
+// event loops have exited.
 func (u *Upstream) Stop(ctx context.Context) error {
-	if err := u.eng.Stop(ctx); err != nil {
-		return fmt.Errorf("cannot stop upstream: %w", err)
+	// gnet's Engine.Stop signals the shutdown at once but then polls for
+	// its end every 500 ms; Run returning (u.done) is the prompt signal,
+	// and cancelling sctx ends that poll.
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- u.eng.Stop(sctx) }()
+	select {
+	case err := <-u.done:
+		u.done <- err // for Wait
+		return nil
+	case err := <-stopped:
+		if err != nil && ctx.Err() == nil {
+			return fmt.Errorf("cannot stop upstream: %w", err)
+		}
 	}
 	select {
-	case <-u.done:
+	case err := <-u.done:
+		u.done <- err
 	case <-ctx.Done():
 	}
 	return nil
@@ -272,6 +293,8 @@ type upConn struct {
 	delayed   chan delayedW // delay mode only
 	queued    atomic.Int64  // delay mode: answers handed to the writer, not yet written
 	written   gnet.AsyncCallback
+	sniffed   bool    // the first bytes were checked for the HTTP/2 preface
+	h2        *h2Conn // non-nil: the connection speaks h2c
 }
 
 type delayedW struct {
@@ -288,15 +311,15 @@ func (u *Upstream) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		// each waits out its own delay off the event loop.
 		st.delayed = make(chan delayedW, 1024)
 		st.written = func(gnet.Conn, error) error { st.queued.Add(-1); return nil }
-		go delayedWriter(c, st)
+		go delayedWriter(c, st, st.delayed) // the loop may drop st.delayed (h2c)
 	}
 	c.SetContext(st)
 	return nil, gnet.None
 }
 
-func delayedWriter(c gnet.Conn, st *upConn) {
+func delayedWriter(c gnet.Conn, st *upConn, delayed <-chan delayedW) {
 	var t *time.Timer
-	for w := range st.delayed {
+	for w := range delayed {
 		if d := time.Until(w.due); d > 0 {
 			if t == nil {
 				t = time.NewTimer(d)
@@ -319,8 +342,15 @@ func delayedWriter(c gnet.Conn, st *upConn) {
 
 // OnClose implements gnet.EventHandler.
 func (u *Upstream) OnClose(c gnet.Conn, _ error) gnet.Action {
-	if st, ok := c.Context().(*upConn); ok && st.delayed != nil {
+	st, ok := c.Context().(*upConn)
+	if !ok {
+		return gnet.None
+	}
+	if st.delayed != nil {
 		close(st.delayed) // only the loop sends on it, and the loop is here
+	}
+	if st.h2 != nil {
+		st.h2.close()
 	}
 	return gnet.None
 }
@@ -330,7 +360,24 @@ func (u *Upstream) OnClose(c gnet.Conn, _ error) gnet.Action {
 // write.
 func (u *Upstream) OnTraffic(c gnet.Conn) gnet.Action {
 	st := c.Context().(*upConn)
+	if st.h2 != nil {
+		return st.h2.traffic()
+	}
 	buf, _ := c.Peek(-1)
+	if !st.sniffed {
+		// h2c with prior knowledge: the preface is the connection's first
+		// bytes. A strict prefix of it waits for more (no HTTP/1.1 method
+		// starts with "PRI ", but "P" could still be POST).
+		isH2, needMore := h2.IsPreface(buf)
+		if needMore {
+			return gnet.None
+		}
+		st.sniffed = true
+		if isH2 {
+			u.switchToH2(c, st)
+			return st.h2.traffic()
+		}
+	}
 	pos := 0
 	st.out = st.out[:0]
 	closeNow := false

@@ -22,7 +22,7 @@ import (
 const usage = `portico-bench: Portico's benchmark harness
 
 Usage:
-  portico-bench upstream -addr 127.0.0.1:PORT [flags]   serve a fast HTTP/1.1 origin
+  portico-bench upstream -addr 127.0.0.1:PORT [flags]   serve a fast HTTP/1.1 and h2c origin
   portico-bench load URL [flags]                        generate load (open loop, or -max)
   portico-bench compare -scenarios FILE [flags]         compare proxies side by side
 
@@ -74,13 +74,17 @@ func runUpstream(ctx context.Context, args []string) error {
 
 Serves a fast HTTP/1.1 origin for benchmarks: keep-alive and pipelining,
 request bodies (Content-Length or chunked) read and discarded, pre-built
-responses, /healthz always 200 without delay. Runs until SIGINT/SIGTERM.`)
+responses, /healthz always 200 without delay. The same port speaks h2c
+with prior knowledge (a connection starting with the HTTP/2 preface, e.g.
+h2load or "curl --http2-prior-knowledge"): the same answers, with -chunked
+meaning DATA frames without content-length, and each stream delayed on its
+own. Runs until SIGINT/SIGTERM.`)
 	addr := fs.String("addr", "127.0.0.1:19001", "listen `address` (port 0 picks one; the chosen address is printed)")
 	bodySize := fs.Int("body-size", 12, "response body size in `bytes`")
 	delay := fs.Duration("delay", 0, "fixed delay before each response")
 	dist := fs.String("delay-dist", "", "random delay: uniform:MIN:MAX or exp:MEAN (Go durations)")
 	status := fs.Int("status", 200, "response status `code`")
-	chunked := fs.Bool("chunked", false, "send bodies with Transfer-Encoding: chunked")
+	chunked := fs.Bool("chunked", false, "send bodies with Transfer-Encoding: chunked (h2c: no content-length)")
 	failRate := fs.Float64("fail-rate", 0, "share of requests answered 500, in [0, 1]")
 	loops := fs.Int("loops", 0, "event loops (0: one per GOMAXPROCS)")
 	if err := fs.Parse(args); err != nil {
