@@ -36,6 +36,7 @@ type hostPool struct {
 	maxIdle        int
 	connectTimeout time.Duration
 	sweep          timewheel.Timer // trims idle beyond maxIdle
+	lowIdle        int             // fewest idle connections since the sweep was armed
 }
 
 // idleSweepDelay is how long the idle pool may exceed max_idle_conns before
@@ -46,13 +47,30 @@ type hostPool struct {
 // open once load drops.
 const idleSweepDelay = time.Second
 
-// OnTimer closes the oldest idle connections beyond the cap.
+// OnTimer closes idle connections beyond the cap that were not needed
+// during the last interval. get takes the newest, so the lowIdle oldest
+// ones sat untouched all along; closing only those keeps a pool whose idle
+// count swings above the cap under steady load from being churned (every
+// closed connection would come back as a dial, and a request behind a dial
+// waits for it: at 256 clients over a cap of 64 that was the p99).
 func (hp *hostPool) OnTimer(*timewheel.Timer, int64) {
-	for len(hp.idle) > hp.maxIdle {
+	surplus := min(len(hp.idle)-hp.maxIdle, hp.lowIdle)
+	for ; surplus > 0; surplus-- {
 		uc := hp.idle[0]
 		hp.idle = hp.idle[1:]
 		hp.lp.wheel.Stop(&uc.timer)
 		uc.discard()
+	}
+	if len(hp.idle) > hp.maxIdle {
+		hp.lowIdle = len(hp.idle)
+		hp.lp.schedule(&hp.sweep, idleSweepDelay)
+	}
+}
+
+// noteIdleLow records how low the idle list went since the sweep was armed.
+func (hp *hostPool) noteIdleLow() {
+	if len(hp.idle) < hp.lowIdle {
+		hp.lowIdle = len(hp.idle)
 	}
 }
 
@@ -86,6 +104,7 @@ func (hp *hostPool) get(cc *clientConn) *upConn {
 	for n := len(hp.idle); n > 0; n = len(hp.idle) {
 		uc := hp.idle[n-1]
 		hp.idle = hp.idle[:n-1]
+		hp.noteIdleLow()
 		hp.lp.wheel.Stop(&uc.timer)
 		if uc.dead {
 			continue
@@ -95,6 +114,7 @@ func (hp *hostPool) get(cc *clientConn) *upConn {
 		uc.resetResponse()
 		return uc
 	}
+	hp.lowIdle = 0 // nothing idle: whatever is released next was needed
 	return hp.dialNew(cc)
 }
 
@@ -229,6 +249,7 @@ func (uc *upConn) release() {
 	hp.idle = append(hp.idle, uc)
 	hp.lp.schedule(&uc.timer, upstreamIdleTimeout)
 	if len(hp.idle) > hp.maxIdle && !hp.sweep.Pending() {
+		hp.lowIdle = len(hp.idle)
 		hp.lp.schedule(&hp.sweep, idleSweepDelay)
 	}
 }
@@ -246,6 +267,7 @@ func (uc *upConn) removeIdle() {
 	for i, x := range hp.idle {
 		if x == uc {
 			hp.idle = append(hp.idle[:i], hp.idle[i+1:]...)
+			hp.noteIdleLow()
 			return
 		}
 	}

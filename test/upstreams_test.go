@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -252,5 +254,70 @@ func TestOverloadFast503(t *testing.T) {
 		if l > 450*time.Millisecond {
 			t.Errorf("an admitted request took %v (upstream needs 200ms)", l)
 		}
+	}
+}
+
+// TestIdleCapWithoutChurn: with more concurrent clients than
+// max_idle_conns, the pool keeps the connections steady load needs instead
+// of closing and redialing them every sweep; once load stops, the idle
+// surplus is closed down to the cap.
+func TestIdleCapWithoutChurn(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dialed, open atomic.Int64
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }),
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			switch st {
+			case http.StateNew:
+				dialed.Add(1)
+				open.Add(1)
+			case http.StateClosed, http.StateHijacked:
+				open.Add(-1)
+			}
+		},
+	}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	g := startGateway(t, poolConfig("round_robin", "    max_idle_conns: 2\n", ln.Addr().String()))
+
+	const clients = 16
+	stop := time.Now().Add(3500 * time.Millisecond) // three sweeps
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}, Timeout: 5 * time.Second}
+			for n := 0; n < 100000 && time.Now().Before(stop); n++ {
+				resp, err := c.Get("http://" + g.addr + "/x")
+				if err != nil {
+					failed.Add(1)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() > 0 {
+		t.Fatalf("%d clients saw errors", failed.Load())
+	}
+	// A little slack for a sweep that lands while load ramps up.
+	if d := dialed.Load(); d > clients+4 {
+		t.Errorf("%d upstream connections dialed for %d steady clients: the idle cap churns the pool", d, clients)
+	}
+	// The cap is per target and event loop (one loop per core by default).
+	limit := int64(2 * runtime.NumCPU())
+	deadline := time.Now().Add(4 * time.Second)
+	for open.Load() > limit && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := open.Load(); n > limit {
+		t.Errorf("%d upstream connections still open after load stopped; max_idle_conns is 2 per loop, %d loops", n, runtime.NumCPU())
 	}
 }
