@@ -102,7 +102,10 @@ func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
 			path = path[1:]
 		}
 	}
-	if len(path) == 0 || (path[0] != '/' && rt.addPrefix == "") {
+	// Nothing left after the strip: the add_prefix alone is the path
+	// ("/v1" with strip /v1, add /internal is "/internal", as Envoy's and
+	// nginx's prefix rewrites give), else "/".
+	if rt.addPrefix == "" && (len(path) == 0 || path[0] != '/') {
 		b = append(b, '/')
 	}
 	b = append(b, path...)

@@ -58,6 +58,10 @@ routes:
     match: {path_prefix: /v1/}
     upstream: app
     rewrite: {strip_prefix: /v1, add_prefix: /internal}
+  - name: bare
+    match: {path: /bare}
+    upstream: app
+    rewrite: {strip_prefix: /bare, add_prefix: /internal}
   - name: slow
     match: {path_prefix: /slow/}
     upstream: app
@@ -409,6 +413,10 @@ func TestSpecAuditRewritePrefix(t *testing.T) {
 	_, body := g.get("/v1/orders/7?x=1")
 	if body != "upstream saw GET /internal/orders/7?x=1" {
 		t.Fatalf("rewrite: %q", body)
+	}
+	// The whole path stripped: the added prefix alone, no trailing slash.
+	if _, body = g.get("/bare?y=2"); body != "upstream saw GET /internal?y=2" {
+		t.Fatalf("rewrite of the bare prefix: %q", body)
 	}
 }
 
