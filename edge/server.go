@@ -88,9 +88,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	for i := range cfg.Listeners {
 		l := &cfg.Listeners[i]
-		ap, err := resolveAddrPort(l.Address)
+		ap, err := resolveListener(l)
 		if err != nil {
-			return nil, fmt.Errorf("cannot resolve listener %q address %q: %w", l.Name, l.Address, err)
+			return nil, err
 		}
 		bl := &boundListener{name: l.Name, addr: ap}
 		s.bound = append(s.bound, bl)
@@ -105,6 +105,15 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	s.metrics.handshakeGauges(s)
 	s.publish(snap, nil)
 	return s, nil
+}
+
+// resolveListener resolves a listener's address as run binds it.
+func resolveListener(l *config.Listener) (netip.AddrPort, error) {
+	ap, err := resolveAddrPort(l.Address)
+	if err != nil {
+		return ap, fmt.Errorf("cannot resolve listener %q address %q: %w", l.Name, l.Address, err)
+	}
+	return ap, nil
 }
 
 func resolveAddrPort(addr string) (netip.AddrPort, error) {

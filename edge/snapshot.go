@@ -397,9 +397,8 @@ func upstreamDefinition(u *config.Upstream) string {
 // yet are reported instead of silently ignored.
 func Check(cfg *config.Config) error {
 	for i := range cfg.Listeners { // run resolves them before binding
-		l := &cfg.Listeners[i]
-		if _, err := resolveAddrPort(l.Address); err != nil {
-			return fmt.Errorf("cannot resolve listener %q address %q: %w", l.Name, l.Address, err)
+		if _, err := resolveListener(&cfg.Listeners[i]); err != nil {
+			return err
 		}
 	}
 	snap, err := compile(cfg, nil, newMetricsRegistry(), slog.New(slog.DiscardHandler))

@@ -449,7 +449,7 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 		// remaining body cannot be skipped reliably, so close after this.
 		cc.keepAlive = false
 	}
-	cc.writeClient(uc.buildClientHead(cc, buf[:n]))
+	cc.writeClient(uc.buildClientHead(cc))
 	if uc.bodyKind == bodyNone {
 		uc.responseDone(cc)
 	}
@@ -470,36 +470,19 @@ func statusRetryMask(st int) retryMask {
 	return 0
 }
 
-// buildInformationalHead is the client's copy of a 1xx head: status and
-// end-to-end fields only.
+// buildInformationalHead is the client's copy of a 1xx head: the relayed
+// status and fields, nothing of ours.
 func (uc *upConn) buildInformationalHead(cc *clientConn) []byte {
-	r := &uc.resp
-	b := cc.lp.scratch[:0]
-	b = append(b, "HTTP/1.1 "...)
-	b = strconv.AppendInt(b, int64(r.Status), 10)
-	b = append(b, ' ')
-	b = append(b, r.Reason...)
-	b = append(b, "\r\n"...)
-	_, hasConnection := parser.Lookup(r.Fields, "Connection")
-	for i := range r.Fields {
-		f := &r.Fields[i]
-		if parser.IsHopByHop(f.Name) || parser.EqualFoldString(f.Name, "Content-Length") ||
-			(hasConnection && parser.ConnectionLists(r.Fields, f.Name)) {
-			continue
-		}
-		b = append(b, f.Name...)
-		b = append(b, ": "...)
-		b = append(b, f.Value...)
-		b = append(b, "\r\n"...)
-	}
-	b = append(b, "\r\n"...)
+	b := append(uc.appendRelayedHead(cc, cc.lp.scratch[:0]), "\r\n"...)
 	cc.lp.scratch = b[:0]
 	return b
 }
 
-func (uc *upConn) buildClientHead(cc *clientConn, _ []byte) []byte {
+// appendRelayedHead appends the upstream's status line and the fields that
+// pass to the client: not hop-by-hop or named by Connection, not framing
+// (we re-frame), not what Portico sets itself or the route removes.
+func (uc *upConn) appendRelayedHead(cc *clientConn, b []byte) []byte {
 	r := &uc.resp
-	b := cc.lp.scratch[:0]
 	b = append(b, "HTTP/1.1 "...)
 	b = strconv.AppendInt(b, int64(r.Status), 10)
 	b = append(b, ' ')
@@ -519,7 +502,13 @@ func (uc *upConn) buildClientHead(cc *clientConn, _ []byte) []byte {
 		b = append(b, f.Value...)
 		b = append(b, "\r\n"...)
 	}
-	b = appendHeaderOps(b, ops)
+	return b
+}
+
+func (uc *upConn) buildClientHead(cc *clientConn) []byte {
+	r := &uc.resp
+	b := uc.appendRelayedHead(cc, cc.lp.scratch[:0])
+	b = appendHeaderOps(b, &cc.rt.respHeaders)
 	b = cc.appendRateLimitHeaders(b)
 	switch {
 	case uc.bodyKind == bodyLength || (uc.bodyKind == bodyNone && r.ContentLength >= 0 && r.Status != 204 && r.Status >= 200):
