@@ -10,7 +10,7 @@
 # Servers alternate A B A B for ROUNDS rounds, each run after a 1 s
 # warm-up. Per run: req/s (h2load's); the server's CPU µs per request
 # (utime+stime from /proc/PID/stat over the run: the origin's process, for
-# nginx its worker only, divided by h2load's succeeded requests); the
+# nginx its master and worker, divided by h2load's succeeded requests); the
 # server's and h2load's CPU share of the run (~100% shows the bottleneck).
 # Ends with a markdown table of medians and the ratios origin / nginx.
 # Usage: flock -o /tmp/bench.lock bench/scripts/origin-vs-nginx-h2c.sh [ROUNDS]
@@ -22,58 +22,12 @@ ROUNDS=${1:-3}; DUR=${DUR:-5}; CONNS=${CONNS:-16}; STREAMS=${STREAMS:-10}
 PORT_A=${PORT_A:-33101}; PORT_B=${PORT_B:-33102}
 SERVER_CPU=${SERVER_CPU:-0}; LOAD_CPU=${LOAD_CPU:-1}
 cd "$(dirname "$0")/../.."
-BENCH_BIN=${BENCH_BIN:-bin/portico-bench}
-for t in "$BENCH_BIN" nginx h2load curl taskset; do
-  command -v "$t" > /dev/null || { echo "origin-vs-nginx-h2c: $t not found" >&2; exit 1; }
-done
-OUT=$(mktemp -d); PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2> /dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2> /dev/null || true; done
-  rm -rf "$OUT"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-HZ=$(getconf CLK_TCK)
+BENCH_BIN=${BENCH_BIN:-bin/portico-bench}; NAME=origin-vs-nginx-h2c
+. bench/scripts/origin-lib.sh
+require "$BENCH_BIN" nginx h2load curl taskset
+# nginx's `listen ... http2` without ssl is h2c with prior knowledge.
+start_servers http2 --http2-prior-knowledge
 
-cat > "$OUT/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $OUT/nginx.pid;
-error_log $OUT/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  keepalive_timeout 300s;
-  client_body_temp_path $OUT/tmp;
-  proxy_temp_path $OUT/tmp;
-  fastcgi_temp_path $OUT/tmp;
-  uwsgi_temp_path $OUT/tmp;
-  scgi_temp_path $OUT/tmp;
-  default_type text/plain;
-  server {
-    listen 127.0.0.1:$PORT_B http2;
-    location / { return 200 "hello world\n"; }
-  }
-}
-EOF
-mkdir -p "$OUT/tmp"
-GOMAXPROCS=1 taskset -c "$SERVER_CPU" "$BENCH_BIN" upstream -addr 127.0.0.1:$PORT_A -body-size 12 \
-  2> "$OUT/origin.log" & PID_A=$!; PIDS+=("$PID_A")
-taskset -c "$SERVER_CPU" nginx -p "$OUT" -c "$OUT/nginx.conf" -e "$OUT/error.log" & PID_B=$!; PIDS+=("$PID_B")
-for port in $PORT_A $PORT_B; do
-  for _ in $(seq 50); do curl -sf --http2-prior-knowledge -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
-  curl -sf --http2-prior-knowledge -o /dev/null "http://127.0.0.1:$port/" ||
-    { echo "origin-vs-nginx-h2c: no h2c answer on $port" >&2; cat "$OUT"/*.log >&2; exit 1; }
-done
-echo "origin:  $(curl -s --http2-prior-knowledge -D - -o /dev/null http://127.0.0.1:$PORT_A/ | tr -d '\r' | paste -sd'|')"
-echo "nginx:   $(curl -s --http2-prior-knowledge -D - -o /dev/null http://127.0.0.1:$PORT_B/ | tr -d '\r' | paste -sd'|')"
-# nginx's worker: the master's only child.
-NGX_WORKER=$(cat /proc/"$PID_B"/task/*/children | awk '{print $1}')
-[[ -n $NGX_WORKER ]] || { echo "origin-vs-nginx-h2c: no nginx worker" >&2; exit 1; }
-
-ticks() { awk '{print $14+$15}' /proc/"$1"/stat; }
 h2load_run() {  # PORT SECONDS -> h2load's output, then a line "loadcpu TICKS"
   taskset -c "$LOAD_CPU" sh -c 'port=$1 conns=$2 streams=$3 dur=$4
     h2load -c"$conns" -m"$streams" -D "$dur" "http://127.0.0.1:$port/" 2>&1
@@ -82,10 +36,9 @@ h2load_run() {  # PORT SECONDS -> h2load's output, then a line "loadcpu TICKS"
 
 printf '\ntaskset -c %s h2load -c%s -m%s -D %s; servers on CPU %s\n' "$LOAD_CPU" "$CONNS" "$STREAMS" "$DUR" "$SERVER_CPU"
 printf '%-6s %-7s %10s %9s %12s %12s\n' round server req/s "µs/req" "server CPU%" "h2load CPU%"
-: > "$OUT/raw"
 for r in $(seq "$ROUNDS"); do
   for s in origin nginx; do
-    if [[ $s == origin ]]; then pid=$PID_A; port=$PORT_A; else pid=$NGX_WORKER; port=$PORT_B; fi
+    if [[ $s == origin ]]; then pid=$PID_A; port=$PORT_A; else pid=$PID_B; port=$PORT_B; fi
     h2load_run "$port" 1 > /dev/null
     c0=$(ticks "$pid"); w0=$(date +%s.%N)
     h2load_run "$port" "$DUR" > "$OUT/h2load.txt"
@@ -105,20 +58,8 @@ for r in $(seq "$ROUNDS"); do
       -v w0="$w0" -v w1="$w1" -v dur="$DUR" -v raw="$OUT/raw" 'BEGIN{
         us = c / hz * 1e6 / n; wall = w1 - w0
         printf "%-6s %-7s %10.0f %9.3f %12.0f %12.0f\n", r, s, rps, us, 100 * c / hz / wall, 100 * lc / hz / dur
-        printf "%s %.0f %.4f %.1f\n", s, rps, us, 100 * c / hz / wall >> raw
+        printf "h2c %s %.0f %.4f %.1f\n", s, rps, us, 100 * c / hz / wall >> raw
       }'
   done
 done
-awk 'function med(a, n,   i, j, t) {
-       for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-       return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
-  { i = ++n[$1]; R[$1, i] = $2; U[$1, i] = $3; C[$1, i] = $4 }
-  END {
-    for (k in n) { for (i = 1; i <= n[k]; i++) { x[i] = R[k, i]; y[i] = U[k, i]; z[i] = C[k, i] }
-                   mr[k] = med(x, n[k]); mu[k] = med(y, n[k]); mc[k] = med(z, n[k]) }
-    printf "\nMedians over runs (h2c, servers on one core each, in turn):\n\n"
-    printf "| server | runs | req/s | CPU µs/req | server CPU %% |\n|---|---|---|---|---|\n"
-    printf "| portico-bench upstream | %d | %.0f | %.3f | %.0f |\n", n["origin"], mr["origin"], mu["origin"], mc["origin"]
-    printf "| nginx return 200 (worker) | %d | %.0f | %.3f | %.0f |\n", n["nginx"], mr["nginx"], mu["nginx"], mc["nginx"]
-    if (n["origin"] && n["nginx"]) printf "| **origin ÷ nginx** | | **%.2f** | **%.2f** | |\n", mr["origin"] / mr["nginx"], mu["origin"] / mu["nginx"]
-  }' "$OUT/raw"
+print_medians load

@@ -25,64 +25,11 @@ ROUNDS=${1:-3}; DUR=${DUR:-5}; DEPTHS=${DEPTHS:-16 1}; CONNS=${CONNS:-64}
 PORT_A=${PORT_A:-32001}; PORT_B=${PORT_B:-32002}
 SERVER_CPU=${SERVER_CPU:-0}; LOAD_CPU=${LOAD_CPU:-1}
 cd "$(dirname "$0")/../.."
-BENCH_BIN=${BENCH_BIN:-bin/portico-bench}
-for t in "$BENCH_BIN" nginx wrk taskset; do
-  command -v "$t" > /dev/null || { echo "origin-vs-nginx: $t not found" >&2; exit 1; }
-done
-OUT=$(mktemp -d); PIDS=()
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2> /dev/null || true; done
-  for p in "${PIDS[@]}"; do wait "$p" 2> /dev/null || true; done
-  rm -rf "$OUT"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-HZ=$(getconf CLK_TCK)
+BENCH_BIN=${BENCH_BIN:-bin/portico-bench}; NAME=origin-vs-nginx
+. bench/scripts/origin-lib.sh
+require "$BENCH_BIN" nginx wrk curl taskset
+start_servers ""
 
-# The body the origin sends by default (-body-size 12): "hello world\n".
-cat > "$OUT/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $OUT/nginx.pid;
-error_log $OUT/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  keepalive_timeout 300s;
-  client_body_temp_path $OUT/tmp;
-  proxy_temp_path $OUT/tmp;
-  fastcgi_temp_path $OUT/tmp;
-  uwsgi_temp_path $OUT/tmp;
-  scgi_temp_path $OUT/tmp;
-  default_type text/plain;
-  server {
-    listen 127.0.0.1:$PORT_B;
-    location / { return 200 "hello world\n"; }
-  }
-}
-EOF
-mkdir -p "$OUT/tmp"
-GOMAXPROCS=1 taskset -c "$SERVER_CPU" "$BENCH_BIN" upstream -addr 127.0.0.1:$PORT_A -body-size 12 \
-  2> "$OUT/origin.log" & PID_A=$!; PIDS+=("$PID_A")
-taskset -c "$SERVER_CPU" nginx -p "$OUT" -c "$OUT/nginx.conf" -e "$OUT/error.log" & PID_B=$!; PIDS+=("$PID_B")
-for port in $PORT_A $PORT_B; do
-  for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
-  curl -sf -o /dev/null "http://127.0.0.1:$port/" || { echo "origin-vs-nginx: nothing answers on $port" >&2; cat "$OUT"/*.log >&2; exit 1; }
-done
-echo "origin:  $(curl -s -D - -o /dev/null http://127.0.0.1:$PORT_A/ | tr -d '\r' | paste -sd'|')"
-echo "nginx:   $(curl -s -D - -o /dev/null http://127.0.0.1:$PORT_B/ | tr -d '\r' | paste -sd'|')"
-
-# Server CPU ticks: the process and, for nginx, its worker (children).
-ticks() {
-  local t=0 p
-  for p in $1 $(cat /proc/"$1"/task/*/children 2> /dev/null); do
-    t=$((t + $(awk '{print $14+$15}' /proc/"$p"/stat)))
-  done
-  echo "$t"
-}
-# Busy and total jiffies of one CPU from /proc/stat.
-cpu_jiffies() { awk -v c="cpu$1" '$1==c{print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8}' /proc/stat; }
 wrk_run() {  # PORT SECONDS DEPTH -> wrk's output, then a line "wrkcpu TICKS"
   local script=()
   if (($3 > 1)); then
@@ -96,7 +43,6 @@ wrk_run() {  # PORT SECONDS DEPTH -> wrk's output, then a line "wrkcpu TICKS"
     echo "wrkcpu $(awk "{print \$16+\$17}" /proc/$$/stat)"' _ "$1" "$CONNS" "$2" "${script[@]}"
 }
 
-: > "$OUT/raw"
 for depth in $DEPTHS; do
   printf '\nwrk -t1 -c%s -d%ss, pipelining depth %s, on CPU %s; servers on CPU %s\n' "$CONNS" "$DUR" "$depth" "$LOAD_CPU" "$SERVER_CPU"
   printf '%-6s %-7s %10s %9s %12s %11s %10s %13s\n' round server req/s "µs/req" "server CPU%" "CPU$SERVER_CPU busy%" "wrk CPU%" "1e6/(µs/req)"
@@ -128,18 +74,4 @@ for depth in $DEPTHS; do
     done
   done
 done
-awk 'function med(a, n,   i, j, t) {
-       for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-       return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
-  { k = $1 SUBSEP $2; if (!($1 in seen)) { seen[$1] = 1; order[++nd] = $1 }
-    i = ++n[k]; R[k, i] = $3; U[k, i] = $4; C[k, i] = $5 }
-  END {
-    for (k in n) { for (i = 1; i <= n[k]; i++) { x[i] = R[k, i]; y[i] = U[k, i]; z[i] = C[k, i] }
-                   mr[k] = med(x, n[k]); mu[k] = med(y, n[k]); mc[k] = med(z, n[k]) }
-    printf "\nMedians over runs (servers on one core each, in turn):\n\n"
-    printf "| pipelining depth | server | runs | req/s | CPU µs/req | server CPU %% |\n|---|---|---|---|---|---|\n"
-    for (j = 1; j <= nd; j++) { d = order[j]; o = d SUBSEP "origin"; g = d SUBSEP "nginx"
-      printf "| %s | portico-bench upstream | %d | %.0f | %.3f | %.0f |\n", d, n[o], mr[o], mu[o], mc[o]
-      printf "| %s | nginx return 200 | %d | %.0f | %.3f | %.0f |\n", d, n[g], mr[g], mu[g], mc[g]
-      if (n[o] && n[g]) printf "| %s | **origin ÷ nginx** | | **%.2f** | **%.2f** | |\n", d, mr[o] / mr[g], mu[o] / mu[g] }
-  }' "$OUT/raw"
+print_medians "pipelining depth"
