@@ -116,6 +116,8 @@ type clientConn struct {
 	certSubject   string // verified mTLS client certificate (RFC 2253), per connection
 	certSHA256    string
 	limit         limiter.Decision // tightest rate-limit decision (hasLimit)
+	acceptEnc     uint8            // the coding a compressible response would get (compress.go)
+	z             *compressor      // encoding this response's body; nil: sent as is
 	hasLimit      bool
 	logEntry      accesslog.Entry
 }
@@ -365,6 +367,12 @@ func (cc *clientConn) startRequest(head []byte) {
 	}
 	rt := cc.snap.routes[idx]
 	cc.rt = rt
+	cc.acceptEnc = encIdentity
+	if len(rt.compress) > 0 && !cc.isHEAD {
+		// HEAD gets the identity headers, as nginx's gzip does: no body
+		// to encode, and no encoder taken for it.
+		cc.acceptEnc = chooseEncoding(rt.compress, r.Fields)
+	}
 	if rt.auth != nil && !cc.authenticate(rt.auth) {
 		return
 	}
@@ -554,6 +562,7 @@ func (cc *clientConn) requestSent() {
 // be reused since the message on it is incomplete.
 func (cc *clientConn) abortUpstream() {
 	cc.lp.wheel.Stop(&cc.rtimer)
+	cc.releaseCompressor()
 	if uc := cc.uc; uc != nil {
 		cc.uc = nil
 		uc.cc = nil
@@ -722,6 +731,7 @@ func (cc *clientConn) flush() {
 // request, or closes it.
 func (cc *clientConn) finishRequest() {
 	cc.lp.wheel.Stop(&cc.rtimer)
+	cc.releaseCompressor()
 	cc.logRequest()
 	if cc.target != nil {
 		cc.target.Release()
@@ -800,6 +810,13 @@ func (cc *clientConn) onClose(error) {
 	delete(cc.lp.clients, cc)
 	cc.lp.wheel.Stop(&cc.timer)
 	cc.abortUpstream()
+}
+
+func (cc *clientConn) releaseCompressor() {
+	if cc.z != nil {
+		cc.lp.compressors.put(cc.z)
+		cc.z = nil
+	}
 }
 
 // consume discards n buffered input bytes. gnet's Discard treats n <= 0 as

@@ -46,6 +46,8 @@ type loop struct {
 	h2conns       map[*h2Conn]struct{}
 	handshakes    *edgetls.HandshakeLimiter // caps this loop's TLS handshake goroutines
 
+	compressors compressors // response encoders, reused across responses
+
 	epfd          int // the loop's epoll fd (0: not looked up yet, -1: unavailable)
 	pausedUp      []*upConn
 	pausedClients []*clientConn

@@ -85,6 +85,8 @@ type route struct {
 	retryAttempts int
 	retryOn       retryMask
 
+	compress []uint8 // response codings in the route's preference order
+
 	metrics *routeMetrics
 }
 
@@ -322,6 +324,11 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 		}
 		if rw := rc.Rewrite; rw != nil {
 			r.stripPrefix, r.addPrefix, r.hostRewrite = rw.StripPrefix, rw.AddPrefix, rw.Host
+		}
+		for _, c := range rc.Compress {
+			if enc := encodingID(c); enc != encIdentity {
+				r.compress = append(r.compress, enc)
+			}
 		}
 		r.reqHeaders = compileHeaderOps(rc.RequestHeaders)
 		r.respHeaders = compileHeaderOps(rc.ResponseHeaders)

@@ -432,15 +432,18 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 	case parser.BodyChunked:
 		uc.bodyKind = bodyChunked
 		uc.dec.Reset()
-		if cc.http10 {
-			// HTTP/1.0 has no chunked coding (RFC 9112 §6.1): the client
-			// gets the decoded body, delimited by the close.
-			cc.keepAlive = false
-		}
 	default:
 		uc.bodyKind = bodyUntilClose
+	}
+	if uc.bodyKind != bodyNone && cc.acceptEnc != encIdentity && compressible(&uc.resp) {
+		cc.z = cc.lp.compressors.take(cc.acceptEnc)
+	}
+	// The client's framing: a length is kept only when the bytes pass
+	// unchanged; otherwise chunked, and HTTP/1.0, which has no chunked
+	// coding (RFC 9112 §6.1), gets the body delimited by the close.
+	if uc.bodyKind == bodyChunked || uc.bodyKind == bodyUntilClose || (uc.bodyKind == bodyLength && cc.z != nil) {
 		uc.chunkOut = !cc.http10
-		if !uc.chunkOut {
+		if cc.http10 {
 			cc.keepAlive = false
 		}
 	}
@@ -497,6 +500,20 @@ func (uc *upConn) appendRelayedHead(cc *clientConn, b []byte) []byte {
 			opsDrop(f.Name, ops) || (cc.hasLimit && hasPrefixFold(f.Name, "RateLimit-")) {
 			continue
 		}
+		if cc.z != nil {
+			switch {
+			case parser.EqualFoldString(f.Name, "Accept-Ranges"):
+				continue // ranges of the encoded body are not offered
+			case parser.EqualFoldString(f.Name, "ETag") && !hasPrefixFold(f.Value, "W/"):
+				// The encoded body differs byte for byte from what the
+				// strong validator names (RFC 9110 §8.8.1).
+				b = append(b, f.Name...)
+				b = append(b, ": W/"...)
+				b = append(b, f.Value...)
+				b = append(b, "\r\n"...)
+				continue
+			}
+		}
 		b = append(b, f.Name...)
 		b = append(b, ": "...)
 		b = append(b, f.Value...)
@@ -510,13 +527,21 @@ func (uc *upConn) buildClientHead(cc *clientConn) []byte {
 	b := uc.appendRelayedHead(cc, cc.lp.scratch[:0])
 	b = appendHeaderOps(b, &cc.rt.respHeaders)
 	b = cc.appendRateLimitHeaders(b)
+	if cc.z != nil {
+		b = append(b, "Content-Encoding: "...)
+		b = append(b, encodingNames[cc.z.enc]...)
+		b = append(b, "\r\n"...)
+		if !varyListsAcceptEncoding(r.Fields) {
+			b = append(b, "Vary: Accept-Encoding\r\n"...)
+		}
+	}
 	switch {
-	case uc.bodyKind == bodyLength || (uc.bodyKind == bodyNone && r.ContentLength >= 0 && r.Status != 204 && r.Status >= 200):
+	case uc.chunkOut:
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	case (uc.bodyKind == bodyLength && cc.z == nil) || (uc.bodyKind == bodyNone && r.ContentLength >= 0 && r.Status != 204 && r.Status >= 200):
 		b = append(b, "Content-Length: "...)
 		b = appendInt(b, max(r.ContentLength, 0))
 		b = append(b, "\r\n"...)
-	case (uc.bodyKind == bodyChunked && !cc.http10) || uc.chunkOut:
-		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}
 	b = append(b, "X-Request-Id: "...)
 	b = append(b, cc.reqID...)
@@ -535,14 +560,16 @@ func (uc *upConn) forwardBody(cc *clientConn, buf []byte) int {
 		if k > uc.bodyLeft {
 			k = uc.bodyLeft // anything beyond is a protocol error; the conn is not reused
 		}
-		cc.writeClient(buf[:k])
-		cc.bytesOut += k
+		uc.relay(cc, buf[:k])
 		uc.bodyLeft -= k
 		if uc.bodyLeft == 0 {
 			if int64(len(buf)) > k {
 				uc.dead = true
 			}
+			uc.endBody(cc)
 			uc.responseDone(cc)
+		} else {
+			uc.flushEncoded(cc)
 		}
 		return int(k)
 	case bodyChunked:
@@ -561,19 +588,10 @@ func (uc *upConn) forwardBody(cc *clientConn, buf []byte) int {
 				return total
 			}
 			if len(data) > 0 {
-				if cc.http10 {
-					cc.writeClient(data)
-				} else {
-					cc.writeClient(parser.AppendChunkHeader(cc.lp.scratch[:0], len(data)))
-					cc.writeClient(data)
-					cc.writeClient(crlf)
-				}
-				cc.bytesOut += int64(len(data))
+				uc.relay(cc, data)
 			}
 			if done {
-				if !cc.http10 {
-					cc.writeClient(lastChunk)
-				}
+				uc.endBody(cc)
 				uc.responseDone(cc)
 				return total
 			}
@@ -581,25 +599,68 @@ func (uc *upConn) forwardBody(cc *clientConn, buf []byte) int {
 				break
 			}
 		}
+		uc.flushEncoded(cc)
 		return total
 	case bodyUntilClose:
-		if uc.chunkOut {
-			cc.writeClient(parser.AppendChunkHeader(cc.lp.scratch[:0], len(buf)))
-			cc.writeClient(buf)
-			cc.writeClient(crlf)
-		} else {
-			cc.writeClient(buf)
-		}
-		cc.bytesOut += int64(len(buf))
+		uc.relay(cc, buf)
+		uc.flushEncoded(cc)
 		return len(buf)
 	}
 	return len(buf)
 }
 
-func (uc *upConn) finishCloseDelimited(cc *clientConn) {
+// relay passes decoded body bytes on: into the encoder, or to the client in
+// its framing.
+func (uc *upConn) relay(cc *clientConn, data []byte) {
+	if cc.z != nil {
+		cc.z.write(data)
+		return
+	}
+	uc.frame(cc, data)
+}
+
+// frame writes body bytes to the client as one chunk, or bare when the
+// client's framing is a length or the close.
+func (uc *upConn) frame(cc *clientConn, data []byte) {
+	if uc.chunkOut {
+		cc.writeClient(parser.AppendChunkHeader(cc.lp.scratch[:0], len(data)))
+		cc.writeClient(data)
+		cc.writeClient(crlf)
+	} else {
+		cc.writeClient(data)
+	}
+	cc.bytesOut += int64(len(data))
+}
+
+// flushEncoded sends what the encoder produced so far, so a response that
+// streams slowly reaches the client as it comes, not when it ends.
+func (uc *upConn) flushEncoded(cc *clientConn) {
+	if z := cc.z; z != nil && !cc.closed {
+		z.flush()
+		if len(z.out) > 0 {
+			uc.frame(cc, z.out)
+			z.out = z.out[:0]
+		}
+	}
+}
+
+// endBody writes the end of the client's body: the encoder's last bytes and
+// the last chunk.
+func (uc *upConn) endBody(cc *clientConn) {
+	if z := cc.z; z != nil {
+		z.finish()
+		if len(z.out) > 0 {
+			uc.frame(cc, z.out)
+			z.out = z.out[:0]
+		}
+	}
 	if uc.chunkOut {
 		cc.writeClient(lastChunk)
 	}
+}
+
+func (uc *upConn) finishCloseDelimited(cc *clientConn) {
+	uc.endBody(cc)
 	cc.respDone = true
 	if cc.reqDone {
 		cc.finishRequest()

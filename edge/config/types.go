@@ -196,7 +196,7 @@ type Route struct {
 	Retries         *Retries   `json:"retries"`
 	// MaxBodyBytes 0 means inherit the listener's limits.max_body_bytes.
 	MaxBodyBytes Size     `json:"max_body_bytes"`
-	Compress     []string `json:"compress"` // zstd | gzip, in preference order (planned)
+	Compress     []string `json:"compress"` // zstd | gzip, in preference order
 	Pos          Pos      `json:"-"`
 }
 
