@@ -1,6 +1,8 @@
 package edge
 
 import (
+	"time"
+
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/net/http2"
 
@@ -27,6 +29,12 @@ type h2Conn struct {
 	stalled bool // the socket's outbound queue is over highWater
 	goaway  bool
 	timer   timewheel.Timer // idle timeout while no stream is open
+	htimer  timewheel.Timer // header timeout while a header block is half received
+	// lastBusy is when a stream was last seen open: idle_timeout counts
+	// from there, so frames that open no stream (PING, SETTINGS, a header
+	// block trickled byte by byte) never keep an idle connection alive.
+	lastBusy int64
+	abandon  bool // header timeout: close once the GOAWAY is out
 }
 
 func (lp *loop) newH2Conn(cc *clientConn, gc downstream) *h2Conn {
@@ -37,8 +45,10 @@ func (lp *loop) newH2Conn(cc *clientConn, gc downstream) *h2Conn {
 		MaxHeaderBytes:       ls.maxHeaderBytes,
 	}, h)
 	h.timer.Init(h)
+	h.htimer.Init(h)
 	lp.h2conns[h] = struct{}{}
 	lp.schedule(&h.timer, ls.idleTimeout)
+	lp.schedule(&h.htimer, ls.headerTimeout) // the preface and first request
 	return h
 }
 
@@ -65,19 +75,65 @@ func (h *h2Conn) onTraffic() gnet.Action {
 			h.lp.s.log.Debug("http2 connection error", "error", err.Error())
 		}
 		h.markDirty()
-		h.lp.wheel.Stop(&h.timer)
-		h.lp.schedule(&h.timer, h.proto.listener().idleTimeout)
+		h.noteBusy()
+		if h.awaitingHeaders(buf[n:]) {
+			if !h.htimer.Pending() {
+				h.lp.schedule(&h.htimer, h.proto.listener().headerTimeout)
+			}
+		} else {
+			h.lp.wheel.Stop(&h.htimer)
+		}
 	}
 	return gnet.None
 }
 
-// OnTimer closes an idle connection (no open stream for idle_timeout).
-func (h *h2Conn) OnTimer(*timewheel.Timer, int64) {
+// awaitingHeaders: a header block is half received, or the bytes left
+// over after the last whole frame start a HEADERS or CONTINUATION frame
+// (or are too few to tell).
+func (h *h2Conn) awaitingHeaders(partial []byte) bool {
+	if h.sc.AwaitingHeaders() {
+		return true
+	}
+	if len(partial) == 0 {
+		return false
+	}
+	if len(partial) < 4 {
+		return true
+	}
+	t := http2.FrameType(partial[3])
+	return t == http2.FrameHeaders || t == http2.FrameContinuation
+}
+
+func (h *h2Conn) noteBusy() {
+	if h.sc.Active() > 0 {
+		h.lastBusy = time.Now().UnixNano()
+	}
+}
+
+// OnTimer closes an idle connection (no open stream for idle_timeout), or
+// one whose header block did not complete within header_timeout.
+func (h *h2Conn) OnTimer(t *timewheel.Timer, now int64) {
 	if h.closed {
 		return
 	}
+	ls := h.proto.listener()
+	if t == &h.htimer {
+		buf, _ := h.gc.Peek(-1)
+		if !h.awaitingHeaders(buf) {
+			return
+		}
+		h.lp.s.log.Debug("http2 header timeout", "remote", h.proto.peerStr)
+		h.abandon = true
+		h.sc.GoAway(false)
+		h.markDirty()
+		return
+	}
 	if h.sc.Stats().Active > 0 {
-		h.lp.schedule(&h.timer, h.proto.listener().idleTimeout)
+		h.lp.schedule(&h.timer, ls.idleTimeout)
+		return
+	}
+	if idle := time.Duration(now - h.lastBusy); h.lastBusy != 0 && idle < ls.idleTimeout {
+		h.lp.schedule(&h.timer, ls.idleTimeout-idle)
 		return
 	}
 	h.sc.GoAway(false)
@@ -104,6 +160,7 @@ func (h *h2Conn) flush() {
 	if h.closed {
 		return
 	}
+	h.noteBusy() // a stream that ends in this flush was open until now
 	for i := 0; i < 16; i++ {
 		out := h.sc.Output()
 		if len(out) == 0 {
@@ -125,7 +182,7 @@ func (h *h2Conn) flush() {
 		h.sc.ConsumeOutput(len(out)) // may call OnWritable, producing more
 	}
 	h.finishClosing()
-	if h.sc.Done() && len(h.sc.Output()) == 0 {
+	if (h.sc.Done() || h.abandon) && len(h.sc.Output()) == 0 {
 		h.closed = true
 		_ = h.gc.Close()
 	}
@@ -162,6 +219,7 @@ func (h *h2Conn) onClose() {
 	h.closed = true
 	delete(h.lp.h2conns, h)
 	h.lp.wheel.Stop(&h.timer)
+	h.lp.wheel.Stop(&h.htimer)
 	h.sc.Close() // OnReset(CANCEL) for every open stream
 	h.finishClosing()
 }

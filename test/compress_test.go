@@ -169,22 +169,22 @@ func TestCompressNegotiation(t *testing.T) {
 	cases := []struct{ path, accept, want string }{
 		{"/json", "gzip", "gzip"},
 		{"/json", "zstd", "zstd"},
-		{"/json", "gzip, zstd", "zstd"},            // equal q: the route's order
-		{"/json", "zstd;q=0.5, gzip", "gzip"},      // the client's preference wins
-		{"/json", "gzip;q=0, zstd;q=0", ""},        // both refused
-		{"/json", "*", "zstd"},                     // anything: the route's first
-		{"/json", "*;q=0.1, zstd;q=0", "gzip"},     // "*" covers gzip, zstd refused
-		{"/json", "br", ""},                        // nothing we offer
-		{"/json", "", ""},                          // no header: identity
-		{"/json", "GZIP ; Q=1.0", "gzip"},          // case-insensitive
-		{"/json", "gzip;q=2", ""},                  // malformed q refuses
-		{"/chunked", "gzip", "gzip"},               // chunked upstream body
-		{"/vary", "gzip", "gzip"},                  // keeps the upstream's Vary
-		{"/encoded", "gzip, zstd", "br"},           // never encoded twice
-		{"/tiny", "gzip", ""},                      // too small to gain
-		{"/png", "gzip", ""},                       // not a textual type
-		{"/notransform", "gzip", ""},               // Cache-Control: no-transform
-		{"/plain/json", "gzip", ""},                // a route without compress
+		{"/json", "gzip, zstd", "zstd"},        // equal q: the route's order
+		{"/json", "zstd;q=0.5, gzip", "gzip"},  // the client's preference wins
+		{"/json", "gzip;q=0, zstd;q=0", ""},    // both refused
+		{"/json", "*", "zstd"},                 // anything: the route's first
+		{"/json", "*;q=0.1, zstd;q=0", "gzip"}, // "*" covers gzip, zstd refused
+		{"/json", "br", ""},                    // nothing we offer
+		{"/json", "", ""},                      // no header: identity
+		{"/json", "GZIP ; Q=1.0", "gzip"},      // case-insensitive
+		{"/json", "gzip;q=2", ""},              // malformed q refuses
+		{"/chunked", "gzip", "gzip"},           // chunked upstream body
+		{"/vary", "gzip", "gzip"},              // keeps the upstream's Vary
+		{"/encoded", "gzip, zstd", "br"},       // never encoded twice
+		{"/tiny", "gzip", ""},                  // too small to gain
+		{"/png", "gzip", ""},                   // not a textual type
+		{"/notransform", "gzip", ""},           // Cache-Control: no-transform
+		{"/plain/json", "gzip", ""},            // a route without compress
 	}
 	for _, c := range cases {
 		resp, b := getEncoded(t, rawClient, base+c.path, c.accept)

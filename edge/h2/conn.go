@@ -215,6 +215,14 @@ func (c *ServerConn) Stats() Stats {
 	return st
 }
 
+// Active is the number of streams open now.
+func (c *ServerConn) Active() int { return c.active }
+
+// AwaitingHeaders reports that a header block (or the client preface) is
+// half received: the owner bounds how long that may last, as HTTP/1.1's
+// header timeout bounds a request head.
+func (c *ServerConn) AwaitingHeaders() bool { return c.hdrID != 0 || !c.prefaceDone }
+
 // Done reports that the connection has nothing left to do: after a
 // connection error, Close, or our final GOAWAY once no stream is active.
 // The owner sends what Output holds, then closes the socket. A client's

@@ -1,0 +1,164 @@
+//go:build integration
+
+package test
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+func h2TimeoutConfig(up string) string {
+	return strings.Replace(h2cConfig(up), "limits: {", "limits: {header_timeout: 1s, idle_timeout: 1s, ", 1)
+}
+
+// h2Raw opens an h2c connection, sends the preface and SETTINGS, and
+// reports when the server's GOAWAY arrives and when the socket closes.
+type h2Raw struct {
+	c       net.Conn
+	fr      *http2.Framer
+	start   time.Time
+	goaway  chan time.Duration
+	closed  chan time.Duration
+	headers chan uint32 // stream ids of response HEADERS
+}
+
+func dialH2Raw(t *testing.T, addr string) *h2Raw {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	h := &h2Raw{c: c, fr: http2.NewFramer(c, c), start: time.Now(),
+		goaway: make(chan time.Duration, 1), closed: make(chan time.Duration, 1), headers: make(chan uint32, 16)}
+	io.WriteString(c, http2.ClientPreface)
+	h.fr.WriteSettings()
+	go func() {
+		_ = c.SetReadDeadline(time.Now().Add(15 * time.Second))
+		for {
+			f, err := h.fr.ReadFrame()
+			if err != nil {
+				h.closed <- time.Since(h.start)
+				return
+			}
+			switch f := f.(type) {
+			case *http2.GoAwayFrame:
+				select {
+				case h.goaway <- time.Since(h.start):
+				default:
+				}
+			case *http2.HeadersFrame:
+				h.headers <- f.StreamID
+			}
+		}
+	}()
+	return h
+}
+
+func requestBlock(path string) []byte {
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":path", path}, {":authority", "a"}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	return hb.Bytes()
+}
+
+// waitClosed: the server sent GOAWAY and closed the socket between lo
+// and hi after the connection opened.
+func (h *h2Raw) waitClosed(t *testing.T, what string, lo, hi time.Duration) {
+	t.Helper()
+	select {
+	case d := <-h.closed:
+		if d < lo || d > hi {
+			t.Errorf("%s: closed after %v, want between %v and %v", what, d, lo, hi)
+		}
+		select {
+		case <-h.goaway:
+		default:
+			t.Errorf("%s: closed without a GOAWAY", what)
+		}
+	case <-time.After(hi + 2*time.Second):
+		t.Fatalf("%s: still open after %v", what, hi+2*time.Second)
+	}
+}
+
+// TestH2HeaderTimeout: a header block trickled in CONTINUATION frames, or
+// a HEADERS frame trickled byte by byte, is cut off by header_timeout
+// (1s) even though bytes keep arriving, as a slow HTTP/1.1 head is.
+func TestH2HeaderTimeout(t *testing.T) {
+	up := echoHashUpstream(t)
+	g := startGateway(t, h2TimeoutConfig(up.addr()))
+
+	// Trickled CONTINUATION frames, every 200ms.
+	h := dialH2Raw(t, g.addr)
+	block := requestBlock("/x")
+	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block[:2], EndHeaders: false, EndStream: true})
+	go func(fr *http2.Framer) {
+		for i := 2; i < len(block) && i < 40; i++ {
+			time.Sleep(200 * time.Millisecond)
+			if fr.WriteContinuation(1, false, block[i:i+1]) != nil {
+				return
+			}
+		}
+	}(h.fr)
+	h.waitClosed(t, "trickled CONTINUATION", 900*time.Millisecond, 3*time.Second)
+
+	// One HEADERS frame whose bytes arrive one at a time.
+	h = dialH2Raw(t, g.addr)
+	var frame bytes.Buffer
+	http2.NewFramer(&frame, nil).WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block, EndHeaders: true, EndStream: true})
+	go func(c net.Conn) {
+		for _, b := range frame.Bytes() {
+			time.Sleep(200 * time.Millisecond)
+			if _, err := c.Write([]byte{b}); err != nil {
+				return
+			}
+		}
+	}(h.c)
+	h.waitClosed(t, "trickled HEADERS frame", 900*time.Millisecond, 3*time.Second)
+}
+
+// TestH2IdleTimeoutIgnoresPings: with no stream open, PINGs every 200ms do
+// not keep the connection past idle_timeout (1s); a stream that stays open
+// longer than idle_timeout is not cut, and the idle time counts from its end.
+func TestH2IdleTimeoutIgnoresPings(t *testing.T) {
+	up := echoHashUpstream(t)
+	g := startGateway(t, h2TimeoutConfig(up.addr()))
+
+	h := dialH2Raw(t, g.addr)
+	go func(fr *http2.Framer) {
+		for i := 0; i < 30; i++ {
+			time.Sleep(200 * time.Millisecond)
+			if fr.WritePing(false, [8]byte{byte(i)}) != nil {
+				return
+			}
+		}
+	}(h.fr)
+	h.waitClosed(t, "PINGs only", 900*time.Millisecond, 3*time.Second)
+
+	// /slow takes 700ms upstream; sent at 600ms, it is open across the
+	// first idle deadline, and the connection must outlive it.
+	h = dialH2Raw(t, g.addr)
+	time.Sleep(600 * time.Millisecond)
+	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: requestBlock("/slow"), EndHeaders: true, EndStream: true})
+	select {
+	case id := <-h.headers:
+		if id != 1 {
+			t.Fatalf("response on stream %d", id)
+		}
+	case d := <-h.closed:
+		t.Fatalf("closed after %v with the stream open", d)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no response to /slow")
+	}
+	// The response ended at about 1.3s; idle then runs to about 2.3s.
+	h.waitClosed(t, "after the stream ended", 2*time.Second, 4*time.Second)
+}
