@@ -100,6 +100,7 @@ type clientConn struct {
 	bodySeen      int64
 	maxBody       int64
 	dec           parser.ChunkedDecoder
+	reqTrailers   []byte // the chunked request body's trailer section, forwarded upstream
 	respBegun     bool
 	respDone      bool
 	reqDone       bool
@@ -348,6 +349,8 @@ func (cc *clientConn) startRequest(head []byte) {
 	case r.Chunked:
 		cc.bodyKind = bodyChunked
 		cc.dec.Reset()
+		cc.reqTrailers = cc.reqTrailers[:0]
+		cc.dec.KeepTrailers(&cc.reqTrailers)
 	case r.ContentLength > 0:
 		cc.bodyKind, cc.bodyLeft = bodyLength, r.ContentLength
 	default:
@@ -518,7 +521,7 @@ func (cc *clientConn) readBody() bool {
 			if done {
 				consume(cc.gc, total)
 				if !discard {
-					cc.uc.write(lastChunk)
+					cc.uc.write(appendLastChunk(cc.lp.scratch[:0], cc.reqTrailers))
 				}
 				cc.bodyEnd(discard)
 				return true

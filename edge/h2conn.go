@@ -327,10 +327,33 @@ func (h *h2Conn) OnData(s *h2.Stream, data []byte, end bool) {
 	}
 }
 
+// OnTrailers ends the request body with its trailers. They reach the
+// upstream in the chunked body's trailer section; a body framed by
+// Content-Length has no place for them, and they are dropped (RFC 9110
+// §6.5.1 lets a recipient discard trailers).
 func (h *h2Conn) OnTrailers(s *h2.Stream) {
-	// Request trailers are not forwarded to HTTP/1.1 upstreams; they end
-	// the body.
-	h.OnData(s, nil, true)
+	cc, _ := s.Data.(*clientConn)
+	if cc == nil || cc.closed {
+		return
+	}
+	sio := cc.gc.(*streamIO)
+	if !sio.chunked {
+		h.OnData(s, nil, true)
+		return
+	}
+	sio.in = append(sio.in, "0\r\n"...)
+	for name, value := range s.Trailers() {
+		if trailerForwarded(name) {
+			sio.in = append(sio.in, name...)
+			sio.in = append(sio.in, ": "...)
+			sio.in = append(sio.in, value...)
+			sio.in = append(sio.in, "\r\n"...)
+		}
+	}
+	sio.in = append(sio.in, "\r\n"...)
+	if !cc.paused {
+		cc.process()
+	}
 }
 
 func (h *h2Conn) OnReset(s *h2.Stream, _ http2.ErrCode) {
@@ -374,6 +397,7 @@ type streamIO struct {
 	bodyKind int
 	left     int64
 	dec      parser.ChunkedDecoder
+	trailers []byte // the response's trailer section, sent as a trailing HEADERS
 	out      []byte // response body the stream's window did not take yet
 	respEnd  bool   // the body is complete; END_STREAM follows out
 	ended    bool   // END_STREAM or RST_STREAM written; s dropped
@@ -386,6 +410,7 @@ func (sio *streamIO) reset(s *h2.Stream) {
 	sio.s = s
 	sio.in, sio.inOff, sio.uncredited, sio.chunked = sio.in[:0], 0, 0, false
 	sio.head, sio.headDone, sio.bodyKind, sio.left = sio.head[:0], false, bodyNone, 0
+	sio.trailers = sio.trailers[:0]
 	sio.out, sio.respEnd, sio.ended, sio.releaseWhenDone = sio.out[:0], false, false, false
 }
 
@@ -470,6 +495,7 @@ func (sio *streamIO) writeHead() {
 	case parser.BodyChunked:
 		sio.bodyKind = bodyChunked
 		sio.dec.Reset()
+		sio.dec.KeepTrailers(&sio.trailers)
 	default:
 		sio.bodyKind = bodyNone
 	}
@@ -524,30 +550,44 @@ func (sio *streamIO) body(b []byte) {
 	}
 }
 
-// pump hands buffered body bytes to the stream as its windows allow.
+// pump hands buffered body bytes to the stream as its windows allow; the
+// stream ends with the last DATA, or with a trailing HEADERS when the body
+// had trailers.
 func (sio *streamIO) pump() {
 	if sio.s == nil || sio.ended || !sio.headDone {
 		return
 	}
 	sio.h.markDirty()
+	withTrailers := sio.respEnd && len(sio.trailers) > 0
 	if len(sio.out) > 0 {
-		n, err := sio.s.WriteData(sio.out, sio.respEnd)
+		n, err := sio.s.WriteData(sio.out, sio.respEnd && !withTrailers)
 		if err != nil {
 			sio.end(false)
 			return
 		}
-		if n == len(sio.out) {
-			sio.out = sio.out[:0]
-			if sio.respEnd {
-				sio.end(false)
-			}
-		} else {
+		if n < len(sio.out) {
 			sio.out = sio.out[:copy(sio.out, sio.out[n:])]
+			return
 		}
-	} else if sio.respEnd {
+		sio.out = sio.out[:0]
+		if !sio.respEnd {
+			return
+		}
+	} else if !sio.respEnd {
+		return
+	} else if !withTrailers {
 		_, _ = sio.s.WriteData(nil, true)
-		sio.end(false)
 	}
+	if withTrailers {
+		_ = sio.s.WriteTrailersFunc(func(e *h2.HeaderEncoder) {
+			parser.ForEachTrailer(sio.trailers, func(name, value []byte) {
+				if trailerForwarded(name) {
+					e.Add(name, value)
+				}
+			})
+		})
+	}
+	sio.end(false)
 }
 
 // Close ends the exchange: a response cut short resets the stream; a

@@ -253,3 +253,38 @@ func (cc *clientConn) clientAddr() string {
 	}
 	return best
 }
+
+// trailerForwarded says whether a trailer field passes the gateway (RFC
+// 9110 §6.5.1): not hop-by-hop, not framing, routing, authentication or
+// content metadata, which a trailer may not change, and nothing of ours.
+func trailerForwarded(name []byte) bool {
+	if parser.IsHopByHop(name) || hasPrefixFold(name, "X-Portico-") || hasPrefixFold(name, "X-Forwarded-") {
+		return false
+	}
+	for _, n := range [...]string{"Content-Length", "Content-Type", "Content-Encoding", "Content-Range",
+		"Host", "Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "Expect", "Max-Forwards",
+		"Cache-Control", "X-Request-Id", "Traceparent", "Tracestate"} {
+		if parser.EqualFoldString(name, n) {
+			return false
+		}
+	}
+	return true
+}
+
+// appendLastChunk ends a chunked body: the last chunk, the trailer fields
+// that pass (from a section kept by parser.ChunkedDecoder), the final CRLF.
+func appendLastChunk(b, trailers []byte) []byte {
+	if len(trailers) == 0 {
+		return append(b, lastChunk...)
+	}
+	b = append(b, "0\r\n"...)
+	parser.ForEachTrailer(trailers, func(name, value []byte) {
+		if trailerForwarded(name) {
+			b = append(b, name...)
+			b = append(b, ": "...)
+			b = append(b, value...)
+			b = append(b, "\r\n"...)
+		}
+	})
+	return append(b, "\r\n"...)
+}

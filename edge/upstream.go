@@ -97,6 +97,7 @@ type upConn struct {
 	dec       parser.ChunkedDecoder
 	chunkOut  bool // re-encode to the client as chunked (close-delimited upstream body)
 	respBytes int64
+	trailers  []byte // the chunked body's trailer section, forwarded after the last chunk
 }
 
 // get returns an idle connection bound to cc, or starts dialing a new one.
@@ -131,6 +132,7 @@ func (hp *hostPool) dialNew(cc *clientConn) *upConn {
 func (uc *upConn) resetResponse() {
 	uc.headDone, uc.gotData, uc.chunkOut = false, false, false
 	uc.bodyKind, uc.bodyLeft, uc.respBytes = bodyNone, 0, 0
+	uc.trailers = uc.trailers[:0]
 }
 
 // dial runs off the loop (connect_timeout needs a blocking dial), then
@@ -432,6 +434,9 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 	case parser.BodyChunked:
 		uc.bodyKind = bodyChunked
 		uc.dec.Reset()
+		if !cc.http10 { // HTTP/1.0 has no trailers
+			uc.dec.KeepTrailers(&uc.trailers)
+		}
 	default:
 		uc.bodyKind = bodyUntilClose
 	}
@@ -655,7 +660,7 @@ func (uc *upConn) endBody(cc *clientConn) {
 		}
 	}
 	if uc.chunkOut {
-		cc.writeClient(lastChunk)
+		cc.writeClient(appendLastChunk(cc.lp.scratch[:0], uc.trailers))
 	}
 }
 

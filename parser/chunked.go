@@ -42,22 +42,30 @@ const (
 // makes it ready for the next body.
 //
 // Trailer fields are validated (field syntax, no obs-fold, at most
-// MaxTrailerBytes) and discarded: the gateway forwards a body with a plain
-// last-chunk, as Trailer is a hop-by-hop field that it does not honour.
+// MaxTrailerBytes) and discarded, unless KeepTrailers asked to keep them
+// for forwarding (Trailers).
 //
 // Errors are *Error with Status 400; for a response body from an upstream
 // map them with UpstreamError. Once an error or the end is reached, Decode
 // keeps returning it.
 type ChunkedDecoder struct {
 	size    uint64 // chunk size being read, then data bytes left in the chunk
-	line    int    // bytes of the current chunk-size line
-	trailer int    // bytes of the trailer section
+	line    int32  // bytes of the current chunk-size line (<= MaxChunkLineBytes+1)
+	trailer int32  // bytes of the trailer section (<= MaxTrailerBytes+1)
 	state   chunkState
 	err     errKind
+	keep    *[]byte // the caller's buffer for the trailer section; nil: discard it
 }
 
-// Reset readies d for a new body.
+// Reset readies d for a new body; trailers are discarded until
+// KeepTrailers is called again.
 func (d *ChunkedDecoder) Reset() { *d = ChunkedDecoder{} }
+
+// KeepTrailers makes d append the trailer section to *dst as it is read
+// (complete once Done): validated field lines, each ending in CRLF,
+// without the final CRLF (ForEachTrailer walks them). Call it after Reset;
+// the caller owns and empties *dst.
+func (d *ChunkedDecoder) KeepTrailers(dst *[]byte) { d.keep = dst }
 
 // Done reports whether the last chunk and the trailer section were read.
 func (d *ChunkedDecoder) Done() bool { return d.state == csDone }
@@ -169,11 +177,12 @@ func (d *ChunkedDecoder) Decode(in []byte) (consumed int, data []byte, done bool
 		case csTrailerStart:
 			switch {
 			case c == '\r':
-				d.state = csEndLF
+				d.state = csEndLF // the final CRLF is not part of the kept fields
 			case c == ' ' || c == '\t':
 				return d.fail(p, errObsFold)
 			case isTchar(c):
 				d.state = csTrailerName
+				d.keepTrailerByte(c)
 			case c == '\n':
 				return d.fail(p, errBareLF)
 			default:
@@ -189,6 +198,7 @@ func (d *ChunkedDecoder) Decode(in []byte) (consumed int, data []byte, done bool
 				return d.fail(p, errBadTrailer)
 			}
 			d.trailer++
+			d.keepTrailerByte(c)
 		case csTrailerValue:
 			switch {
 			case c == '\r':
@@ -200,12 +210,14 @@ func (d *ChunkedDecoder) Decode(in []byte) (consumed int, data []byte, done bool
 				return d.fail(p, errBadTrailer)
 			}
 			d.trailer++
+			d.keepTrailerByte(c)
 		case csTrailerLF:
 			if c != '\n' {
 				return d.fail(p, errBareCR)
 			}
 			d.state = csTrailerStart
 			d.trailer++
+			d.keepTrailerByte(c)
 		case csEndLF:
 			if c != '\n' {
 				return d.fail(p, errBareCR)
@@ -222,6 +234,52 @@ func (d *ChunkedDecoder) Decode(in []byte) (consumed int, data []byte, done bool
 		p++
 	}
 	return p, data, false, nil
+}
+
+// ForEachTrailer calls fn with each field of a trailer section as kept by
+// KeepTrailers (already validated), the value without surrounding
+// whitespace.
+func ForEachTrailer(section []byte, fn func(name, value []byte)) {
+	for len(section) > 0 {
+		line := section
+		if i := indexCRLF(section); i >= 0 {
+			line, section = section[:i], section[i+2:]
+		} else {
+			section = nil
+		}
+		colon := 0
+		for colon < len(line) && line[colon] != ':' {
+			colon++
+		}
+		if colon == 0 || colon == len(line) {
+			continue
+		}
+		value := line[colon+1:]
+		for len(value) > 0 && (value[0] == ' ' || value[0] == '\t') {
+			value = value[1:]
+		}
+		for len(value) > 0 && (value[len(value)-1] == ' ' || value[len(value)-1] == '\t') {
+			value = value[:len(value)-1]
+		}
+		fn(line[:colon], value)
+	}
+}
+
+func indexCRLF(b []byte) int {
+	for i := 0; i+1 < len(b); i++ {
+		if b[i] == '\r' && b[i+1] == '\n' {
+			return i
+		}
+	}
+	return -1
+}
+
+// keepTrailerByte collects a byte of a trailer field line when asked to;
+// the bound on the section (MaxTrailerBytes) bounds what is kept.
+func (d *ChunkedDecoder) keepTrailerByte(c byte) {
+	if d.keep != nil {
+		*d.keep = append(*d.keep, c)
+	}
 }
 
 func (d *ChunkedDecoder) fail(p int, k errKind) (int, []byte, bool, error) {

@@ -2,6 +2,7 @@ package parser
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"unsafe"
@@ -184,5 +185,54 @@ func TestChunkedEncoder(t *testing.T) {
 func TestChunkedDecoderSize(t *testing.T) {
 	if s := unsafe.Sizeof(ChunkedDecoder{}); s > 32 {
 		t.Fatalf("ChunkedDecoder is %d bytes, want <= 32", s)
+	}
+}
+
+// TestChunkedTrailersKept: with KeepTrailers the trailer section comes back
+// as field lines (not the final CRLF), the same for any split of the
+// input; without it nothing is kept.
+func TestChunkedTrailersKept(t *testing.T) {
+	cases := []struct {
+		in, kept string
+		fields   [][2]string
+	}{
+		{"5\r\nhello\r\n0\r\n\r\n", "", nil},
+		{"5\r\nhello\r\n0\r\nX-Sum: abc\r\n\r\n", "X-Sum: abc\r\n", [][2]string{{"X-Sum", "abc"}}},
+		{"0\r\nA:1\r\nB:  two words \t\r\nC:\r\n\r\n", "A:1\r\nB:  two words \t\r\nC:\r\n",
+			[][2]string{{"A", "1"}, {"B", "two words"}, {"C", ""}}},
+	}
+	for _, c := range cases {
+		for _, step := range []int{0, 1, 2, 7} {
+			var d ChunkedDecoder
+			var kept []byte
+			d.KeepTrailers(&kept)
+			_, n, done, err := decodeAll(&d, []byte(c.in), step)
+			if err != nil || !done || n != len(c.in) {
+				t.Fatalf("%q step %d: n=%d done=%v err=%v", c.in, step, n, done, err)
+			}
+			if string(kept) != c.kept {
+				t.Errorf("%q step %d: kept %q, want %q", c.in, step, kept, c.kept)
+			}
+			var got [][2]string
+			ForEachTrailer(kept, func(name, value []byte) { got = append(got, [2]string{string(name), string(value)}) })
+			if fmt.Sprint(got) != fmt.Sprint(c.fields) {
+				t.Errorf("%q: fields %q, want %q", c.in, got, c.fields)
+			}
+		}
+		var d ChunkedDecoder // not asked to keep
+		if _, _, done, err := decodeAll(&d, []byte(c.in), 1); err != nil || !done {
+			t.Fatalf("%q without keeping: %v", c.in, err)
+		}
+	}
+	// Reset forgets the buffer: the next body's trailers are not kept.
+	var d ChunkedDecoder
+	var kept []byte
+	d.KeepTrailers(&kept)
+	decodeAll(&d, []byte("0\r\nA: 1\r\n\r\n"), 0)
+	d.Reset()
+	kept = kept[:0]
+	decodeAll(&d, []byte("0\r\nB: 2\r\n\r\n"), 0)
+	if len(kept) != 0 {
+		t.Errorf("kept after Reset: %q", kept)
 	}
 }

@@ -196,11 +196,14 @@ func FuzzChunkedDecoder(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, seed uint64) {
 		var whole ChunkedDecoder
+		var wTrailers, sTrailers []byte
+		whole.KeepTrailers(&wTrailers)
 		wBody, wN, wDone, wErr := decodeAll(&whole, data, 0)
 
 		// The same input split at pseudo-random points (one to eight bytes
 		// per piece, from seed) must decode identically.
 		var split ChunkedDecoder
+		split.KeepTrailers(&sTrailers)
 		var sBody []byte
 		sN, sDone := 0, false
 		var sErr error
@@ -227,6 +230,21 @@ func FuzzChunkedDecoder(f *testing.F) {
 		}
 		if (wErr == nil) != (sErr == nil) || wDone != sDone || wN != sN {
 			t.Fatalf("whole: n=%d done=%v err=%v; split: n=%d done=%v err=%v", wN, wDone, wErr, sN, sDone, sErr)
+		}
+		if wDone {
+			// Kept trailers are the same however the input was split, and
+			// are well-formed field lines within the bound.
+			if !bytes.Equal(wTrailers, sTrailers) {
+				t.Fatalf("trailers differ: %q vs %q", wTrailers, sTrailers)
+			}
+			if len(wTrailers) > MaxTrailerBytes || (len(wTrailers) > 0 && !bytes.HasSuffix(wTrailers, []byte("\r\n"))) {
+				t.Fatalf("kept trailer section %q", wTrailers)
+			}
+			ForEachTrailer(wTrailers, func(name, value []byte) {
+				if len(name) == 0 || bytes.ContainsAny(value, "\r\n") {
+					t.Fatalf("trailer field %q: %q", name, value)
+				}
+			})
 		}
 		if wErr != nil {
 			if wErr != sErr {

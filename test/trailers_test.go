@@ -1,0 +1,144 @@
+//go:build integration
+
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// trailerUpstream answers /trailers with a chunked body and two trailers,
+// one allowed through (X-Checksum) and one Portico must drop (an identity
+// header of ours); every request's trailers are recorded with its body.
+func trailerUpstream(t *testing.T) (*upstream, chan http.Header) {
+	got := make(chan http.Header, 8)
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		got <- r.Trailer.Clone()
+		w.Header().Set("Content-Type", "text/plain")
+		w.Header().Set("Trailer", "X-Checksum, X-Portico-Consumer")
+		w.WriteHeader(200)
+		io.WriteString(w, "part one, ")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "part two")
+		sum := sha256.Sum256([]byte("part one, part two"))
+		w.Header().Set("X-Checksum", hex.EncodeToString(sum[:]))
+		w.Header().Set("X-Portico-Consumer", "forged")
+	})
+	return up, got
+}
+
+func wantTrailers(t *testing.T, who string, tr http.Header) {
+	t.Helper()
+	sum := sha256.Sum256([]byte("part one, part two"))
+	if tr.Get("X-Checksum") != hex.EncodeToString(sum[:]) {
+		t.Errorf("%s: trailers %v lack X-Checksum", who, tr)
+	}
+	if tr.Get("X-Portico-Consumer") != "" {
+		t.Errorf("%s: X-Portico-Consumer passed as a trailer: %v", who, tr)
+	}
+}
+
+// TestTrailersHTTP1: response trailers of a chunked upstream body reach an
+// HTTP/1.1 client, request trailers reach the upstream, and fields a
+// trailer may not carry are dropped both ways.
+func TestTrailersHTTP1(t *testing.T) {
+	up, seen := trailerUpstream(t)
+	g := startGateway(t, compressConfig(up.addr(), ""))
+
+	// Request trailers from a chunked upload.
+	c, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "POST /plain/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Req-Sum\r\n\r\n"+
+		"5\r\nhello\r\n0\r\nX-Req-Sum: 42\r\nContent-Length: 99\r\nX-Portico-Auth: forged\r\n\r\n")
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if string(body) != "part one, part two" {
+		t.Fatalf("body %q", body)
+	}
+	wantTrailers(t, "HTTP/1.1 client", resp.Trailer)
+	select {
+	case tr := <-seen:
+		if tr.Get("X-Req-Sum") != "42" || tr.Get("Content-Length") != "" || tr.Get("X-Portico-Auth") != "" {
+			t.Errorf("upstream saw request trailers %v", tr)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("upstream saw no request")
+	}
+
+	// An HTTP/1.0 client gets the body without a trailer section.
+	out := g.raw("GET /plain/x HTTP/1.0\r\nHost: x\r\n\r\n", 5*time.Second)
+	if _, b, _ := strings.Cut(out, "\r\n\r\n"); b != "part one, part two" {
+		t.Errorf("HTTP/1.0 body %q", b)
+	}
+	<-seen
+}
+
+// TestTrailersH2: over HTTP/2 the upstream's trailers arrive as a trailing
+// HEADERS block, and a client's trailers reach the upstream when the body
+// is sent without a length (chunked upstream).
+func TestTrailersH2(t *testing.T) {
+	up, seen := trailerUpstream(t)
+	g := startGateway(t, compressConfig(up.addr(), "    protocols: [http1, h2c]\n"))
+	cl := h2cClient()
+
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest("POST", "http://"+g.addr+"/plain/x", pr)
+	req.Trailer = http.Header{"X-Req-Sum": nil, "Authorization": nil}
+	go func() {
+		io.WriteString(pw, "hello")
+		req.Trailer.Set("X-Req-Sum", "42")
+		req.Trailer.Set("Authorization", "Bearer forged")
+		pw.Close()
+	}()
+	resp, err := cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || string(body) != "part one, part two" {
+		t.Fatalf("%s %q", resp.Proto, body)
+	}
+	wantTrailers(t, "HTTP/2 client", resp.Trailer)
+	select {
+	case tr := <-seen:
+		if tr.Get("X-Req-Sum") != "42" || tr.Get("Authorization") != "" {
+			t.Errorf("upstream saw request trailers %v", tr)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("upstream saw no request")
+	}
+
+	// Compressed and with trailers: both survive.
+	req, _ = http.NewRequest("GET", "http://"+g.addr+"/x", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err = cl.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("Content-Encoding %q", resp.Header.Get("Content-Encoding"))
+	}
+	if body = decode(t, "gzip", body); !bytes.Equal(body, []byte("part one, part two")) {
+		t.Fatalf("body %q", body)
+	}
+	wantTrailers(t, "HTTP/2 client (compress route)", resp.Trailer)
+	<-seen
+}
