@@ -162,13 +162,13 @@ func TestH2RatePacing(t *testing.T) {
 	if res.Requests != 6000 {
 		t.Errorf("requests = %d, want 6000", res.Requests)
 	}
-	if rel := (res.SendRate - rate) / rate; rel > 0.01 || rel < -0.01 {
+	if rel := (res.SendRate - rate) / rate; !raceEnabled && (rel > 0.01 || rel < -0.01) {
 		t.Errorf("sent at %.1f req/s, asked %.0f (%.2f%% off)", res.SendRate, rate, rel*100)
 	}
 	if len(res.Errors) != 0 {
 		t.Errorf("errors %v", res.Errors)
 	}
-	t.Logf("sent %.2f req/s, achieved %.2f req/s, p99 %.3f ms", res.SendRate, res.RPS, res.Latency.P99)
+	t.Logf("sent %.2f req/s, achieved %.2f req/s, p99 %.3f ms (rate checked: %v)", res.SendRate, res.RPS, res.Latency.P99, !raceEnabled)
 }
 
 func TestH2PostBody(t *testing.T) {
