@@ -15,14 +15,17 @@ const (
 )
 
 // cacheEntry is immutable once published.
+//
+// Its deadline, the instant fresh verification would refuse the token, is
+// id.Expiry plus the cache's leeway: not stored, so that the fixed part
+// of every entry stays at 128 bytes (each byte of an entry is paid for
+// on every cache miss, in allocation and GC work).
 type cacheEntry struct {
-	token    string // full copy: a hit needs byte equality, not just a hash match
-	id       Identity
-	deadline int64     // Unix seconds: exp + leeway, the instant fresh verification would refuse
-	gen      uint64    // key-set generation the entry was verified under
-	fp       uint64    // fingerprint of the verifying key; 0 = the HMAC secret
-	alloc    int       // bytes allocated for the entry and its strings; see entrySize
-	scopes   [4]string // backs id.Scopes for up to 4 scopes, saving an allocation
+	token string // full copy: a hit needs byte equality, not just a hash match
+	id    Identity
+	fp    uint64 // fingerprint of the verifying key; 0 = the HMAC secret
+	gen   uint32 // key-set generation the entry was verified under, low 32 bits (see keyStillThere)
+	alloc uint32 // bytes allocated for the entry, its strings and a scope list it owns
 }
 
 type cacheShard struct {
@@ -39,14 +42,16 @@ type cacheShard struct {
 // like any other, never admitted as the cached identity.
 type tokenCache struct {
 	shards     [cacheShards]cacheShard
-	maxEntries int // per shard
-	maxBytes   int // per shard
+	maxEntries int   // per shard
+	maxBytes   int   // per shard
+	leeway     int64 // seconds an entry outlives its exp (the JWT's leeway)
 }
 
-func newTokenCache(entries, bytes int) *tokenCache {
+func newTokenCache(entries, bytes int, leeway int64) *tokenCache {
 	c := &tokenCache{
 		maxEntries: max(1, entries/cacheShards),
 		maxBytes:   max(16<<10, bytes/cacheShards),
+		leeway:     leeway,
 	}
 	for i := range c.shards {
 		c.shards[i].m = make(map[uint64]*cacheEntry)
@@ -68,13 +73,10 @@ func (c *tokenCache) get(h uint64, tok []byte) *cacheEntry {
 	return e
 }
 
-func entrySize(e *cacheEntry) int {
-	n := e.alloc + 64 /* map slot */
-	if len(e.id.Scopes) > len(e.scopes) {
-		n += len(e.id.Scopes) * int(unsafe.Sizeof(""))
-	}
-	return n
-}
+// entrySize is what an entry costs the cache: its allocations and a map
+// slot. A scope set shared through the JWT's scope memo is not counted:
+// the memo holds at most scopeMemoSlots of them.
+func entrySize(e *cacheEntry) int { return int(e.alloc) + 64 /* map slot */ }
 
 // entryHdr is the size of a cacheEntry, the fixed part of an entryBlock.
 const entryHdr = unsafe.Sizeof(cacheEntry{})
@@ -91,7 +93,7 @@ type entryBlock[B any] struct {
 
 func newBlock[B any](n int) (*cacheEntry, []byte) {
 	p := new(entryBlock[B])
-	p.e.alloc = int(unsafe.Sizeof(*p))
+	p.e.alloc = uint32(unsafe.Sizeof(*p))
 	if p.e.alloc > 512 {
 		p.e.alloc += mallocHdr
 	}
@@ -108,10 +110,16 @@ const mallocHdr = 8
 // allocation.
 func allocEntry(n int) (*cacheEntry, []byte) {
 	switch {
+	case n <= 256-int(entryHdr):
+		return newBlock[[256 - entryHdr]byte](n)
+	case n <= 320-int(entryHdr):
+		return newBlock[[320 - entryHdr]byte](n)
 	case n <= 384-int(entryHdr):
 		return newBlock[[384 - entryHdr]byte](n)
 	case n <= 448-int(entryHdr):
 		return newBlock[[448 - entryHdr]byte](n)
+	case n <= 480-int(entryHdr):
+		return newBlock[[480 - entryHdr]byte](n)
 	case n <= 512-int(entryHdr):
 		return newBlock[[512 - entryHdr]byte](n)
 	case n <= 576-mallocHdr-int(entryHdr):
@@ -138,7 +146,7 @@ func allocEntry(n int) (*cacheEntry, []byte) {
 		return newBlock[[2048 - mallocHdr - entryHdr]byte](n)
 	}
 	e := &cacheEntry{}
-	e.alloc = int(entryHdr) + n
+	e.alloc = uint32(int(entryHdr) + n) // n <= MaxTokenBytes plus claims from it
 	return e, make([]byte, n)
 }
 
@@ -188,7 +196,7 @@ func (c *tokenCache) put(h uint64, e *cacheEntry, now int64) {
 	if s.puts++; s.puts%4 == 0 {
 		n := 0
 		for k, v := range s.m {
-			if v.deadline <= now {
+			if v.id.Expiry+c.leeway <= now {
 				s.bytes -= entrySize(v)
 				delete(s.m, k)
 			}

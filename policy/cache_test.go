@@ -31,7 +31,7 @@ func testEntry(tokLen int, deadline int64) *cacheEntry {
 		buf[i] = 'a' + byte(i%26)
 	}
 	e.token = bytesString(buf)
-	e.deadline = deadline
+	e.id.Expiry = deadline // the cache's leeway is 0 here
 	return e
 }
 
@@ -51,7 +51,7 @@ func TestCachePutAccounting(t *testing.T) {
 		{"expired swept", 1 << 10, 1 << 20, []int{1, 2, 3, 4, 5, 6, 7, 8}, []uint64{1, 2, 3, 4, 5, 6, 7, 8}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := newTokenCache(tc.entries, tc.bytes)
+			c := newTokenCache(tc.entries, tc.bytes, 0)
 			for i, n := range tc.lens {
 				deadline := int64(now + 10)
 				if tc.name == "expired swept" && i < 4 {
@@ -81,15 +81,24 @@ func TestCachePutAccounting(t *testing.T) {
 // (or a separate slice past the largest block), and the charged size
 // covers what was allocated.
 func TestAllocEntry(t *testing.T) {
-	for _, n := range []int{0, 1, 175, 176, 177, 300, 352, 353, 600, 1000, 1832, 1833, 4000, MaxTokenBytes + 512} {
+	// Every byte of the fixed part is paid on each cache miss: a new field
+	// should be a deliberate choice.
+	if unsafe.Sizeof(uintptr(0)) == 8 && entryHdr != 128 {
+		t.Errorf("cacheEntry is %d bytes, want 128", entryHdr)
+	}
+	var ns []int
+	for n := 0; n <= 2100; n++ { // every block and each boundary
+		ns = append(ns, n)
+	}
+	for _, n := range append(ns, 4000, MaxTokenBytes+512) {
 		e, buf := allocEntry(n)
 		if len(buf) != n {
 			t.Fatalf("n=%d: len %d", n, len(buf))
 		}
-		if e.alloc < int(entryHdr)+n {
+		if int(e.alloc) < int(entryHdr)+n {
 			t.Fatalf("n=%d: alloc %d below entry+bytes %d", n, e.alloc, int(entryHdr)+n)
 		}
-		if e.alloc > 2*(int(entryHdr)+n)+64 {
+		if int(e.alloc) > 2*(int(entryHdr)+n)+64 {
 			t.Fatalf("n=%d: alloc %d wastes too much", n, e.alloc)
 		}
 		if n > 0 && n <= 1000 {
@@ -105,7 +114,7 @@ func TestAllocEntry(t *testing.T) {
 }
 
 // TestEntryStrings: the identity strings view the right bytes of the
-// block, and a long scope list (past the inline array) is complete.
+// block (or the shared scope set), and a long scope list is complete.
 func TestEntryStrings(t *testing.T) {
 	k := keys(t)
 	j, _ := fileVerifier(t, allKeysJWKS(k), nil)
@@ -174,6 +183,62 @@ func TestClaimRoles(t *testing.T) {
 		copy(big[len(tc.k):], "zzzzzzzz")
 		if got := r.of(tc.k); got != tc.want {
 			t.Errorf("of(%q) = %b, want %b", tc.k, got, tc.want)
+		}
+		if got := r.scan(tc.k); got != tc.want {
+			t.Errorf("scan(%q) = %b, want %b", tc.k, got, tc.want)
+		}
+	}
+	if !r.perfect {
+		t.Error("no slot table for four short names")
+	}
+}
+
+// TestClaimRolesNoSlotTable: names that hash alike whatever the
+// multiplier ("a" and "b\x00": w^n is the same) leave the slot table
+// unused, and lookups still answer right by scanning.
+func TestClaimRolesNoSlotTable(t *testing.T) {
+	var r claimRoles
+	r.add("a", cExp)
+	r.add("b\x00", cIss)
+	r.add("scope", cScope)
+	if r.perfect {
+		t.Fatal("slot table built for colliding names")
+	}
+	buf := make([]byte, 16)
+	for _, tc := range []struct {
+		k    string
+		want uint8
+	}{{"a", cExp}, {"b\x00", cIss}, {"b", 0}, {"scope", cScope}, {"x", 0}} {
+		k := append(buf[:0], tc.k...)
+		if got := r.of(k); got != tc.want {
+			t.Errorf("of(%q) = %b, want %b", tc.k, got, tc.want)
+		}
+	}
+}
+
+// TestClaimRolesSlots: every set of role names a config can produce
+// (standard names plus assorted consumer, tenant and scope claims) gets
+// a slot table, and each name is found in it.
+func TestClaimRolesSlots(t *testing.T) {
+	names := []string{"sub", "client_id", "azp", "email", "uid", "oid", "iss", "aud", "exp", "tid", "tenant", "org", "scope", "scp", "roles", "perms", "x", "yy"}
+	for _, consumer := range names {
+		for _, scope := range names[12:] {
+			var r claimRoles
+			r.add("exp", cExp)
+			r.add("nbf", cNbf)
+			r.add("iss", cIss)
+			r.add("aud", cAud)
+			r.add(consumer, cConsumer)
+			r.add("tenant", cTenant)
+			r.add(scope, cScope)
+			if !r.perfect {
+				t.Fatalf("consumer %q scope %q: no slot table", consumer, scope)
+			}
+			for _, n := range []string{"exp", "nbf", "iss", "aud", consumer, "tenant", scope} {
+				if r.of(append(make([]byte, 0, 16), n...)) != r.scan([]byte(n)) || r.scan([]byte(n)) == 0 {
+					t.Fatalf("%q not found", n)
+				}
+			}
 		}
 	}
 }

@@ -3,6 +3,7 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 	"unicode/utf8"
@@ -143,4 +144,63 @@ func checkJSONObject(t *testing.T, doc []byte) {
 	if n != len(keys) {
 		t.Fatalf("%q: reader yields %d members, encoding/json %d", doc, len(keys), n)
 	}
+}
+
+// FuzzSignedClaims signs arbitrary claim-set bytes with the HMAC secret,
+// so that everything past the signature check runs on them (claim roles,
+// the checks, the cache entry and the shared scope sets), and compares an
+// admitted identity with encoding/json's reading of the same claims. Two
+// verifications of each payload, one as a string scope and one as an
+// array when it is one, share the scope memo across inputs.
+func FuzzSignedClaims(f *testing.F) {
+	for _, c := range []map[string]any{
+		stdClaims(),
+		with(stdClaims(), "scope", []string{"a", "", "b"}),
+		with(stdClaims(), "scope", "  x  y "),
+		with(stdClaims(), "scope", "a\u00e9 b"),
+		with(stdClaims(), "scope", nil, "tenant", nil),
+		with(stdClaims(), "aud", []string{"x", "orders-api"}, "sub", "bob"),
+	} {
+		b, _ := json.Marshal(c)
+		f.Add(b)
+	}
+	f.Add([]byte(`{"exp":1800003600,"sub":"a","iss":"https://id.example.com/","aud":"orders-api","scope":"a\u0020b","tenant":"t"}`))
+	secret := keys(f).hmac
+	j := fuzzVerifier(f)
+	f.Fuzz(func(t *testing.T, pay []byte) {
+		in := b64s([]byte(`{"alg":"HS256"}`)) + "." + b64s(pay)
+		tok := []byte(in + "." + b64s(signRaw(t, "HS256", secret, []byte(in))))
+		id, r, _ := j.verifySlow(tok, hashOf(tok), testNow.Unix())
+		if r != ReasonOK {
+			return
+		}
+		var m map[string]any
+		if err := json.Unmarshal(pay, &m); err != nil {
+			t.Fatalf("admitted claims encoding/json refuses: %v", err)
+		}
+		if s, _ := m["sub"].(string); id.Consumer != s || s == "" {
+			t.Fatalf("consumer %q, claims say %q", id.Consumer, m["sub"])
+		}
+		if s, _ := m["tenant"].(string); id.Tenant != s {
+			t.Fatalf("tenant %q, claims say %q", id.Tenant, m["tenant"])
+		}
+		var want []string
+		switch v := m["scope"].(type) {
+		case string:
+			for _, s := range strings.Split(v, " ") { // only spaces separate
+				if s != "" {
+					want = append(want, s)
+				}
+			}
+		case []any:
+			for _, x := range v {
+				if s := x.(string); s != "" {
+					want = append(want, s)
+				}
+			}
+		}
+		if strings.Join(id.Scopes, "\x00") != strings.Join(want, "\x00") || id.ScopesHeader != strings.Join(want, " ") {
+			t.Fatalf("scopes %q (%q), claims say %q", id.Scopes, id.ScopesHeader, m["scope"])
+		}
+	})
 }

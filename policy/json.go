@@ -283,6 +283,7 @@ func (s *jscan) value(depth int) bool {
 type objIter struct {
 	s     jscan
 	state uint8 // iterFirst, iterMore, iterEnd, iterBad
+	plain bool  // the value next returned last is a string without escapes
 }
 
 const (
@@ -339,7 +340,7 @@ func (it *objIter) next() (key, val []byte, more bool) {
 				switch c := b[vs]; {
 				case c == '"':
 					if ve := scanPlain(b, vs+1); ve < len(b) && b[ve] == '"' {
-						s.i, it.state = ve+1, iterMore
+						s.i, it.state, it.plain = ve+1, iterMore, true
 						return b[ks:ke], b[vs : ve+1], true
 					}
 				case c >= '1' && c <= '9':
@@ -348,13 +349,14 @@ func (it *objIter) next() (key, val []byte, more bool) {
 						ve++
 					}
 					if ve < len(b) && (b[ve] == ',' || b[ve] == '}') {
-						s.i, it.state = ve, iterMore
+						s.i, it.state, it.plain = ve, iterMore, false
 						return b[ks:ke], b[vs:ve], true
 					}
 				}
 			}
 		}
 	}
+	it.plain = false
 	switch it.state {
 	case iterMore:
 		s.ws()

@@ -185,7 +185,7 @@ func TestJWKSStaleIfError(t *testing.T) {
 		if err := j.src.fetch(context.Background()); err == nil {
 			t.Fatal("bad fetch reported success")
 		}
-		j.cache = newTokenCache(DefaultCacheEntries, DefaultCacheBytes) // force a real verification
+		j.cache = newTokenCache(DefaultCacheEntries, DefaultCacheBytes, j.leeway) // force a real verification
 		if _, r := j.Verify(tok); r != ReasonOK {
 			t.Fatalf("after failed refresh = %v", r)
 		}

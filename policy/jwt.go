@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -85,6 +86,8 @@ type JWT struct {
 	sigChecks  atomic.Uint64
 	hdrs       [hdrMemoSlots]atomic.Pointer[hdrMemo]
 	hdrNext    atomic.Uint32
+	scopeSets  [scopeMemoSlots]atomic.Pointer[Identity] // see sharedScopes
+	scopeNext  atomic.Uint32
 }
 
 // hdrMemoSlots is how many distinct header segments are remembered. An
@@ -192,7 +195,7 @@ func NewJWT(cfg JWTConfig) (*JWT, error) {
 		j.roles.add(j.tenant, cTenant)
 	}
 	j.roles.add(j.scope, cScope)
-	j.cache = newTokenCache(cmpOr(cfg.CacheEntries, DefaultCacheEntries), cmpOr(cfg.CacheBytes, DefaultCacheBytes))
+	j.cache = newTokenCache(cmpOr(cfg.CacheEntries, DefaultCacheEntries), cmpOr(cfg.CacheBytes, DefaultCacheBytes), j.leeway)
 	if cfg.JWKSURL != "" || cfg.JWKSFile != "" {
 		src, err := newJWKSSource(&cfg, &j.keys)
 		if err != nil {
@@ -341,7 +344,7 @@ func (j *JWT) verify(tok []byte) (*Identity, Reason, uint64) {
 	now := j.now().Unix()
 	h := xxhash.Sum64(tok)
 	if e := j.cache.get(h, tok); e != nil {
-		if now < e.deadline && j.keyStillThere(e) {
+		if now < e.id.Expiry+j.leeway && j.keyStillThere(e) {
 			return &e.id, ReasonOK, 0
 		}
 		j.cache.remove(h, e)
@@ -361,7 +364,9 @@ func (j *JWT) keyStillThere(e *cacheEntry) bool {
 	if ks == nil {
 		return false
 	}
-	if ks.gen == e.gen {
+	// e.gen holds the low 32 bits: past 2^32 generations (never, at one
+	// per refresh) no set compares equal and the fingerprint decides.
+	if ks.gen == uint64(e.gen) {
 		return true
 	}
 	_, ok := ks.fps[e.fp]
@@ -476,7 +481,7 @@ func (j *JWT) verifySlow(tok []byte, h uint64, now int64) (*Identity, Reason, ui
 	if e == nil {
 		return nil, ReasonInvalidClaim, 0
 	}
-	e.gen = gen
+	e.gen = uint32(gen)
 	if key != nil {
 		e.fp = key.fp
 	}
@@ -562,10 +567,16 @@ const (
 
 // claimRoles maps the claim names the verifier acts on to their role
 // bits (cExp...). Names of up to 8 bytes, nearly all, are matched as one
-// integer and a length instead of a string compare per name.
+// integer and a length instead of a string compare per name, and placed
+// in slot by a multiplicative hash chosen so that no two share a slot: a
+// lookup is then one multiply, one load and one compare, whichever and
+// however many claims a token carries.
 type claimRoles struct {
-	short []packedRole
-	long  []namedRole
+	short   []packedRole
+	long    []namedRole
+	slot    [16]packedRole // short names at roleSlot(w, n, mul); n == slotFree elsewhere
+	mul     uint64
+	perfect bool // slot holds every short name; else short is scanned
 }
 
 type packedRole struct {
@@ -579,8 +590,14 @@ type namedRole struct {
 	roles uint8
 }
 
+// slotFree marks an empty slot: no key is 255 bytes long and short.
+const slotFree = 0xff
+
+func roleSlot(w uint64, n int, mul uint64) uint64 { return ((w ^ uint64(n)) * mul) >> 60 }
+
 func (r *claimRoles) add(name string, role uint8) {
 	if len(name) <= 8 {
+		defer r.place()
 		w := pack8([]byte(name))
 		for i := range r.short {
 			if r.short[i].w == w && int(r.short[i].n) == len(name) {
@@ -600,8 +617,48 @@ func (r *claimRoles) add(name string, role uint8) {
 	r.long = append(r.long, namedRole{name, role})
 }
 
+// place looks for a multiplier that gives every short name its own slot.
+// With at most 7 names in 16 slots about one candidate in six works; if
+// none of the bounded tries does (or two names hash alike whatever the
+// multiplier), lookups scan short instead.
+func (r *claimRoles) place() {
+	r.perfect = false
+	mul := uint64(0x9e3779b97f4a7c15)
+	for try := 0; try < 1000; try++ {
+		var tab [16]packedRole
+		for i := range tab {
+			tab[i].n = slotFree
+		}
+		ok := true
+		for _, p := range r.short {
+			s := &tab[roleSlot(p.w, int(p.n), mul)]
+			if s.n != slotFree {
+				ok = false
+				break
+			}
+			*s = p
+		}
+		if ok {
+			r.slot, r.mul, r.perfect = tab, mul, true
+			return
+		}
+		mul = (mul*6364136223846793005 + 1442695040888963407) | 1
+	}
+}
+
 // of returns the roles of claim name k (0 for a claim not acted on).
 func (r *claimRoles) of(k []byte) uint8 {
+	if r.perfect && len(k) <= 8 && cap(k) >= 8 {
+		w := binary.LittleEndian.Uint64(k[:8]) & (^uint64(0) >> (64 - 8*len(k)))
+		if s := &r.slot[roleSlot(w, len(k), r.mul)]; s.w == w && int(s.n) == len(k) {
+			return s.roles
+		}
+		return 0
+	}
+	return r.scan(k)
+}
+
+func (r *claimRoles) scan(k []byte) uint8 {
 	if len(k) <= 8 {
 		w := pack8(k)
 		for i := range r.short {
@@ -659,7 +716,16 @@ func (j *JWT) claims(pay []byte, now int64) (c claimSet, r Reason) {
 	for k, v, more := it.next(); more; k, v, more = it.next() {
 		// One member may play several roles (e.g. consumer_claim: iss);
 		// each role has one name, so a repeated role is a repeated member.
-		roles := j.roles.of(k)
+		// j.roles.of(k), its usual case inlined.
+		var roles uint8
+		if r := &j.roles; r.perfect && len(k) <= 8 && cap(k) >= 8 {
+			w := binary.LittleEndian.Uint64(k[:8]) & (^uint64(0) >> (64 - 8*len(k)))
+			if s := &r.slot[roleSlot(w, len(k), r.mul)]; s.w == w && int(s.n) == len(k) {
+				roles = s.roles
+			}
+		} else {
+			roles = r.scan(k)
+		}
 		if roles == 0 {
 			continue
 		}
@@ -681,13 +747,22 @@ func (j *JWT) claims(pay []byte, now int64) (c claimSet, r Reason) {
 			}
 			nbf = n
 		}
-		if roles&cIss != 0 {
-			if s, ok := jsonString(v); ok {
-				issOK = string(s) == j.issuer
+		// The string value, read once for every role that wants one (a
+		// string the reader's fast path passed has no escape to undo).
+		var s []byte
+		var sOK bool
+		if roles&(cIss|cAud|cConsumer|cTenant) != 0 {
+			if it.plain {
+				s, sOK = v[1:len(v)-1], true
+			} else {
+				s, sOK = jsonString(v)
 			}
 		}
+		if roles&cIss != 0 && sOK {
+			issOK = string(s) == j.issuer
+		}
 		if roles&cAud != 0 {
-			if s, ok := jsonString(v); ok {
+			if sOK {
 				audOK = j.audienceOK(s)
 			} else {
 				ai := newStrArrIter(v)
@@ -700,15 +775,13 @@ func (j *JWT) claims(pay []byte, now int64) (c claimSet, r Reason) {
 			}
 		}
 		if roles&cConsumer != 0 {
-			s, ok := jsonString(v)
-			if !ok || !headerSafe(s) {
+			if !sOK || !headerSafe(s) {
 				return claimSet{}, ReasonInvalidClaim
 			}
 			consumer = s
 		}
 		if roles&cTenant != 0 {
-			s, ok := jsonString(v)
-			if !ok || !headerSafe(s) {
+			if !sOK || !headerSafe(s) {
 				return claimSet{}, ReasonInvalidClaim
 			}
 			c.tenant = s
@@ -766,9 +839,12 @@ func headerSafe(s []byte) bool {
 
 // newEntry builds the cache entry of a verified token, in one allocation
 // for nearly all tokens (see allocEntry): the entry and the bytes of the
-// token copy, the consumer, the tenant and the joined scopes, which the
-// Identity fields are strings over. It returns nil when the scope claim
-// is invalid.
+// token copy, the consumer and the tenant, which the Identity fields are
+// strings over. The scopes come from the scope memo when an earlier
+// verified token carried the same set (the usual case: a client's tokens
+// share one); otherwise their bytes join the block and their list is a
+// second allocation, and the set is remembered. It returns nil when the
+// scope claim is invalid.
 func (j *JWT) newEntry(tok []byte, c *claimSet) *cacheEntry {
 	var sc scopeJoin
 	var same []byte
@@ -778,60 +854,108 @@ func (j *JWT) newEntry(tok []byte, c *claimSet) *cacheEntry {
 			return nil
 		}
 	}
-	nt, nc, nn := len(tok), len(c.consumer), len(c.tenant)
-	e, buf := allocEntry(nt + nc + nn + sc.size)
+	var shared *Identity
+	if sc.n > 0 {
+		joined := same
+		var tmp [scopeScratch]byte
+		if joined == nil && sc.size <= len(tmp) {
+			joined = appendScopes(tmp[:0], c.scope)
+		}
+		if joined != nil {
+			shared = j.sharedScopes(joined)
+		}
+	}
+	nt, nc, nn, ns := len(tok), len(c.consumer), len(c.tenant), sc.size
+	if shared != nil {
+		ns = 0
+	}
+	e, buf := allocEntry(nt + nc + nn + ns)
 	copy(buf, tok)
 	copy(buf[nt:], c.consumer)
 	copy(buf[nt+nc:], c.tenant)
-	scopes := buf[nt+nc+nn : nt+nc+nn+sc.size]
+	off := nt + nc + nn
 	switch {
+	case ns == 0:
 	case same != nil:
-		copy(scopes, same)
-	case sc.n > 0:
-		sc.out = scopes[:0]
-		sc.n, sc.size = 0, 0
-		sc.walk(c.scope)
+		copy(buf[off:], same)
+	default:
+		appendScopes(buf[off:off:off+ns], c.scope)
 	}
 	// The bytes are final from here on: the strings below may view them.
-	e.token = bytesString(buf[:nt])
-	e.deadline = c.exp + j.leeway
-	e.id = Identity{
-		Auth:         j.name,
-		Consumer:     bytesString(buf[nt : nt+nc]),
-		Tenant:       bytesString(buf[nt+nc : nt+nc+nn]),
-		ScopesHeader: bytesString(scopes),
-		Expiry:       c.exp,
-	}
-	if sc.n > 0 {
-		list := e.scopes[:0:len(e.scopes)]
-		if sc.n > len(e.scopes) {
-			list = make([]string, 0, sc.n)
-		}
-		// ScopesHeader is the items joined by single spaces.
-		h, start := e.id.ScopesHeader, 0
-		for i := 0; i < len(h); i++ {
-			if h[i] == ' ' {
-				list = append(list, h[start:i])
+	var header string
+	var list []string
+	switch {
+	case shared != nil:
+		header, list = shared.ScopesHeader, shared.Scopes
+	case sc.n > 0:
+		// The header is the items joined by single spaces.
+		header = bytesString(buf[off : off+ns])
+		list = make([]string, 0, sc.n)
+		e.alloc += uint32(sc.n) * uint32(unsafe.Sizeof(""))
+		start := 0
+		for i := 0; i < len(header); i++ {
+			if header[i] == ' ' {
+				list = append(list, header[start:i])
 				start = i + 1
 			}
 		}
-		e.id.Scopes = append(list, h[start:])
+		list = append(list, header[start:])
+	}
+	e.token = bytesString(buf[:nt])
+	e.id = Identity{
+		Auth:         j.name,
+		Consumer:     bytesString(buf[nt : nt+nc]),
+		Tenant:       bytesString(buf[nt+nc : off]),
+		Scopes:       list,
+		ScopesHeader: header,
+		Expiry:       c.exp,
+	}
+	if shared == nil && sc.n > 0 {
+		j.rememberScopes(&e.id)
 	}
 	return e
 }
 
+// scopeMemoSlots is how many scope sets the entries of a JWT share. The
+// tokens of one client carry one set, so a few slots serve nearly every
+// cache miss, which then neither copies the joined scopes into its block
+// nor allocates a list (each byte of an entry costs allocation and GC
+// work on every miss). More sets than slots in turn only cost that again.
+const scopeMemoSlots = 4
+
+// scopeScratch bounds the stack buffer a scope array is joined into to
+// look it up in the memo; longer arrays are not shared.
+const scopeScratch = 256
+
+// sharedScopes returns the remembered identity whose ScopesHeader is
+// joined, or nil. Only its Scopes and ScopesHeader may be used: both are
+// a function of the joined form alone.
+func (j *JWT) sharedScopes(joined []byte) *Identity {
+	for i := range j.scopeSets {
+		if m := j.scopeSets[i].Load(); m != nil && m.ScopesHeader == string(joined) {
+			return m
+		}
+	}
+	return nil
+}
+
+// rememberScopes offers the scope set of a verified token's identity to
+// later entries, replacing the slots in turn (it keeps that entry's block
+// alive: at most scopeMemoSlots of them). Only verified tokens get here,
+// so junk cannot churn the slots.
+func (j *JWT) rememberScopes(id *Identity) {
+	j.scopeSets[(j.scopeNext.Add(1)-1)%scopeMemoSlots].Store(id)
+}
+
 // scopeJoin reads a scope claim, a space-separated string or an array of
 // strings (each free of spaces, so the joined header stays unambiguous),
-// counting the non-empty items and their joined size, and appending them
-// joined by single spaces to out when it is non-nil (its capacity must
-// hold them: walk first counts, then writes).
+// checking it and counting the non-empty items and their joined size.
 //
 // walk also returns a string claim that already is the joined form (the
 // usual case), so that it can be copied as is. (Returned, not stored: a
 // store through sj would move the payload buffer to the heap.)
 type scopeJoin struct {
 	n, size int
-	out     []byte
 }
 
 func (sj *scopeJoin) walk(v []byte) (same []byte, ok bool) {
@@ -870,21 +994,48 @@ func (sj *scopeJoin) add(s []byte) bool {
 		if start < 0 {
 			continue // empty item
 		}
-		item := s[start:i]
-		start = -1
 		if sj.n > 0 {
 			sj.size++
-			if sj.out != nil {
-				sj.out = append(sj.out, ' ')
-			}
 		}
-		sj.size += len(item)
-		if sj.out != nil {
-			sj.out = append(sj.out, item...)
-		}
+		sj.size += i - start
+		start = -1
 		sj.n++
 	}
 	return true
+}
+
+// appendScopes appends the items of a scope claim that walk accepted to
+// dst, joined by single spaces.
+func appendScopes(dst, v []byte) []byte {
+	base := len(dst)
+	if s, ok := jsonString(v); ok {
+		for i := 0; i < len(s); {
+			for i < len(s) && s[i] == ' ' {
+				i++
+			}
+			start := i
+			for i < len(s) && s[i] != ' ' {
+				i++
+			}
+			if i > start {
+				if len(dst) > base {
+					dst = append(dst, ' ')
+				}
+				dst = append(dst, s[start:i]...)
+			}
+		}
+		return dst
+	}
+	it := newStrArrIter(v)
+	for s, more := it.next(); more; s, more = it.next() {
+		if len(s) > 0 {
+			if len(dst) > base {
+				dst = append(dst, ' ')
+			}
+			dst = append(dst, s...)
+		}
+	}
+	return dst
 }
 
 // JWKSStats describes the key source, for /metrics or logs.

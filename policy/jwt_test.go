@@ -191,6 +191,11 @@ func TestVerifySignedBadClaims(t *testing.T) {
 		{`{` + base + `,"exp":` + exp + `,"x":"` + "\xff" + `"}`, ReasonMalformed},
 		{`{` + base + `,"exp":` + exp + `,"x":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`, ReasonMalformed},
 		{`{"iss":"https:\/\/id.example.com\/","aud":"orders-api","sub":"\u0061lice","exp":` + exp + `}`, ReasonOK},
+		// A number right after a plain string is not read as a string.
+		{`{"iss":"https://id.example.com/","aud":"orders-api","exp":` + exp + `,"sub":12345}`, ReasonInvalidClaim},
+		{`{"aud":"orders-api","sub":"alice","exp":` + exp + `,"iss":1234567890}`, ReasonWrongIssuer},
+		{`{"iss":"https://id.example.com/","sub":"alice","exp":` + exp + `,"aud":1234567890}`, ReasonInvalidClaim},
+		{`{"iss":"https://id.example.com/","sub":"alice","aud": "orders-api","exp":` + exp + `}`, ReasonOK},
 	}
 	for _, c := range cases {
 		t.Run(c.payload, func(t *testing.T) {

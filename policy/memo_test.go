@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -88,6 +89,62 @@ func TestHeaderMemoSlots(t *testing.T) {
 				}
 			}
 		}()
+	}
+	wg.Wait()
+}
+
+// TestScopeMemo: tokens carrying the same scope set, as a string or an
+// array, share one list; other sets get their own; the memo holds only
+// sets of verified tokens, and more sets than slots all stay right.
+func TestScopeMemo(t *testing.T) {
+	k := keys(t)
+	j, _ := fileVerifier(t, allKeysJWKS(k), nil)
+	verify := func(claims map[string]any) *Identity {
+		t.Helper()
+		id, r := j.Verify([]byte(sign(t, "HS256", k.hmac, nil, claims)))
+		if r != ReasonOK {
+			t.Fatal(r)
+		}
+		return id
+	}
+	a := verify(with(stdClaims(), "jti", "1"))
+	b := verify(with(stdClaims(), "jti", "2", "sub", "bob"))
+	c := verify(with(stdClaims(), "jti", "3", "scope", []string{"orders:read", "orders:write"}))
+	d := verify(with(stdClaims(), "jti", "4", "scope", " orders:read  orders:write "))
+	if a == b || b.Consumer != "bob" || a.Consumer != "alice" {
+		t.Fatalf("identities %+v %+v", a, b)
+	}
+	for _, id := range []*Identity{b, c, d} {
+		if &id.Scopes[0] != &a.Scopes[0] || id.ScopesHeader != "orders:read orders:write" {
+			t.Fatalf("scope set not shared: %+v", id)
+		}
+	}
+	// A refused token's scopes are never remembered.
+	bad := sign(t, "HS256", []byte(strings.Repeat("x", 64)), nil, with(stdClaims(), "scope", "evil"))
+	if _, r := j.Verify([]byte(bad)); r != ReasonBadSignature {
+		t.Fatal(r)
+	}
+	for i := range j.scopeSets {
+		if m := j.scopeSets[i].Load(); m != nil && m.ScopesHeader == "evil" {
+			t.Fatal("refused token's scopes remembered")
+		}
+	}
+	// Twice as many sets as slots, in turns, from several goroutines.
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 3*scopeMemoSlots; i++ {
+				want := []string{"s" + strings.Repeat("x", i%(2*scopeMemoSlots)), "common"}
+				tok := sign(t, "HS256", k.hmac, nil, with(stdClaims(), "jti", fmt.Sprint(g, "-", i), "scope", strings.Join(want, " ")))
+				id, r := j.Verify([]byte(tok))
+				if r != ReasonOK || strings.Join(id.Scopes, "|") != strings.Join(want, "|") || id.ScopesHeader != strings.Join(want, " ") {
+					t.Errorf("%v %+v, want %q", r, id, want)
+					return
+				}
+			}
+		}(g)
 	}
 	wg.Wait()
 }
