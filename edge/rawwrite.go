@@ -8,11 +8,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// writeConn writes b to a gnet connection, first trying one raw write(2)
+// writeConn writes b to a gnet connection, first trying one raw send(2)
 // when gnet has nothing queued for it. gnet's own Write goes through the Go
 // scheduler's syscall enter/exit, which on a loop pinned to one core wakes
-// sysmon and a futex hand-off per call; a raw write of a few KiB on a
-// non-blocking socket returns at once. Whatever the raw write does not take
+// sysmon and a futex hand-off per call; a raw send of a few KiB on a
+// non-blocking socket returns at once. sendto rather than write: it goes
+// straight to the socket layer, skipping the VFS write path and its file
+// position handling (fdget_pos, vfs_write: about 1.5% of the proxy's CPU
+// in a profile), and MSG_NOSIGNAL spares a SIGPIPE on a peer that has
+// gone. Whatever the raw send does not take
 // (EAGAIN, a short write) or any error goes through gnet's Write, which
 // queues the rest or closes the connection as usual.
 func writeConn(c gnet.Conn, b []byte) {
@@ -20,7 +24,8 @@ func writeConn(c gnet.Conn, b []byte) {
 		return
 	}
 	if c.OutboundBuffered() == 0 {
-		n, _, errno := syscall.RawSyscall(unix.SYS_WRITE, uintptr(c.Fd()), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+		n, _, errno := syscall.RawSyscall6(unix.SYS_SENDTO, uintptr(c.Fd()), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)),
+			unix.MSG_NOSIGNAL, 0, 0)
 		if errno == 0 {
 			if int(n) == len(b) {
 				return
