@@ -33,8 +33,9 @@ type h2Conn struct {
 	// lastBusy is when a stream was last seen open: idle_timeout counts
 	// from there, so frames that open no stream (PING, SETTINGS, a header
 	// block trickled byte by byte) never keep an idle connection alive.
-	lastBusy int64
-	abandon  bool // header timeout: close once the GOAWAY is out
+	lastBusy   int64
+	lastOpened uint64 // streams opened as of lastBusy
+	abandon    bool   // header timeout: close once the GOAWAY is out
 }
 
 func (lp *loop) newH2Conn(cc *clientConn, gc downstream) *h2Conn {
@@ -104,9 +105,12 @@ func (h *h2Conn) awaitingHeaders(partial []byte) bool {
 	return t == http2.FrameHeaders || t == http2.FrameContinuation
 }
 
+// noteBusy stamps lastBusy while a stream is open, or when one opened
+// since the last stamp (a request answered within the event that brought
+// it, a direct_response or a 404, is never seen open).
 func (h *h2Conn) noteBusy() {
-	if h.sc.Active() > 0 {
-		h.lastBusy = time.Now().UnixNano()
+	if opened := h.sc.Opened(); h.sc.Active() > 0 || opened != h.lastOpened {
+		h.lastBusy, h.lastOpened = time.Now().UnixNano(), opened
 	}
 }
 

@@ -162,3 +162,45 @@ func TestH2IdleTimeoutIgnoresPings(t *testing.T) {
 	// The response ended at about 1.3s; idle then runs to about 2.3s.
 	h.waitClosed(t, "after the stream ended", 2*time.Second, 4*time.Second)
 }
+
+// TestH2IdleTimeoutCountsInstantRequests: requests answered within the
+// event that brought them (a direct_response, a 404) are activity too: a
+// client sending one every 300ms keeps its connection past idle_timeout.
+func TestH2IdleTimeoutCountsInstantRequests(t *testing.T) {
+	up := echoHashUpstream(t)
+	cfg := strings.Replace(h2TimeoutConfig(up.addr()), "routes:\n", `routes:
+  - name: ping
+    match: {path: /ping}
+    direct_response: {status: 200, body: "pong"}
+`, 1)
+	g := startGateway(t, cfg)
+	h := dialH2Raw(t, g.addr)
+	for i := 0; i < 8; i++ { // 2.4s, over twice idle_timeout
+		id := uint32(2*i + 1)
+		path := "/ping"
+		if i%2 == 1 {
+			path = "/ping/none" // falls to the upstream route: not instant
+		}
+		if i%4 == 3 {
+			path = "/ping"
+		}
+		h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: requestBlock(path), EndHeaders: true, EndStream: true})
+		select {
+		case got := <-h.headers:
+			if got != id {
+				t.Fatalf("response on stream %d, want %d", got, id)
+			}
+		case d := <-h.closed:
+			t.Fatalf("closed after %v while requests kept coming", d)
+		case <-time.After(3 * time.Second):
+			t.Fatalf("no response on stream %d", id)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	select {
+	case <-h.goaway:
+		t.Fatal("GOAWAY while requests kept coming")
+	default:
+	}
+	h.waitClosed(t, "after the last request", 2900*time.Millisecond, 5*time.Second)
+}

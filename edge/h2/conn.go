@@ -218,6 +218,9 @@ func (c *ServerConn) Stats() Stats {
 // Active is the number of streams open now.
 func (c *ServerConn) Active() int { return c.active }
 
+// Opened counts the streams delivered so far (Stats().StreamsOpened).
+func (c *ServerConn) Opened() uint64 { return c.stats.StreamsOpened }
+
 // AwaitingHeaders reports that a header block (or the client preface) is
 // half received: the owner bounds how long that may last, as HTTP/1.1's
 // header timeout bounds a request head.
