@@ -174,7 +174,7 @@ func (cc *clientConn) OnTimer(t *timewheel.Timer, _ int64) {
 	case stateIdle:
 		cc.closeNow()
 	case stateHead:
-		cc.start = time.Now()
+		cc.start = cc.lp.now()
 		cc.newRequestID(nil)
 		cc.respondError(errRequestTimeout, true)
 	}
@@ -256,7 +256,7 @@ func (cc *clientConn) readHead() bool {
 	if err == parser.ErrNeedMore {
 		return false
 	}
-	cc.start = time.Now()
+	cc.start = cc.lp.now()
 	cc.snap = cc.lp.s.snap.Load()
 	cc.ls = ls
 	if err != nil {
@@ -398,7 +398,7 @@ func (cc *clientConn) startRequest(head []byte) {
 	cc.up = up
 	cc.retriesLeft = rt.retryAttempts
 	cc.headCopy = cc.buildUpstreamHead(cc.headCopy[:0])
-	cc.upstreamStart = time.Now()
+	cc.upstreamStart = cc.lp.now()
 	if rt.timeout > 0 {
 		cc.lp.schedule(&cc.rtimer, rt.timeout)
 	}
@@ -414,7 +414,7 @@ func (cc *clientConn) startRequest(head []byte) {
 // connectUpstream picks a target and binds an upstream connection carrying
 // the head. exclude is the target that just failed, for retries.
 func (cc *clientConn) connectUpstream(exclude *balancer.Target) bool {
-	now := time.Now().UnixNano()
+	now := cc.lp.now().UnixNano()
 	var t *balancer.Target
 	key := cc.hashKey(cc.up)
 	if exclude != nil {
@@ -756,7 +756,7 @@ func (cc *clientConn) logRequest() {
 	if cc.rt != nil {
 		routeName = cc.rt.name
 		cc.rt.metrics.countRequest(cc.bl.name, cc.status)
-		cc.rt.metrics.duration.UpdateDuration(cc.start)
+		cc.rt.metrics.duration.Update(cc.lp.now().Sub(cc.start).Seconds())
 	} else {
 		cc.lp.s.metrics.noRoute(cc.bl.name, cc.status)
 	}
@@ -776,7 +776,7 @@ func (cc *clientConn) logRequest() {
 		Status:     cc.status,
 		BytesIn:    cc.bytesIn,
 		BytesOut:   cc.bytesOut,
-		Duration:   time.Since(cc.start),
+		Duration:   cc.lp.now().Sub(cc.start),
 		Route:      routeName,
 		ErrorCode:  cc.errCode,
 	}

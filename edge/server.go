@@ -351,6 +351,7 @@ func (s *Server) forEachLoop(f func(*loop)) {
 	for _, lp := range loops {
 		lp := lp
 		_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			lp.enter()
 			f(lp)
 			lp.flushDirty()
 			return nil
@@ -412,6 +413,7 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 
 func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if uc, ok := c.Context().(*upConn); ok {
+		uc.hp.lp.enter()
 		uc.onOpen(c)
 		uc.hp.lp.flushDirty()
 		return nil, gnet.None
@@ -428,6 +430,8 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	bl.active.Add(1)
 	s.clients.Add(1)
 	lp := s.loopFor(c.EventLoop())
+	lp.enter()
+	defer lp.enter() // no flushDirty ends this callback
 	cc := lp.newClientConn(c, bl)
 	if ls != nil && ls.tls != nil {
 		c.SetContext(lp.newTLSSession(c, cc, ls.tls))
@@ -440,19 +444,23 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 func (h *handler) OnClose(c gnet.Conn, err error) gnet.Action {
 	switch x := c.Context().(type) {
 	case *clientConn:
+		x.lp.enter()
 		x.onClose(err)
 		x.bl.active.Add(-1)
 		h.s.clients.Add(-1)
 		x.lp.flushDirty()
 	case *upConn:
+		x.hp.lp.enter()
 		x.onClose(err)
 		x.hp.lp.flushDirty()
 	case *h2Conn:
+		x.lp.enter()
 		x.onClose()
 		x.bl.active.Add(-1)
 		h.s.clients.Add(-1)
 		x.lp.flushDirty()
 	case *tlsSession:
+		x.lp.enter()
 		x.onClose()
 		x.cc.bl.active.Add(-1)
 		h.s.clients.Add(-1)
@@ -464,18 +472,22 @@ func (h *handler) OnClose(c gnet.Conn, err error) gnet.Action {
 func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 	switch x := c.Context().(type) {
 	case *clientConn:
+		x.lp.enter()
 		a := x.onTraffic()
 		x.lp.flushDirty()
 		return a
 	case *upConn:
+		x.hp.lp.enter()
 		a := x.onTraffic()
 		x.hp.lp.flushDirty()
 		return a
 	case *h2Conn:
+		x.lp.enter()
 		a := x.onTraffic()
 		x.lp.flushDirty()
 		return a
 	case *tlsSession:
+		x.lp.enter()
 		a := x.onTraffic()
 		x.lp.flushDirty()
 		return a

@@ -166,6 +166,7 @@ func (uc *upConn) dial(lp *loop, addr string, timeout time.Duration, tlsCfg *tls
 	}
 	if err != nil {
 		_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			lp.enter()
 			uc.onDialFailed()
 			lp.flushDirty()
 			return nil
@@ -421,7 +422,7 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 		cc.target.ReportSuccess()
 	}
 	if cc.up != nil {
-		cc.up.duration.UpdateDuration(cc.upstreamStart)
+		cc.up.duration.Update(cc.lp.now().Sub(cc.upstreamStart).Seconds())
 	}
 	switch parser.ResponseBodyKind(cc.isHEAD, &uc.resp) {
 	case parser.BodyNone:
