@@ -161,7 +161,7 @@ func compressible(r *parser.Response) bool {
 		case parser.EqualFoldString(f.Name, "Content-Encoding"),
 			parser.EqualFoldString(f.Name, "Content-Range"):
 			return false
-		case parser.EqualFoldString(f.Name, "Cache-Control") && containsFold(f.Value, "no-transform"):
+		case parser.EqualFoldString(f.Name, "Cache-Control") && parser.TokenListContains(f.Value, "no-transform"):
 			return false
 		}
 	}
@@ -193,30 +193,13 @@ func hasSuffixFold(b []byte, suffix string) bool {
 	return len(b) >= len(suffix) && parser.EqualFoldString(b[len(b)-len(suffix):], suffix)
 }
 
-func containsFold(b []byte, s string) bool {
-	for i := 0; i+len(s) <= len(b); i++ {
-		if parser.EqualFoldString(b[i:i+len(s)], s) {
-			return true
-		}
-	}
-	return false
-}
-
 // varyListsAcceptEncoding: the response already varies on it (or on
 // everything), so no Vary needs adding.
 func varyListsAcceptEncoding(fields []parser.Field) bool {
 	for i := range fields {
 		f := &fields[i]
-		if !parser.EqualFoldString(f.Name, "Vary") {
-			continue
-		}
-		found := false
-		forEachCoding(f.Value, func(name []byte, _ int) {
-			if parser.EqualFoldString(name, "Accept-Encoding") || (len(name) == 1 && name[0] == '*') {
-				found = true
-			}
-		})
-		if found {
+		if parser.EqualFoldString(f.Name, "Vary") &&
+			(parser.TokenListContains(f.Value, "Accept-Encoding") || parser.TokenListContains(f.Value, "*")) {
 			return true
 		}
 	}

@@ -110,7 +110,7 @@ func (h *h2Conn) awaitingHeaders(partial []byte) bool {
 // it, a direct_response or a 404, is never seen open).
 func (h *h2Conn) noteBusy() {
 	if opened := h.sc.Opened(); h.sc.Active() > 0 || opened != h.lastOpened {
-		h.lastBusy, h.lastOpened = time.Now().UnixNano(), opened
+		h.lastBusy, h.lastOpened = h.lp.now().UnixNano(), opened
 	}
 }
 
@@ -332,7 +332,8 @@ func (h *h2Conn) OnData(s *h2.Stream, data []byte, end bool) {
 }
 
 // OnTrailers ends the request body with its trailers. They reach the
-// upstream in the chunked body's trailer section; a body framed by
+// upstream in the chunked body's trailer section, where the pipeline
+// filters them as it does an HTTP/1.1 client's; a body framed by
 // Content-Length has no place for them, and they are dropped (RFC 9110
 // §6.5.1 lets a recipient discard trailers).
 func (h *h2Conn) OnTrailers(s *h2.Stream) {
@@ -347,12 +348,10 @@ func (h *h2Conn) OnTrailers(s *h2.Stream) {
 	}
 	sio.in = append(sio.in, "0\r\n"...)
 	for name, value := range s.Trailers() {
-		if trailerForwarded(name) {
-			sio.in = append(sio.in, name...)
-			sio.in = append(sio.in, ": "...)
-			sio.in = append(sio.in, value...)
-			sio.in = append(sio.in, "\r\n"...)
-		}
+		sio.in = append(sio.in, name...)
+		sio.in = append(sio.in, ": "...)
+		sio.in = append(sio.in, value...)
+		sio.in = append(sio.in, "\r\n"...)
 	}
 	sio.in = append(sio.in, "\r\n"...)
 	if !cc.paused {
@@ -583,12 +582,9 @@ func (sio *streamIO) pump() {
 		_, _ = sio.s.WriteData(nil, true)
 	}
 	if withTrailers {
+		// The pipeline filtered them already (appendLastChunk).
 		_ = sio.s.WriteTrailersFunc(func(e *h2.HeaderEncoder) {
-			parser.ForEachTrailer(sio.trailers, func(name, value []byte) {
-				if trailerForwarded(name) {
-					e.Add(name, value)
-				}
-			})
+			parser.ForEachTrailer(sio.trailers, e.Add)
 		})
 	}
 	sio.end(false)

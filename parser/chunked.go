@@ -1,6 +1,9 @@
 package parser
 
-import "strconv"
+import (
+	"bytes"
+	"strconv"
+)
 
 // Bounds of the chunked decoder. Exceeding one is a 400 (*Error).
 const (
@@ -242,36 +245,18 @@ func (d *ChunkedDecoder) Decode(in []byte) (consumed int, data []byte, done bool
 func ForEachTrailer(section []byte, fn func(name, value []byte)) {
 	for len(section) > 0 {
 		line := section
-		if i := indexCRLF(section); i >= 0 {
-			line, section = section[:i], section[i+2:]
+		// A kept section has no CR but the ones ending its lines.
+		if i := bytes.IndexByte(section, '\r'); i >= 0 {
+			line, section = section[:i], section[min(i+2, len(section)):]
 		} else {
 			section = nil
 		}
-		colon := 0
-		for colon < len(line) && line[colon] != ':' {
-			colon++
-		}
-		if colon == 0 || colon == len(line) {
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 {
 			continue
 		}
-		value := line[colon+1:]
-		for len(value) > 0 && (value[0] == ' ' || value[0] == '\t') {
-			value = value[1:]
-		}
-		for len(value) > 0 && (value[len(value)-1] == ' ' || value[len(value)-1] == '\t') {
-			value = value[:len(value)-1]
-		}
-		fn(line[:colon], value)
+		fn(line[:colon], trimOWS(line[colon+1:]))
 	}
-}
-
-func indexCRLF(b []byte) int {
-	for i := 0; i+1 < len(b); i++ {
-		if b[i] == '\r' && b[i+1] == '\n' {
-			return i
-		}
-	}
-	return -1
 }
 
 // keepTrailerByte collects a byte of a trailer field line when asked to;

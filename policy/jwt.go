@@ -648,14 +648,24 @@ func (r *claimRoles) place() {
 
 // of returns the roles of claim name k (0 for a claim not acted on).
 func (r *claimRoles) of(k []byte) uint8 {
-	if r.perfect && len(k) <= 8 && cap(k) >= 8 {
-		w := binary.LittleEndian.Uint64(k[:8]) & (^uint64(0) >> (64 - 8*len(k)))
-		if s := &r.slot[roleSlot(w, len(k), r.mul)]; s.w == w && int(s.n) == len(k) {
-			return s.roles
-		}
-		return 0
+	if r.probes(k) {
+		return r.probe(k)
 	}
 	return r.scan(k)
+}
+
+// probes says whether k is looked up in the slot table: every short name
+// has a slot, and k's backing array allows one 8-byte load.
+func (r *claimRoles) probes(k []byte) bool { return r.perfect && len(k) <= 8 && cap(k) >= 8 }
+
+// probe is the slot-table lookup (small enough to inline where claims
+// are scanned, the hot loop of a cache miss).
+func (r *claimRoles) probe(k []byte) uint8 {
+	w := binary.LittleEndian.Uint64(k[:8]) & (^uint64(0) >> (64 - 8*len(k)))
+	if s := &r.slot[roleSlot(w, len(k), r.mul)]; s.w == w && int(s.n) == len(k) {
+		return s.roles
+	}
+	return 0
 }
 
 func (r *claimRoles) scan(k []byte) uint8 {
@@ -716,15 +726,12 @@ func (j *JWT) claims(pay []byte, now int64) (c claimSet, r Reason) {
 	for k, v, more := it.next(); more; k, v, more = it.next() {
 		// One member may play several roles (e.g. consumer_claim: iss);
 		// each role has one name, so a repeated role is a repeated member.
-		// j.roles.of(k), its usual case inlined.
+		// j.roles.of(k), spelled out so that its usual case inlines.
 		var roles uint8
-		if r := &j.roles; r.perfect && len(k) <= 8 && cap(k) >= 8 {
-			w := binary.LittleEndian.Uint64(k[:8]) & (^uint64(0) >> (64 - 8*len(k)))
-			if s := &r.slot[roleSlot(w, len(k), r.mul)]; s.w == w && int(s.n) == len(k) {
-				roles = s.roles
-			}
+		if j.roles.probes(k) {
+			roles = j.roles.probe(k)
 		} else {
-			roles = r.scan(k)
+			roles = j.roles.scan(k)
 		}
 		if roles == 0 {
 			continue

@@ -129,31 +129,16 @@ func TestSlowClientDownloadBoundedMemory(t *testing.T) {
 func TestSlowUpstreamUploadBoundedMemory(t *testing.T) {
 	size, rate := bigBody()
 	// A raw upstream that reads the body slowly, then answers with the count.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func(c net.Conn) {
-				defer c.Close()
-				br := bufio.NewReaderSize(c, 64<<10)
-				req, err := http.ReadRequest(br)
-				if err != nil {
-					return
-				}
-				n, ok := slowRead(req.Body, rate, time.Now().Add(time.Duration(size/rate+30)*time.Second))
-				body := fmt.Sprintf("%d %v", n, ok)
-				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-			}(c)
+	up := rawUpstream(t, func(c net.Conn) {
+		req, err := http.ReadRequest(bufio.NewReaderSize(c, 64<<10))
+		if err != nil {
+			return
 		}
-	}()
-	g := startGateway(t, basicConfig(ln.Addr().String()))
+		n, ok := slowRead(req.Body, rate, time.Now().Add(time.Duration(size/rate+30)*time.Second))
+		body := fmt.Sprintf("%d %v", n, ok)
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	})
+	g := startGateway(t, basicConfig(up))
 	stop := rssWatch(t, g.cmd.Process.Pid)
 	c, err := net.Dial("tcp", g.addr)
 	if err != nil {

@@ -257,3 +257,28 @@ func statusOf(resp string) string {
 func netListen(addr string) (net.Listener, error) { return net.Listen("tcp", addr) }
 
 func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }
+
+// rawUpstream is an origin for answers net/http would never send: each
+// accepted connection goes to serve on its own goroutine and is closed
+// when serve returns. It returns the origin's address.
+func rawUpstream(t *testing.T, serve func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				serve(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}

@@ -487,35 +487,21 @@ func TestSpecAuditUpstream5xxPassesThrough(t *testing.T) {
 
 // SPEC §4: 502 bad_gateway when the upstream "sent an invalid response".
 func TestSpecAuditInvalidUpstreamResponse502(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	answers := map[string]string{
 		"/garbage": "NOT HTTP AT ALL\r\n\r\n",
 		"/clte":    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
 		"/twocl":   "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
 		"/close":   "",
 	}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func(c net.Conn) {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				req, err := http.ReadRequest(bufio.NewReader(c))
-				if err != nil {
-					return
-				}
-				io.WriteString(c, answers[req.URL.Path])
-			}(c)
+	up := rawUpstream(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
 		}
-	}()
-	g := startGateway(t, auditConfig(ln.Addr().String()))
+		io.WriteString(c, answers[req.URL.Path])
+	})
+	g := startGateway(t, auditConfig(up))
 	for path := range answers {
 		resp, body := g.get("/up" + path)
 		_ = body
@@ -726,29 +712,15 @@ func TestSpecAuditAccessLogTargetOnTimeout(t *testing.T) {
 // itself requested the generation of the 1xx response" — a 103 Early Hints
 // from the upstream reaches an HTTP/1.1 client before the final answer.
 func TestSpecAuditForwards103EarlyHints(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func(c net.Conn) {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-					return
-				}
-				io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"+
-					"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-			}(c)
+	up := rawUpstream(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
 		}
-	}()
-	g := startGateway(t, auditConfig(ln.Addr().String()))
+		io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"+
+			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
+	g := startGateway(t, auditConfig(up))
 	out := g.raw("GET /up/hints HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 3*time.Second)
 	if !strings.HasPrefix(out, "HTTP/1.1 103") || !strings.Contains(out, "</style.css>") || !strings.HasSuffix(out, "\r\n\r\nok") {
 		t.Errorf("103 Early Hints not forwarded:\n%s", out)

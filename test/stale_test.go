@@ -16,37 +16,23 @@ import (
 // connection as the next request arrives (the idle race every proxy meets)
 // costs the client nothing: the request goes again on a fresh connection.
 func TestStaleKeepAliveRetried(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	var conns atomic.Int64
-	go func() {
-		for {
-			c, err := ln.Accept()
+	up := rawUpstream(t, func(c net.Conn) {
+		conns.Add(1)
+		br := bufio.NewReader(c)
+		for i := 0; ; i++ {
+			req, err := http.ReadRequest(br)
 			if err != nil {
 				return
 			}
-			conns.Add(1)
-			go func(c net.Conn) {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for i := 0; ; i++ {
-					req, err := http.ReadRequest(br)
-					if err != nil {
-						return
-					}
-					io.Copy(io.Discard, req.Body)
-					if i == 1 {
-						return // second request on this connection: close without answering
-					}
-					fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-				}
-			}(c)
+			io.Copy(io.Discard, req.Body)
+			if i == 1 {
+				return // second request on this connection: close without answering
+			}
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		}
-	}()
-	g := startGateway(t, basicConfig(ln.Addr().String()))
+	})
+	g := startGateway(t, basicConfig(up))
 	for i := 0; i < 6; i++ {
 		resp, body := g.get(fmt.Sprintf("/r%d", i))
 		if resp.StatusCode != 200 || body != "ok" {
