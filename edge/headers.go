@@ -125,10 +125,13 @@ func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
 		}
 	}
 	b = append(b, " HTTP/1.1\r\nHost: "...)
-	if rt.hostRewrite != "" {
+	switch {
+	case rt.hostRewrite != "":
 		b = append(b, rt.hostRewrite...)
-	} else {
+	case len(r.Host) > 0:
 		b = append(b, r.Host...)
+	case cc.up != nil:
+		b = append(b, cc.up.defaultHost...)
 	}
 	b = append(b, "\r\n"...)
 

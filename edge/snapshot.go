@@ -123,6 +123,21 @@ type upstreamRT struct {
 	hashName       string                 // header or cookie name for hashHeader / hashCookie
 	tlsConfigs     map[string]*tls.Config // per target address; nil: plaintext
 	duration       *metrics.PrometheusHistogram
+	// defaultHost is the Host sent upstream for a client request that had
+	// none (HTTP/1.0 may omit it): the TLS server_name, else the first
+	// target's address. An empty Host is valid HTTP/1.1 but common
+	// origins (nginx among them) refuse it with 400.
+	defaultHost string
+}
+
+func upstreamDefaultHost(u *config.Upstream) string {
+	if u.TLS != nil && u.TLS.ServerName != "" {
+		return u.TLS.ServerName
+	}
+	if len(u.Targets) > 0 {
+		return u.Targets[0].Address
+	}
+	return ""
 }
 
 // pickUpstream resolves a split route to one upstream by weight.
@@ -266,6 +281,7 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 			def:            def,
 			duration:       m.upstreamDuration(u.Name),
 			tlsConfigs:     tlsConfigs,
+			defaultHost:    upstreamDefaultHost(u),
 		}
 		if u.Balancer == "consistent_hash" {
 			urt.hashOn, urt.hashName = parseHashOn(u.HashOn)

@@ -726,3 +726,45 @@ func TestSpecAuditForwards103EarlyHints(t *testing.T) {
 		t.Errorf("103 Early Hints not forwarded:\n%s", out)
 	}
 }
+
+// An HTTP/1.0 request may come without Host, but the request Portico
+// sends upstream is HTTP/1.1, and common origins (nginx) answer an empty
+// Host with 400: the upstream gets its own address as Host instead, and
+// no X-Forwarded-Host (the client named no host).
+func TestSpecAuditHTTP10WithoutHostGetsUpstreamHost(t *testing.T) {
+	heads := make(chan string, 1)
+	addr := rawUpstream(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		br := bufio.NewReader(c)
+		var head strings.Builder
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			head.WriteString(line)
+			if line == "\r\n" {
+				break
+			}
+		}
+		heads <- head.String()
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+	})
+	g := startGateway(t, auditConfig(addr))
+	out := g.raw("GET /up/x HTTP/1.0\r\n\r\n", 3*time.Second)
+	if !strings.HasPrefix(out, "HTTP/1.1 200") {
+		t.Fatalf("HTTP/1.0 request without Host: %q", out)
+	}
+	var head string
+	select {
+	case head = <-heads:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the upstream got no request")
+	}
+	if !strings.Contains(head, "\r\nHost: "+addr+"\r\n") {
+		t.Errorf("upstream head has no Host %s:\n%s", addr, head)
+	}
+	if strings.Contains(strings.ToLower(head), "x-forwarded-host") {
+		t.Errorf("X-Forwarded-Host sent for a request that named no host:\n%s", head)
+	}
+}
