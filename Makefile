@@ -7,7 +7,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 BIN      := bin
 FUZZTIME ?= 20000x
 
-.PHONY: all build demo test test-tools test-unit test-race test-integration bench bench-peers fuzz lint check-imports clean
+.PHONY: all build demo test test-tools test-unit test-race test-integration bench bench-peers soak fuzz lint check-imports clean
 
 all: build
 
@@ -46,6 +46,11 @@ bench:
 bench-peers: build
 	$(BIN)/portico-bench compare -scenarios bench/scenarios/default.yaml \
 	  -portico-bin $(BIN)/portico -portico-features h1,tls,h2,jwt,rate_limit
+
+# soak: a minute of mixed traffic, abuse and reloads, then leak checks
+# (connections, fds, goroutines, RSS); needs curl, openssl and python3.
+soak: build
+	bench/scripts/soak.sh 60
 
 # fuzz: a short run of every fuzz target (go test runs one target at a time).
 # FUZZTIME counts executions (Nx) rather than seconds: Go 1.26's coordinator
