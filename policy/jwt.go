@@ -86,7 +86,7 @@ type JWT struct {
 	sigChecks  atomic.Uint64
 	hdrs       [hdrMemoSlots]atomic.Pointer[hdrMemo]
 	hdrNext    atomic.Uint32
-	scopeSets  [scopeMemoSlots]atomic.Pointer[Identity] // see sharedScopes
+	scopeSets  [scopeMemoSlots]atomic.Pointer[scopeSet] // see sharedScopes
 	scopeNext  atomic.Uint32
 }
 
@@ -855,13 +855,17 @@ func headerSafe(s []byte) bool {
 func (j *JWT) newEntry(tok []byte, c *claimSet) *cacheEntry {
 	var sc scopeJoin
 	var same []byte
+	var shared *scopeSet
 	if c.scope != nil {
-		var ok bool
-		if same, ok = sc.walk(c.scope); !ok {
-			return nil
+		// A claim byte-equal to a remembered one was checked and joined
+		// when it was remembered.
+		if shared = j.scopesByRaw(c.scope); shared == nil {
+			var ok bool
+			if same, ok = sc.walk(c.scope); !ok {
+				return nil
+			}
 		}
 	}
-	var shared *Identity
 	if sc.n > 0 {
 		joined := same
 		var tmp [scopeScratch]byte
@@ -889,15 +893,21 @@ func (j *JWT) newEntry(tok []byte, c *claimSet) *cacheEntry {
 		appendScopes(buf[off:off:off+ns], c.scope)
 	}
 	// The bytes are final from here on: the strings below may view them.
-	var header string
-	var list []string
+	// (Fields are set one by one: a composite literal is built on the
+	// stack and copied.)
+	e.token = bytesString(buf[:nt])
+	id := &e.id
+	id.Auth = j.name
+	id.Consumer = bytesString(buf[nt : nt+nc])
+	id.Tenant = bytesString(buf[nt+nc : off])
+	id.Expiry = c.exp
 	switch {
 	case shared != nil:
-		header, list = shared.ScopesHeader, shared.Scopes
+		id.Scopes, id.ScopesHeader = shared.list, shared.header
 	case sc.n > 0:
 		// The header is the items joined by single spaces.
-		header = bytesString(buf[off : off+ns])
-		list = make([]string, 0, sc.n)
+		header := bytesString(buf[off : off+ns])
+		list := make([]string, 0, sc.n)
 		e.alloc += uint32(sc.n) * uint32(unsafe.Sizeof(""))
 		start := 0
 		for i := 0; i < len(header); i++ {
@@ -906,52 +916,62 @@ func (j *JWT) newEntry(tok []byte, c *claimSet) *cacheEntry {
 				start = i + 1
 			}
 		}
-		list = append(list, header[start:])
-	}
-	e.token = bytesString(buf[:nt])
-	e.id = Identity{
-		Auth:         j.name,
-		Consumer:     bytesString(buf[nt : nt+nc]),
-		Tenant:       bytesString(buf[nt+nc : off]),
-		Scopes:       list,
-		ScopesHeader: header,
-		Expiry:       c.exp,
-	}
-	if shared == nil && sc.n > 0 {
-		j.rememberScopes(&e.id)
+		id.Scopes, id.ScopesHeader = append(list, header[start:]), header
+		j.rememberScopes(c.scope, id.Scopes, header)
 	}
 	return e
 }
 
 // scopeMemoSlots is how many scope sets the entries of a JWT share. The
 // tokens of one client carry one set, so a few slots serve nearly every
-// cache miss, which then neither copies the joined scopes into its block
-// nor allocates a list (each byte of an entry costs allocation and GC
-// work on every miss). More sets than slots in turn only cost that again.
+// cache miss, which then neither checks the claim again, nor copies the
+// joined scopes into its block, nor allocates a list (each byte of an
+// entry costs allocation and GC work on every miss). More sets than
+// slots in turn only cost that again.
 const scopeMemoSlots = 4
 
 // scopeScratch bounds the stack buffer a scope array is joined into to
 // look it up in the memo; longer arrays are not shared.
 const scopeScratch = 256
 
-// sharedScopes returns the remembered identity whose ScopesHeader is
-// joined, or nil. Only its Scopes and ScopesHeader may be used: both are
-// a function of the joined form alone.
-func (j *JWT) sharedScopes(joined []byte) *Identity {
+// scopeSet is a remembered scope set: the raw claim value (JSON) of the
+// verified token it was first read from, its items and their joined
+// form. list and header view the block of that token's entry, which the
+// set keeps alive (at most scopeMemoSlots of them).
+type scopeSet struct {
+	raw    string
+	list   []string
+	header string
+}
+
+// scopesByRaw returns the remembered set read from a claim value
+// byte-equal to raw, or nil.
+func (j *JWT) scopesByRaw(raw []byte) *scopeSet {
 	for i := range j.scopeSets {
-		if m := j.scopeSets[i].Load(); m != nil && m.ScopesHeader == string(joined) {
+		if m := j.scopeSets[i].Load(); m != nil && m.raw == string(raw) {
 			return m
 		}
 	}
 	return nil
 }
 
-// rememberScopes offers the scope set of a verified token's identity to
-// later entries, replacing the slots in turn (it keeps that entry's block
-// alive: at most scopeMemoSlots of them). Only verified tokens get here,
-// so junk cannot churn the slots.
-func (j *JWT) rememberScopes(id *Identity) {
-	j.scopeSets[(j.scopeNext.Add(1)-1)%scopeMemoSlots].Store(id)
+// sharedScopes returns the remembered set whose joined form is joined
+// (the same set, written differently), or nil.
+func (j *JWT) sharedScopes(joined []byte) *scopeSet {
+	for i := range j.scopeSets {
+		if m := j.scopeSets[i].Load(); m != nil && m.header == string(joined) {
+			return m
+		}
+	}
+	return nil
+}
+
+// rememberScopes offers the scope set of a verified token to later
+// entries, replacing the slots in turn. Only verified tokens get here, so
+// junk cannot churn the slots.
+func (j *JWT) rememberScopes(raw []byte, list []string, header string) {
+	m := &scopeSet{raw: string(raw), list: list, header: header}
+	j.scopeSets[(j.scopeNext.Add(1)-1)%scopeMemoSlots].Store(m)
 }
 
 // scopeJoin reads a scope claim, a space-separated string or an array of

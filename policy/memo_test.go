@@ -125,7 +125,7 @@ func TestScopeMemo(t *testing.T) {
 		t.Fatal(r)
 	}
 	for i := range j.scopeSets {
-		if m := j.scopeSets[i].Load(); m != nil && m.ScopesHeader == "evil" {
+		if m := j.scopeSets[i].Load(); m != nil && m.header == "evil" {
 			t.Fatal("refused token's scopes remembered")
 		}
 	}
