@@ -335,6 +335,16 @@ func (j *JWT) VerifyWait(ctx context.Context, tok []byte) (*Identity, Reason) {
 // verify returns, besides the outcome, the sequence number of the refetch
 // it triggered (0 = none).
 func (j *JWT) verify(tok []byte) (*Identity, Reason, uint64) {
+	id, r, seq := j.verifyToken(tok)
+	if r == ReasonOK && j.tenant != "" && id.Tenant == "" {
+		// SPEC §4: a valid identity without the tenant this method is
+		// configured to read is forbidden, not admitted tenant-less.
+		return nil, ReasonMissingTenant, 0
+	}
+	return id, r, seq
+}
+
+func (j *JWT) verifyToken(tok []byte) (*Identity, Reason, uint64) {
 	if len(tok) == 0 {
 		return nil, ReasonMissing, 0
 	}

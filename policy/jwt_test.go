@@ -171,7 +171,8 @@ func TestVerifySignedBadClaims(t *testing.T) {
 		return in + "." + b64s(signRaw(t, "HS256", k.hmac, []byte(in)))
 	}
 	exp := "9999999999"
-	base := `"iss":"https://id.example.com/","aud":"orders-api","sub":"alice"`
+	base := `"iss":"https://id.example.com/","aud":"orders-api","sub":"alice","tenant":"acme"`
+	noTenant := `"iss":"https://id.example.com/","aud":"orders-api","sub":"alice"`
 	cases := []struct {
 		payload string
 		want    Reason
@@ -186,16 +187,18 @@ func TestVerifySignedBadClaims(t *testing.T) {
 		{`{` + base + `,"exp":01}`, ReasonMalformed},
 		{`{` + base + `,"exp":1e400}`, ReasonInvalidClaim},
 		{`{` + base + `,"exp":` + exp + `,"x":"\ud800"}`, ReasonOK}, // unused member: validated, not decoded
-		{`{` + base + `,"exp":` + exp + `,"tenant":"\ud800"}`, ReasonInvalidClaim},
-		{`{` + base + `,"exp":` + exp + `,"tenant":"caf\u00e9"}`, ReasonOK},
+		{`{` + noTenant + `,"exp":` + exp + `,"tenant":"\ud800"}`, ReasonInvalidClaim},
+		{`{` + noTenant + `,"exp":` + exp + `,"tenant":"caf\u00e9"}`, ReasonOK},
+		{`{` + noTenant + `,"exp":` + exp + `}`, ReasonMissingTenant}, // tenant_claim is configured
+		{`{` + noTenant + `,"exp":` + exp + `,"tenant":""}`, ReasonMissingTenant},
 		{`{` + base + `,"exp":` + exp + `,"x":"` + "\xff" + `"}`, ReasonMalformed},
 		{`{` + base + `,"exp":` + exp + `,"x":` + strings.Repeat("[", 40) + strings.Repeat("]", 40) + `}`, ReasonMalformed},
-		{`{"iss":"https:\/\/id.example.com\/","aud":"orders-api","sub":"\u0061lice","exp":` + exp + `}`, ReasonOK},
+		{`{"iss":"https:\/\/id.example.com\/","aud":"orders-api","sub":"\u0061lice","tenant":"acme","exp":` + exp + `}`, ReasonOK},
 		// A number right after a plain string is not read as a string.
 		{`{"iss":"https://id.example.com/","aud":"orders-api","exp":` + exp + `,"sub":12345}`, ReasonInvalidClaim},
 		{`{"aud":"orders-api","sub":"alice","exp":` + exp + `,"iss":1234567890}`, ReasonWrongIssuer},
 		{`{"iss":"https://id.example.com/","sub":"alice","exp":` + exp + `,"aud":1234567890}`, ReasonInvalidClaim},
-		{`{"iss":"https://id.example.com/","sub":"alice","aud": "orders-api","exp":` + exp + `}`, ReasonOK},
+		{`{"iss":"https://id.example.com/","sub":"alice","tenant":"acme","aud": "orders-api","exp":` + exp + `}`, ReasonOK},
 	}
 	for _, c := range cases {
 		t.Run(c.payload, func(t *testing.T) {

@@ -21,6 +21,7 @@ const (
 	ReasonJWKSUnavailable                 // no key set was ever obtained: fail closed with 503
 	ReasonUnknownAPIKey                   // API key not configured
 	ReasonInsufficientScope               // identity lacks a required scope (403)
+	ReasonMissingTenant                   // valid JWT without the tenant claim its method names in tenant_claim (403)
 	reasonCount
 )
 
@@ -39,6 +40,7 @@ var reasonTokens = [reasonCount]string{
 	ReasonJWKSUnavailable:   "jwks_unavailable",
 	ReasonUnknownAPIKey:     "unknown_api_key",
 	ReasonInsufficientScope: "insufficient_scope",
+	ReasonMissingTenant:     "missing_tenant",
 }
 
 // Reasons lists every rejection reason (ReasonOK excluded), so metric
@@ -61,12 +63,12 @@ func (r Reason) String() string {
 
 // Status is the HTTP status Portico answers with (SPEC §4): 200 for
 // ReasonOK, 401 for missing or invalid credentials, 403 for a missing
-// scope, 503 when the JWKS was never obtained (auth fails closed).
+// scope or tenant, 503 when the JWKS was never obtained (auth fails closed).
 func (r Reason) Status() int {
 	switch r {
 	case ReasonOK:
 		return 200
-	case ReasonInsufficientScope:
+	case ReasonInsufficientScope, ReasonMissingTenant:
 		return 403
 	case ReasonJWKSUnavailable:
 		return 503
@@ -90,12 +92,13 @@ func (r Reason) Code() string {
 }
 
 // WWWAuthenticate is the WWW-Authenticate header value to send with the
-// rejection, or "" when none is due (200, 503). Per RFC 6750 §3.1, a
-// request without credentials gets a bare challenge and one with a bad
-// credential gets error="invalid_token".
+// rejection, or "" when none is due (200, 503, a missing tenant: no
+// RFC 6750 error fits it, and a new token would not help). Per RFC 6750
+// §3.1, a request without credentials gets a bare challenge and one with
+// a bad credential gets error="invalid_token".
 func (r Reason) WWWAuthenticate() string {
 	switch r {
-	case ReasonOK, ReasonJWKSUnavailable:
+	case ReasonOK, ReasonJWKSUnavailable, ReasonMissingTenant:
 		return ""
 	case ReasonMissing:
 		return `Bearer`

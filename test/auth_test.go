@@ -185,6 +185,22 @@ func TestAuthAtTheEdge(t *testing.T) {
 	resp, body = doReq(t, "GET", base+"/scoped", map[string]string{"Authorization": "Bearer " + good})
 	checkEnvelope(t, resp, body, 403, "forbidden")
 
+	// A valid token without the tenant claim its auth reads (tenant_claim):
+	// 403, and the upstream never sees the request (SPEC §4: "valid
+	// identity, missing scope or tenant").
+	before := len(up.requests())
+	noTenant := is.token(t, map[string]any{"scope": "orders:read"})
+	for range 2 { // the second answer comes from the verified-token cache
+		resp, body = doReq(t, "GET", base+"/private/a", map[string]string{"Authorization": "Bearer " + noTenant})
+		checkEnvelope(t, resp, body, 403, "forbidden")
+		if v := resp.Header.Get("WWW-Authenticate"); v != "" {
+			t.Errorf("missing tenant: WWW-Authenticate %q (a new token would not help)", v)
+		}
+	}
+	if n := len(up.requests()); n != before {
+		t.Errorf("a tenant-less token reached the upstream")
+	}
+
 	// Token in the query and in a cookie: accepted and stripped.
 	resp, _ = doReq(t, "GET", base+"/private/q?x=1&access_token="+good+"&y=2", nil)
 	if resp.StatusCode != 200 {
@@ -233,6 +249,7 @@ func TestAuthAtTheEdge(t *testing.T) {
 		`portico_auth_rejected_total{route="private",auth="users",reason="missing"}`,
 		`portico_auth_rejected_total{route="private",auth="users",reason="bad_signature"}`,
 		`portico_auth_rejected_total{route="scoped",auth="users",reason="insufficient_scope"}`,
+		`portico_auth_rejected_total{route="private",auth="users",reason="missing_tenant"} 2`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
