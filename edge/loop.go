@@ -26,9 +26,13 @@ type loop struct {
 	pools   map[poolKey]*hostPool
 	clients map[*clientConn]struct{}
 	scratch []byte // reused to build heads; never retained across calls
-	addrBuf []byte
-	date    []byte // IMF-fixdate of dateSec, for the Date of responses Portico makes
-	dateSec int64
+	// plainScratch receives the plaintext a callback decrypts; plainHolder
+	// is the plainBuf using it until its settle (see plainBuf).
+	plainScratch []byte
+	plainHolder  *plainBuf
+	addrBuf      []byte
+	date         []byte // IMF-fixdate of dateSec, for the Date of responses Portico makes
+	dateSec      int64
 
 	dirtyClients []*clientConn // connections with coalesced writes to flush
 	dirtyUps     []*upConn
@@ -70,6 +74,7 @@ func newLoop(s *Server, el gnet.EventLoop) *loop {
 		handshakes: edgetls.NewHandshakeLimiter(edgetls.HandshakeLimits{}),
 		scratch:    make([]byte, 0, 8192),
 	}
+	lp.plainScratch = make([]byte, 0, plainScratchSize)
 	lp.h2FlushFn = gnet.RunnableFunc(func(context.Context) error {
 		lp.enter()
 		lp.flushDeferredH2()

@@ -131,6 +131,9 @@ func (lp *loop) resumePaused() {
 				} else {
 					uc.pump() // bytes already in gnet's inbound buffer raise no event
 				}
+				if uc.tls != nil {
+					uc.plain.settle()
+				}
 				if uc.dead {
 					uc.discard()
 				}

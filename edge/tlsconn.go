@@ -102,14 +102,19 @@ func (s *tlsSession) onTraffic() gnet.Action {
 		s.start()
 	}
 	if !s.decrypt() {
+		s.plain.settle()
 		s.sendOutput()
 		return gnet.Close
 	}
 	s.sendOutput()
+	var act gnet.Action
 	if s.h2 != nil {
-		return s.h2.onTraffic()
+		act = s.h2.onTraffic()
+	} else {
+		act = s.cc.onTraffic()
 	}
-	return s.cc.onTraffic()
+	s.plain.settle()
+	return act
 }
 
 // start runs once the handshake is done: it records the client certificate
@@ -128,7 +133,7 @@ func (s *tlsSession) start() {
 }
 
 // decrypt reads every complete record into the plaintext buffer.
-func (s *tlsSession) decrypt() bool { return s.plain.readRecords(s.tc) }
+func (s *tlsSession) decrypt() bool { return s.plain.readRecords(s.tc, s.lp) }
 
 func (s *tlsSession) sendOutput() {
 	if out := s.tc.TakeOutput(); len(out) > 0 {

@@ -325,11 +325,19 @@ func (uc *upConn) onTraffic() gnet.Action {
 		return gnet.None
 	}
 	uc.gotData = true
-	if uc.tls != nil && !uc.decrypt() {
-		uc.dead = true
-		return gnet.Close
+	if uc.tls != nil {
+		ok := uc.decrypt()
+		if ok {
+			uc.pump()
+		}
+		uc.plain.settle()
+		if !ok {
+			uc.dead = true
+			return gnet.Close
+		}
+	} else {
+		uc.pump()
 	}
-	uc.pump()
 	if uc.dead {
 		return gnet.Close
 	}
@@ -859,7 +867,7 @@ func (uc *upConn) decrypt() bool {
 			return false
 		}
 	}
-	ok := uc.plain.readRecords(uc.tls)
+	ok := uc.plain.readRecords(uc.tls, uc.hp.lp)
 	if out := uc.tls.TakeOutput(); len(out) > 0 {
 		writeConn(uc.gc, out) // a KeyUpdate answer
 	}
