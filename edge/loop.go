@@ -30,6 +30,7 @@ type loop struct {
 	// is the plainBuf using it until its settle (see plainBuf).
 	plainScratch []byte
 	plainHolder  *plainBuf
+	tlsOut       []byte // records being sealed, sent before the next seal (see seal)
 	addrBuf      []byte
 	date         []byte // IMF-fixdate of dateSec, for the Date of responses Portico makes
 	dateSec      int64
@@ -75,6 +76,7 @@ func newLoop(s *Server, el gnet.EventLoop) *loop {
 		scratch:    make([]byte, 0, 8192),
 	}
 	lp.plainScratch = make([]byte, 0, plainScratchSize)
+	lp.tlsOut = make([]byte, 0, 80<<10)
 	lp.h2FlushFn = gnet.RunnableFunc(func(context.Context) error {
 		lp.enter()
 		lp.flushDeferredH2()

@@ -157,10 +157,28 @@ func (s *tlsSession) Write(b []byte) (int, error) {
 	if s.closed {
 		return len(b), nil
 	}
-	n, err := s.tc.Write(b)
-	s.sendOutput()
-	return n, err
+	out, err := s.lp.seal(s.tc, b)
+	writeConn(s.raw, out)
+	if err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
+
+// seal encrypts b on tc into the loop's output scratch and returns the
+// records, to be sent before the next seal: connections keep no output
+// buffer sized for their largest response.
+func (lp *loop) seal(tc *edgetls.Conn, b []byte) ([]byte, error) {
+	out, err := tc.WriteInto(lp.tlsOut[:0], b)
+	if cap(out) > cap(lp.tlsOut) && cap(out) <= maxTLSOutScratch {
+		lp.tlsOut = out[:0] // a write larger than the scratch: keep the larger array
+	}
+	return out, err
+}
+
+// maxTLSOutScratch bounds the output scratch a loop keeps after one large
+// write (a body read from an upstream arrives at most 64 KiB at a time).
+const maxTLSOutScratch = 256 << 10
 
 // Close sends close_notify, then closes the socket after what is queued.
 func (s *tlsSession) Close() error {

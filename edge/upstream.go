@@ -831,12 +831,13 @@ func (uc *upConn) send(b []byte) {
 		writeConn(uc.gc, b)
 		return
 	}
-	if _, err := uc.tls.Write(b); err != nil {
+	out, err := uc.hp.lp.seal(uc.tls, b)
+	if err != nil {
 		uc.dead = true
 		_ = uc.gc.Close()
 		return
 	}
-	writeConn(uc.gc, uc.tls.TakeOutput())
+	writeConn(uc.gc, out)
 }
 
 // input is what the response parser reads: gnet's buffer, or the plaintext

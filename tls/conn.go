@@ -25,6 +25,9 @@ const (
 	// Buffers larger than this are dropped, not kept, once drained, so an
 	// idle connection after a burst does not pin them.
 	keepBufferCap = 256 << 10
+	// keepOutputCap bounds the output buffer a connection keeps between
+	// writes: WriteInto sends large ones through the caller's scratch.
+	keepOutputCap = 16 << 10
 )
 
 // Conn is one TLS server connection driven by its event loop. See the
@@ -227,6 +230,32 @@ func (c *Conn) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.tc.Write(p)
+}
+
+// WriteInto is Write with the records appended to dst, a buffer the caller
+// reuses across connections (the event loop's scratch), instead of the
+// connection's own output buffer: a connection that sent a large response
+// then keeps no output buffer sized for it. Output still queued for
+// TakeOutput comes first, so records stay in order. It returns dst with
+// the records; send them before reusing dst. Loop only, after
+// HandshakeDone.
+func (c *Conn) WriteInto(dst, p []byte) ([]byte, error) {
+	if err := c.ready(); err != nil {
+		return dst, err
+	}
+	t := &c.t
+	t.mu.Lock()
+	own := t.out
+	t.out = append(dst, own...)
+	t.mu.Unlock()
+	_, err := c.tc.Write(p)
+	t.mu.Lock()
+	dst, t.out = t.out, own[:0]
+	if cap(t.out) > keepOutputCap {
+		t.out = nil
+	}
+	t.mu.Unlock()
+	return dst, err
 }
 
 func (c *Conn) ready() error {

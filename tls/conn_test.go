@@ -342,3 +342,50 @@ func TestConcurrentHandshakes(t *testing.T) {
 		t.Fatalf("%+v", st)
 	}
 }
+
+// WriteInto seals into the caller's buffer, after output still queued in
+// the connection's own, so records stay in order; the connection keeps no
+// output buffer sized for a large write.
+func TestWriteIntoOrderAndRetention(t *testing.T) {
+	f := newFixture(t)
+	srv := mustServer(t, ServerConfig{Certificates: f.certs}, nil)
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		cfg := f.client("a.example.com")
+		cfg.MaxVersion = v
+		ms := newMemSession(srv, nil, cfg)
+		if cerr, serr := ms.handshake(nil, 0); cerr != nil || serr != nil {
+			t.Fatalf("handshake: client %v server %v", cerr, serr)
+		}
+		if _, err := ms.conn.Write([]byte("first;")); err != nil { // queued, not taken
+			t.Fatal(err)
+		}
+		big := bytes.Repeat([]byte("b"), 100<<10)
+		scratch := make([]byte, 0, 8<<10)
+		out, err := ms.conn.WriteInto(scratch, big)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ms.conn.t.out != nil && cap(ms.conn.t.out) > keepOutputCap {
+			t.Errorf("version %x: connection kept a %d-byte output buffer", v, cap(ms.conn.t.out))
+		}
+		if rest := ms.conn.TakeOutput(); len(rest) != 0 {
+			t.Errorf("version %x: %d bytes left queued after WriteInto", v, len(rest))
+		}
+		ms.mc.down.write(out)
+		want := append([]byte("first;"), big...)
+		got := make([]byte, 0, len(want))
+		buf := make([]byte, 32<<10)
+		for len(got) < len(want) {
+			n, err := ms.client.Read(buf)
+			if err != nil {
+				t.Fatalf("version %x: client read after %d bytes: %v", v, len(got), err)
+			}
+			got = append(got, buf[:n]...)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("version %x: client got %d bytes, not the %d written in order", v, len(got), len(want))
+		}
+		ms.conn.Close()
+		ms.mc.Close()
+	}
+}
