@@ -80,6 +80,9 @@ func (p *plainBuf) settle() {
 	p.releaseScratch()
 	p.off = 0
 	if len(rest) == 0 {
+		if cap(p.own) > plainKeepCap {
+			p.own = nil
+		}
 		p.b = p.own[:0]
 		return
 	}

@@ -22,11 +22,12 @@ const (
 	recordTypeHandshake = 22
 	recordHeaderLen     = 5
 	maxPlaintextRecord  = 1 << 14
-	// Buffers larger than this are dropped, not kept, once drained, so an
-	// idle connection after a burst does not pin them.
-	keepBufferCap = 256 << 10
-	// keepOutputCap bounds the output buffer a connection keeps between
-	// writes: WriteInto sends large ones through the caller's scratch.
+	// Buffers larger than these are dropped, not kept, once drained, so an
+	// idle connection after a burst (an upload, a download) does not pin
+	// them: the input buffer is drained by every read, and one record fits
+	// in what is kept. Output normally goes through WriteInto and the
+	// caller's scratch.
+	keepInputCap  = 20 << 10
 	keepOutputCap = 16 << 10
 )
 
@@ -246,11 +247,11 @@ func (c *Conn) WriteInto(dst, p []byte) ([]byte, error) {
 	t := &c.t
 	t.mu.Lock()
 	own := t.out
-	t.out = append(dst, own...)
+	t.out, t.borrowed = append(dst, own...), true
 	t.mu.Unlock()
 	_, err := c.tc.Write(p)
 	t.mu.Lock()
-	dst, t.out = t.out, own[:0]
+	dst, t.out, t.borrowed = t.out, own[:0], false
 	if cap(t.out) > keepOutputCap {
 		t.out = nil
 	}
@@ -358,6 +359,7 @@ type transport struct {
 	in          []byte // fed ciphertext; unread from off
 	off         int
 	out         []byte // ciphertext for TakeOutput
+	borrowed    bool   // out is WriteInto's dst, the caller's buffer
 	blocking    bool   // handshake phase
 	wakePending bool   // a wake for pending output was sent and not served
 	err         error  // set by closeWith; Read and Write then fail with it
@@ -387,7 +389,7 @@ func (t *transport) Read(p []byte) (int, error) {
 			if t.off == len(t.in) {
 				t.off = 0
 				t.in = t.in[:0]
-				if cap(t.in) > keepBufferCap {
+				if cap(t.in) > keepInputCap {
 					t.in = nil
 				}
 			}
@@ -422,7 +424,7 @@ func (t *transport) Write(p []byte) (int, error) {
 		t.mu.Unlock()
 		return 0, err
 	}
-	if len(t.out) == 0 && cap(t.out) > keepBufferCap {
+	if len(t.out) == 0 && !t.borrowed && cap(t.out) > keepOutputCap {
 		t.out = nil
 	}
 	t.out = append(t.out, p...)

@@ -385,6 +385,35 @@ func TestWriteIntoOrderAndRetention(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Fatalf("version %x: client got %d bytes, not the %d written in order", v, len(got), len(want))
 		}
+		// A write that fits is sealed into dst itself: no allocation.
+		small := make([]byte, 0, 4<<10)
+		if out, err := ms.conn.WriteInto(small, []byte("hi")); err != nil || len(out) == 0 || &out[:1][0] != &small[:1][0] {
+			t.Errorf("version %x: a small write was not sealed into dst (err %v)", v, err)
+		}
+		// An upload drains the input buffer, which is not kept at burst size.
+		go func() { _, _ = ms.client.Write(big) }()
+		plain := make([]byte, 0, len(big))
+		rbuf := make([]byte, 32<<10)
+		deadline := time.Now().Add(5 * time.Second)
+		for len(plain) < len(big) && time.Now().Before(deadline) {
+			if err := ms.conn.Feed(ms.mc.up.take()); err != nil {
+				t.Fatal(err)
+			}
+			for {
+				n, err := ms.conn.Read(rbuf)
+				plain = append(plain, rbuf[:n]...)
+				if err != nil {
+					break
+				}
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if !bytes.Equal(plain, big) {
+			t.Fatalf("version %x: server read %d of %d uploaded bytes", v, len(plain), len(big))
+		}
+		if c := cap(ms.conn.t.in); c > keepInputCap {
+			t.Errorf("version %x: connection kept a %d-byte input buffer", v, c)
+		}
 		ms.conn.Close()
 		ms.mc.Close()
 	}
