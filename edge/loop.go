@@ -31,6 +31,7 @@ type loop struct {
 	plainScratch []byte
 	plainHolder  *plainBuf
 	tlsOut       []byte // records being sealed, sent before the next seal (see seal)
+	tlsIn        []byte // ciphertext fed to a TLS session until it is decrypted (FeedInto)
 	addrBuf      []byte
 	date         []byte // IMF-fixdate of dateSec, for the Date of responses Portico makes
 	dateSec      int64
@@ -77,6 +78,7 @@ func newLoop(s *Server, el gnet.EventLoop) *loop {
 	}
 	lp.plainScratch = make([]byte, 0, plainScratchSize)
 	lp.tlsOut = make([]byte, 0, 80<<10)
+	lp.tlsIn = make([]byte, 0, 128<<10)
 	lp.h2FlushFn = gnet.RunnableFunc(func(context.Context) error {
 		lp.enter()
 		lp.flushDeferredH2()

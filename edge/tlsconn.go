@@ -70,9 +70,10 @@ func (s *tlsSession) onTraffic() gnet.Action {
 			s.hsFed += len(buf)
 		}
 		if len(buf) > 0 {
-			err := s.tc.Feed(buf)
+			err := s.tc.FeedInto(s.lp.tlsIn, buf)
 			consume(s.raw, len(buf))
 			if err != nil {
+				s.tc.Settle()
 				s.sendOutput()
 				return gnet.Close
 			}
@@ -92,6 +93,7 @@ func (s *tlsSession) onTraffic() gnet.Action {
 			err := s.tc.Feed(rest)
 			consume(s.raw, len(rest))
 			if err != nil {
+				s.tc.Settle()
 				s.sendOutput()
 				return gnet.Close
 			}
@@ -101,7 +103,9 @@ func (s *tlsSession) onTraffic() gnet.Action {
 		s.ready = true
 		s.start()
 	}
-	if !s.decrypt() {
+	ok := s.decrypt()
+	s.tc.Settle() // FeedInto's scratch is free again
+	if !ok {
 		s.plain.settle()
 		s.sendOutput()
 		return gnet.Close

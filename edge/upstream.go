@@ -862,13 +862,15 @@ func (uc *upConn) consumeInput(n int) {
 // complete record into plain. It reports false when the session failed.
 func (uc *upConn) decrypt() bool {
 	if buf, _ := uc.gc.Peek(-1); len(buf) > 0 {
-		err := uc.tls.Feed(buf)
+		err := uc.tls.FeedInto(uc.hp.lp.tlsIn, buf)
 		consume(uc.gc, len(buf))
 		if err != nil {
+			uc.tls.Settle()
 			return false
 		}
 	}
 	ok := uc.plain.readRecords(uc.tls, uc.hp.lp)
+	uc.tls.Settle() // FeedInto's scratch is free again
 	if out := uc.tls.TakeOutput(); len(out) > 0 {
 		writeConn(uc.gc, out) // a KeyUpdate answer
 	}

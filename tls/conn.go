@@ -130,6 +130,44 @@ func (c *Conn) Feed(b []byte) error {
 	return nil
 }
 
+// FeedInto is Feed for the loop's path after the handshake: when no fed
+// bytes are pending, b is copied into scratch, a buffer the caller reuses
+// across connections, rather than into the connection's own buffer, so a
+// connection that received a large upload keeps no input buffer sized for
+// it. The Reads that follow drain it (crypto/tls takes all that was fed,
+// record by record), and Settle, which must run before scratch is used
+// again, moves anything left unread into the connection's own buffer.
+// Before the handshake is done it is Feed.
+func (c *Conn) FeedInto(scratch, b []byte) error {
+	if c.closed || c.state.Load() != stateDone || len(b) > cap(scratch) {
+		return c.Feed(b)
+	}
+	t := &c.t
+	t.mu.Lock()
+	if t.off < len(t.in) {
+		t.mu.Unlock()
+		return c.Feed(b) // bytes pending: they come first
+	}
+	t.in, t.off, t.inBorrowed = append(scratch[:0], b...), 0, true
+	t.mu.Unlock()
+	return nil
+}
+
+// Settle ends FeedInto's use of the caller's scratch (a no-op when there
+// is none): bytes not yet read move to the connection's own buffer.
+func (c *Conn) Settle() {
+	t := &c.t
+	t.mu.Lock()
+	if t.inBorrowed {
+		rest := t.in[t.off:]
+		t.in, t.off, t.inBorrowed = nil, 0, false
+		if len(rest) > 0 {
+			t.in = append([]byte(nil), rest...)
+		}
+	}
+	t.mu.Unlock()
+}
+
 // firstRecordReady reports whether in starts with one complete TLS
 // handshake record; a handshake goroutine is only spent on a client that
 // has sent its whole first record (a slow ClientHello costs no goroutine).
@@ -360,6 +398,7 @@ type transport struct {
 	off         int
 	out         []byte // ciphertext for TakeOutput
 	borrowed    bool   // out is WriteInto's dst, the caller's buffer
+	inBorrowed  bool   // in is FeedInto's scratch, the caller's buffer, until drained or Settle
 	blocking    bool   // handshake phase
 	wakePending bool   // a wake for pending output was sent and not served
 	err         error  // set by closeWith; Read and Write then fail with it
@@ -389,8 +428,8 @@ func (t *transport) Read(p []byte) (int, error) {
 			if t.off == len(t.in) {
 				t.off = 0
 				t.in = t.in[:0]
-				if cap(t.in) > keepInputCap {
-					t.in = nil
+				if t.inBorrowed || cap(t.in) > keepInputCap {
+					t.in, t.inBorrowed = nil, false
 				}
 			}
 			t.mu.Unlock()

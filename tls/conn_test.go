@@ -418,3 +418,67 @@ func TestWriteIntoOrderAndRetention(t *testing.T) {
 		ms.mc.Close()
 	}
 }
+
+// FeedInto holds ciphertext in the caller's scratch only until it is read
+// or Settle runs: bytes left unread move to the connection's own buffer,
+// so reusing the scratch for another connection corrupts nothing.
+func TestFeedIntoSettle(t *testing.T) {
+	f := newFixture(t)
+	srv := mustServer(t, ServerConfig{Certificates: f.certs}, nil)
+	cfg := f.client("a.example.com")
+	ms := newMemSession(srv, nil, cfg)
+	if cerr, serr := ms.handshake(nil, 0); cerr != nil || serr != nil {
+		t.Fatalf("handshake: client %v server %v", cerr, serr)
+	}
+	scratch := make([]byte, 0, 256<<10)
+	msg := bytes.Repeat([]byte("0123456789"), 5000)
+	go func() { _, _ = ms.client.Write(msg) }()
+	var cipher []byte
+	deadline := time.Now().Add(5 * time.Second)
+	for len(cipher) < len(msg) && time.Now().Before(deadline) {
+		cipher = append(cipher, ms.mc.up.take()...)
+		time.Sleep(time.Millisecond)
+	}
+	half := len(cipher) / 2
+	// First half: fed into the scratch, read, settled.
+	if err := ms.conn.FeedInto(scratch, cipher[:half]); err != nil {
+		t.Fatal(err)
+	}
+	var plain []byte
+	rbuf := make([]byte, 64<<10)
+	for {
+		n, err := ms.conn.Read(rbuf)
+		plain = append(plain, rbuf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	ms.conn.Settle()
+	// Second half: fed, NOT read, settled; then the scratch is trashed.
+	if err := ms.conn.FeedInto(scratch, cipher[half:]); err != nil {
+		t.Fatal(err)
+	}
+	ms.conn.Settle()
+	if ms.conn.t.inBorrowed {
+		t.Fatal("still borrowing the scratch after Settle")
+	}
+	junk := scratch[:cap(scratch)]
+	for i := range junk {
+		junk[i] = 0xAA
+	}
+	for {
+		n, err := ms.conn.Read(rbuf)
+		plain = append(plain, rbuf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	if !bytes.Equal(plain, msg) {
+		t.Fatalf("read %d bytes, want the %d written, intact", len(plain), len(msg))
+	}
+	if c := cap(ms.conn.t.in); c > keepInputCap {
+		t.Errorf("connection kept a %d-byte input buffer", c)
+	}
+	ms.conn.Close()
+	ms.mc.Close()
+}
