@@ -25,7 +25,8 @@
 //
 // # Who may call what
 //
-//	Conn.Feed, Read, Write, TakeOutput, Close, State,
+//	Conn.Feed, FeedInto, Settle, Read, Write, WriteInto,
+//	TakeOutput, Close, State,
 //	VerifiedClientCert            the loop that owns the connection only
 //	Conn.HandshakeDone, HandshakeErr  any goroutine
 //	the wake func given to NewConn    called by the handshake goroutine only
@@ -42,6 +43,12 @@
 //	if !HandshakeDone() { return }  // wait for the next wake or bytes
 //	loop Read(buf) until ErrNeedMore; process; Write responses.
 //	out = TakeOutput(); gc.Write(out).  // also carries KeyUpdate answers
+//
+// To keep no per-connection buffers sized for a burst, a loop may pass
+// its own scratch buffers once the handshake is done: FeedInto(inScratch,
+// b) instead of Feed, then Settle after the Reads (before inScratch is
+// used again); and WriteInto(outScratch, p), sending what it returns,
+// instead of Write and TakeOutput.
 //
 // OnClose: Close() (stops a running handshake). For a graceful close call
 // Close, send TakeOutput (close_notify), then close the socket.
