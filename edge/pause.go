@@ -126,13 +126,8 @@ func (lp *loop) resumePaused() {
 				uc.paused = false
 				lp.pausedN.Add(-1)
 				lp.setReadInterest(uc.gc, true)
-				if uc.tls != nil && !uc.decrypt() {
+				if !uc.readAndPump() { // bytes already in gnet's inbound buffer raise no event
 					uc.dead = true
-				} else {
-					uc.pump() // bytes already in gnet's inbound buffer raise no event
-				}
-				if uc.tls != nil {
-					uc.plain.settle()
 				}
 				if uc.dead {
 					uc.discard()

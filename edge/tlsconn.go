@@ -73,7 +73,6 @@ func (s *tlsSession) onTraffic() gnet.Action {
 			err := s.tc.FeedInto(s.lp.tlsIn, buf)
 			consume(s.raw, len(buf))
 			if err != nil {
-				s.tc.Settle()
 				s.sendOutput()
 				return gnet.Close
 			}
@@ -93,7 +92,6 @@ func (s *tlsSession) onTraffic() gnet.Action {
 			err := s.tc.Feed(rest)
 			consume(s.raw, len(rest))
 			if err != nil {
-				s.tc.Settle()
 				s.sendOutput()
 				return gnet.Close
 			}
@@ -103,9 +101,7 @@ func (s *tlsSession) onTraffic() gnet.Action {
 		s.ready = true
 		s.start()
 	}
-	ok := s.decrypt()
-	s.tc.Settle() // FeedInto's scratch is free again
-	if !ok {
+	if !s.decrypt() {
 		s.plain.settle()
 		s.sendOutput()
 		return gnet.Close
@@ -137,7 +133,11 @@ func (s *tlsSession) start() {
 }
 
 // decrypt reads every complete record into the plaintext buffer.
-func (s *tlsSession) decrypt() bool { return s.plain.readRecords(s.tc, s.lp) }
+func (s *tlsSession) decrypt() bool {
+	ok := s.plain.readRecords(s.tc, s.lp)
+	s.tc.Settle() // FeedInto's scratch is free again
+	return ok
+}
 
 func (s *tlsSession) sendOutput() {
 	if out := s.tc.TakeOutput(); len(out) > 0 {

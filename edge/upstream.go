@@ -325,23 +325,29 @@ func (uc *upConn) onTraffic() gnet.Action {
 		return gnet.None
 	}
 	uc.gotData = true
-	if uc.tls != nil {
-		ok := uc.decrypt()
-		if ok {
-			uc.pump()
-		}
-		uc.plain.settle()
-		if !ok {
-			uc.dead = true
-			return gnet.Close
-		}
-	} else {
-		uc.pump()
+	if !uc.readAndPump() {
+		uc.dead = true
+		return gnet.Close
 	}
 	if uc.dead {
 		return gnet.Close
 	}
 	return gnet.None
+}
+
+// readAndPump decrypts what the socket holds, when the connection is TLS, and
+// pumps it to the client. It reports false when the TLS session failed.
+func (uc *upConn) readAndPump() bool {
+	if uc.tls == nil {
+		uc.pump()
+		return true
+	}
+	ok := uc.decrypt()
+	if ok {
+		uc.pump()
+	}
+	uc.plain.settle() // the loop's plaintext scratch is free again
+	return ok
 }
 
 // pump relays whatever gnet has buffered for this connection, pausing when
@@ -865,7 +871,6 @@ func (uc *upConn) decrypt() bool {
 		err := uc.tls.FeedInto(uc.hp.lp.tlsIn, buf)
 		consume(uc.gc, len(buf))
 		if err != nil {
-			uc.tls.Settle()
 			return false
 		}
 	}

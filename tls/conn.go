@@ -137,7 +137,7 @@ func (c *Conn) Feed(b []byte) error {
 // it. The Reads that follow drain it (crypto/tls takes all that was fed,
 // record by record), and Settle, which must run before scratch is used
 // again, moves anything left unread into the connection's own buffer.
-// Before the handshake is done it is Feed.
+// Before the handshake is done it is Feed. On error nothing is borrowed.
 func (c *Conn) FeedInto(scratch, b []byte) error {
 	if c.closed || c.state.Load() != stateDone || len(b) > cap(scratch) {
 		return c.Feed(b)
@@ -285,11 +285,11 @@ func (c *Conn) WriteInto(dst, p []byte) ([]byte, error) {
 	t := &c.t
 	t.mu.Lock()
 	own := t.out
-	t.out, t.borrowed = append(dst, own...), true
+	t.out, t.outBorrowed = append(dst, own...), true
 	t.mu.Unlock()
 	_, err := c.tc.Write(p)
 	t.mu.Lock()
-	dst, t.out, t.borrowed = t.out, own[:0], false
+	dst, t.out, t.outBorrowed = t.out, own[:0], false
 	if cap(t.out) > keepOutputCap {
 		t.out = nil
 	}
@@ -397,7 +397,7 @@ type transport struct {
 	in          []byte // fed ciphertext; unread from off
 	off         int
 	out         []byte // ciphertext for TakeOutput
-	borrowed    bool   // out is WriteInto's dst, the caller's buffer
+	outBorrowed bool   // out is WriteInto's dst, the caller's buffer
 	inBorrowed  bool   // in is FeedInto's scratch, the caller's buffer, until drained or Settle
 	blocking    bool   // handshake phase
 	wakePending bool   // a wake for pending output was sent and not served
@@ -463,7 +463,7 @@ func (t *transport) Write(p []byte) (int, error) {
 		t.mu.Unlock()
 		return 0, err
 	}
-	if len(t.out) == 0 && !t.borrowed && cap(t.out) > keepOutputCap {
+	if len(t.out) == 0 && !t.outBorrowed && cap(t.out) > keepOutputCap {
 		t.out = nil
 	}
 	t.out = append(t.out, p...)

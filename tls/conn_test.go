@@ -352,10 +352,7 @@ func TestWriteIntoOrderAndRetention(t *testing.T) {
 	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 		cfg := f.client("a.example.com")
 		cfg.MaxVersion = v
-		ms := newMemSession(srv, nil, cfg)
-		if cerr, serr := ms.handshake(nil, 0); cerr != nil || serr != nil {
-			t.Fatalf("handshake: client %v server %v", cerr, serr)
-		}
+		ms := handshakenSession(t, srv, cfg)
 		if _, err := ms.conn.Write([]byte("first;")); err != nil { // queued, not taken
 			t.Fatal(err)
 		}
@@ -392,24 +389,9 @@ func TestWriteIntoOrderAndRetention(t *testing.T) {
 		}
 		// An upload drains the input buffer, which is not kept at burst size.
 		go func() { _, _ = ms.client.Write(big) }()
-		plain := make([]byte, 0, len(big))
-		rbuf := make([]byte, 32<<10)
-		deadline := time.Now().Add(5 * time.Second)
-		for len(plain) < len(big) && time.Now().Before(deadline) {
-			if err := ms.conn.Feed(ms.mc.up.take()); err != nil {
-				t.Fatal(err)
-			}
-			for {
-				n, err := ms.conn.Read(rbuf)
-				plain = append(plain, rbuf[:n]...)
-				if err != nil {
-					break
-				}
-			}
-			time.Sleep(time.Millisecond)
-		}
-		if !bytes.Equal(plain, big) {
-			t.Fatalf("version %x: server read %d of %d uploaded bytes", v, len(plain), len(big))
+		plain, err := ms.readAll(t, len(big), nil, 0)
+		if err != nil || !bytes.Equal(plain, big) {
+			t.Fatalf("version %x: server read %d of %d uploaded bytes (%v)", v, len(plain), len(big), err)
 		}
 		if c := cap(ms.conn.t.in); c > keepInputCap {
 			t.Errorf("version %x: connection kept a %d-byte input buffer", v, c)
@@ -425,11 +407,7 @@ func TestWriteIntoOrderAndRetention(t *testing.T) {
 func TestFeedIntoSettle(t *testing.T) {
 	f := newFixture(t)
 	srv := mustServer(t, ServerConfig{Certificates: f.certs}, nil)
-	cfg := f.client("a.example.com")
-	ms := newMemSession(srv, nil, cfg)
-	if cerr, serr := ms.handshake(nil, 0); cerr != nil || serr != nil {
-		t.Fatalf("handshake: client %v server %v", cerr, serr)
-	}
+	ms := handshakenSession(t, srv, f.client("a.example.com"))
 	scratch := make([]byte, 0, 256<<10)
 	msg := bytes.Repeat([]byte("0123456789"), 5000)
 	go func() { _, _ = ms.client.Write(msg) }()
@@ -444,15 +422,7 @@ func TestFeedIntoSettle(t *testing.T) {
 	if err := ms.conn.FeedInto(scratch, cipher[:half]); err != nil {
 		t.Fatal(err)
 	}
-	var plain []byte
-	rbuf := make([]byte, 64<<10)
-	for {
-		n, err := ms.conn.Read(rbuf)
-		plain = append(plain, rbuf[:n]...)
-		if err != nil {
-			break
-		}
-	}
+	plain := readAvailable(ms.conn)
 	ms.conn.Settle()
 	// Second half: fed, NOT read, settled; then the scratch is trashed.
 	if err := ms.conn.FeedInto(scratch, cipher[half:]); err != nil {
@@ -466,13 +436,7 @@ func TestFeedIntoSettle(t *testing.T) {
 	for i := range junk {
 		junk[i] = 0xAA
 	}
-	for {
-		n, err := ms.conn.Read(rbuf)
-		plain = append(plain, rbuf[:n]...)
-		if err != nil {
-			break
-		}
-	}
+	plain = append(plain, readAvailable(ms.conn)...)
 	if !bytes.Equal(plain, msg) {
 		t.Fatalf("read %d bytes, want the %d written, intact", len(plain), len(msg))
 	}

@@ -463,6 +463,29 @@ func newMemSession(srv *Server, lim *HandshakeLimiter, ccfg *tls.Config) *memSes
 	return ms
 }
 
+// handshakenSession is a memSession whose handshake completed.
+func handshakenSession(tb testing.TB, srv *Server, ccfg *tls.Config) *memSession {
+	tb.Helper()
+	ms := newMemSession(srv, nil, ccfg)
+	if cerr, serr := ms.handshake(nil, 0); cerr != nil || serr != nil {
+		tb.Fatalf("handshake: client %v server %v", cerr, serr)
+	}
+	return ms
+}
+
+// readAvailable reads the plaintext of what was fed so far.
+func readAvailable(c *Conn) []byte {
+	var got []byte
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			return got
+		}
+	}
+}
+
 // feedChunked feeds b using sizes from chunks (cycled; each size is 1 +
 // byte%maxChunk), or whole when chunks is empty.
 func feedChunked(c *Conn, b []byte, chunks []byte, pos *int, maxChunk int) error {

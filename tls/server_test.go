@@ -511,10 +511,7 @@ func TestCloseNotify(t *testing.T) {
 	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
 		cfg := f.client("a.example.com")
 		cfg.MaxVersion = v
-		ms := newMemSession(srv, nil, cfg)
-		if cerr, serr := ms.handshake(nil, 0); cerr != nil || serr != nil {
-			t.Fatal(cerr, serr)
-		}
+		ms := handshakenSession(t, srv, cfg)
 		if _, err := ms.conn.Write([]byte("bye")); err != nil {
 			t.Fatal(err)
 		}
