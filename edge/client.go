@@ -64,6 +64,7 @@ type clientConn struct {
 	peerHash uint64 // limiter key of peerStr, computed on first use
 	state    int
 	closed   bool
+	inProc   bool            // process is running (finishRequest must not re-enter it)
 	wbuf     []byte          // writes coalesced within one event
 	paused   bool            // reads switched off (see pause.go)
 	served   int             // requests started on this connection
@@ -133,7 +134,12 @@ func (lp *loop) newClientConn(c gnet.Conn, bl *boundListener) *clientConn {
 	}
 	cc.init()
 	lp.clients[cc] = struct{}{}
-	cc.armIdle()
+	// The first head must arrive within header_timeout of the accept (a
+	// TLS handshake included), not idle_timeout: a connection that never
+	// sends a byte would otherwise hold a slot for the whole keep-alive
+	// idle time. It is closed without an answer, as nginx does, since
+	// there was no request to answer; a partial head gets its 408.
+	cc.lp.schedule(&cc.timer, cc.listener().headerTimeout)
 	return cc
 }
 
@@ -174,8 +180,9 @@ func (cc *clientConn) OnTimer(t *timewheel.Timer, _ int64) {
 	case stateIdle:
 		cc.closeNow()
 	case stateHead:
-		cc.start = cc.lp.now()
 		cc.newRequestID(nil)
+		buf, _ := cc.gc.Peek(-1)
+		cc.logFromRaw(buf) // what of the request line came, for the log
 		cc.respondError(errRequestTimeout, true)
 	}
 }
@@ -197,6 +204,11 @@ func (cc *clientConn) onTraffic() gnet.Action {
 
 // process runs the state machine over whatever is buffered.
 func (cc *clientConn) process() {
+	if cc.inProc {
+		return
+	}
+	cc.inProc = true
+	defer func() { cc.inProc = false }()
 	for !cc.closed {
 		switch cc.state {
 		case stateIdle, stateHead:
@@ -225,6 +237,7 @@ func (cc *clientConn) readHead() bool {
 	}
 	if cc.state == stateIdle {
 		cc.state = stateHead
+		cc.start = cc.lp.now() // the request's time runs from its first byte
 		cc.lp.wheel.Stop(&cc.timer)
 		cc.lp.schedule(&cc.timer, cc.listener().headerTimeout)
 	}
@@ -256,7 +269,6 @@ func (cc *clientConn) readHead() bool {
 	if err == parser.ErrNeedMore {
 		return false
 	}
-	cc.start = cc.lp.now()
 	cc.snap = cc.lp.s.snap.Load()
 	cc.ls = ls
 	if err != nil {
@@ -690,6 +702,9 @@ func (cc *clientConn) appendCommonResponseHeaders(b []byte) []byte {
 // response: "close" when it does not; "keep-alive" to an HTTP/1.0 client
 // when it does, since HTTP/1.0 closes unless told otherwise (RFC 9112 §9.3).
 func (cc *clientConn) appendConnectionHeader(b []byte) []byte {
+	if cc.keepAlive && cc.lp.s.draining.Load() {
+		cc.keepAlive = false // draining began during this request: say so (RFC 9112 §9.6)
+	}
 	switch {
 	case !cc.keepAlive:
 		b = append(b, "\r\nConnection: close"...)
@@ -749,6 +764,12 @@ func (cc *clientConn) finishRequest() {
 	}
 	cc.state = stateIdle
 	cc.armIdle()
+	// Pipelined requests wait unparsed behind this one. An exchange that
+	// ended on an upstream or timer event (a response, a 502, a 504)
+	// must start them: no client event may come to do it.
+	if !cc.inProc && !cc.paused && cc.gc.InboundBuffered() > 0 {
+		cc.process()
+	}
 }
 
 func (cc *clientConn) logRequest() {
@@ -812,8 +833,26 @@ func (cc *clientConn) onClose(error) {
 	cc.closed = true
 	delete(cc.lp.clients, cc)
 	cc.lp.wheel.Stop(&cc.timer)
+	switch cc.state {
+	case stateBody, stateAwait, stateDiscard:
+		// The client left (or reset its stream) before the exchange ended:
+		// still one access-log line and one count (SPEC §5, §6). With no
+		// answer begun that is 499, nginx's "client closed request".
+		if cc.status == 0 {
+			cc.status, cc.errCode = statusClientClosed, codeClientClosed
+		}
+		cc.logRequest()
+		cc.state = stateClosing
+	}
 	cc.abortUpstream()
 }
+
+// statusClientClosed is logged and counted for a request whose client
+// went away before any answer; never sent.
+const (
+	statusClientClosed = 499
+	codeClientClosed   = "client_closed"
+)
 
 func (cc *clientConn) releaseCompressor() {
 	if cc.z != nil {

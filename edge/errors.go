@@ -32,7 +32,7 @@ var (
 	errUnavailable     = &errorKind{503, "unavailable", "no healthy upstream target"}
 	errOverloaded      = &errorKind{503, "unavailable", "upstream overloaded"}
 	errGatewayTimeout  = &errorKind{504, "gateway_timeout", "upstream timed out"}
-	errVersion         = &errorKind{505, "bad_request", "HTTP version not supported"}
+	errVersion         = &errorKind{505, "http_version_not_supported", "HTTP version not supported"}
 )
 
 // errorForStatus maps a parser rejection status onto the SPEC §4 row.

@@ -54,6 +54,25 @@ func requestHeaderDropped(name []byte, req *parser.Request, ops *headerOps, hasC
 	return opsDrop(name, ops)
 }
 
+// clientTraceparent returns the client's traceparent when it sent exactly
+// one and it is valid; nil means a new trace starts here. (Two of them are
+// invalid: the W3C recommendation allows no combining.)
+func clientTraceparent(fields []parser.Field) []byte {
+	var v []byte
+	n := 0
+	for i := range fields {
+		f := &fields[i]
+		if len(f.Name) == len("Traceparent") && parser.EqualFoldString(f.Name, "Traceparent") {
+			v = f.Value
+			n++
+		}
+	}
+	if n != 1 || !validTraceparent(v) {
+		return nil
+	}
+	return v
+}
+
 // opsDrop: fields a route removes, and fields it sets (its value replaces).
 func opsDrop(name []byte, ops *headerOps) bool {
 	for _, r := range ops.remove {
@@ -136,10 +155,14 @@ func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
 	b = append(b, "\r\n"...)
 
 	_, hasConnection := parser.Lookup(r.Fields, "Connection")
+	parent := clientTraceparent(r.Fields)
 	for i := range r.Fields {
 		f := &r.Fields[i]
 		if requestHeaderDropped(f.Name, r, &rt.reqHeaders, hasConnection) {
 			continue
+		}
+		if parent == nil && len(f.Name) == len("Tracestate") && parser.EqualFoldString(f.Name, "Tracestate") {
+			continue // a new trace starts without the old one's vendor state (W3C Trace Context §3.3)
 		}
 		if cc.tokenSrc.Kind == policy.FromCookie && parser.EqualFoldString(f.Name, "Cookie") {
 			mark := len(b)
@@ -177,7 +200,7 @@ func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
 	b = append(b, "\r\nX-Request-Id: "...)
 	b = append(b, cc.reqID...)
 	b = append(b, "\r\nTraceparent: "...)
-	b = appendTraceparent(b, cc.hdrs.get("Traceparent"))
+	b = appendTraceparent(b, parent)
 	b = append(b, "\r\n"...)
 	if cc.certSubject != "" {
 		b = appendField(b, "X-Portico-Client-Cert-Subject", cc.certSubject)
@@ -189,8 +212,12 @@ func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
 		if id.Tenant != "" {
 			b = appendField(b, "X-Portico-Tenant", id.Tenant)
 		}
+		// Always set (SPEC §3 qualifies only the tenant with "when
+		// known"): empty for an identity without scopes, an API key's.
 		if id.ScopesHeader != "" {
 			b = appendField(b, "X-Portico-Scopes", id.ScopesHeader)
+		} else {
+			b = append(b, "X-Portico-Scopes:\r\n"...)
 		}
 	}
 	b = appendHeaderOps(b, &rt.reqHeaders)

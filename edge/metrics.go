@@ -25,6 +25,9 @@ type metricsRegistry struct {
 	reloadSuccess *metrics.Counter
 	reloadFailure *metrics.Counter
 	logDropped    func() uint64
+	// handshakeTotals sums the TLS handshake counters over loops; written
+	// by hand because the metrics library types a callback as a gauge.
+	handshakeTotals func() edgetls.HandshakeStats
 }
 
 func newMetricsRegistry() *metricsRegistry {
@@ -147,9 +150,18 @@ func (m *metricsRegistry) handshakeGauges(s *Server) {
 	}
 	m.set.NewGauge(`portico_tls_handshakes_in_flight`, sum(func(st edgetls.HandshakeStats) float64 { return float64(st.InFlight) }))
 	m.set.NewGauge(`portico_tls_handshakes_queued`, sum(func(st edgetls.HandshakeStats) float64 { return float64(st.Queued) }))
-	m.set.NewGauge(`portico_tls_handshakes_refused_total`, sum(func(st edgetls.HandshakeStats) float64 { return float64(st.Refused) }))
-	m.set.NewGauge(`portico_tls_handshakes_completed_total`, sum(func(st edgetls.HandshakeStats) float64 { return float64(st.Completed) }))
-	m.set.NewGauge(`portico_tls_handshakes_failed_total`, sum(func(st edgetls.HandshakeStats) float64 { return float64(st.Failed) }))
+	m.handshakeTotals = func() edgetls.HandshakeStats {
+		s.loopsMu.Lock()
+		defer s.loopsMu.Unlock()
+		var t edgetls.HandshakeStats
+		for _, lp := range s.loopSeq {
+			st := lp.handshakes.Stats()
+			t.Refused += st.Refused
+			t.Completed += st.Completed
+			t.Failed += st.Failed
+		}
+		return t
+	}
 }
 
 // targetHealthGauge registers portico_upstream_target_healthy{upstream,target}.
@@ -169,12 +181,24 @@ func (m *metricsRegistry) targetHealthGauge(upstream, target string, healthy fun
 
 func (m *metricsRegistry) writePrometheus(w io.Writer) {
 	m.set.WritePrometheus(w)
+	if m.handshakeTotals != nil {
+		t := m.handshakeTotals()
+		writeCounter(w, "portico_tls_handshakes_refused_total", t.Refused)
+		writeCounter(w, "portico_tls_handshakes_completed_total", t.Completed)
+		writeCounter(w, "portico_tls_handshakes_failed_total", t.Failed)
+	}
 	if m.logDropped != nil {
 		io.WriteString(w, "# TYPE portico_access_log_dropped_total counter\nportico_access_log_dropped_total ")
 		io.WriteString(w, strconv.FormatUint(m.logDropped(), 10))
 		io.WriteString(w, "\n")
 	}
 	metrics.WriteProcessMetrics(w)
+}
+
+func writeCounter(w io.Writer, name string, v uint64) {
+	io.WriteString(w, "# TYPE "+name+" counter\n"+name+" ")
+	io.WriteString(w, strconv.FormatUint(v, 10))
+	io.WriteString(w, "\n")
 }
 
 // escapeLabel escapes a Prometheus label value (backslash, quote, newline).

@@ -107,7 +107,7 @@ func newRouteLimits(route string, names []string, limits map[string]*limitRT, re
 // 429. Admitted requests remember the tightest decision for the RateLimit-*
 // response headers. It reports whether the request may go on.
 func (cc *clientConn) checkLimits(limits []routeLimit) bool {
-	now := cc.start.UnixNano()
+	now := cc.lp.now().UnixNano()
 	cc.hasLimit = false
 	for i := range limits {
 		rl := &limits[i]

@@ -474,6 +474,12 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 	}
 	cc.writeClient(uc.buildClientHead(cc))
 	if uc.bodyKind == bodyNone {
+		if len(buf) > n {
+			// Bytes after a bodiless response (a 204 or 304 with a body,
+			// or a stray message) would be read as the next exchange's
+			// answer: the connection is not reused.
+			uc.dead = true
+		}
 		uc.responseDone(cc)
 	}
 	return n, true
@@ -611,6 +617,9 @@ func (uc *upConn) forwardBody(cc *clientConn, buf []byte) int {
 				uc.relay(cc, data)
 			}
 			if done {
+				if total < len(buf) {
+					uc.dead = true // bytes after the message: not reused
+				}
 				uc.endBody(cc)
 				uc.responseDone(cc)
 				return total
@@ -700,10 +709,7 @@ func (uc *upConn) responseDone(cc *clientConn) {
 	}
 	if cc.reqDone {
 		uc.release()
-		cc.finishRequest()
-		if !cc.closed && cc.state == stateIdle {
-			cc.process() // pipelined requests waiting behind this one
-		}
+		cc.finishRequest() // starts pipelined requests waiting behind this one
 		return
 	}
 	// The request body is still arriving: this connection carries half a

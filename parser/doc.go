@@ -44,8 +44,10 @@
 //     target that is not http(s)://, has an empty authority or userinfo.
 //
 // CONNECT (authority-form) is 501: the gateway does not tunnel. A
-// well-formed HTTP version other than 1.0 and 1.1 (e.g. "HTTP/2.0",
-// "HTTP/1.2") is 505; a malformed one ("http/1.1", "HTTP/1.1x") is 400.
+// well-formed HTTP version with a major version other than 1 (e.g.
+// "HTTP/2.0") is 505; a later HTTP/1 minor version ("HTTP/1.2") is handled
+// as HTTP/1.1 (RFC 9110 §2.5); a malformed one ("http/1.1", "HTTP/1.1x")
+// is 400.
 // A request line that does not end within maxHeaderBytes is 414; a head
 // that does not, or that has more than MaxFields field lines, is 431.
 //

@@ -325,8 +325,13 @@ func parseVersion(b []byte) (minor int, k errKind) {
 		b[5] < '0' || b[5] > '9' || b[6] != '.' || b[7] < '0' || b[7] > '9' {
 		return 0, errBadVersion
 	}
-	if b[5] != '1' || b[7] > '1' {
+	if b[5] != '1' {
 		return 0, errVersionNotSupported
+	}
+	if b[7] > '1' {
+		// A later HTTP/1 minor version is handled as the highest one we
+		// implement (RFC 9110 §2.5).
+		return 1, errNone
 	}
 	return int(b[7] - '0'), errNone
 }

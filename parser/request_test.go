@@ -103,6 +103,11 @@ func TestParseRequestAccept(t *testing.T) {
 			t.Fatal("not asterisk-form")
 		}
 	})
+	f("HTTP/1.2 handled as 1.1", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", func(t *testing.T, r *Request) {
+		if r.ProtoMinor != 1 || !r.KeepAlive {
+			t.Fatalf("unexpected %+v", r)
+		}
+	})
 	f("HTTP/1.0 no Host", "GET / HTTP/1.0\r\n\r\n", func(t *testing.T, r *Request) {
 		if r.ProtoMinor != 0 || r.KeepAlive || r.Host != nil {
 			t.Fatalf("unexpected %+v", r)
@@ -294,7 +299,7 @@ func TestParseRequestReject(t *testing.T) {
 	f("version trailing space", "GET / HTTP/1.1 \r\nHost: a\r\n\r\n", 400, "malformed HTTP version")
 	f("version 1.10", "GET / HTTP/1.10\r\nHost: a\r\n\r\n", 400, "malformed HTTP version")
 	f("version 2.0", "GET / HTTP/2.0\r\nHost: a\r\n\r\n", 505, "HTTP version not supported")
-	f("version 1.2", "GET / HTTP/1.2\r\nHost: a\r\n\r\n", 505, "HTTP version not supported")
+	f("version 3.0", "GET / HTTP/3.0\r\nHost: a\r\n\r\n", 505, "HTTP version not supported")
 	f("h2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505, "HTTP version not supported")
 	f("CONNECT", "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 501, "CONNECT is not supported")
 	f("asterisk GET", "GET * HTTP/1.1\r\nHost: a\r\n\r\n", 400, "asterisk-form target with a method other than OPTIONS")
@@ -307,6 +312,7 @@ func TestParseRequestReject(t *testing.T) {
 
 	// Host.
 	f("missing Host", "GET / HTTP/1.1\r\nX: y\r\n\r\n", 400, "missing Host header")
+	f("missing Host on HTTP/1.9 (handled as 1.1)", "GET / HTTP/1.9\r\n\r\n", 400, "missing Host header")
 	f("missing Host absolute", "GET http://h/ HTTP/1.1\r\n\r\n", 400, "missing Host header")
 	f("two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n", 400, "multiple Host headers")
 	f("Host with space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", 400, "invalid Host")

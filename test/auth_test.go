@@ -228,6 +228,9 @@ func TestAuthAtTheEdge(t *testing.T) {
 	if last.Header.Get("X-Portico-Consumer") != "acme" || last.Header.Get("X-Portico-Tenant") != "acme-co" {
 		t.Errorf("api key identity: %v", last.Header)
 	}
+	if v, ok := last.Header["X-Portico-Scopes"]; !ok || len(v) != 1 || v[0] != "" {
+		t.Errorf("api key: X-Portico-Scopes %q (present: %v), want present and empty", v, ok)
+	}
 	resp, body = doReq(t, "GET", base+"/private/k", map[string]string{"X-API-Key": "wrong"})
 	checkEnvelope(t, resp, body, 401, "unauthorized")
 	resp, _ = doReq(t, "GET", base+"/qk?api_key="+key, nil)

@@ -468,8 +468,9 @@ func TestDrainLetsInflightFinish(t *testing.T) {
 	})
 	g := startGateway(t, basicConfig(up.addr()))
 	type result struct {
-		body string
-		err  error
+		body  string
+		close bool
+		err   error
 	}
 	done := make(chan result, 1)
 	go func() {
@@ -480,13 +481,18 @@ func TestDrainLetsInflightFinish(t *testing.T) {
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		done <- result{body: string(b)}
+		done <- result{body: string(b), close: resp.Close}
 	}()
 	time.Sleep(200 * time.Millisecond)
 	g.signal(syscall.SIGTERM)
 	r := <-done
 	if r.err != nil || r.body != "finished" {
 		t.Fatalf("in-flight request during drain: %q %v", r.body, r.err)
+	}
+	if !r.close {
+		// The connection closes after this response: RFC 9112 §9.6 asks
+		// the response to say so, so the client does not reuse it.
+		t.Errorf("the last response before the drain close lacks Connection: close")
 	}
 	select {
 	case err := <-g.done:

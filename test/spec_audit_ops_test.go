@@ -386,6 +386,17 @@ routes:
 			t.Errorf("metrics lack %s", re)
 		}
 	}
+	// A _total series is a counter by Prometheus convention; typed as a
+	// gauge, rate() over it would still work but alerts and recording
+	// rules written for counters would not.
+	for _, m := range regexp.MustCompile(`(?m)^# TYPE (portico_\S+_total) (\S+)$`).FindAllStringSubmatch(m, -1) {
+		if m[2] != "counter" {
+			t.Errorf("%s is typed %s, want counter", m[1], m[2])
+		}
+	}
+	if !strings.Contains(m, "# TYPE portico_tls_handshakes_completed_total counter") {
+		t.Errorf("no counter type line for portico_tls_handshakes_completed_total")
+	}
 	for _, h := range []string{"portico_http_request_duration_seconds", "portico_upstream_request_duration_seconds"} {
 		if !strings.Contains(m, "# TYPE "+h+" histogram") {
 			t.Errorf("no \"# TYPE %s histogram\" line: Prometheus reads the series as untyped", h)

@@ -306,6 +306,27 @@ func TestSpecAuditTraceparentNewWhenAbsentOrInvalid(t *testing.T) {
 	if !strings.HasPrefix(tp, "00-0af7651916cd43dd8448eb211c80319c-") || !strings.HasSuffix(tp, "-00") || strings.Contains(tp, "b7ad6b7169203331") {
 		t.Errorf("traceparent %q", tp)
 	}
+	// tracestate belongs to the trace it came with: kept with a valid
+	// traceparent, dropped when a new trace starts.
+	doReq(t, "GET", "http://"+g.addr+"/up/tp", map[string]string{"Traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "Tracestate": "vendor=abc"})
+	if ts := lastSeen(t, up).Header.Get("Tracestate"); ts != "vendor=abc" {
+		t.Errorf("tracestate with a valid traceparent: %q", ts)
+	}
+	doReq(t, "GET", "http://"+g.addr+"/up/tp", map[string]string{"Traceparent": "garbage", "Tracestate": "vendor=abc"})
+	if ts := lastSeen(t, up).Header.Values("Tracestate"); len(ts) != 0 {
+		t.Errorf("tracestate kept for a new trace: %q", ts)
+	}
+	// Two traceparent fields are invalid (no combining): a new trace.
+	out := g.raw("GET /up/tp HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"+
+		"Traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n"+
+		"Traceparent: 00-11111111111111111111111111111111-b7ad6b7169203331-01\r\n\r\n", 3*time.Second)
+	if !strings.HasPrefix(out, "HTTP/1.1 200") {
+		t.Fatalf("two traceparents: %q", statusOf(out))
+	}
+	tp = lastSeen(t, up).Header.Get("Traceparent")
+	if !traceparentRE.MatchString(tp) || strings.Contains(tp, "0af7651916cd43dd8448eb211c80319c") || strings.Contains(tp, "11111111111111111111111111111111") {
+		t.Errorf("two traceparents: upstream got %q, want a new trace", tp)
+	}
 }
 
 // SPEC §2 request_headers / response_headers: set replaces, add appends,

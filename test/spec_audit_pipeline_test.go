@@ -1,0 +1,197 @@
+//go:build integration
+
+package test
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// SPEC §3: "Pipelined requests are answered in order", also when the
+// request in front fails upstream: a 502 (refused, reset, invalid
+// response) or a 504 ends on an upstream or timer event, not on a client
+// read, and must still start the requests queued behind it.
+func TestPipelinedBehindUpstreamFailure(t *testing.T) {
+	up := newUpstream(t, defaultHandler)
+	garbage := rawUpstream(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 4096)
+		_, _ = c.Read(buf)
+		_, _ = io.WriteString(c, "NOT HTTP AT ALL\r\n\r\n")
+	})
+	reset := rawUpstream(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 4096)
+		_, _ = c.Read(buf)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // RST, not FIN
+		}
+	})
+	cfg := strings.Replace(basicConfig(up.addr()), "routes:\n", `  - name: garbage
+    targets: [{address: "`+garbage+`"}]
+  - name: reset
+    targets: [{address: "`+reset+`"}]
+routes:
+  - name: garbage
+    match: {path_prefix: /garbage}
+    upstream: garbage
+  - name: reset
+    match: {path_prefix: /reset}
+    upstream: reset
+`, 1)
+	g := startGateway(t, cfg)
+	for _, tc := range []struct {
+		first  string
+		status int
+	}{
+		{"/dead/x", 502},
+		{"/garbage", 502},
+		{"/reset", 502},
+		{"/slow", 504},
+	} {
+		t.Run(tc.first, func(t *testing.T) {
+			req := "GET " + tc.first + " HTTP/1.1\r\nHost: a\r\n\r\n" +
+				"GET /direct HTTP/1.1\r\nHost: a\r\n\r\n" +
+				"GET /three HTTP/1.1\r\nHost: a\r\n\r\n"
+			start := time.Now()
+			resps := g.rawResponses(req, 3)
+			if resps[0].StatusCode != tc.status {
+				t.Fatalf("first: %d, want %d", resps[0].StatusCode, tc.status)
+			}
+			b1, _ := io.ReadAll(resps[1].Body)
+			b2, _ := io.ReadAll(resps[2].Body)
+			if resps[1].StatusCode != 200 || string(b1) != "direct ok\n" || string(b2) != "upstream saw GET /three" {
+				t.Fatalf("behind the %d: %d %q, %q", tc.status, resps[1].StatusCode, b1, b2)
+			}
+			if d := time.Since(start); d > 3*time.Second {
+				t.Fatalf("answers took %v: the queued requests waited for a timer", d)
+			}
+		})
+	}
+}
+
+// SPEC §6 "one JSON object per request" and §5 requests_total: a client
+// that leaves before its answer is still logged and counted, as 499
+// (nginx's "client closed request") with error_code client_closed.
+func TestClientGoneIsLoggedAndCounted(t *testing.T) {
+	up := newUpstream(t, defaultHandler)
+	cfg := strings.Replace(basicConfig(up.addr()), "routes:\n", `routes:
+  - name: slowlong
+    match: {path_prefix: /slowlong}
+    upstream: app
+`, 1)
+	g := startGateway(t, cfg)
+	c, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(c, "GET /slowlong HTTP/1.1\r\nHost: a\r\nX-Request-Id: gone-early-1\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	c.Close()
+	var line string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && line == ""; time.Sleep(50 * time.Millisecond) {
+		for _, l := range strings.Split(g.stdout.String(), "\n") {
+			if strings.Contains(l, `"request_id":"gone-early-1"`) {
+				line = l
+			}
+		}
+	}
+	if !strings.Contains(line, `"status":499`) || !strings.Contains(line, `"error_code":"client_closed"`) || !strings.Contains(line, `"route":"slowlong"`) {
+		t.Fatalf("access log line %q", line)
+	}
+	resp, body := getURL(t, "http://"+g.admin+"/metrics")
+	if resp != 200 || !strings.Contains(body, `portico_http_requests_total{listener="public",route="slowlong",code="499"} 1`) {
+		t.Fatalf("metrics (%d) lack the 499 count:\n%s", resp, grepLines(body, "portico_http_requests_total"))
+	}
+}
+
+func getURL(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// An upstream that sends bytes after a bodiless response (a 204 with a
+// body) must not have them read as the next request's answer: that
+// connection is not reused.
+func TestBytesAfterBodilessResponseNotReused(t *testing.T) {
+	origin := rawUpstream(t, func(c net.Conn) {
+		br := bufioReader(c)
+		for i := 0; i < 10; i++ {
+			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			if req.URL.Path == "/n204" {
+				_, _ = io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale")
+				continue
+			}
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfresh")
+		}
+	})
+	g := startGateway(t, basicConfig(origin))
+	for i := 0; i < 3; i++ {
+		resp, _ := g.get("/n204")
+		if resp.StatusCode != 204 {
+			t.Fatalf("204: %d", resp.StatusCode)
+		}
+		if resp, body := g.get("/after"); resp.StatusCode != 200 || body != "fresh" {
+			t.Fatalf("after the 204: %d %q", resp.StatusCode, body)
+		}
+	}
+}
+
+// SPEC §2 header_timeout: "full request head must arrive within". A new
+// connection that sends nothing is closed after header_timeout (1s here),
+// not kept for idle_timeout (60s default); one that sent part of a head
+// gets its 408.
+func TestHeaderTimeoutFromAccept(t *testing.T) {
+	up := newUpstream(t, defaultHandler)
+	g := startGateway(t, basicConfig(up.addr()))
+	c, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	out, _ := io.ReadAll(c)
+	if d := time.Since(start); d < 800*time.Millisecond || d > 3*time.Second {
+		t.Fatalf("silent connection closed after %v, want about the 1s header_timeout", d)
+	}
+	if len(out) != 0 {
+		t.Fatalf("silent connection got %q, want a plain close", out)
+	}
+	if resp := g.raw("GET /partial-head HTTP/1.1\r\nHost: a\r\n", 5*time.Second); !strings.HasPrefix(resp, "HTTP/1.1 408") {
+		t.Fatalf("partial head: %q", statusOf(resp))
+	}
+	// Its access-log line names what of the request came, and the time
+	// it waited.
+	var entry map[string]any
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) && entry == nil; time.Sleep(50 * time.Millisecond) {
+		for _, l := range strings.Split(g.stdout.String(), "\n") {
+			if strings.Contains(l, `"status":408`) {
+				_ = json.Unmarshal([]byte(l), &entry)
+			}
+		}
+	}
+	if entry == nil || entry["method"] != "GET" || entry["path"] != "/partial-head" || entry["error_code"] != "request_timeout" {
+		t.Fatalf("408 log entry %v", entry)
+	}
+	if d, _ := entry["duration_ms"].(float64); d < 800 {
+		t.Fatalf("408 logged duration_ms %v, want the ~1s it waited", entry["duration_ms"])
+	}
+}
