@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -9,6 +10,7 @@ import (
 	"github.com/portico-gw/portico/edge/h2"
 	"github.com/portico-gw/portico/edge/timewheel"
 	"github.com/portico-gw/portico/parser"
+	"github.com/portico-gw/portico/policy"
 )
 
 // h2Conn is one downstream HTTP/2 connection (h2c prior knowledge, or h2
@@ -37,6 +39,9 @@ type h2Conn struct {
 	lastOpened uint64 // streams opened as of lastBusy
 	abandon    bool   // header timeout: close once the GOAWAY is out
 }
+
+// Over-size header blocks are answered by the shared error path, not by edge/h2.
+var _ h2.HeadersTooLargeHandler = (*h2Conn)(nil)
 
 func (lp *loop) newH2Conn(cc *clientConn, gc downstream) *h2Conn {
 	ls := cc.listener()
@@ -306,6 +311,59 @@ func (h *h2Conn) OnRequest(s *h2.Stream) {
 	b = append(b, "Connection: close\r\n\r\n"...)
 	sio.in = b
 	cc.process()
+}
+
+// OnHeadersTooLarge answers a stream whose request header block was over
+// max_header_bytes (h2.HeadersTooLargeHandler) as HTTP/1.1 answers an
+// over-size head: SPEC §4's 431 envelope (414 when the request line alone
+// is over), X-Request-Id, Date, one access-log line and the no-route
+// metric. The answer is written before this returns: past the hard caps
+// the connection ends right after.
+func (h *h2Conn) OnHeadersTooLarge(s *h2.Stream) {
+	cc := h.streamConn(s)
+	s.Data = cc
+	e := errHeaderTooLarge
+	if s.LineTooLong() {
+		e = errURITooLong
+	}
+	cc.rejectH2Head(s, e)
+}
+
+// rejectH2Head answers e to a stream that never became a request: the
+// per-request state startRequest would set is set from what the stream
+// decoded before its limit, then the shared error path responds, logs and
+// counts. The exchange closes with the answer (Connection: close), which
+// writes it to the stream synchronously (closeNow flushes).
+func (cc *clientConn) rejectH2Head(s *h2.Stream, e *errorKind) {
+	cc.start = cc.lp.now()
+	cc.snap = cc.lp.s.snap.Load()
+	cc.ls = cc.listener()
+	cc.bytesIn, cc.bytesOut, cc.status, cc.errCode = 0, 0, 0, ""
+	cc.rt, cc.up, cc.target, cc.respBegun, cc.respDone, cc.reqDone = nil, nil, nil, false, false, false
+	cc.id, cc.tokenSrc, cc.authChallenge, cc.hasLimit = nil, policy.TokenSource{}, "", false
+	cc.staleRetried, cc.http10, cc.bodyKind = false, false, bodyNone
+	// The client's id only if it was decoded before the limit.
+	var clientID []byte
+	for name, value := range s.Fields() {
+		if parser.EqualFoldString(name, "x-request-id") {
+			clientID = value
+			break
+		}
+	}
+	cc.newRequestID(clientID)
+	method, path := s.Method(), s.Path()
+	// As logFromRaw for an HTTP/1.1 head: bounded, and the path without
+	// its query (which can carry credentials).
+	if i := bytes.IndexByte(path, '?'); i >= 0 {
+		path = path[:i]
+	}
+	cc.logMethod = append(cc.logMethod[:0], method[:min(len(method), 256)]...)
+	cc.logPath = append(cc.logPath[:0], path[:min(len(path), 256)]...)
+	host := s.Authority()
+	cc.logHost = append(cc.logHost[:0], host[:min(len(host), 256)]...)
+	cc.logRemote, cc.logTarget = cc.logRemote[:0], ""
+	cc.isHEAD = string(method) == "HEAD"
+	cc.respondError(e, true)
 }
 
 func (h *h2Conn) OnData(s *h2.Stream, data []byte, end bool) {

@@ -47,11 +47,19 @@ type Config struct {
 	// MaxConcurrentStreams is advertised in SETTINGS; HEADERS opening a
 	// stream beyond it get RST_STREAM(REFUSED_STREAM).
 	MaxConcurrentStreams uint32
-	// MaxHeaderBytes bounds one request header block: its decoded size
-	// (RFC 9113 header list size: name+value+32 per field) over this is
-	// answered 431; its encoded size (HEADERS + CONTINUATION payloads) over
-	// twice this ends the connection with ENHANCE_YOUR_CALM (CONTINUATION
-	// flood); a single HPACK string longer than this ends the connection.
+	// MaxHeaderBytes bounds one request header block (advertised as
+	// SETTINGS_MAX_HEADER_LIST_SIZE). Decoded size (RFC 9113 header list
+	// size: name+value+32 per field) over this: decoding goes on to keep
+	// the HPACK state but stores nothing more, and a block opening a new
+	// stream goes to HeadersTooLargeHandler (else a bare 431, or 414 when
+	// :method and :path alone are over it); the connection lives. A
+	// trailer block over it resets its stream (PROTOCOL_ERROR). Hard caps
+	// that end the connection with GOAWAY(ENHANCE_YOUR_CALM): the encoded
+	// block (HEADERS + CONTINUATION payloads) over twice this
+	// (CONTINUATION flood; checked before decoding, so memory stays
+	// bounded), or one HPACK string over twice this (only a Huffman string
+	// can be: the block cap bounds the others). A new stream whose block
+	// hits a hard cap is answered as above first, then the GOAWAY.
 	MaxHeaderBytes int
 	// InitialWindowSize is our per-stream receive window (SETTINGS_INITIAL_WINDOW_SIZE).
 	InitialWindowSize uint32

@@ -50,13 +50,30 @@ type Handler interface {
 	OnWritable(s *Stream)
 }
 
+// HeadersTooLargeHandler is an optional extension of Handler. Without it
+// the connection answers an over-size request header block itself with a
+// bare 431 (or 414, see Stream.LineTooLong) HEADERS frame.
+type HeadersTooLargeHandler interface {
+	// OnHeadersTooLarge: the header block opening stream s was over
+	// MaxHeaderBytes (Config.MaxHeaderBytes explains the policy). The
+	// owner answers it like a request (WriteHeaders/WriteData, e.g. a 431)
+	// or Resets it. s holds only what was decoded before the limit, not
+	// validated: Method, Path, Authority and Fields may be empty or
+	// partial. s.EndStream() tells whether request DATA may still come
+	// (it reaches OnData as usual). The stream was delivered: OnReset
+	// applies to it as to one from OnRequest. When the block was past the
+	// hard caps the connection ends with GOAWAY(ENHANCE_YOUR_CALM) as soon
+	// as this returns, so the owner must answer within the call.
+	OnHeadersTooLarge(s *Stream)
+}
+
 // Stats are counters of one connection.
 type Stats struct {
-	StreamsOpened   uint64 // streams delivered via OnRequest
+	StreamsOpened   uint64 // streams delivered via OnRequest or OnHeadersTooLarge
 	StreamsRefused  uint64 // REFUSED_STREAM (over MaxConcurrentStreams)
 	ResetsReceived  uint64 // client RST_STREAM on an open stream
 	ResetsSent      uint64 // RST_STREAM frames written
-	HeadersTooLarge uint64 // requests answered 431
+	HeadersTooLarge uint64 // request header blocks over MaxHeaderBytes on new streams (431/414)
 	DataBytesIn     uint64
 	DataBytesOut    uint64
 	FramesIn        uint64
@@ -93,6 +110,7 @@ type ServerConn struct {
 	hdrEncBytes  int
 	hdrDecBytes  int
 	hdrTooLarge  bool
+	hdrPathLen   int           // length of :path when it was decoded (stored or not)
 	hdrRSTCode   http2.ErrCode // when hdrHasRST: reset the stream after decoding
 	hdrHasRST    bool
 	hdrIsNew     bool // the block opens a new stream
@@ -159,9 +177,13 @@ func NewServerConn(cfg Config, h Handler) *ServerConn {
 	c.fr.SetMaxReadFrameSize(cfg.MaxFrameSize)
 	c.fr.SetReuseFrames()
 	c.dec = hpack.NewDecoder(4096, c.onField)
-	// A single string over the limit is an HPACK bomb or a header list
-	// we'd refuse anyway; it fails the decoder, hence the connection.
-	c.dec.SetMaxStringLength(cfg.MaxHeaderBytes)
+	// Strings up to the encoded-block cap decode, so a request with one
+	// long field still gets its 431 on a living connection; only the
+	// field crossing MaxHeaderBytes is materialised (onField turns emit
+	// off), so this bounds one transient string, not storage. Longer
+	// strings (Huffman expanding past the cap) fail the decoder, hence
+	// the connection (abortHeaderBlock).
+	c.dec.SetMaxStringLength(2 * cfg.MaxHeaderBytes)
 
 	// Server preface: our SETTINGS (RFC 9113 §3.4), then open the
 	// connection window past the fixed initial 65535.
@@ -507,6 +529,7 @@ func (c *ServerConn) onHeaders(id uint32, flags http2.Flags, p []byte) error {
 	c.hdrEncBytes = 0
 	c.hdrDecBytes = 0
 	c.hdrTooLarge = false
+	c.hdrPathLen = 0
 	c.dec.SetEmitEnabled(true)
 	selfDep := flags.Has(http2.FlagHeadersPriority) && dep == id
 
@@ -564,11 +587,13 @@ func (c *ServerConn) headerFragment(frag []byte, end bool) error {
 	}
 	c.hdrEncBytes += len(frag)
 	if c.hdrEncBytes > 2*c.cfg.MaxHeaderBytes {
-		return c.connError(http2.ErrCodeEnhanceYourCalm, "header_block_too_large")
+		// CONTINUATION flood: checked before decoding, so at most
+		// 2×MaxHeaderBytes of a block is ever buffered or decoded.
+		return c.abortHeaderBlock("header_block_too_large")
 	}
 	if _, err := c.dec.Write(frag); err != nil {
 		if errors.Is(err, hpack.ErrStringLength) {
-			return c.connError(http2.ErrCodeEnhanceYourCalm, "hpack_string_too_long")
+			return c.abortHeaderBlock("hpack_string_too_long")
 		}
 		return c.connError(http2.ErrCodeCompression, "hpack")
 	}
@@ -586,6 +611,9 @@ func (c *ServerConn) headerFragment(frag []byte, end bool) error {
 // onField is the hpack emit function: it checks and stores one field of
 // the block being decoded.
 func (c *ServerConn) onField(hf hpack.HeaderField) {
+	if hf.Name == ":path" {
+		c.hdrPathLen = len(hf.Value) // for LineTooLong, even if not stored
+	}
 	c.hdrDecBytes += len(hf.Name) + len(hf.Value) + 32
 	if c.hdrDecBytes > c.cfg.MaxHeaderBytes {
 		// Keep decoding (HPACK state), store nothing more: the HPACK bomb
@@ -678,20 +706,20 @@ func (c *ServerConn) endHeaderBlock(id uint32) error {
 		return nil
 	}
 	if c.hdrTooLarge {
+		if c.hdrTrailers {
+			// No answer is possible any more: the response may be under way.
+			if err := c.spendReset(); err != nil {
+				return err
+			}
+			return c.resetStream(s.id, s, http2.ErrCodeProtocol)
+		}
 		c.stats.HeadersTooLarge++
+		// Counted like a reset: a stream of 431s costs us as much.
 		if err := c.spendReset(); err != nil {
 			return err
 		}
-		if c.hdrTrailers {
-			return c.resetStream(s.id, s, http2.ErrCodeProtocol)
-		}
-		// 431 without bothering the owner (SPEC §4 header_too_large).
-		s.reqDone = c.hdrEndStream
-		c.startBlock()
-		c.hbuf = appendStatus(c.hbuf, 431)
-		c.writeHeaderBlock(s.id, c.hbuf, true)
-		s.finalSent = true
-		c.finishStream(s)
+		c.rejectHead(s)
+		c.checkStreamsPerConn()
 		return nil
 	}
 	if c.hdrTrailers {
@@ -715,11 +743,60 @@ func (c *ServerConn) endHeaderBlock(id uint32) error {
 	s.delivered = true
 	c.stats.StreamsOpened++
 	c.h.OnRequest(s)
+	c.checkStreamsPerConn()
+	return nil
+}
+
+// checkStreamsPerConn: the stream reaching MaxStreamsPerConn is served;
+// later ones are not.
+func (c *ServerConn) checkStreamsPerConn() {
 	if c.total >= c.cfg.MaxStreamsPerConn && !c.goAwayFinal && !c.closed {
-		// The stream reaching the limit is served; later ones are not.
 		c.GoAway(false)
 	}
-	return nil
+}
+
+// rejectHead hands a new stream whose header block was over MaxHeaderBytes
+// to the owner (HeadersTooLargeHandler), or answers it 431/414 itself.
+func (c *ServerConn) rejectHead(s *Stream) {
+	s.reqDone = c.hdrEndStream
+	// SPEC's 414: the request line alone (as HTTP/1.1 would carry it:
+	// "METHOD SP path SP HTTP/1.1 CRLF") does not fit in the limit.
+	s.lineTooLong = c.hdrPathLen > 0 &&
+		int(s.method.n)+1+c.hdrPathLen+len(" HTTP/1.1\r\n") > c.cfg.MaxHeaderBytes
+	if th, ok := c.h.(HeadersTooLargeHandler); ok {
+		s.delivered = true
+		c.stats.StreamsOpened++
+		th.OnHeadersTooLarge(s)
+		return
+	}
+	status := 431
+	if s.lineTooLong {
+		status = 414
+	}
+	c.startBlock()
+	c.hbuf = appendStatus(c.hbuf, status)
+	c.writeHeaderBlock(s.id, c.hbuf, true)
+	s.finalSent = true
+	c.finishStream(s)
+}
+
+// abortHeaderBlock ends the connection over a header block past the hard
+// caps (encoded size over 2×MaxHeaderBytes, or an HPACK string the decoder
+// refuses): the rest of the block is never read, so the HPACK state is
+// lost and nothing after it may be decoded. A block opening a new stream
+// is answered first (rejectHead) so that the client learns why.
+func (c *ServerConn) abortHeaderBlock(reason string) error {
+	s := c.hdrTarget
+	c.hdrTarget = nil
+	c.hdrID = 0
+	if s != nil && c.hdrIsNew && !c.hdrHasRST && !c.hdrTrailers {
+		c.stats.HeadersTooLarge++
+		if err := c.spendReset(); err != nil {
+			return err
+		}
+		c.rejectHead(s)
+	}
+	return c.connError(http2.ErrCodeEnhanceYourCalm, reason)
 }
 
 // validRequest applies RFC 9113 §8.3.1 to the pseudo-fields.

@@ -2,6 +2,7 @@ package h2
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,9 +160,19 @@ func TestDefenceHPACKBomb(t *testing.T) {
 	if res, _ := cl.collect(3); res[3].status != "200" {
 		t.Fatal(res[3])
 	}
-	// A single string longer than MaxHeaderBytes ends the connection.
+	// A single string longer than MaxHeaderBytes (but within the 2x
+	// decoder cap) is one more 431; the connection lives.
 	cl.headers(5, true, reqFields("GET", "/", "x-huge", string(bytes.Repeat([]byte("h"), 20000)))...)
-	if ga := cl.expectGoAway(); ga.ErrCode != http2.ErrCodeEnhanceYourCalm {
+	if res, _ := cl.collect(5); res[5].status != "431" || cl.err != nil {
+		t.Fatalf("%v %v", res[5], cl.err)
+	}
+	// One that decodes past 2x (Huffman: 40000 'a' encode to 25000
+	// bytes) cannot be skipped: 431, then the connection ends.
+	cl.headerBlock(7, true, cl.encode(reqFields("GET", "/", "x-huge", strings.Repeat("a", 40000))...))
+	if res, _ := cl.collect(7); res[7].status != "431" {
+		t.Fatal(res[7])
+	}
+	if ga := cl.expectGoAway(); ga.ErrCode != http2.ErrCodeEnhanceYourCalm || string(ga.DebugData()) != "hpack_string_too_long" {
 		t.Fatal(ga.ErrCode)
 	}
 }

@@ -13,7 +13,8 @@
 // waits until the payload is buffered before handing the frame to
 // x/net/http2's Framer through a bytes.Reader, so the Framer never blocks.
 // It calls the Handler synchronously for stream events (OnRequest, OnData,
-// OnTrailers, OnReset, OnWritable); the owner answers through the Stream's
+// OnTrailers, OnReset, OnWritable, and the optional OnHeadersTooLarge of
+// HeadersTooLargeHandler); the owner answers through the Stream's
 // write methods, from the callback or later from the same goroutine.
 //
 // Buffer lifetimes:

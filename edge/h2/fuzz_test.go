@@ -49,8 +49,18 @@ func FuzzServerConn(f *testing.F) {
 		fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1 << 20})
 		fr.WriteGoAway(0, http2.ErrCodeNo, nil)
 	}))
+	// Over MaxHeaderBytes (4096 below): decoded, then past the encoded cap.
+	f.Add(fuzzSeed(func(fr *http2.Framer, enc func(...string) []byte) {
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: enc(reqFields("GET", "/", "x-big", string(bytes.Repeat([]byte("a"), 5000)))...), EndStream: true, EndHeaders: true})
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: enc(reqFields("GET", "/")...), EndStream: true, EndHeaders: true})
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 5, BlockFragment: enc(reqFields("GET", "/", "x-big", string(bytes.Repeat([]byte{0xfe}, 9000)))...), EndStream: true, EndHeaders: true})
+	}))
 	f.Fuzz(func(t *testing.T, in []byte) {
-		app := newApp(t)
+		var app Handler = newApp(t)
+		if len(in)%2 == 1 {
+			// Half the inputs run with the owner answering over-size blocks.
+			app = &bigApp{appHandler: app.(*appHandler)}
+		}
 		c := NewServerConn(Config{MaxConcurrentStreams: 8, MaxPendingOutput: 64 << 10, MaxHeaderBytes: 4096}, app)
 		buf := append([]byte(ClientPreface), in...)
 		// Feed in two pieces to cover partial frames.

@@ -31,6 +31,8 @@ type Stream struct {
 	respDone  bool // END_STREAM written
 	blocked   bool // in c.blocked, waiting for OnWritable
 	malformed bool // header block being decoded violated RFC 9113 §8
+	// lineTooLong: handed to OnHeadersTooLarge with :method and :path alone over the limit
+	lineTooLong bool
 
 	sendWindow    int64 // what we may still send (peer's window for this stream)
 	recvWindow    int64 // what the peer may still send us
@@ -105,6 +107,12 @@ func (s *Stream) Path() []byte { return s.bytes(s.path) }
 // ContentLength returns the request's content-length, or -1 when absent.
 // The connection enforces that DATA adds up to it.
 func (s *Stream) ContentLength() int64 { return s.contentLength }
+
+// LineTooLong reports, for a stream given to OnHeadersTooLarge, that
+// :method and :path alone, as the HTTP/1.1 request line "METHOD SP path SP
+// HTTP/1.1 CRLF", would exceed MaxHeaderBytes: SPEC's 414 case rather than
+// 431. False for streams from OnRequest.
+func (s *Stream) LineTooLong() bool { return s.lineTooLong }
 
 // EndStream reports whether the request has ended (END_STREAM received):
 // at OnRequest it means the request has no body.
