@@ -208,7 +208,11 @@ func (cc *clientConn) process() {
 		return
 	}
 	cc.inProc = true
-	defer func() { cc.inProc = false }()
+	cc.processBuffered()
+	cc.inProc = false
+}
+
+func (cc *clientConn) processBuffered() {
 	for !cc.closed {
 		switch cc.state {
 		case stateIdle, stateHead:
