@@ -165,11 +165,20 @@ func TestPanicMode(t *testing.T) {
 	if p.Panicking(later) {
 		t.Fatal("still panicking after the ejection expired")
 	}
-	// All down: panic picks still return a target.
+	// One of four passes its checks: panic, spread over all.
 	setHealthy(p, 2, false)
+	if !p.Panicking(later) || p.Pick(0, later) == nil {
+		t.Fatal("want panic picks with 1 of 4 healthy")
+	}
+	// None passes: no healthy target, so no panic and no pick (SPEC §4:
+	// 503 unavailable), not traffic to targets known to be down.
 	setHealthy(p, 3, false)
-	if p.Pick(0, later) == nil {
-		t.Fatal("panic mode returned nil")
+	if p.Panicking(later) || p.Pick(0, later) != nil {
+		t.Fatal("panic mode with no healthy target")
+	}
+	setHealthy(p, 3, true)
+	if !p.Panicking(later) {
+		t.Fatal("no panic once a target is healthy again")
 	}
 	// Panic mode disabled: nothing available means nil.
 	q := mustPool(t, PoolConfig{Targets: targets(2), PanicThreshold: -1}, nil)

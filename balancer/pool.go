@@ -159,7 +159,7 @@ func (p *Pool) panicking(now int64) bool {
 // lags a change; ejection expiry is covered by the validity time.
 func (p *Pool) refreshLocked(now int64) {
 	gen := stateGen.Load()
-	avail := 0
+	avail, healthy := 0, 0
 	until := int64(math.MaxInt64)
 	for _, t := range p.targets {
 		e := t.s.ejectedUntil.Load()
@@ -167,12 +167,19 @@ func (p *Pool) refreshLocked(now int64) {
 		if ejected {
 			until = min(until, e)
 		}
-		if !ejected && t.s.healthy.Load() {
-			avail++
+		if t.s.healthy.Load() {
+			healthy++
+			if !ejected {
+				avail++
+			}
 		}
 	}
 	w := uint64(until) &^ panicBit
-	if th := p.cfg.PanicThreshold; th > 0 && avail*100 < th*len(p.targets) {
+	// Panic needs a target that passes its health checks: when none does,
+	// there is no healthy target, and SPEC §4 answers that 503 at once
+	// rather than sending traffic to targets known to be down. (Ejection
+	// never takes more than half the pool, so it alone cannot empty it.)
+	if th := p.cfg.PanicThreshold; th > 0 && healthy > 0 && avail*100 < th*len(p.targets) {
 		w |= panicBit
 	}
 	p.panicWord.Store(w)

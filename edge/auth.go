@@ -207,6 +207,9 @@ func (cc *clientConn) authenticate(ra *routeAuth) bool {
 	req := policy.Request{Header: cc.hdrFunc, RawQuery: q, Cookie: cookie}
 	res := policy.Authenticate(ra.methods, &req)
 	if res.ID == nil {
+		if res.Wait != nil && !cc.keyWaited && cc.waitForKeys(&res) {
+			return false
+		}
 		ra.countRejected(res.Method, res.Reason)
 		cc.respondAuthError(res.Reason)
 		return false
@@ -220,6 +223,43 @@ func (cc *clientConn) authenticate(ra *routeAuth) bool {
 	cc.id = res.ID
 	cc.tokenSrc = res.Source
 	return true
+}
+
+// keyWaitMax bounds how long a request waits for a JWKS refetch: the
+// fetch's own timeout.
+const keyWaitMax = policy.DefaultFetchTimeout
+
+// waitForKeys parks a request refused only because its verifier lacks
+// the key (an unknown kid after a rotation, or no key set yet) while a
+// refetch that may bring it is under way: the IdP's first tokens signed
+// with a new key are admitted, not answered 401 (which clients take as
+// final). The loop never blocks: the head stays in the input buffer and
+// the request is read and authenticated again, once, when the refetch
+// completes or after keyWaitMax. It reports false when the request
+// cannot wait (too many already do) and must be answered now.
+func (cc *clientConn) waitForKeys(res *policy.Result) bool {
+	cc.keyWaited = true
+	cc.keyWaitGen++
+	gen, lp, prev := cc.keyWaitGen, cc.lp, cc.state
+	cc.state = stateKeyWait
+	if !res.Wait.AwaitRefetch(res.WaitSeq, func() { lp.runTask(func() { cc.resumeAfterKeys(gen) }) }) {
+		cc.state = prev // not parked: the refusal is answered now
+		return false
+	}
+	cc.lp.schedule(&cc.timer, keyWaitMax)
+	return true
+}
+
+// resumeAfterKeys runs the parked request again from its buffered head.
+// A wake-up for a wait that already ended (timer and refetch both fire;
+// an HTTP/2 stream's exchange reused) is ignored.
+func (cc *clientConn) resumeAfterKeys(gen uint32) {
+	if cc.closed || cc.state != stateKeyWait || cc.keyWaitGen != gen {
+		return
+	}
+	cc.lp.wheel.Stop(&cc.timer)
+	cc.state = stateHead
+	cc.process()
 }
 
 func (cc *clientConn) respondAuthError(r policy.Reason) {

@@ -27,6 +27,7 @@ const (
 	stateAwait          // request sent; waiting for the response to finish
 	stateDiscard        // reading and dropping a body we answered without
 	stateClosing        // answered; closing once written
+	stateKeyWait        // auth waits for a JWKS refetch; the head stays buffered (auth.go)
 )
 
 // bodyKind says how a message body is delimited.
@@ -53,23 +54,25 @@ type downstream interface {
 // clientConn is one downstream HTTP/1.1 exchange sequence: a TCP connection,
 // or an HTTP/2 stream. Loop-owned.
 type clientConn struct {
-	lp       *loop
-	gc       downstream
-	raw      gnet.Conn // the socket for read pausing; nil for an HTTP/2 stream
-	proto    string    // access log proto of a stream ("HTTP/2.0"); "" for HTTP/1.x
-	bl       *boundListener
-	peer     netip.Addr
-	peerStr  string // "ip" as written into X-Forwarded-For
-	peerPort string
-	peerHash uint64 // limiter key of peerStr, computed on first use
-	state    int
-	closed   bool
-	inProc   bool            // process is running (finishRequest must not re-enter it)
-	wbuf     []byte          // writes coalesced within one event
-	paused   bool            // reads switched off (see pause.go)
-	served   int             // requests started on this connection
-	timer    timewheel.Timer // header or idle timeout
-	rtimer   timewheel.Timer // route timeout
+	lp         *loop
+	gc         downstream
+	raw        gnet.Conn // the socket for read pausing; nil for an HTTP/2 stream
+	proto      string    // access log proto of a stream ("HTTP/2.0"); "" for HTTP/1.x
+	bl         *boundListener
+	peer       netip.Addr
+	peerStr    string // "ip" as written into X-Forwarded-For
+	peerPort   string
+	peerHash   uint64 // limiter key of peerStr, computed on first use
+	state      int
+	closed     bool
+	inProc     bool            // process is running (finishRequest must not re-enter it)
+	wbuf       []byte          // writes coalesced within one event
+	paused     bool            // reads switched off (see pause.go)
+	served     int             // requests started on this connection
+	keyWaited  bool            // this request already waited for a JWKS refetch once
+	keyWaitGen uint32          // tells a stale wake-up from the current wait
+	timer      timewheel.Timer // header or idle timeout
+	rtimer     timewheel.Timer // route timeout
 
 	req parser.Request
 
@@ -179,6 +182,8 @@ func (cc *clientConn) OnTimer(t *timewheel.Timer, _ int64) {
 	switch cc.state {
 	case stateIdle:
 		cc.closeNow()
+	case stateKeyWait:
+		cc.resumeAfterKeys(cc.keyWaitGen) // waited long enough: authenticate with what there is
 	case stateHead:
 		cc.newRequestID(nil)
 		buf, _ := cc.gc.Peek(-1)
@@ -223,8 +228,8 @@ func (cc *clientConn) processBuffered() {
 			if !cc.readBody() {
 				return
 			}
-		default: // waiting on the upstream or closing: leave bytes buffered
-			if cc.state == stateAwait && cc.gc.InboundBuffered() > cc.ls.maxHeaderBytes+highWater {
+		default: // waiting on the upstream, on keys, or closing: leave bytes buffered
+			if (cc.state == stateAwait || cc.state == stateKeyWait) && cc.gc.InboundBuffered() > cc.ls.maxHeaderBytes+highWater {
 				cc.lp.pauseClient(cc) // a pipelining client must not make us buffer without bound
 			}
 			return
@@ -241,6 +246,7 @@ func (cc *clientConn) readHead() bool {
 	}
 	if cc.state == stateIdle {
 		cc.state = stateHead
+		cc.keyWaited = false
 		cc.start = cc.lp.now() // the request's time runs from its first byte
 		cc.lp.wheel.Stop(&cc.timer)
 		cc.lp.schedule(&cc.timer, cc.listener().headerTimeout)
@@ -289,6 +295,11 @@ func (cc *clientConn) readHead() bool {
 	cc.lp.wheel.Stop(&cc.timer)
 	cc.served++
 	cc.startRequest(buf[:hn])
+	if cc.state == stateKeyWait {
+		// Parked: the head stays buffered and is read again on resume.
+		cc.served--
+		return false
+	}
 	consume(cc.gc, hn)
 	return true
 }
@@ -838,7 +849,7 @@ func (cc *clientConn) onClose(error) {
 	delete(cc.lp.clients, cc)
 	cc.lp.wheel.Stop(&cc.timer)
 	switch cc.state {
-	case stateBody, stateAwait, stateDiscard:
+	case stateBody, stateAwait, stateDiscard, stateKeyWait:
 		// The client left (or reset its stream) before the exchange ended:
 		// still one access-log line and one count (SPEC §5, §6). With no
 		// answer begun that is 499, nginx's "client closed request".

@@ -189,6 +189,18 @@ func (lp *loop) deferH2(h *h2Conn) {
 	}
 }
 
+// runTask runs fn on the loop, as a callback of its own (fresh clock,
+// writes flushed after). Safe from any goroutine. When the engine is
+// stopping the task is dropped; what waits on it has its own timer.
+func (lp *loop) runTask(fn func()) {
+	_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		lp.enter()
+		fn()
+		lp.flushDirty()
+		return nil
+	}))
+}
+
 func (lp *loop) flushDeferredH2() {
 	lp.h2FlushQueued = false
 	for round := 0; round < 8 && len(lp.h2Deferred) > 0; round++ {

@@ -754,13 +754,16 @@ func (cc *clientConn) upstreamFailed(kind retryMask, e *errorKind) {
 		knownDown = cc.target.ConsecutiveFailures() > 0
 		cc.target.ReportFailure(time.Now().UnixNano())
 	}
-	if cc.rt != nil && cc.rt.retryOn&kind != 0 && cc.canRetry() && cc.retryBudgetOK() {
-		cc.retry()
+	// A failed connect sent nothing: its retry adds no work to any target
+	// beyond the one request, so the retry budget (which keeps retries
+	// from multiplying load on a struggling upstream) does not apply.
+	if kind == retryConnectFailure && cc.rt != nil && cc.rt.retryOn&kind != 0 && cc.retriesLeft > 0 && !cc.respBegun &&
+		(cc.bodyKind == bodyNone || cc.bytesIn == 0) {
+		cc.retry() // never sent: safe to retry for any method
 		return
 	}
-	if kind == retryConnectFailure && cc.rt != nil && cc.rt.retryOn&kind != 0 && cc.retriesLeft > 0 && !cc.respBegun &&
-		(cc.bodyKind == bodyNone || cc.bytesIn == 0) && cc.retryBudgetOK() {
-		cc.retry() // never sent: safe to retry for any method
+	if cc.rt != nil && cc.rt.retryOn&kind != 0 && cc.canRetry() && cc.retryBudgetOK() {
+		cc.retry()
 		return
 	}
 	if kind == retryConnectFailure && cc.up != nil && (cc.up.pool.Panicking(time.Now().UnixNano()) ||

@@ -27,13 +27,19 @@ func (m Method) Name() string {
 
 // Authenticate runs this one method against r.
 func (m Method) Authenticate(r *Request) (*Identity, Reason, TokenSource) {
+	id, reason, src, _ := m.authenticate(r)
+	return id, reason, src
+}
+
+func (m Method) authenticate(r *Request) (*Identity, Reason, TokenSource, uint64) {
 	switch {
 	case m.jwt != nil:
-		return m.jwt.Authenticate(r)
+		return m.jwt.authenticate(r)
 	case m.key != nil:
-		return m.key.Authenticate(r)
+		id, reason, src := m.key.Authenticate(r)
+		return id, reason, src, 0
 	}
-	return nil, ReasonMissing, TokenSource{}
+	return nil, ReasonMissing, TokenSource{}, 0
 }
 
 // Result is the outcome of a route's auth.
@@ -42,6 +48,13 @@ type Result struct {
 	Reason Reason      // ReasonOK when admitted
 	Method int         // index in the route's methods of the method that admitted, or whose rejection is reported; -1 when all were missing
 	Source TokenSource // where the admitting credential was read; if Source.Removable(), strip it from what goes upstream
+	// On a refusal, Wait is a verifier whose key-set refetch is under way
+	// and could turn it into an admission (a token with an unknown kid,
+	// or no key set yet), WaitSeq that refetch. A caller that can wait
+	// without blocking parks the request with Wait.AwaitRefetch and
+	// authenticates once more after it (once: a second refusal stands).
+	Wait    *JWT
+	WaitSeq uint64
 }
 
 // Authenticate tries a route's methods in order; the first that admits
@@ -53,9 +66,12 @@ type Result struct {
 func Authenticate(methods []Method, r *Request) Result {
 	res := Result{Reason: ReasonMissing, Method: -1}
 	for i := range methods {
-		id, reason, src := methods[i].Authenticate(r)
+		id, reason, src, seq := methods[i].authenticate(r)
 		if reason == ReasonOK {
 			return Result{ID: id, Method: i, Source: src}
+		}
+		if seq != 0 && res.Wait == nil {
+			res.Wait, res.WaitSeq = methods[i].jwt, seq
 		}
 		switch {
 		case reason == ReasonMissing:

@@ -38,7 +38,20 @@ type jwksSource struct {
 	doneSeq uint64        // trigSeq observed at the start of the last completed round
 	round   chan struct{} // closed when the current round completes
 	lastErr error
+	waiters []refetchWaiter // see await; at most maxRefetchWaiters
+	stopped bool            // run has ended: no round will come
 }
+
+// refetchWaiter is a parked request's callback for the round serving seq.
+type refetchWaiter struct {
+	seq uint64
+	fn  func()
+}
+
+// maxRefetchWaiters bounds the requests parked on one verifier's refetch
+// (a flood of unknown kids parks at most this many; the rest are refused
+// at once).
+const maxRefetchWaiters = 4096
 
 func newJWKSSource(cfg *JWTConfig, keys *atomic.Pointer[KeySet]) (*jwksSource, error) {
 	s := &jwksSource{
@@ -118,6 +131,61 @@ func (s *jwksSource) trigger() uint64 {
 	return seq
 }
 
+// pending returns the sequence number a pending round will serve (a
+// trigger accepted and not yet served), or 0.
+func (s *jwksSource) pending() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.trigSeq.Load(); t > s.doneSeq && !s.stopped {
+		return t
+	}
+	return 0
+}
+
+// await arranges for fn to run once the round serving seq has completed:
+// on the fetching goroutine, or at once on the caller's when it already
+// has (or when the refresher has stopped). It reports false, and never
+// calls fn, when too many are waiting already.
+func (s *jwksSource) await(seq uint64, fn func()) bool {
+	s.mu.Lock()
+	if s.doneSeq >= seq || s.stopped {
+		s.mu.Unlock()
+		fn()
+		return true
+	}
+	if len(s.waiters) >= maxRefetchWaiters {
+		s.mu.Unlock()
+		return false
+	}
+	s.waiters = append(s.waiters, refetchWaiter{seq: seq, fn: fn})
+	s.mu.Unlock()
+	return true
+}
+
+// wake runs the callbacks of the waiters served by round seq (all of them
+// when the refresher stops). Called without mu held.
+func (s *jwksSource) wake(seq uint64, stopping bool) {
+	s.mu.Lock()
+	if stopping {
+		s.stopped = true
+	}
+	var due []func()
+	kept := s.waiters[:0]
+	for _, w := range s.waiters {
+		if stopping || w.seq <= seq {
+			due = append(due, w.fn)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	clear(s.waiters[len(kept):])
+	s.waiters = kept
+	s.mu.Unlock()
+	for _, fn := range due {
+		fn()
+	}
+}
+
 // waitRound waits until a fetch round that began after trigger seq has
 // completed (seq 0: any round), or ctx ends.
 func (s *jwksSource) waitRound(ctx context.Context, seq uint64) error {
@@ -166,6 +234,7 @@ func (s *jwksSource) run(ctx context.Context) {
 	}
 	timer := time.NewTimer(first)
 	defer timer.Stop()
+	defer s.wake(0, true) // parked requests go on (and are refused) rather than wait for nothing
 	failures := 0
 	for {
 		select {
@@ -212,6 +281,7 @@ func (s *jwksSource) fetch(ctx context.Context) error {
 	close(s.round)
 	s.round = make(chan struct{})
 	s.mu.Unlock()
+	s.wake(seq, false)
 	return err
 }
 

@@ -23,6 +23,7 @@ type jwksServer struct {
 	mu    sync.Mutex
 	body  []byte
 	fail  bool
+	gate  chan struct{} // when set, each answer waits for a receive from it
 	count atomic.Int64
 }
 
@@ -31,8 +32,14 @@ func newJWKSServer(t *testing.T, body []byte) *jwksServer {
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.count.Add(1)
 		s.mu.Lock()
-		body, fail := s.body, s.fail
+		body, fail, gate := s.body, s.fail, s.gate
 		s.mu.Unlock()
+		if gate != nil {
+			select {
+			case <-gate:
+			case <-time.After(5 * time.Second):
+			}
+		}
 		if fail {
 			http.Error(w, "down", http.StatusInternalServerError)
 			return
@@ -370,5 +377,92 @@ func TestParseJWKS(t *testing.T) {
 		if _, err := ParseJWKS([]byte(bad)); err == nil {
 			t.Fatalf("ParseJWKS(%q) accepted", bad)
 		}
+	}
+}
+
+// TestAwaitRefetch: a refusal for an unknown kid names the refetch it
+// triggered (Result.Wait/WaitSeq); a callback parked on it runs once the
+// refetch completes, after which the same token is admitted. Requests
+// arriving while that refetch is pending wait for the same round; the
+// callbacks all run when the refresher stops; too many waiters are
+// refused rather than queued.
+func TestAwaitRefetch(t *testing.T) {
+	k := keys(t)
+	srv := newJWKSServer(t, jwksJSON(jwkOf("k1", &k.rsa.PublicKey, "")))
+	j := urlVerifier(t, srv.URL, func(c *JWTConfig) {
+		c.Algorithms = []string{"RS256"}
+		c.MinRefetchInterval = time.Hour // one trigger only: later ones share its round
+	})
+	if err := j.WaitReady(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	srv.set(jwksJSON(jwkOf("k1", &k.rsa.PublicKey, ""), jwkOf("k2", &k.rsa2.PublicKey, "")), false)
+	gate := make(chan struct{})
+	srv.mu.Lock()
+	srv.gate = gate // the refetch stays pending until the waiters are parked
+	srv.mu.Unlock()
+	tok2 := sign(t, "RS256", k.rsa2, map[string]any{"kid": "k2"}, stdClaims())
+	req := func() *Request {
+		hv := &headerView{name: "Authorization", value: []byte("Bearer " + tok2)}
+		return &Request{Header: hv.get}
+	}
+	methods := []Method{JWTMethod(j)}
+	first := Authenticate(methods, req())
+	second := Authenticate(methods, req()) // trigger dropped: waits on the pending round
+	for i, res := range []Result{first, second} {
+		if res.ID != nil || res.Reason != ReasonUnknownKey || res.Wait != j || res.WaitSeq == 0 {
+			t.Fatalf("refusal %d: %+v", i, res)
+		}
+	}
+	done := make(chan struct{}, 2)
+	for _, res := range []Result{first, second} {
+		if !j.AwaitRefetch(res.WaitSeq, func() { done <- struct{}{} }) {
+			t.Fatal("AwaitRefetch refused")
+		}
+	}
+	close(gate)
+	for i := 0; i < 2; i++ {
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatal("parked callback not run after the refetch")
+		}
+	}
+	if res := Authenticate(methods, req()); res.ID == nil || res.Wait != nil {
+		t.Fatalf("after the refetch: %+v", res)
+	}
+	// A completed round: the callback runs at once.
+	ran := false
+	if !j.AwaitRefetch(first.WaitSeq, func() { ran = true }) || !ran {
+		t.Fatal("callback for a completed round not run at once")
+	}
+	if j.AwaitRefetch(0, func() {}) {
+		t.Fatal("AwaitRefetch(0) accepted")
+	}
+
+	// Waiters beyond the bound are refused; the rest run when the
+	// refresher stops.
+	j2 := urlVerifier(t, srv.URL, func(c *JWTConfig) { c.Algorithms = []string{"RS256"} })
+	if err := j2.WaitReady(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	j2.src.mu.Lock()
+	seq := j2.src.doneSeq + 1000 // a round that will not come before Close
+	j2.src.mu.Unlock()
+	var ranN atomic.Int64
+	for i := 0; i < maxRefetchWaiters; i++ {
+		if !j2.AwaitRefetch(seq, func() { ranN.Add(1) }) {
+			t.Fatalf("waiter %d refused under the bound", i)
+		}
+	}
+	if j2.AwaitRefetch(seq, func() { ranN.Add(1) }) {
+		t.Fatal("waiter over the bound accepted")
+	}
+	j2.Close()
+	if n := ranN.Load(); n != maxRefetchWaiters {
+		t.Fatalf("%d of %d parked callbacks ran when the refresher stopped", n, maxRefetchWaiters)
+	}
+	if !j2.AwaitRefetch(seq, func() { ranN.Add(1) }) || ranN.Load() != maxRefetchWaiters+1 {
+		t.Fatal("after stop, a waiter must run at once")
 	}
 }

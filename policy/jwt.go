@@ -289,17 +289,24 @@ func (j *JWT) Find(r *Request) ([]byte, TokenSource, bool) {
 // query parameter is percent-decoded first (allocating only when it holds
 // escapes). The returned Identity is shared and read-only.
 func (j *JWT) Authenticate(r *Request) (*Identity, Reason, TokenSource) {
+	id, reason, src, _ := j.authenticate(r)
+	return id, reason, src
+}
+
+// authenticate is Authenticate that also returns the refetch a refusal
+// could be waiting for (see verify).
+func (j *JWT) authenticate(r *Request) (*Identity, Reason, TokenSource, uint64) {
 	tok, src, ok := j.Find(r)
 	if !ok {
-		return nil, ReasonMissing, TokenSource{}
+		return nil, ReasonMissing, TokenSource{}, 0
 	}
 	if src.Kind == FromQuery {
 		if tok, ok = DecodeQueryValue(nil, tok); !ok {
-			return nil, ReasonMalformed, src
+			return nil, ReasonMalformed, src, 0
 		}
 	}
-	id, reason := j.Verify(tok)
-	return id, reason, src
+	id, reason, seq := j.verify(tok)
+	return id, reason, src, seq
 }
 
 // Verify checks a compact JWS and returns the identity it carries. A
@@ -557,11 +564,31 @@ func parseHeader(hdr []byte) (alg, kid []byte, ok bool) {
 	return alg, kid, it.ok() && haveAlg
 }
 
+// triggerRefetch asks for a refetch and returns the sequence number of
+// the round that will serve this token: the one it triggered, or the one
+// already pending when the trigger was dropped within MinRefetchInterval
+// (0 when there is neither).
 func (j *JWT) triggerRefetch() uint64 {
 	if j.src == nil {
 		return 0
 	}
-	return j.src.trigger()
+	if seq := j.src.trigger(); seq != 0 {
+		return seq
+	}
+	return j.src.pending()
+}
+
+// AwaitRefetch arranges for fn to run once the key-set refetch seq (from
+// Result.WaitSeq) has completed, successfully or not: on the refresher's
+// goroutine, or at once when it already has. fn must be safe to call from
+// any goroutine (an event loop hands it to its task queue). It reports
+// false, and never calls fn, when seq is 0 or too many requests are
+// waiting already; the caller then answers the refusal it has.
+func (j *JWT) AwaitRefetch(seq uint64, fn func()) bool {
+	if seq == 0 || j.src == nil {
+		return false
+	}
+	return j.src.await(seq, fn)
 }
 
 // Claim bits for duplicate detection.

@@ -321,3 +321,49 @@ func TestIdleCapWithoutChurn(t *testing.T) {
 		t.Errorf("%d upstream connections still open after load stopped; max_idle_conns is 2 per loop, %d loops", n, runtime.NumCPU())
 	}
 }
+
+// SPEC §4: 503 unavailable when there is "no healthy target". Targets that
+// are alive but fail their health checks get no traffic, panic mode or
+// not; once one passes again it serves.
+func TestNoHealthyTarget503(t *testing.T) {
+	var sick [2]atomic.Bool
+	mk := func(i int, name string) *upstream {
+		return newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+			if r.URL.Path == "/healthz" && sick[i].Load() {
+				w.WriteHeader(500)
+				return
+			}
+			io.WriteString(w, name)
+		})
+	}
+	a, b := mk(0, "a"), mk(1, "b")
+	extra := "    health_check: {path: /healthz, interval: 100ms, timeout: 100ms, healthy_threshold: 1, unhealthy_threshold: 1}\n"
+	g := startGateway(t, poolConfig("round_robin", extra, a.addr(), b.addr()))
+	base := "http://" + g.addr
+	sick[0].Store(true)
+	sick[1].Store(true)
+	time.Sleep(400 * time.Millisecond)
+	for i := 0; i < 10; i++ {
+		resp, body := doReq(t, "GET", base+"/x", nil)
+		if resp.StatusCode != 503 || !strings.Contains(body, `"code":"unavailable"`) {
+			t.Fatalf("every target failing its checks: %d %s", resp.StatusCode, body)
+		}
+	}
+	sick[1].Store(false)
+	time.Sleep(400 * time.Millisecond)
+	if got := countServed(t, base, 20, nil); got["b"] != 20 {
+		t.Fatalf("with only b healthy: %v", got)
+	}
+}
+
+// A burst against a pool with one refusing target: every request that
+// hits it is retried on the live one (connect failures are exempt from
+// the retry budget: nothing was sent), so none fails.
+func TestConnectFailureRetriesNotBudgeted(t *testing.T) {
+	live := namedUpstream(t, "live", 0)
+	dead := freePort(t) // nothing listens: connects are refused
+	g := startGateway(t, poolConfig("round_robin", "", dead, live.addr()))
+	if got := countServed(t, "http://"+g.addr, 60, nil); got["live"] != 60 {
+		t.Fatalf("burst with one refusing target: %v", got)
+	}
+}

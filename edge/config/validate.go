@@ -623,8 +623,8 @@ func (v *validator) jwt(path string, a *Auth) {
 	if a.Leeway < 0 || a.Leeway > Duration(5*time.Minute) {
 		v.errf(p("leeway"), "must be between 0s and 5m, got %s", a.Leeway)
 	}
-	if a.JWKSRefresh < Duration(5*time.Second) {
-		v.errf(p("jwks_refresh"), "must be at least 5s, got %s", a.JWKSRefresh)
+	if a.JWKSRefresh < Duration(time.Second) {
+		v.errf(p("jwks_refresh"), "must be at least 1s, got %s", a.JWKSRefresh)
 	}
 	if a.TokenFrom != nil && len(a.TokenFrom) == 0 {
 		v.errf(p("token_from"), "must not be empty")
