@@ -610,11 +610,10 @@ func (v *validator) jwt(path string, a *Auth) {
 		}
 	}
 
-	// An issuer is required: without it a token minted for another
-	// application by the same identity provider would be accepted.
-	if a.Issuer == "" && !v.d.bad[p("issuer")] {
-		v.d.add(v.d.lookup(path), p("issuer"), "required for type jwt")
-	}
+	// issuer is optional, as in Envoy: without it `iss` is not checked,
+	// which is safe when only one issuer's keys are in the key set (set it
+	// when a JWKS is shared by several issuers, as multi-tenant identity
+	// providers do).
 	for i, aud := range a.Audiences {
 		if aud == "" {
 			v.errf(index(p("audiences"), i), "must not be empty")
