@@ -560,6 +560,11 @@ func (uc *upConn) buildClientHead(cc *clientConn) []byte {
 		if !varyListsAcceptEncoding(r.Fields) {
 			b = append(b, "Vary: Accept-Encoding\r\n"...)
 		}
+	} else if len(cc.rt.compress) > 0 && compressible(r) && !varyListsAcceptEncoding(r.Fields) {
+		// Sent as is only because of this request's Accept-Encoding: a
+		// cache must not hand it to a client that accepts a coding
+		// (RFC 9110 §12.5.5).
+		b = append(b, "Vary: Accept-Encoding\r\n"...)
 	}
 	switch {
 	case uc.chunkOut:

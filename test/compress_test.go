@@ -196,6 +196,12 @@ func TestCompressNegotiation(t *testing.T) {
 		if enc == "br" {
 			continue
 		}
+		// Compressible and on a compress route: the response depends on
+		// Accept-Encoding, encoded or not (RFC 9110 §12.5.5).
+		if wantVary := c.path == "/json" || c.path == "/chunked" || c.path == "/vary"; wantVary &&
+			!strings.Contains(strings.Join(resp.Header.Values("Vary"), ","), "Accept-Encoding") {
+			t.Errorf("%s with Accept-Encoding %q: Vary %q lacks Accept-Encoding", c.path, c.accept, resp.Header.Values("Vary"))
+		}
 		body := decode(t, enc, b)
 		want := jsonBody
 		if c.path == "/tiny" {
