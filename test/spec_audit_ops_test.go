@@ -30,10 +30,21 @@ var validateLineRE = regexp.MustCompile(`^(.+):(\d+):(\d+): ([A-Za-z0-9_.\[\]-]+
 
 func runValidate(t *testing.T, file string) (string, int) {
 	t.Helper()
-	out, err := exec.Command(bin(t), "validate", "-c", file).CombinedOutput()
+	var stdout, stderr strings.Builder
+	cmd := exec.Command(bin(t), "validate", "-c", file)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
 	if err == nil {
-		return string(out), 0
+		if stderr.Len() != 0 {
+			t.Errorf("validate of a good file wrote to stderr: %q", stderr.String())
+		}
+		return stdout.String(), 0
 	}
+	// Problems go to stderr, nothing to stdout.
+	if stdout.Len() != 0 {
+		t.Errorf("validate of a bad file wrote to stdout: %q", stdout.String())
+	}
+	out := []byte(stderr.String())
 	ee, ok := err.(*exec.ExitError)
 	if !ok {
 		t.Fatal(err)

@@ -29,7 +29,7 @@ const usage = `usage: portico <command> [flags]
 
 commands:
   run -c FILE        serve the route file FILE until SIGTERM/SIGINT
-  validate -c FILE   check FILE; exit 0 if it would load, else print every problem
+  validate -c FILE   check FILE; exit 0 if it would load, else print every problem (stderr)
   demo               serve an embedded example with demo upstreams on loopback
   version            print version, commit and Go version
 `
@@ -115,8 +115,10 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		err = edge.Check(cfg)
 	}
 	if err != nil {
+		// Problems are diagnostics, on stderr like a compiler's; the
+		// verdict for a good file is the command's output, on stdout.
 		for _, p := range problems(path, err) {
-			fmt.Fprintln(stdout, p.String())
+			fmt.Fprintln(stderr, p.String())
 		}
 		return 1
 	}
