@@ -175,7 +175,7 @@ func (cc *clientConn) canResume() bool {
 			return len(uc.pending) < lowWater
 		}
 		return uc.gc.OutboundBuffered() < lowWater
-	case stateAwait:
+	case stateAwait, stateKeyWait:
 		return false
 	}
 	return true
