@@ -267,6 +267,16 @@ func (h *h2Conn) OnRequest(s *h2.Stream) {
 	cc := h.streamConn(s)
 	s.Data = cc
 	sio := cc.gc.(*streamIO)
+	sio.reqEnded = s.EndStream()
+	if len(s.Authority()) == 0 {
+		// Neither :authority nor Host: an http(s) target URI always has a
+		// host (RFC 9110 §4.2.1, §7.2), so answer as HTTP/1.1 does a
+		// request without Host, 400 bad_request. Not malformed in RFC
+		// 9113 §8.1.1's sense, so no stream error is owed; nginx answers
+		// 400 as well ("client sent no :authority").
+		cc.rejectH2Head(s, errBadRequest)
+		return
+	}
 	b := sio.in[:0]
 	b = append(b, s.Method()...)
 	b = append(b, ' ')
@@ -322,6 +332,7 @@ func (h *h2Conn) OnRequest(s *h2.Stream) {
 func (h *h2Conn) OnHeadersTooLarge(s *h2.Stream) {
 	cc := h.streamConn(s)
 	s.Data = cc
+	cc.gc.(*streamIO).reqEnded = s.EndStream()
 	e := errHeaderTooLarge
 	if s.LineTooLong() {
 		e = errURITooLong
@@ -373,6 +384,7 @@ func (h *h2Conn) OnData(s *h2.Stream, data []byte, end bool) {
 		return
 	}
 	sio := cc.gc.(*streamIO)
+	sio.reqEnded = sio.reqEnded || end
 	if sio.chunked {
 		if len(data) > 0 {
 			sio.in = parser.AppendChunk(sio.in, data)
@@ -400,6 +412,7 @@ func (h *h2Conn) OnTrailers(s *h2.Stream) {
 		return
 	}
 	sio := cc.gc.(*streamIO)
+	sio.reqEnded = true
 	if !sio.chunked {
 		h.OnData(s, nil, true)
 		return
@@ -425,9 +438,7 @@ func (h *h2Conn) OnReset(s *h2.Stream, _ http2.ErrCode) {
 	sio := cc.gc.(*streamIO)
 	sio.s, sio.ended = nil, true // the stream is gone: nothing more may be written to it
 	if !cc.closed {
-		cc.closed = true
-		h.closing = append(h.closing, cc)
-		h.markDirty()
+		h.closeExchange(cc)
 	} else if sio.releaseWhenDone {
 		sio.releaseWhenDone = false
 		h.release(cc)
@@ -451,6 +462,7 @@ type streamIO struct {
 	inOff      int
 	uncredited int // DATA bytes not yet returned to the client as window
 	chunked    bool
+	reqEnded   bool // the client ended the request (END_STREAM seen)
 
 	head     []byte // response head bytes until complete
 	headDone bool
@@ -469,7 +481,7 @@ type streamIO struct {
 
 func (sio *streamIO) reset(s *h2.Stream) {
 	sio.s = s
-	sio.in, sio.inOff, sio.uncredited, sio.chunked = sio.in[:0], 0, 0, false
+	sio.in, sio.inOff, sio.uncredited, sio.chunked, sio.reqEnded = sio.in[:0], 0, 0, false, false
 	sio.head, sio.headDone, sio.bodyKind, sio.left = sio.head[:0], false, bodyNone, 0
 	sio.trailers = sio.trailers[:0]
 	sio.out, sio.respEnd, sio.ended, sio.releaseWhenDone = sio.out[:0], false, false, false
@@ -569,6 +581,12 @@ func (sio *streamIO) writeHead() {
 
 // end marks the stream finished for us; after END_STREAM or RST_STREAM the
 // *h2.Stream may be reused by the connection, so it is dropped here.
+//
+// When the request had not ended, the connection now drops the rest of its
+// body itself (h2.Config.MaxDiscardBytes) and no OnData or OnReset comes
+// for it: an exchange still waiting for body bytes (stateDiscard after an
+// early 401/404/429 or a direct_response) is closed here, which logs it
+// once, instead of waiting forever.
 func (sio *streamIO) end(reset bool) {
 	if sio.s != nil && reset {
 		sio.s.Reset(http2.ErrCodeInternal)
@@ -578,7 +596,22 @@ func (sio *streamIO) end(reset bool) {
 	if sio.releaseWhenDone {
 		sio.releaseWhenDone = false
 		sio.h.release(sio.cc)
+		return
 	}
+	if !sio.reqEnded {
+		sio.h.closeExchange(sio.cc)
+	}
+}
+
+// closeExchange ends a stream's exchange outside the pipeline's call stack:
+// cleanup (onClose) runs in finishClosing. Idempotent.
+func (h *h2Conn) closeExchange(cc *clientConn) {
+	if cc.closed {
+		return
+	}
+	cc.closed = true
+	h.closing = append(h.closing, cc)
+	h.markDirty()
 }
 
 // body decodes the HTTP/1.1 framing of response body bytes into out.
@@ -656,6 +689,9 @@ func (sio *streamIO) Close() error {
 		return nil
 	}
 	cc.flush() // what the pipeline queued this event goes before the end
+	if cc.closed {
+		return nil // the flush ended the response and, with it, the exchange (end)
+	}
 	cc.closed = true
 	if !sio.ended && !(sio.headDone && sio.respEnd) {
 		sio.end(true)

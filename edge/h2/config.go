@@ -30,6 +30,13 @@ const (
 	// DefaultMaxPendingOutput bounds the bytes queued for a peer that does
 	// not read: DATA stops at this mark, control replies at this + 64 KiB.
 	DefaultMaxPendingOutput = 1 << 20
+	// DefaultMaxDiscardBytes bounds the request body read and dropped per
+	// stream after a complete early response: 1 MiB, our default stream
+	// window, so whatever a client had in flight when the answer left
+	// (at most its window) still lands and its request ends cleanly;
+	// bodies larger than that get RST_STREAM(NO_ERROR) rather than
+	// costing us their full upload. README.md explains the trade-off.
+	DefaultMaxDiscardBytes = 1 << 20
 
 	// controlSlack is how far past MaxPendingOutput control replies (PING
 	// and SETTINGS ACKs, RST_STREAM) may queue before the connection is
@@ -82,6 +89,18 @@ type Config struct {
 	MaxStreamsPerConn uint32
 	// MaxPendingOutput bounds Output's length for DATA (see controlSlack).
 	MaxPendingOutput int
+	// MaxDiscardBytes: when the owner completes a response while the
+	// request is still arriving (an early 413/401/404, a direct
+	// response), the stream stays open and the rest of the request body
+	// is read and dropped until the client's END_STREAM closes the stream
+	// normally: some clients (curl 7.88 with nghttp2) lose a complete
+	// response when the stream is reset instead, even with NO_ERROR. At
+	// most MaxDiscardBytes of DATA (payload plus padding) is dropped per
+	// stream; past it, or when the rest cannot come without more window
+	// than it was granted before END_STREAM, the stream gets
+	// RST_STREAM(NO_ERROR) (RFC 9113 §8.1). README.md has the rules.
+	// Negative: reset at once, no draining.
+	MaxDiscardBytes int64
 	// Now returns the current time for the flood counters; nil means time.Now.
 	Now func() time.Time
 }
@@ -132,6 +151,13 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxPendingOutput <= 0 {
 		c.MaxPendingOutput = DefaultMaxPendingOutput
+	}
+	if c.MaxDiscardBytes == 0 {
+		c.MaxDiscardBytes = DefaultMaxDiscardBytes
+	}
+	if c.MaxDiscardBytes > maxWindow {
+		// What prepareDrain grants must fit a flow-control window.
+		c.MaxDiscardBytes = maxWindow
 	}
 	if c.Now == nil {
 		c.Now = time.Now

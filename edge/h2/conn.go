@@ -74,10 +74,12 @@ type Stats struct {
 	ResetsReceived  uint64 // client RST_STREAM on an open stream
 	ResetsSent      uint64 // RST_STREAM frames written
 	HeadersTooLarge uint64 // request header blocks over MaxHeaderBytes on new streams (431/414)
+	DiscardedBytes  uint64 // request DATA dropped after early complete responses (MaxDiscardBytes)
 	DataBytesIn     uint64
 	DataBytesOut    uint64
 	FramesIn        uint64
-	Active          int // streams open now
+	Active          int // streams the owner holds now (Draining excluded)
+	Draining        int // streams answered, still dropping their request body
 }
 
 // floodCounter counts events in a fixed window.
@@ -119,15 +121,21 @@ type ServerConn struct {
 	streams     map[uint32]*Stream
 	free        []*Stream
 	maxClientID uint32
-	active      int
+	active      int // open streams, draining ones included (they hold a concurrency slot)
+	draining    int // open streams in the draining state
 	total       uint32
 	recentRST   [32]uint32 // ids we reset lately: late frames on them are ignored
 	recentIdx   int
+	// Ids of streams that were opened and have closed lately: HEADERS on
+	// one is STREAM_CLOSED, on a lower id never opened PROTOCOL_ERROR.
+	recentClosed [32]uint32
+	closedIdx    int
 
 	// Flow control. Windows are int64 so SETTINGS may drive them negative.
 	connSend          int64 // what we may still send
 	connRecv          int64 // what the peer may still send us
 	connCredit        int64 // returned by the owner, not yet sent in WINDOW_UPDATE
+	connDebt          int64 // window granted ahead for draining (prepareDrain), kept from future credit
 	peerInitialWindow int64
 	peerMaxFrame      int
 	blocked           []*Stream
@@ -233,12 +241,17 @@ func (c *ServerConn) pending() int { return len(c.out) - c.outOff }
 // Stats returns the connection's counters.
 func (c *ServerConn) Stats() Stats {
 	st := c.stats
-	st.Active = c.active
+	st.Active = c.active - c.draining
+	st.Draining = c.draining
 	return st
 }
 
-// Active is the number of streams open now.
-func (c *ServerConn) Active() int { return c.active }
+// Active is the number of streams the owner holds now: open streams other
+// than those only dropping the rest of a request body after their response
+// (Config.MaxDiscardBytes). Those still count against MaxConcurrentStreams
+// but not here, so that an owner's idle timeout, which ends them with the
+// connection, runs while only they are left.
+func (c *ServerConn) Active() int { return c.active - c.draining }
 
 // Opened counts the streams delivered so far (Stats().StreamsOpened).
 func (c *ServerConn) Opened() uint64 { return c.stats.StreamsOpened }
@@ -249,7 +262,8 @@ func (c *ServerConn) Opened() uint64 { return c.stats.StreamsOpened }
 func (c *ServerConn) AwaitingHeaders() bool { return c.hdrID != 0 || !c.prefaceDone }
 
 // Done reports that the connection has nothing left to do: after a
-// connection error, Close, or our final GOAWAY once no stream is active.
+// connection error, Close, or our final GOAWAY once no stream is active
+// (draining streams are reset with NO_ERROR at that point).
 // The owner sends what Output holds, then closes the socket. A client's
 // GOAWAY does not make the connection done: the client closes it (frames it
 // sends meanwhile, a PING, are still answered), or the owner's idle timeout
@@ -282,6 +296,7 @@ func (c *ServerConn) GoAway(graceful bool) {
 	c.goAwayFinal = true
 	c.lastStreamID = c.maxClientID
 	c.writeGoAway(c.maxClientID, http2.ErrCodeNo, "")
+	c.dropDraining()
 }
 
 // Close tears the connection down without sending anything more (the
@@ -470,6 +485,9 @@ func (c *ServerConn) onData(f *http2.DataFrame) error {
 			return err
 		}
 	}
+	if s.draining {
+		return c.discardData(s, length, int64(len(data)), end)
+	}
 	if pad := length - int64(len(data)); pad > 0 {
 		// Padding is flow-controlled but never reaches the owner.
 		s.credit += pad
@@ -488,6 +506,33 @@ func (c *ServerConn) onData(f *http2.DataFrame) error {
 	c.h.OnData(s, data, end)
 	if end && s.open && s.respDone {
 		c.closeStream(s)
+	}
+	return nil
+}
+
+// discardData drops DATA of a draining stream (length is the flow-controlled
+// size, n the payload) and returns its credit so that the client can finish
+// the request; past MaxDiscardBytes the stream is reset with NO_ERROR.
+func (c *ServerConn) discardData(s *Stream, length, n int64, end bool) error {
+	s.dataRecv += n
+	if s.contentLength >= 0 && (s.dataRecv > s.contentLength || end && s.dataRecv != s.contentLength) {
+		c.addConnCredit(length)
+		return c.streamError(s.id, http2.ErrCodeProtocol) // malformed (RFC 9113 §8.1.1) even if unread
+	}
+	c.stats.DiscardedBytes += uint64(n)
+	s.discardLeft -= length
+	c.addConnCredit(length)
+	switch {
+	case end:
+		s.reqDone = true
+		c.closeStream(s)
+	case s.discardLeft < 0,
+		// The window is spent and payload is still due: the stream gets no
+		// more credit (see prepareDrain), so it could only stall.
+		s.recvWindow <= 0 && (s.contentLength < 0 || s.dataRecv < s.contentLength):
+		// Not a client fault, hence not counted against the reset budget:
+		// the body was just larger than we are willing to read for nothing.
+		return c.resetStream(s.id, s, http2.ErrCodeNo)
 	}
 	return nil
 }
@@ -546,10 +591,17 @@ func (c *ServerConn) onHeaders(id uint32, flags http2.Flags, p []byte) error {
 			s.ntrail = len(s.fields)
 		}
 	} else if id <= c.maxClientID {
-		if !c.wasReset(id) {
+		switch {
+		case c.wasReset(id):
+			// Late frame for a stream we reset: decode to keep HPACK in sync, drop.
+		case c.wasClosed(id):
+			// RFC 9113 §5.1: frames after END_STREAM both ways.
 			return c.connError(http2.ErrCodeStreamClosed, "headers_on_closed_stream")
+		default:
+			// RFC 9113 §5.1.1: a new stream's id must exceed every id the
+			// client used; this one never was (or is long forgotten).
+			return c.connError(http2.ErrCodeProtocol, "headers_on_lower_stream_id")
 		}
-		// Late frame for a stream we reset: decode to keep HPACK in sync, drop.
 	} else {
 		c.maxClientID = id
 		switch {
@@ -727,7 +779,9 @@ func (c *ServerConn) endHeaderBlock(id uint32) error {
 			return c.resetStream(s.id, s, http2.ErrCodeProtocol)
 		}
 		s.reqDone = true
-		c.h.OnTrailers(s)
+		if !s.draining {
+			c.h.OnTrailers(s)
+		}
 		if s.open && s.respDone {
 			c.closeStream(s)
 		}
@@ -775,6 +829,8 @@ func (c *ServerConn) rejectHead(s *Stream) {
 	}
 	c.startBlock()
 	c.hbuf = appendStatus(c.hbuf, status)
+	s.status = uint16(status)
+	c.prepareDrain(s)
 	c.writeHeaderBlock(s.id, c.hbuf, true)
 	s.finalSent = true
 	c.finishStream(s)
@@ -918,6 +974,12 @@ func (c *ServerConn) onRSTStream(f *http2.RSTStreamFrame) error {
 	if s == nil {
 		return nil
 	}
+	if s.draining {
+		// The exchange was complete: a client stopping its upload after
+		// the answer (x/net's Transport does) is no rapid reset.
+		c.closeStream(s)
+		return nil
+	}
 	// Not recorded in recentRST: frames the client sends after its own
 	// RST_STREAM are errors (RFC 9113 §5.1 "closed").
 	c.stats.ResetsReceived++
@@ -977,14 +1039,98 @@ func (c *ServerConn) newStream(id uint32) *Stream {
 	return s
 }
 
+// prepareDrain runs just before the frame that ends a response is queued.
+// If the request is still open it decides between draining the rest of
+// the body (Config.MaxDiscardBytes) and RST_STREAM(NO_ERROR) (RFC 9113
+// §8.1), and queues, ahead of END_STREAM, any window the client needs to
+// finish: curl 7.88 stops reading the connection once it has the
+// complete response, so a WINDOW_UPDATE sent after END_STREAM is never
+// seen and it would stall on a spent window, spinning, rather than fail.
+// Hence no credit is returned while draining, and:
+//   - the rest is known and within MaxDiscardBytes: drain, granting now the
+//     stream (and connection) window it lacks;
+//   - otherwise, an error status (>= 300): drain what the client's window
+//     still allows (within MaxDiscardBytes), then RST_STREAM(NO_ERROR);
+//     clients stop uploading on an error answer (curl: "HTTP error before
+//     end of send, stop sending"), so most never reach the reset;
+//   - otherwise (a 2xx to an upload that would need more window): reset
+//     now; a client that keeps uploading could only stall.
+func (c *ServerConn) prepareDrain(s *Stream) {
+	s.drainPlan = false
+	if s.reqDone || c.cfg.MaxDiscardBytes < 0 || c.closed {
+		return
+	}
+	if rest := s.contentLength - s.dataRecv; s.contentLength >= 0 && rest <= c.cfg.MaxDiscardBytes {
+		if need := rest - s.recvWindow; need > 0 {
+			c.writeWindowUpdate(s.id, uint32(need))
+			s.recvWindow += need
+		}
+		if need := rest - c.connRecv; need > 0 {
+			// Taken back from the credit of the bytes it admits
+			// (connDebt), so the connection window does not grow.
+			c.writeWindowUpdate(0, uint32(need))
+			c.connRecv += need
+			c.connDebt += need
+		}
+		s.drainPlan = true
+		return
+	}
+	s.drainPlan = s.status >= 300 && s.recvWindow > 0
+}
+
 // finishStream is called once the response has ended (END_STREAM written).
 func (c *ServerConn) finishStream(s *Stream) {
 	s.respDone = true
-	if !s.reqDone {
+	if s.reqDone {
+		c.closeStream(s)
+		return
+	}
+	if !s.drainPlan {
 		// RFC 9113 §8.1: a complete response may end the request early.
 		c.writeRST(s.id, http2.ErrCodeNo)
+		c.closeStream(s)
+		return
 	}
-	c.closeStream(s)
+	c.startDraining(s)
+}
+
+// startDraining takes over a stream whose response is complete while its
+// request is not: the owner is done with it (no more callbacks), and the
+// rest of the request body is read and dropped up to MaxDiscardBytes
+// (Config.MaxDiscardBytes says why). The stream keeps its concurrency
+// slot until the client's END_STREAM, its RST_STREAM, the bound, or the
+// connection's end.
+func (c *ServerConn) startDraining(s *Stream) {
+	s.draining = true
+	s.delivered = false // OnReset no longer applies
+	s.Data = nil
+	c.draining++
+	if s.blocked {
+		c.unblock(s)
+	}
+	s.discardLeft = c.cfg.MaxDiscardBytes
+	// Bytes the owner got but never consumed are dropped too: the
+	// connection gets their credit back (the stream's is moot).
+	if m := s.unconsumed; m > 0 {
+		s.unconsumed = 0
+		c.addConnCredit(m)
+	}
+	c.dropDraining()
+}
+
+// dropDraining resets the draining streams with NO_ERROR once the final
+// GOAWAY is out and the owner holds no stream: the connection is about to
+// close, and a client's upload must not keep it open.
+func (c *ServerConn) dropDraining() {
+	if !c.goAwayFinal || c.closed || c.draining == 0 || c.active != c.draining {
+		return
+	}
+	for _, s := range c.streams {
+		if s.draining {
+			c.writeRST(s.id, http2.ErrCodeNo)
+			c.closeStream(s)
+		}
+	}
 }
 
 // closeStream removes s and puts it back in the pool.
@@ -994,6 +1140,10 @@ func (c *ServerConn) closeStream(s *Stream) {
 	}
 	delete(c.streams, s.id)
 	c.active--
+	wasDraining := s.draining
+	if wasDraining {
+		c.draining--
+	}
 	if s.blocked {
 		c.unblock(s)
 	}
@@ -1002,8 +1152,13 @@ func (c *ServerConn) closeStream(s *Stream) {
 	if s.unconsumed > 0 && !c.closed {
 		c.addConnCredit(s.unconsumed)
 	}
+	c.recentClosed[c.closedIdx] = s.id
+	c.closedIdx = (c.closedIdx + 1) % len(c.recentClosed)
 	s.reset()
 	c.free = append(c.free, s)
+	if !wasDraining {
+		c.dropDraining() // the owner's last stream may have been the one holding the connection
+	}
 }
 
 func (c *ServerConn) recordReset(id uint32) {
@@ -1020,7 +1175,21 @@ func (c *ServerConn) wasReset(id uint32) bool {
 	return false
 }
 
+func (c *ServerConn) wasClosed(id uint32) bool {
+	for _, r := range c.recentClosed {
+		if r == id {
+			return true
+		}
+	}
+	return false
+}
+
 func (c *ServerConn) addConnCredit(n int64) {
+	if c.connDebt > 0 {
+		k := min(n, c.connDebt)
+		c.connDebt -= k
+		n -= k
+	}
 	c.connCredit += n
 	if c.connCredit >= int64(c.cfg.ConnWindowSize)/2 && !c.closed {
 		c.writeWindowUpdate(0, uint32(c.connCredit))

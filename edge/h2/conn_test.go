@@ -416,8 +416,15 @@ func TestConnectionErrors(t *testing.T) {
 		code http2.ErrCode
 	}{
 		{"even stream id", func(cl *client) { cl.headers(2, true, reqFields("GET", "/")...) }, http2.ErrCodeProtocol},
-		{"decreasing stream id", func(cl *client) {
+		{"decreasing stream id, never opened", func(cl *client) {
 			cl.headers(5, true, reqFields("GET", "/")...)
+			cl.headers(3, true, reqFields("GET", "/")...)
+		}, http2.ErrCodeProtocol},
+		{"headers on a closed stream", func(cl *client) {
+			cl.headers(3, true, reqFields("GET", "/")...)
+			cl.headers(5, true, reqFields("GET", "/")...)
+			cl.sync()
+			cl.collect(3, 5)
 			cl.headers(3, true, reqFields("GET", "/")...)
 		}, http2.ErrCodeStreamClosed},
 		{"data on idle", func(cl *client) { cl.fr.WriteData(1, true, []byte("x")) }, http2.ErrCodeProtocol},

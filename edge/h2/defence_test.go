@@ -203,8 +203,13 @@ func TestDefenceControlFloods(t *testing.T) {
 				cl.headers(uint32(2*i+1), true, reqFields("GET", "/")...)
 			}
 		}, func(cl *client, i int) { cl.fr.WriteData(uint32(2*(i%40)+1), false, []byte("x")) }},
+		{"empty data on draining streams", func(cl *client) {
+			// A complete response to an open request: the body is drained.
+			cl.headers(1, false, reqFields("POST", "/early")...)
+		}, func(cl *client, i int) { cl.fr.WriteData(1, false, nil) }},
 		{"empty data on reset streams", func(cl *client) {
-			// A complete response to an open request: RST(NO_ERROR).
+			// A complete response to an open request, draining off: RST(NO_ERROR).
+			cl.c.cfg.MaxDiscardBytes = -1
 			cl.c.h = handlerFuncs{onRequest: func(s *Stream) { s.WriteHeaders(200, nil, true) }}
 			cl.headers(1, false, reqFields("POST", "/")...)
 			cl.sync()

@@ -34,6 +34,11 @@
 // WriteData takes only what the windows and MaxPendingOutput allow; the
 // owner keeps the rest until OnWritable.
 //
+// A response completed while its request is still arriving leaves the
+// stream open, with no more callbacks: the connection drops the rest of
+// the body until the client's END_STREAM (Config.MaxDiscardBytes), since
+// some clients lose a complete response on RST_STREAM(NO_ERROR).
+//
 // The package also owns HTTP/2's DoS defences (see Config and README.md):
 // concurrent and total stream limits, rapid reset, CONTINUATION flood,
 // HPACK bomb, control-frame floods and peers that never read.

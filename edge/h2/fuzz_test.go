@@ -55,6 +55,16 @@ func FuzzServerConn(f *testing.F) {
 		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: enc(reqFields("GET", "/")...), EndStream: true, EndHeaders: true})
 		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 5, BlockFragment: enc(reqFields("GET", "/", "x-big", string(bytes.Repeat([]byte{0xfe}, 9000)))...), EndStream: true, EndHeaders: true})
 	}))
+	// Answered before the body ends: the body is drained, then the stream
+	// is reused as a lower id (PROTOCOL_ERROR) or a closed one.
+	f.Add(fuzzSeed(func(fr *http2.Framer, enc func(...string) []byte) {
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: enc(reqFields("POST", "/early")...), EndHeaders: true})
+		fr.WriteData(1, false, []byte("dropped"))
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: enc(reqFields("POST", "/early", "content-length", "3")...), EndHeaders: true})
+		fr.WriteRSTStream(3, http2.ErrCodeCancel)
+		fr.WriteData(1, true, nil)
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: enc(reqFields("GET", "/")...), EndStream: true, EndHeaders: true})
+	}))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		var app Handler = newApp(t)
 		if len(in)%2 == 1 {
@@ -71,8 +81,8 @@ func FuzzServerConn(f *testing.F) {
 			_, err = c.Feed(rest)
 		}
 		_ = err
-		if c.active > 8 || len(c.streams) > 8 {
-			t.Fatalf("%d streams active", c.active)
+		if c.active > 8 || len(c.streams) > 8 || c.draining < 0 || c.draining > c.active {
+			t.Fatalf("%d streams active, %d draining", c.active, c.draining)
 		}
 		if p := len(c.Output()); p > 64<<10+controlSlack+64<<10 {
 			t.Fatalf("output %d", p)
@@ -80,7 +90,7 @@ func FuzzServerConn(f *testing.F) {
 		c.ConsumeOutput(len(c.Output()))
 		c.GoAway(true)
 		c.Close()
-		if c.active != 0 {
+		if c.active != 0 || c.draining != 0 {
 			t.Fatal("streams left after Close")
 		}
 	})

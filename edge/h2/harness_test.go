@@ -24,6 +24,7 @@ type appState struct {
 	pending  []byte // response bytes not yet taken by WriteData
 	reqEnded bool
 	trailers [][2][]byte // request trailers seen
+	got      int         // /early-full: body bytes received
 }
 
 // appHandler is a small origin: it answers at the end of the request.
@@ -62,6 +63,12 @@ func (a *appHandler) OnRequest(s *Stream) {
 	case p == "/hold":
 		a.streams[s.ID()] = s
 		return
+	case p == "/early":
+		a.answerEarly(s, 413)
+		return
+	case p == "/early-ok":
+		a.answerEarly(s, 200)
+		return
 	}
 	if s.EndStream() {
 		a.respond(s)
@@ -74,6 +81,15 @@ func (a *appHandler) OnData(s *Stream, data []byte, end bool) {
 		st.pending = append(st.pending, data...)
 		st.reqEnded = end
 		a.flush(s)
+		return
+	}
+	if string(s.Path()) == "/early-full" {
+		// Answers once a whole stream window has arrived, consuming none
+		// of it: a stalled upload answered early.
+		st.got += len(data)
+		if st.got >= int(s.c.cfg.InitialWindowSize) || end {
+			a.answerEarly(s, 413)
+		}
 		return
 	}
 	st.body.Write(data)
@@ -149,6 +165,17 @@ func (a *appHandler) respond(s *Stream) {
 	}
 	st.reqEnded = true
 	a.flush(s)
+}
+
+// answerEarly completes a response whatever the state of the request, as
+// the edge does for a body over max_body_bytes (413) or a direct response.
+func (a *appHandler) answerEarly(s *Stream, status int) {
+	if err := s.WriteHeaders(status, [][2][]byte{{[]byte("content-type"), []byte("text/plain")}}, false); err != nil {
+		a.t.Errorf("WriteHeaders: %v", err)
+	}
+	if _, err := s.WriteData([]byte("too large"), true); err != nil {
+		a.t.Errorf("WriteData: %v", err)
+	}
 }
 
 // release answers a held stream.

@@ -30,7 +30,13 @@ type Stream struct {
 	finalSent bool // final (non-1xx) response HEADERS written
 	respDone  bool // END_STREAM written
 	blocked   bool // in c.blocked, waiting for OnWritable
-	malformed bool // header block being decoded violated RFC 9113 §8
+	// draining: the response is complete, the request is not; the owner
+	// has let go and the rest of the request body is dropped here
+	// (Config.MaxDiscardBytes). No Handler callback comes any more.
+	draining  bool
+	drainPlan bool   // prepareDrain chose draining over RST_STREAM(NO_ERROR)
+	status    uint16 // final response status, once written
+	malformed bool   // header block being decoded violated RFC 9113 §8
 	// lineTooLong: handed to OnHeadersTooLarge with :method and :path alone over the limit
 	lineTooLong bool
 
@@ -40,6 +46,7 @@ type Stream struct {
 	credit        int64 // consumed, not yet returned in a WINDOW_UPDATE
 	contentLength int64 // -1 when absent
 	dataRecv      int64
+	discardLeft   int64 // while draining: DATA bytes we still drop before RST_STREAM(NO_ERROR)
 
 	arena  []byte
 	fields []field
@@ -176,7 +183,7 @@ func (s *Stream) Trailers() iter.Seq2[[]byte, []byte] {
 // the connection automatically.
 func (s *Stream) Consumed(n int) {
 	c := s.c
-	if c == nil || !s.open || n <= 0 {
+	if c == nil || !s.open || s.draining || n <= 0 {
 		return
 	}
 	m := int64(n)
@@ -232,9 +239,14 @@ func (s *Stream) writeHeaders(status int, endStream bool, add func(e *HeaderEnco
 	if add != nil {
 		add(&c.enc)
 	}
+	if endStream {
+		s.status = uint16(status)
+		c.prepareDrain(s)
+	}
 	c.writeHeaderBlock(s.id, c.hbuf, endStream)
 	if !info {
 		s.finalSent = true
+		s.status = uint16(status)
 	}
 	if endStream {
 		c.finishStream(s)
@@ -265,6 +277,7 @@ func (s *Stream) WriteTrailersFunc(add func(e *HeaderEncoder)) error {
 	if add != nil {
 		add(&c.enc)
 	}
+	c.prepareDrain(s)
 	c.writeHeaderBlock(s.id, c.hbuf, true)
 	c.finishStream(s)
 	return nil
@@ -298,6 +311,7 @@ func (s *Stream) WriteData(p []byte, endStream bool) (int, error) {
 		var flags http2.Flags
 		if last && endStream {
 			flags = http2.FlagDataEndStream
+			c.prepareDrain(s)
 		}
 		c.appendFrameHeader(chunk, http2.FrameData, flags, s.id)
 		c.out = append(c.out, p[n:n+chunk]...)
@@ -308,6 +322,7 @@ func (s *Stream) WriteData(p []byte, endStream bool) (int, error) {
 	}
 	if endStream {
 		if len(p) == 0 {
+			c.prepareDrain(s)
 			c.appendFrameHeader(0, http2.FrameData, http2.FlagDataEndStream, s.id)
 		}
 		c.finishStream(s)
@@ -319,7 +334,7 @@ func (s *Stream) WriteData(p []byte, endStream bool) (int, error) {
 // when the upstream exchange failed mid-response). OnReset is not called.
 func (s *Stream) Reset(code http2.ErrCode) {
 	c := s.c
-	if c == nil || !s.open {
+	if c == nil || !s.open || s.draining {
 		return
 	}
 	if !c.closed {
