@@ -114,9 +114,14 @@ func (lp *loop) resumePaused() {
 		lp.stalledH2 = kept
 	}
 	lp.stalledN.Store(int32(len(lp.stalledH2)))
+	// Each list is detached while it is walked: resuming one entry can
+	// pause it (or another) again, which appends to a fresh list that is
+	// merged back after the walk instead of being overwritten by it.
 	if len(lp.pausedUp) > 0 {
-		kept := lp.pausedUp[:0]
-		for _, uc := range lp.pausedUp {
+		list := lp.pausedUp
+		lp.pausedUp = nil
+		kept := list[:0]
+		for _, uc := range list {
 			cc := uc.cc
 			switch {
 			case uc.dead || cc == nil || cc.closed:
@@ -136,12 +141,14 @@ func (lp *loop) resumePaused() {
 				kept = append(kept, uc)
 			}
 		}
-		clear(lp.pausedUp[len(kept):])
-		lp.pausedUp = kept
+		clear(list[len(kept):])
+		lp.pausedUp = append(kept, lp.pausedUp...)
 	}
 	if len(lp.pausedClients) > 0 {
-		kept := lp.pausedClients[:0]
-		for _, cc := range lp.pausedClients {
+		list := lp.pausedClients
+		lp.pausedClients = nil
+		kept := list[:0]
+		for _, cc := range list {
 			switch {
 			case cc.closed:
 				cc.paused = false
@@ -157,8 +164,8 @@ func (lp *loop) resumePaused() {
 				kept = append(kept, cc)
 			}
 		}
-		clear(lp.pausedClients[len(kept):])
-		lp.pausedClients = kept
+		clear(list[len(kept):])
+		lp.pausedClients = append(kept, lp.pausedClients...)
 	}
 }
 

@@ -223,10 +223,16 @@ func (s *Server) AdminAddr() string {
 func (s *Server) Done() <-chan struct{} { return s.stopped }
 
 // Reload re-reads the route file, compiles it and swaps it in. On any error
-// the old snapshot keeps serving and the failure is counted.
+// the old snapshot keeps serving and the failure is counted. A file access
+// log is reopened first (log rotation).
 func (s *Server) Reload() error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	// A file access log is reopened under its path, whatever the route
+	// file says: logrotate renames the file, then sends SIGHUP.
+	if err := s.access.Reopen(); err != nil {
+		s.log.Error("cannot reopen the access log", "error", err.Error())
+	}
 	err := s.reload()
 	if err != nil {
 		s.metrics.reloadFailure.Inc()

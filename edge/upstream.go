@@ -92,6 +92,7 @@ type upConn struct {
 
 	resp      parser.Response
 	headDone  bool
+	interim   int // 1xx responses of this exchange (bounded: maxInterim)
 	bodyKind  int
 	bodyLeft  int64
 	dec       parser.ChunkedDecoder
@@ -131,6 +132,7 @@ func (hp *hostPool) dialNew(cc *clientConn) *upConn {
 
 func (uc *upConn) resetResponse() {
 	uc.headDone, uc.gotData, uc.chunkOut = false, false, false
+	uc.interim = 0
 	uc.bodyKind, uc.bodyLeft, uc.respBytes = bodyNone, 0, 0
 	uc.trailers = uc.trailers[:0]
 }
@@ -407,10 +409,20 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 			cc.failUpstream(errBadGateway)
 			return 0, false
 		}
+		if uc.interim++; uc.interim > maxInterim {
+			// An endless stream of 1xx would keep the exchange (and the
+			// client) busy until the route timeout: answer 502 instead.
+			uc.dead = true
+			cc.uc = nil
+			uc.cc = nil
+			cc.target.ReportFailure(time.Now().UnixNano())
+			cc.failUpstream(errBadGateway)
+			return 0, false
+		}
 		switch {
 		case st == 100:
 			if cc.expect100 && !cc.http10 {
-				cc.writeClient(continue100)
+				cc.writeClient(cc.continueHead())
 			}
 		case !cc.http10: // 102, 103 …: a proxy forwards them (RFC 9110 §15.2), never to HTTP/1.0
 			cc.writeClient(uc.buildInformationalHead(cc))
@@ -485,7 +497,20 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 	return n, true
 }
 
-var continue100 = []byte("HTTP/1.1 100 Continue\r\n\r\n")
+// maxInterim bounds the informational responses forwarded for one
+// exchange (Go's HTTP client stops after 5; 103 Early Hints come once or
+// twice).
+const maxInterim = 8
+
+// continueHead is the 100 Continue Portico sends, with the request's id:
+// SPEC §3 puts X-Request-Id on every response.
+func (cc *clientConn) continueHead() []byte {
+	b := append(cc.lp.scratch[:0], "HTTP/1.1 100 Continue\r\nX-Request-Id: "...)
+	b = append(b, cc.reqID...)
+	b = append(b, "\r\n\r\n"...)
+	cc.lp.scratch = b[:0]
+	return b
+}
 
 func statusRetryMask(st int) retryMask {
 	switch st {
@@ -502,7 +527,9 @@ func statusRetryMask(st int) retryMask {
 // buildInformationalHead is the client's copy of a 1xx head: the relayed
 // status and fields, nothing of ours.
 func (uc *upConn) buildInformationalHead(cc *clientConn) []byte {
-	b := append(uc.appendRelayedHead(cc, cc.lp.scratch[:0]), "\r\n"...)
+	b := append(uc.appendRelayedHead(cc, cc.lp.scratch[:0]), "X-Request-Id: "...)
+	b = append(b, cc.reqID...)
+	b = append(b, "\r\n\r\n"...)
 	cc.lp.scratch = b[:0]
 	return b
 }

@@ -7,7 +7,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -193,5 +196,155 @@ func TestHeaderTimeoutFromAccept(t *testing.T) {
 	}
 	if d, _ := entry["duration_ms"].(float64); d < 800 {
 		t.Fatalf("408 logged duration_ms %v, want the ~1s it waited", entry["duration_ms"])
+	}
+}
+
+// A client pipelining more than the gateway buffers (max_header_bytes +
+// 1 MiB) is paused and resumed as its answers drain, and every request
+// is answered, in order; none stays stalled on a lost resume.
+func TestPipelineFloodAllAnswered(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) { io.WriteString(w, "k") })
+	g := startGateway(t, basicConfig(up.addr()))
+	const n = 6000 // of about 240 bytes each: 1.4 MB, past the 1.05 MB bound
+	c, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	_ = c.SetDeadline(deadline)
+	go func() {
+		req := []byte("GET /p HTTP/1.1\r\nHost: a\r\nX-Pad: " + strings.Repeat("p", 200) + "\r\n\r\n")
+		batch := make([]byte, 0, 500*len(req))
+		for i := 0; i < n; i += 500 {
+			batch = batch[:0]
+			for j := 0; j < 500; j++ {
+				batch = append(batch, req...)
+			}
+			if _, err := c.Write(batch); err != nil {
+				return
+			}
+		}
+	}()
+	br := bufioReader(c)
+	for i := 0; i < n; i++ {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d of %d: %v", i, n, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 || string(b) != "k" {
+			t.Fatalf("response %d: %d %q", i, resp.StatusCode, b)
+		}
+	}
+}
+
+// The gateway outlives the reader of its stdout (access log) and stderr
+// (process log): a log shipper that restarts must not kill the front
+// door with SIGPIPE.
+func TestSurvivesClosedLogPipes(t *testing.T) {
+	up := newUpstream(t, defaultHandler)
+	dir := t.TempDir()
+	addr, admin := freePort(t), freePort(t)
+	cfg := strings.NewReplacer("{{LISTEN}}", addr, "{{ADMIN}}", admin).Replace(basicConfig(up.addr()))
+	file := dir + "/portico.yaml"
+	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin(t), "run", "-c", file)
+	stdout, _ := cmd.StdoutPipe()
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer func() { _ = cmd.Process.Kill(); <-done }()
+	// Read the first stderr line (it is up), then close both readers.
+	buf := make([]byte, 256)
+	_ = stderr.(*os.File).SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := stderr.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Close()
+	stderr.Close()
+	for i := 0; i < 20; i++ {
+		resp, err := client.Get("http://" + addr + "/direct")
+		if err != nil {
+			t.Fatalf("request %d after the log readers left: %v", i, err)
+		}
+		resp.Body.Close()
+	}
+	cmd.Process.Signal(syscall.SIGHUP) // a reload logs to the closed stderr
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case err := <-done:
+		done <- err
+		t.Fatalf("portico exited after its log readers left: %v", err)
+	default:
+	}
+	if resp, err := client.Get("http://" + addr + "/direct"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("after the reload: %v %v", resp, err)
+	}
+}
+
+// logrotate: the access log file is renamed, then SIGHUP; the next lines
+// go to a new file under the configured path.
+func TestAccessLogReopenedOnSIGHUP(t *testing.T) {
+	up := newUpstream(t, defaultHandler)
+	logPath := t.TempDir() + "/access.log"
+	g := startGateway(t, strings.Replace(basicConfig(up.addr()), "access_log: {path: stdout}", "access_log: {path: "+logPath+"}", 1))
+	waitFor := func(path, id string) bool {
+		for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(30 * time.Millisecond) {
+			if b, _ := os.ReadFile(path); strings.Contains(string(b), id) {
+				return true
+			}
+		}
+		return false
+	}
+	resp, _ := g.get("/direct")
+	if id := resp.Header.Get("X-Request-Id"); !waitFor(logPath, id) {
+		t.Fatalf("first line not in %s", logPath)
+	}
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	g.signal(syscall.SIGHUP)
+	time.Sleep(300 * time.Millisecond)
+	resp, _ = g.get("/direct")
+	id := resp.Header.Get("X-Request-Id")
+	if !waitFor(logPath, id) {
+		b, _ := os.ReadFile(logPath + ".1")
+		t.Fatalf("after rotation the line is not in a new %s (rotated file has it: %v)", logPath, strings.Contains(string(b), id))
+	}
+}
+
+// An upstream that sends informational responses without end gets a 502
+// after a few, not an exchange held until the route timeout; the ones
+// forwarded carry the request's X-Request-Id.
+func TestEndlessInterimResponsesBounded(t *testing.T) {
+	origin := rawUpstream(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 4096)
+		_, _ = c.Read(buf)
+		for i := 0; i < 1000; i++ {
+			if _, err := io.WriteString(c, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"); err != nil {
+				return
+			}
+		}
+		time.Sleep(3 * time.Second)
+	})
+	g := startGateway(t, basicConfig(origin))
+	start := time.Now()
+	out := g.raw("GET /x HTTP/1.1\r\nHost: a\r\nX-Request-Id: interim-1\r\nConnection: close\r\n\r\n", 5*time.Second)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("took %v", d)
+	}
+	n103 := strings.Count(out, "HTTP/1.1 103")
+	if n103 == 0 || n103 > 8 || !strings.Contains(out, "HTTP/1.1 502") {
+		t.Fatalf("%d interim responses, then %q", n103, out[strings.LastIndex(out, "HTTP/1.1"):])
+	}
+	if strings.Count(out, "X-Request-Id: interim-1") != n103+1 {
+		t.Fatalf("interim responses without the request id:\n%s", out)
 	}
 }

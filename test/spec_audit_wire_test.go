@@ -480,12 +480,28 @@ func TestSpecAuditExpectContinue(t *testing.T) {
 	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100") {
 		t.Fatalf("interim: %q %v", line, err)
 	}
-	br.ReadString('\n') // blank line ending the 100 head
+	var interimID string
+	for { // the rest of the 100 head, to its blank line
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l == "\r\n" {
+			break
+		}
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "X-Request-Id") {
+			interimID = strings.TrimSpace(v)
+		}
+	}
 	io.WriteString(c, "hello")
 	resp := readRawResponse(t, br, nil)
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 || string(lastSeen(t, up).Body) != "hello" {
 		t.Fatalf("after 100: %d %q", resp.StatusCode, b)
+	}
+	// SPEC §3: every response carries X-Request-Id, the interim one too.
+	if interimID == "" || interimID != resp.Header.Get("X-Request-Id") {
+		t.Errorf("100 Continue X-Request-Id %q, final %q", interimID, resp.Header.Get("X-Request-Id"))
 	}
 	out := g.raw("POST /up/expect HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n", 3*time.Second)
 	if !strings.HasPrefix(statusOf(out), "HTTP/1.1 413") {

@@ -35,6 +35,11 @@ commands:
 `
 
 func main() {
+	// A gateway must outlive whoever reads its logs: by default Go exits
+	// on a write to a broken pipe on stdout or stderr (a log shipper or
+	// journald restarting, `portico demo | head`). Ignored, such writes
+	// fail with EPIPE, and the access log counts the lines it drops.
+	signal.Ignore(syscall.SIGPIPE)
 	// PORTICO_CPUPROFILE=FILE writes a CPU profile of the whole run, for
 	// benchmarking sessions; it is off unless asked for.
 	if path := os.Getenv("PORTICO_CPUPROFILE"); path != "" {
