@@ -254,8 +254,20 @@ func (h *h2Conn) streamConn(s *h2.Stream) *clientConn {
 	return cc
 }
 
+// pooledBufMax is the largest buffer a pooled stream conn keeps: a
+// download that buffered its full share (up to highWater) must not pin it
+// for as long as the connection lives.
+const pooledBufMax = 64 << 10
+
 func (h *h2Conn) release(cc *clientConn) {
-	cc.gc.(*streamIO).s = nil
+	sio := cc.gc.(*streamIO)
+	sio.s = nil
+	if cap(sio.out) > pooledBufMax {
+		sio.out = nil
+	}
+	if cap(sio.in) > pooledBufMax {
+		sio.in, sio.inOff = nil, 0
+	}
 	if len(h.free) < 64 && !h.closed {
 		h.free = append(h.free, cc)
 	}
@@ -489,7 +501,53 @@ func (sio *streamIO) reset(s *h2.Stream) {
 
 func (sio *streamIO) Peek(int) ([]byte, error) { return sio.in[sio.inOff:], nil }
 func (sio *streamIO) InboundBuffered() int     { return len(sio.in) - sio.inOff }
-func (sio *streamIO) OutboundBuffered() int    { return len(sio.out) }
+
+// Response bytes a stream buffers while its client grants no window (out)
+// are bounded per connection, not only per stream: at highWater per
+// stream, a client opening 256 downloads and never sending WINDOW_UPDATE
+// made the gateway hold 1.3-1.7 MiB for each, over 300 MiB. Each open
+// stream gets an equal share of h2ConnBudget, between h2StreamFloor and
+// highWater:
+//   - up to 4 open streams keep highWater each: one download, or a few,
+//     runs exactly as over HTTP/1.1, and 4 MiB keeps a connection's
+//     aggregate throughput (measured: 64 parallel downloads on one
+//     connection as fast as one);
+//   - 16 KiB, one default-size DATA frame, keeps every stream moving, and
+//     256 streams (the default h2_max_concurrent_streams) still fit in the
+//     4 MiB; past that a connection holds streams x 16 KiB, bounded by
+//     h2_max_concurrent_streams.
+//
+// A share rather than a cap on the sum: with a cap, streams the client
+// never reads would block the ones it does read, whose upstreams could not
+// resume until bytes that never leave had left. With a share, a stream
+// pauses and resumes on its own bytes only. Each stream may overshoot its
+// share by one upstream read (64 KiB), the unit the pipeline pauses at.
+const (
+	h2ConnBudget  = 4 << 20
+	h2StreamFloor = 16 << 10
+)
+
+// OutboundBuffered reports the stream's buffered response bytes scaled
+// from its share of the connection's budget to highWater: the pipeline,
+// which pauses an upstream above highWater and resumes it below lowWater,
+// then pauses at the share and resumes at a quarter of it.
+func (sio *streamIO) OutboundBuffered() int {
+	n := len(sio.out)
+	share := sio.h.streamShare()
+	if share >= highWater {
+		return n
+	}
+	return int(int64(n) * highWater / int64(share))
+}
+
+// streamShare is each open stream's share of h2ConnBudget (see there).
+func (h *h2Conn) streamShare() int {
+	active := h.sc.Active()
+	if active <= h2ConnBudget/highWater {
+		return highWater
+	}
+	return max(h2ConnBudget/active, h2StreamFloor)
+}
 
 // Discard consumes request bytes; DATA payload consumed goes back to the
 // client as flow-control credit (framing bytes we added never count, so
@@ -559,6 +617,9 @@ func (sio *streamIO) writeHead() {
 	}
 	if r.Status < 200 { // 100 or an informational head such as 103 Early Hints
 		_ = sio.s.WriteHeaders(r.Status, sio.fields, false)
+		// Out now, not with the final head: a client holding its body
+		// for 100 Continue, or acting on 103 hints, waits for it.
+		sio.h.markDirty()
 		return
 	}
 	sio.headDone = true

@@ -1,0 +1,403 @@
+//go:build integration
+
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// h2BoundsConfig is an h2c listener in front of one target; extra goes
+// under the upstream (max_conns, …).
+func h2BoundsConfig(up, extra string) string {
+	return `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+    protocols: [http1, h2c]
+    limits: {h2_max_concurrent_streams: 128}
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+drain_timeout: 2s
+upstreams:
+  - name: app
+` + extra + `    targets: [{address: "` + up + `"}]
+routes:
+  - name: all
+    match: {path_prefix: /}
+    upstream: app
+    timeout: 30s
+`
+}
+
+// inFlight reads the first target's in_flight from GET /upstreams.
+func inFlight(t *testing.T, g *gateway) int {
+	t.Helper()
+	resp, err := client.Get("http://" + g.admin + "/upstreams")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v struct {
+		Upstreams []struct {
+			Targets []struct {
+				InFlight int `json:"in_flight"`
+			} `json:"targets"`
+		} `json:"upstreams"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatalf("GET /upstreams: %v", err)
+	}
+	if len(v.Upstreams) == 0 || len(v.Upstreams[0].Targets) == 0 {
+		t.Fatal("GET /upstreams: no target")
+	}
+	return v.Upstreams[0].Targets[0].InFlight
+}
+
+// waitInFlight polls /upstreams until the target's in_flight is want, for
+// at most 3 s, and returns the last value seen.
+func waitInFlight(t *testing.T, g *gateway, want int) int {
+	t.Helper()
+	n := -1
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if n = inFlight(t, g); n == want {
+			break
+		}
+	}
+	return n
+}
+
+// informationalOrigin is an origin for requests carrying Expect: on
+// /stall it answers 100 Continue and then nothing until the gateway closes
+// the connection; on /late, two 100 Continue at once and, 200 ms later, a
+// complete 200 without reading the body. Any other request gets a 200.
+func informationalOrigin(t *testing.T) string {
+	return rawUpstream(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			expect := false
+			for {
+				l, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if l == "\r\n" {
+					break
+				}
+				expect = expect || strings.HasPrefix(strings.ToLower(l), "expect:")
+			}
+			switch {
+			case expect && strings.Contains(line, " /stall "):
+				io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\n")
+				_, _ = io.Copy(io.Discard, br) // until the gateway gives up on it
+				return
+			case expect:
+				io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n")
+				time.Sleep(200 * time.Millisecond)
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+				_, _ = io.Copy(io.Discard, br)
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+}
+
+// expectRequest opens stream id with a POST to path that waits for 100
+// Continue (no END_STREAM: its 5-byte body never comes) and reads until
+// the forwarded 1xx HEADERS.
+func expectRequest(t *testing.T, r *h2Frames, id uint32, path string) {
+	t.Helper()
+	r.hb.Reset()
+	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "a"}, {":path", path}, {"expect", "100-continue"}, {"content-length", "5"}} {
+		r.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	if err := r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: r.hb.Bytes(), EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		f, err := r.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("waiting for the 1xx on stream %d: %v", id, err)
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				r.fr.WriteSettingsAck()
+			}
+		case *http2.MetaHeadersFrame:
+			if f.StreamID == id {
+				if st := f.PseudoValue("status"); st != "100" {
+					t.Fatalf("stream %d: status %s, want the forwarded 100", id, st)
+				}
+				return
+			}
+		case *http2.RSTStreamFrame, *http2.GoAwayFrame:
+			t.Fatalf("stream %d: %v before the 1xx", id, f)
+		}
+	}
+}
+
+// finalResponse reads until stream id's final answer is complete and
+// returns its status.
+func finalResponse(t *testing.T, r *h2Frames, id uint32) string {
+	t.Helper()
+	status := ""
+	for {
+		f, err := r.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("waiting for the final answer on stream %d: %v", id, err)
+		}
+		if f.Header().StreamID != id {
+			continue
+		}
+		switch f := f.(type) {
+		case *http2.MetaHeadersFrame:
+			if st := f.PseudoValue("status"); st != "" && st[0] != '1' {
+				status = st
+			}
+		case *http2.RSTStreamFrame:
+			t.Fatalf("stream %d reset before its answer ended: %v", id, f.ErrCode)
+		}
+		if f.Header().Flags.Has(http2.FlagDataEndStream) {
+			return status
+		}
+	}
+}
+
+// TestH2ResetAfter1xxReleasesTarget: a client that resets its stream, or
+// closes its connection, after a forwarded 100 Continue ends the exchange
+// and the target's in-flight slot comes back (with max_conns 1 a leak
+// answers 503 upstream_overloaded forever after). Also when the upstream
+// completes its answer before the request body came: the exchange ends
+// with the response even though the client never ends its request.
+func TestH2ResetAfter1xxReleasesTarget(t *testing.T) {
+	up := informationalOrigin(t)
+	g := startGateway(t, h2BoundsConfig(up, "    max_conns: 1\n"))
+	for _, tc := range []struct {
+		name, path string
+		awaitFinal bool // read the 200 before leaving
+		closeConn  bool // close the connection instead of RST_STREAM
+	}{
+		{"stall/rst_stream", "/stall", false, false},
+		{"stall/conn_close", "/stall", false, true},
+		{"late/rst_stream_after_1xx", "/late", false, false},
+		{"late/conn_close_after_1xx", "/late", false, true},
+		{"late/rst_stream_after_200", "/late", true, false},
+		{"late/conn_close_after_200", "/late", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for i := 0; i < 2; i++ {
+				r := dialH2Frames(t, g.addr)
+				expectRequest(t, r, 1, tc.path)
+				if !tc.awaitFinal {
+					if n := inFlight(t, g); n != 1 {
+						t.Fatalf("in_flight %d while the exchange waits, want 1", n)
+					}
+				} else if st := finalResponse(t, r, 1); st != "200" {
+					t.Fatalf("final status %q, want 200", st)
+				}
+				if tc.closeConn {
+					r.c.Close()
+				} else if err := r.fr.WriteRSTStream(1, http2.ErrCodeCancel); err != nil {
+					t.Fatal(err)
+				}
+				if n := waitInFlight(t, g, 0); n != 0 {
+					t.Fatalf("attempt %d: in_flight %d after the client left, want 0", i, n)
+				}
+				if !tc.closeConn {
+					// The connection is still usable.
+					r.headers(3, ":method", "GET", ":scheme", "http", ":authority", "a", ":path", "/after")
+					if hdr, body := r.response(3); hdr[":status"] != "200" || string(body) != "ok" {
+						t.Fatalf("after the reset, same connection: %v %q", hdr, body)
+					}
+					r.c.Close()
+				}
+				resp, err := h2cClient().Get("http://" + g.addr + "/after")
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK || string(b) != "ok" {
+					t.Fatalf("attempt %d: later request: %d %q", i, resp.StatusCode, b)
+				}
+			}
+		})
+	}
+}
+
+// TestH2ManyStalledDownloadsBoundedMemory: 64 streams on one connection
+// download 64 MiB each from a fast upstream while the client grants no
+// window past the initial 64 KiB: what the gateway buffers for them is
+// bounded per connection, not 1 MiB per stream. A stream the client does
+// read still completes among them, and a normal request works after.
+func TestH2ManyStalledDownloadsBoundedMemory(t *testing.T) {
+	const (
+		streams  = 64
+		size     = 64 << 20
+		midSize  = 2 << 20
+		rssLimit = 64 << 20
+	)
+	chunk := bytes.Repeat([]byte("0123456789abcdef"), 64<<10/16)
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		n := size
+		switch r.URL.Path {
+		case "/mid":
+			n = midSize
+		case "/small":
+			io.WriteString(w, "ok")
+			return
+		}
+		w.Header().Set("Content-Length", fmt.Sprint(n))
+		for ; n > 0; n -= len(chunk) {
+			if _, err := w.Write(chunk[:min(n, len(chunk))]); err != nil {
+				return
+			}
+		}
+	})
+	g := startGateway(t, h2BoundsConfig(up.addr(), ""))
+	base := rssOf(t, g.cmd.Process.Pid)
+	stop := rssWatch(t, g.cmd.Process.Pid)
+
+	r := dialH2Frames(t, g.addr)
+	_ = r.c.SetDeadline(time.Now().Add(12 * time.Second))
+	for i := 0; i < streams; i++ {
+		r.headers(uint32(2*i+1), ":method", "GET", ":scheme", "http", ":authority", "a", ":path", "/big")
+	}
+	// Frames are read (so the socket never backs up) but no window is
+	// granted: every stream stalls on its window, its upstream keeps
+	// sending.
+	var mu sync.Mutex
+	got := map[uint32]int{}
+	var firstErr error
+	readerDone := make(chan struct{})
+	midDone := make(chan struct{})
+	const midID = 2*streams + 1
+	go func() {
+		defer close(readerDone)
+		for {
+			f, err := r.fr.ReadFrame()
+			if err != nil {
+				mu.Lock()
+				firstErr = err
+				mu.Unlock()
+				return
+			}
+			switch f := f.(type) {
+			case *http2.DataFrame:
+				mu.Lock()
+				got[f.StreamID] += len(f.Data())
+				mu.Unlock()
+				if f.StreamID == midID && f.StreamEnded() {
+					close(midDone)
+				}
+			case *http2.RSTStreamFrame:
+				mu.Lock()
+				firstErr = fmt.Errorf("stream %d reset: %v", f.StreamID, f.ErrCode)
+				mu.Unlock()
+			case *http2.GoAwayFrame:
+				mu.Lock()
+				firstErr = fmt.Errorf("GOAWAY %v", f.ErrCode)
+				mu.Unlock()
+				return
+			}
+		}
+	}()
+	// Long enough for every upstream to fill what the gateway lets it:
+	// at 1 MiB per stream that was 64 MiB within the first second.
+	time.Sleep(2500 * time.Millisecond)
+	peak := stop()
+	mu.Lock()
+	err := firstErr
+	total := 0
+	for _, n := range got {
+		total += n
+	}
+	mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("RSS at start %d MiB, peak with %d stalled downloads %d MiB; %d bytes reached the client", base>>20, streams, peak>>20, total)
+	if peak > rssLimit {
+		t.Fatalf("RSS peaked at %d MiB with %d stalled streams, want under %d MiB", peak>>20, streams, rssLimit>>20)
+	}
+	if total > 65535 {
+		t.Fatalf("%d bytes sent past the connection window", total)
+	}
+
+	// One more stream, which the client does read (its window and the
+	// connection's, after what the stalled streams may still take), must
+	// not wait on the stalled ones.
+	r.headers(midID, ":method", "GET", ":scheme", "http", ":authority", "a", ":path", "/mid")
+	if err := r.fr.WriteWindowUpdate(midID, midSize); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.fr.WriteWindowUpdate(0, streams*65535+midSize); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-midDone:
+	case <-readerDone:
+		t.Fatalf("connection ended before the read stream completed: %v", firstErr)
+	case <-time.After(5 * time.Second):
+		mu.Lock()
+		n := got[midID]
+		mu.Unlock()
+		t.Fatalf("read stream stuck among stalled ones: %d of %d bytes", n, midSize)
+	}
+	mu.Lock()
+	n := got[midID]
+	mu.Unlock()
+	if n != midSize {
+		t.Fatalf("read stream got %d bytes, want %d", n, midSize)
+	}
+
+	r.c.Close()
+	<-readerDone
+	resp, err := h2cClient().Get("http://" + g.addr + "/small")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(b) != "ok" {
+		t.Fatalf("after the client left: %d %q", resp.StatusCode, b)
+	}
+}
+
+// rssOf reads the process's VmRSS.
+func rssOf(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			kb, _ := strconv.ParseInt(strings.Fields(l)[1], 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
+}
