@@ -128,6 +128,12 @@ func (m *metricsRegistry) requestCounter(listener, route string, code int) *metr
 		`",route="` + escapeLabel(route) + `",code="` + strconv.Itoa(code) + `"}`)
 }
 
+// refusedCounter returns portico_connections_refused_total{listener}:
+// connections closed at accept (over max_connections, or while draining).
+func (m *metricsRegistry) refusedCounter(listener string) *metrics.Counter {
+	return m.set.GetOrCreateCounter(`portico_connections_refused_total{listener="` + escapeLabel(listener) + `"}`)
+}
+
 // connectionsGauge registers portico_connections_active{listener} reading n.
 func (m *metricsRegistry) connectionsGauge(listener string, n *atomic.Int64) {
 	m.set.GetOrCreateGauge(`portico_connections_active{listener="`+escapeLabel(listener)+`"}`, func() float64 {

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/portico-gw/portico/edge/accesslog"
@@ -34,9 +35,10 @@ type Options struct {
 // boundListener is a socket bound at start. Its address is fixed for the
 // process's life; its limits come from the current snapshot by name.
 type boundListener struct {
-	name   string
-	addr   netip.AddrPort
-	active atomic.Int64
+	name    string
+	addr    netip.AddrPort
+	active  atomic.Int64
+	refused *metrics.Counter // portico_connections_refused_total{listener}
 }
 
 // Server is one Portico process's data plane.
@@ -95,6 +97,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		bl := &boundListener{name: l.Name, addr: ap}
 		s.bound = append(s.bound, bl)
 		s.metrics.connectionsGauge(l.Name, &bl.active)
+		bl.refused = s.metrics.refusedCounter(l.Name)
 	}
 	acc, err := accesslog.Open(cfg.AccessLog.Path, 1<<20)
 	if err != nil {
@@ -429,6 +432,7 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	snap := s.snap.Load()
 	ls := snap.listeners[bl.name]
 	if s.draining.Load() || (ls != nil && ls.maxConnections > 0 && bl.active.Load() >= ls.maxConnections) {
+		bl.refused.Inc() // over max_connections, or draining: otherwise invisible
 		// Refused before any byte is read: cheaper than a 503, and what a
 		// full accept queue would have done anyway.
 		return nil, gnet.Close

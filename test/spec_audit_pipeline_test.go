@@ -348,3 +348,43 @@ func TestEndlessInterimResponsesBounded(t *testing.T) {
 		t.Fatalf("interim responses without the request id:\n%s", out)
 	}
 }
+
+// SPEC §2 max_connections: connections past it are closed at accept, and
+// portico_connections_refused_total counts them (they would be invisible
+// otherwise: the active gauge stays at the limit).
+func TestMaxConnectionsRefusedCounted(t *testing.T) {
+	up := newUpstream(t, defaultHandler)
+	g := startGateway(t, strings.Replace(basicConfig(up.addr()), "limits: {", "limits: {max_connections: 2, ", 1))
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("tcp", g.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+		// One exchange, so the connection is surely accepted and counted.
+		io.WriteString(c, "GET /direct HTTP/1.1\r\nHost: a\r\n\r\n")
+		if _, err := http.ReadResponse(bufioReader(c), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Fatalf("third connection not closed at accept: %d %v", n, err)
+	}
+	_, m := getURL(t, "http://"+g.admin+"/metrics")
+	if !strings.Contains(m, `portico_connections_refused_total{listener="public"} 1`) ||
+		!strings.Contains(m, `portico_connections_active{listener="public"} 2`) {
+		t.Fatalf("metrics:\n%s", grepLines(m, "portico_connections"))
+	}
+}
