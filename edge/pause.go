@@ -178,10 +178,11 @@ func (cc *clientConn) canResume() bool {
 		if uc == nil {
 			return true
 		}
+		resume := cc.upstreamBacklogLimit() / (highWater / lowWater)
 		if uc.gc == nil {
-			return len(uc.pending) < lowWater
+			return len(uc.pending) < resume
 		}
-		return uc.gc.OutboundBuffered() < lowWater
+		return uc.gc.OutboundBuffered() < resume
 	case stateAwait, stateKeyWait:
 		return false
 	}
@@ -189,14 +190,28 @@ func (cc *clientConn) canResume() bool {
 }
 
 // upstreamBacklogged reports whether the upstream leg has more queued than
-// highWater, so the client should stop being read.
+// upstreamBacklogLimit, so the client should stop being read.
 func (cc *clientConn) upstreamBacklogged() bool {
 	uc := cc.uc
 	if uc == nil {
 		return false
 	}
 	if uc.gc == nil {
-		return len(uc.pending) > highWater
+		return len(uc.pending) > cc.upstreamBacklogLimit()
 	}
-	return uc.gc.OutboundBuffered() > highWater
+	return uc.gc.OutboundBuffered() > cc.upstreamBacklogLimit()
+}
+
+// upstreamBacklogLimit is how much request body may wait for the upstream
+// before the client stops being read: highWater, or for an HTTP/2 stream
+// its share of the connection's budget, the share that bounds its
+// buffered response too (streamShare): many uploads on one connection to
+// slow upstreams hold no more than that connection's budget.
+func (cc *clientConn) upstreamBacklogLimit() int {
+	if cc.raw == nil {
+		if sio, ok := cc.gc.(*streamIO); ok {
+			return sio.h.streamShare()
+		}
+	}
+	return highWater
 }
