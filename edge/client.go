@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bytes"
 	"net"
 	"net/netip"
 	"strconv"
@@ -308,7 +309,7 @@ func (cc *clientConn) readHead() bool {
 // its first line goes, so rejected requests are still attributable.
 func (cc *clientConn) logFromRaw(buf []byte) {
 	cc.logMethod, cc.logPath, cc.logHost = cc.logMethod[:0], cc.logPath[:0], cc.logHost[:0]
-	cc.logRemote, cc.logTarget, cc.http10 = cc.logRemote[:0], "", false
+	cc.logRemote, cc.logTarget = cc.logRemote[:0], ""
 	line := buf
 	for i, b := range buf {
 		if b == '\r' || b == '\n' || i >= 256 {
@@ -316,6 +317,9 @@ func (cc *clientConn) logFromRaw(buf []byte) {
 			break
 		}
 	}
+	// The log's proto: HTTP/1.1 unless the line says 1.0 (the parser may
+	// have stopped before the version).
+	cc.http10 = bytes.HasSuffix(line, []byte(" HTTP/1.0"))
 	for i, b := range line {
 		if b == ' ' {
 			cc.logMethod = append(cc.logMethod, line[:i]...)
@@ -646,10 +650,16 @@ func (cc *clientConn) respondAndSkipBody(e *errorKind) {
 func (cc *clientConn) respondDirect(d *directResponse) {
 	cc.status = d.status
 	b := appendStatusLine(cc.lp.scratch[:0], d.status)
-	b = append(b, "Content-Type: "...)
-	b = append(b, d.contentType...)
-	b = append(b, "\r\nContent-Length: "...)
-	b = strconv.AppendInt(b, int64(len(d.body)), 10)
+	if d.status == 204 || d.status == 304 {
+		// No content, so no Content-Length (RFC 9110 §8.6: MUST NOT on a
+		// 204) and no Content-Type; the line break it would end goes here.
+		b = b[:len(b)-2]
+	} else {
+		b = append(b, "Content-Type: "...)
+		b = append(b, d.contentType...)
+		b = append(b, "\r\nContent-Length: "...)
+		b = strconv.AppendInt(b, int64(len(d.body)), 10)
+	}
 	b = cc.appendCommonResponseHeaders(b)
 	b = cc.appendRateLimitHeaders(b)
 	b = appendHeaderOps(b, &cc.rt.respHeaders)
@@ -821,7 +831,7 @@ func (cc *clientConn) logRequest() {
 	}
 	if cc.proto != "" {
 		e.Proto = cc.proto
-	} else if cc.req.ProtoMinor == 0 {
+	} else if cc.http10 {
 		e.Proto = "HTTP/1.0"
 	}
 	if cc.up != nil {

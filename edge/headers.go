@@ -185,7 +185,7 @@ func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
 	b = append(b, "X-Forwarded-For: "...)
 	for i := range r.Fields {
 		f := &r.Fields[i]
-		if parser.EqualFoldString(f.Name, "X-Forwarded-For") {
+		if parser.EqualFoldString(f.Name, "X-Forwarded-For") && len(f.Value) > 0 {
 			b = append(b, f.Value...)
 			b = append(b, ", "...)
 		}

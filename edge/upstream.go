@@ -601,6 +601,13 @@ func (uc *upConn) buildClientHead(cc *clientConn) []byte {
 		b = appendInt(b, max(r.ContentLength, 0))
 		b = append(b, "\r\n"...)
 	}
+	if _, ok := parser.Lookup(r.Fields, "Date"); !ok {
+		// RFC 9110 §6.6.1: a recipient with a clock adds the Date an
+		// origin left out.
+		b = append(b, "Date: "...)
+		b = append(b, cc.lp.httpDate()...)
+		b = append(b, "\r\n"...)
+	}
 	b = append(b, "X-Request-Id: "...)
 	b = append(b, cc.reqID...)
 	b = cc.appendConnectionHeader(b)

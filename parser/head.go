@@ -11,9 +11,11 @@ type Field struct {
 }
 
 // MaxFields caps the number of header field lines in one head; one more is
-// rejected with 431 (header_too_large). 128 is well above what browsers and
-// gRPC-web clients send (typically 10-30) and bounds the work done per head.
-const MaxFields = 128
+// rejected with 431 (header_too_large). Browsers and gRPC-web clients send
+// 10-30; 256 leaves room for the long tails API clients and upstreams
+// produce (Envoy's default cap is 100, HAProxy's 101) while bounding the
+// work done per head (the byte limit, max_header_bytes, stays the main one).
+const MaxFields = 256
 
 // DefaultMaxHeaderBytes is used when maxHeaderBytes <= 0 (SPEC §2 default).
 const DefaultMaxHeaderBytes = 64 << 10

@@ -34,17 +34,14 @@ func runValidate(t *testing.T, file string) (string, int) {
 	cmd := exec.Command(bin(t), "validate", "-c", file)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
+	// The verdict and the problems are the output, on stdout.
+	if stderr.Len() != 0 {
+		t.Errorf("validate wrote to stderr: %q", stderr.String())
+	}
 	if err == nil {
-		if stderr.Len() != 0 {
-			t.Errorf("validate of a good file wrote to stderr: %q", stderr.String())
-		}
 		return stdout.String(), 0
 	}
-	// Problems go to stderr, nothing to stdout.
-	if stdout.Len() != 0 {
-		t.Errorf("validate of a bad file wrote to stdout: %q", stdout.String())
-	}
-	out := []byte(stderr.String())
+	out := []byte(stdout.String())
 	ee, ok := err.(*exec.ExitError)
 	if !ok {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ package test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -386,5 +387,59 @@ func TestMaxConnectionsRefusedCounted(t *testing.T) {
 	if !strings.Contains(m, `portico_connections_refused_total{listener="public"} 1`) ||
 		!strings.Contains(m, `portico_connections_active{listener="public"} 2`) {
 		t.Fatalf("metrics:\n%s", grepLines(m, "portico_connections"))
+	}
+}
+
+// Boundary cases from the fourth audit: a 204 direct response carries no
+// Content-Length or Content-Type (RFC 9110 §8.6); a proxied response the
+// origin sent without Date gets one (RFC 9110 §6.6.1); an empty client
+// X-Forwarded-For does not leave a leading comma; a rejected HTTP/1.1
+// request is logged as HTTP/1.1.
+func TestAuditBoundaries(t *testing.T) {
+	origin := rawUpstream(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		br := bufioReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			xff := req.Header.Get("X-Forwarded-For")
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: "+fmt.Sprint(len(xff))+"\r\n\r\n"+xff)
+		}
+	})
+	cfg := strings.Replace(basicConfig(origin), "routes:\n", `routes:
+  - name: nothing
+    match: {path: /nothing}
+    direct_response: {status: 204}
+`, 1)
+	g := startGateway(t, cfg)
+	out := g.raw("GET /nothing HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 3*time.Second)
+	head, _, _ := strings.Cut(out, "\r\n\r\n")
+	lh := strings.ToLower(head)
+	if !strings.HasPrefix(head, "HTTP/1.1 204") || strings.Contains(lh, "content-length") || strings.Contains(lh, "content-type") ||
+		!strings.Contains(lh, "x-request-id:") || !strings.Contains(lh, "date:") {
+		t.Errorf("204 direct response head:\n%s", head)
+	}
+	resp, body := doReq(t, "GET", "http://"+g.addr+"/x", map[string]string{"X-Forwarded-For": ""})
+	if resp.Header.Get("Date") == "" {
+		t.Errorf("proxied response without the origin's Date has none")
+	}
+	if body != "127.0.0.1" {
+		t.Errorf("X-Forwarded-For from an empty client value: %q", body)
+	}
+	if out := g.raw("GET /x#frag HTTP/1.1\r\nHost: a\r\n\r\n", 3*time.Second); !strings.HasPrefix(out, "HTTP/1.1 400") {
+		t.Fatalf("fragment in the target: %q", statusOf(out))
+	}
+	var line string
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) && line == ""; time.Sleep(30 * time.Millisecond) {
+		for _, l := range strings.Split(g.stdout.String(), "\n") {
+			if strings.Contains(l, `"status":400`) {
+				line = l
+			}
+		}
+	}
+	if !strings.Contains(line, `"proto":"HTTP/1.1"`) {
+		t.Errorf("rejected HTTP/1.1 request logged as %q", line)
 	}
 }

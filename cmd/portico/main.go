@@ -29,7 +29,7 @@ const usage = `usage: portico <command> [flags]
 
 commands:
   run -c FILE        serve the route file FILE until SIGTERM/SIGINT
-  validate -c FILE   check FILE; exit 0 if it would load, else print every problem (stderr)
+  validate -c FILE   check FILE; exit 0 if it would load, else print every problem
   demo               serve an embedded example with demo upstreams on loopback
   version            print version, commit and Go version
 `
@@ -120,10 +120,10 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		err = edge.Check(cfg)
 	}
 	if err != nil {
-		// Problems are diagnostics, on stderr like a compiler's; the
-		// verdict for a good file is the command's output, on stdout.
+		// The problems are the command's output, on stdout, as a
+		// linter's findings are.
 		for _, p := range problems(path, err) {
-			fmt.Fprintln(stderr, p.String())
+			fmt.Fprintln(stdout, p.String())
 		}
 		return 1
 	}

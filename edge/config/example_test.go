@@ -314,10 +314,40 @@ routes: [{name: r, upstream: u}]
 			t.Errorf("got %s, want %s", ch.got, ch.want)
 		}
 	}
-	if want := append(append([]string{}, asymmetricAlgs...), hmacAlgs...); !reflect.DeepEqual(c.Auth[0].Algorithms, want) {
+	// The 32-byte secret allows HS256 only (HS384/512 need 48/64 bytes).
+	if want := append(append([]string{}, asymmetricAlgs...), "HS256"); !reflect.DeepEqual(c.Auth[0].Algorithms, want) {
 		t.Errorf("default algorithms = %v", c.Auth[0].Algorithms)
 	}
 	if c.Listeners[0].TLS.MinVersion != "1.2" || !reflect.DeepEqual(c.Listeners[0].Protocols, []string{"http1", "h2"}) {
 		t.Errorf("tls defaults: %+v %v", c.Listeners[0].TLS, c.Listeners[0].Protocols)
+	}
+}
+
+// TestDefaultHMACAlgs: without an algorithms list, a secret allows the HS*
+// algorithms whose hash it is as long as; HS256 always (a shorter secret
+// is then reported by the verifier), all three for an unreadable file
+// (reported as unreadable).
+func TestDefaultHMACAlgs(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		secret string
+		want   []string
+	}{
+		{strings.Repeat("s", 16), []string{"HS256"}},
+		{strings.Repeat("s", 32) + "\n", []string{"HS256"}},
+		{strings.Repeat("s", 47) + "\n", []string{"HS256"}},
+		{strings.Repeat("s", 48), []string{"HS256", "HS384"}},
+		{strings.Repeat("s", 64) + "\r\n", []string{"HS256", "HS384", "HS512"}},
+	} {
+		p := filepath.Join(dir, "k")
+		if err := os.WriteFile(p, []byte(c.secret), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got := defaultHMACAlgs(p); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%d-byte secret: %v, want %v", len(c.secret), got, c.want)
+		}
+	}
+	if got := defaultHMACAlgs(filepath.Join(dir, "missing")); !reflect.DeepEqual(got, hmacAlgs) {
+		t.Errorf("missing file: %v", got)
 	}
 }

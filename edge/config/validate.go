@@ -1,10 +1,12 @@
 package config
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -488,6 +490,26 @@ func isToken(s string) bool {
 
 var allAlgs = append(slices.Clone(asymmetricAlgs), hmacAlgs...)
 
+// defaultHMACAlgs are the HS* algorithms a secret file allows by default:
+// those whose hash the secret is at least as long as (RFC 7518 §3.2), so
+// a 32-byte HS256 secret needs no algorithms list. HS256 is always in, so
+// a secret too short even for it is reported rather than silently unused.
+func defaultHMACAlgs(path string) []string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return hmacAlgs // checkSecretFile reports it
+	}
+	n := len(bytes.TrimSuffix(bytes.TrimSuffix(b, []byte("\n")), []byte("\r")))
+	algs := []string{"HS256"}
+	if n >= 48 {
+		algs = append(algs, "HS384")
+	}
+	if n >= 64 {
+		algs = append(algs, "HS512")
+	}
+	return algs
+}
+
 func (v *validator) auths() map[string]bool {
 	seen := make(map[string]string)
 	names := make(map[string]bool)
@@ -547,7 +569,7 @@ func (v *validator) jwt(path string, a *Auth) {
 			a.Algorithms = slices.Clone(asymmetricAlgs)
 		}
 		if a.HMACSecretFile != "" {
-			a.Algorithms = append(a.Algorithms, hmacAlgs...)
+			a.Algorithms = append(a.Algorithms, defaultHMACAlgs(v.resolve(a.HMACSecretFile))...)
 		}
 	}
 
