@@ -12,8 +12,8 @@
 //
 // GET endpoints answer HEAD too. A known path with another method gets 405
 // and an Allow header; any other path gets 404. Every error body uses the
-// SPEC §4 envelope {"error":{"status":S,"code":"C","message":"…"}}, and
-// every response carries Cache-Control: no-store.
+// SPEC §4 envelope {"error":{"status":S,"code":"C","message":"…","request_id":"…"}},
+// and every response carries X-Request-Id and Cache-Control: no-store.
 //
 // The package knows nothing of the gateway's types: the integrator adapts
 // its state to Provider. The server uses conservative timeouts and reads at

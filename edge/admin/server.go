@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -182,6 +184,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
+	// SPEC §3 puts X-Request-Id on every response, and §4's envelope
+	// names it: the admin listener answers like the data plane.
+	h.Set("X-Request-Id", newRequestID())
 
 	var handle func(http.ResponseWriter, *http.Request)
 	allow := allowGet
@@ -389,21 +394,29 @@ func (s *Server) serveReload(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, status, reloadBody{
 		Result: "failure",
 		SHA256: res.SHA256,
-		Error:  &errorBody{Status: status, Code: code, Message: msg},
+		Error:  &errorBody{Status: status, Code: code, Message: msg, RequestID: w.Header().Get("X-Request-Id")},
 	})
 }
 
 // errorBody is the inside of the SPEC §4 error envelope.
 type errorBody struct {
-	Status  int    `json:"status"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Status    int    `json:"status"`
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id"`
 }
 
 func writeError(w http.ResponseWriter, status int, code, message string) {
 	writeJSON(w, status, struct {
 		Error errorBody `json:"error"`
-	}{errorBody{Status: status, Code: code, Message: message}})
+	}{errorBody{Status: status, Code: code, Message: message, RequestID: w.Header().Get("X-Request-Id")}})
+}
+
+// newRequestID is 32 random hex digits, the form the data plane uses.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // writeJSON sends v as the whole response. Marshal cannot fail for the

@@ -97,13 +97,18 @@ func errorOf(t *testing.T, r result) string {
 	}
 	var env struct {
 		Error struct {
-			Status  int    `json:"status"`
-			Code    string `json:"code"`
-			Message string `json:"message"`
+			Status    int    `json:"status"`
+			Code      string `json:"code"`
+			Message   string `json:"message"`
+			RequestID string `json:"request_id"`
 		} `json:"error"`
 	}
 	if err := json.Unmarshal(r.body, &env); err != nil {
 		t.Fatalf("error body %q: %v", r.body, err)
+	}
+	// SPEC §4: the envelope names the response's X-Request-Id.
+	if id := r.header.Get("X-Request-Id"); len(id) != 32 || env.Error.RequestID != id {
+		t.Fatalf("request_id %q, X-Request-Id %q", env.Error.RequestID, id)
 	}
 	if env.Error.Status != r.status || env.Error.Code == "" || env.Error.Message == "" {
 		t.Fatalf("bad envelope for %d: %s", r.status, r.body)

@@ -118,8 +118,11 @@ func checkJWKSFile(path, name string) error {
 	if err := json.Unmarshal(data, &set); err != nil {
 		return fmt.Errorf("%s is not a JWK set: %w", name, err)
 	}
-	if len(set.Keys) == 0 {
-		return fmt.Errorf("%s is not a JWK set: no \"keys\"", name)
+	switch {
+	case set.Keys == nil:
+		return fmt.Errorf("%s is not a JWK set: no \"keys\" array", name)
+	case len(set.Keys) == 0:
+		return fmt.Errorf("%s has no keys (\"keys\" is empty)", name)
 	}
 	return nil
 }
