@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -106,9 +105,7 @@ func compileAuth(cfg *config.Config, prev *snapshot, log *slog.Logger, bad func(
 
 // authDefinition is what decides whether a reload may keep a verifier: the
 // method's settings plus the bytes of the files it reads. It also returns
-// the HMAC secret, with one trailing newline removed (files written with
-// `echo` end with one; a secret that needs a trailing newline is not
-// supported).
+// the HMAC secret (config.ReadHMACSecret).
 func authDefinition(a *config.Auth) (string, []byte, error) {
 	b, err := json.Marshal(a)
 	if err != nil {
@@ -118,11 +115,9 @@ func authDefinition(a *config.Auth) (string, []byte, error) {
 	h.Write(b)
 	var secret []byte
 	if a.HMACSecretFile != "" {
-		secret, err = os.ReadFile(a.HMACSecretFile)
-		if err != nil {
-			return "", nil, fmt.Errorf("cannot read hmac_secret_file: %w", err)
+		if secret, err = config.ReadHMACSecret(a.HMACSecretFile); err != nil {
+			return "", nil, err
 		}
-		secret = bytes.TrimSuffix(bytes.TrimSuffix(secret, []byte("\n")), []byte("\r"))
 		h.Write(secret)
 	}
 	if a.JWKSFile != "" {

@@ -351,15 +351,20 @@ func (cc *clientConn) newRequestID(client []byte) {
 	cc.reqID = appendNewID(cc.reqID, requestIDLen/2)
 }
 
+// resetExchange clears what one exchange leaves on cc before the next.
+func (cc *clientConn) resetExchange() {
+	cc.bytesIn, cc.bytesOut, cc.status, cc.errCode = 0, 0, 0, ""
+	cc.rt, cc.up, cc.target, cc.respBegun, cc.respDone, cc.reqDone = nil, nil, nil, false, false, false
+	cc.id, cc.tokenSrc, cc.authChallenge, cc.hasLimit = nil, policy.TokenSource{}, "", false
+	cc.staleRetried = false
+}
+
 // startRequest runs the pipeline for a parsed head: normalise, route, check
 // limits, then answer directly or send the head upstream. head stays valid
 // only during this call.
 func (cc *clientConn) startRequest(head []byte) {
 	r := &cc.req
-	cc.bytesIn, cc.bytesOut, cc.status, cc.errCode = 0, 0, 0, ""
-	cc.rt, cc.up, cc.target, cc.respBegun, cc.respDone, cc.reqDone = nil, nil, nil, false, false, false
-	cc.id, cc.tokenSrc, cc.authChallenge, cc.hasLimit = nil, policy.TokenSource{}, "", false
-	cc.staleRetried = false
+	cc.resetExchange()
 	cc.newRequestID(cc.hdrs.get("X-Request-Id"))
 	cc.logMethod = append(cc.logMethod[:0], r.Method...)
 	cc.logHost = append(cc.logHost[:0], r.Host...)

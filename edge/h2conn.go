@@ -10,7 +10,6 @@ import (
 	"github.com/portico-gw/portico/edge/h2"
 	"github.com/portico-gw/portico/edge/timewheel"
 	"github.com/portico-gw/portico/parser"
-	"github.com/portico-gw/portico/policy"
 )
 
 // h2Conn is one downstream HTTP/2 connection (h2c prior knowledge, or h2
@@ -361,10 +360,8 @@ func (cc *clientConn) rejectH2Head(s *h2.Stream, e *errorKind) {
 	cc.start = cc.lp.now()
 	cc.snap = cc.lp.s.snap.Load()
 	cc.ls = cc.listener()
-	cc.bytesIn, cc.bytesOut, cc.status, cc.errCode = 0, 0, 0, ""
-	cc.rt, cc.up, cc.target, cc.respBegun, cc.respDone, cc.reqDone = nil, nil, nil, false, false, false
-	cc.id, cc.tokenSrc, cc.authChallenge, cc.hasLimit = nil, policy.TokenSource{}, "", false
-	cc.staleRetried, cc.http10, cc.bodyKind = false, false, bodyNone
+	cc.resetExchange()
+	cc.http10, cc.bodyKind = false, bodyNone
 	// The client's id only if it was decoded before the limit.
 	var clientID []byte
 	for name, value := range s.Fields() {

@@ -22,12 +22,10 @@ type metricsRegistry struct {
 	routes    map[string]*routeMetrics
 	upstreams map[string]*metrics.PrometheusHistogram
 
-	reloadSuccess *metrics.Counter
-	reloadFailure *metrics.Counter
-	logDropped    func() uint64
-	// handshakeTotals sums the TLS handshake counters over loops; written
-	// by hand because the metrics library types a callback as a gauge.
-	handshakeTotals func() edgetls.HandshakeStats
+	reloadSuccess   *metrics.Counter
+	reloadFailure   *metrics.Counter
+	logDropped      func() uint64
+	handshakeTotals func() edgetls.HandshakeStats // summed over loops (handshakeGauges)
 }
 
 func newMetricsRegistry() *metricsRegistry {
@@ -141,33 +139,26 @@ func (m *metricsRegistry) connectionsGauge(listener string, n *atomic.Int64) {
 	})
 }
 
-// handshakeGauges registers the TLS handshake cap's state summed over loops.
+// handshakeGauges registers the TLS handshake cap's state summed over
+// loops: the two gauges, and the counters writePrometheus writes with
+// their counter type (the metrics library types a callback as a gauge).
 func (m *metricsRegistry) handshakeGauges(s *Server) {
-	sum := func(f func(st edgetls.HandshakeStats) float64) func() float64 {
-		return func() float64 {
-			s.loopsMu.Lock()
-			defer s.loopsMu.Unlock()
-			var v float64
-			for _, lp := range s.loopSeq {
-				v += f(lp.handshakes.Stats())
-			}
-			return v
-		}
-	}
-	m.set.NewGauge(`portico_tls_handshakes_in_flight`, sum(func(st edgetls.HandshakeStats) float64 { return float64(st.InFlight) }))
-	m.set.NewGauge(`portico_tls_handshakes_queued`, sum(func(st edgetls.HandshakeStats) float64 { return float64(st.Queued) }))
 	m.handshakeTotals = func() edgetls.HandshakeStats {
 		s.loopsMu.Lock()
 		defer s.loopsMu.Unlock()
 		var t edgetls.HandshakeStats
 		for _, lp := range s.loopSeq {
 			st := lp.handshakes.Stats()
+			t.InFlight += st.InFlight
+			t.Queued += st.Queued
 			t.Refused += st.Refused
 			t.Completed += st.Completed
 			t.Failed += st.Failed
 		}
 		return t
 	}
+	m.set.NewGauge(`portico_tls_handshakes_in_flight`, func() float64 { return float64(m.handshakeTotals().InFlight) })
+	m.set.NewGauge(`portico_tls_handshakes_queued`, func() float64 { return float64(m.handshakeTotals().Queued) })
 }
 
 // targetHealthGauge registers portico_upstream_target_healthy{upstream,target}.
@@ -194,9 +185,7 @@ func (m *metricsRegistry) writePrometheus(w io.Writer) {
 		writeCounter(w, "portico_tls_handshakes_failed_total", t.Failed)
 	}
 	if m.logDropped != nil {
-		io.WriteString(w, "# TYPE portico_access_log_dropped_total counter\nportico_access_log_dropped_total ")
-		io.WriteString(w, strconv.FormatUint(m.logDropped(), 10))
-		io.WriteString(w, "\n")
+		writeCounter(w, "portico_access_log_dropped_total", m.logDropped())
 	}
 	metrics.WriteProcessMetrics(w)
 }

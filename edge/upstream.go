@@ -393,30 +393,20 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 		}
 	}
 	if err != nil {
-		uc.dead = true
-		cc.uc = nil
-		uc.cc = nil
-		cc.target.ReportFailure(time.Now().UnixNano())
-		cc.failUpstream(errBadGateway)
+		uc.badResponse(cc)
 		return 0, false
 	}
 	st := uc.resp.Status
 	if st >= 100 && st < 200 {
 		if st == 101 { // Upgrade is hop-by-hop and never requested by us
-			uc.dead = true
-			cc.uc = nil
-			uc.cc = nil
+			uc.abandon(cc)
 			cc.failUpstream(errBadGateway)
 			return 0, false
 		}
 		if uc.interim++; uc.interim > maxInterim {
 			// An endless stream of 1xx would keep the exchange (and the
 			// client) busy until the route timeout: answer 502 instead.
-			uc.dead = true
-			cc.uc = nil
-			uc.cc = nil
-			cc.target.ReportFailure(time.Now().UnixNano())
-			cc.failUpstream(errBadGateway)
+			uc.badResponse(cc)
 			return 0, false
 		}
 		switch {
@@ -432,9 +422,7 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 	rt := cc.rt
 	if rt.retryOn&statusRetryMask(st) != 0 && cc.canRetry() && cc.retryBudgetOK() {
 		// Drop this answer and try another target.
-		uc.dead = true
-		cc.uc = nil
-		uc.cc = nil
+		uc.abandon(cc)
 		cc.target.ReportFailure(time.Now().UnixNano())
 		cc.retry()
 		return 0, false
@@ -495,6 +483,23 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 		uc.responseDone(cc)
 	}
 	return n, true
+}
+
+// abandon retires uc from cc's exchange: it is never reused, and cc no
+// longer reads from it.
+func (uc *upConn) abandon(cc *clientConn) {
+	uc.dead = true
+	cc.uc = nil
+	uc.cc = nil
+}
+
+// badResponse answers 502 for an upstream response that cannot be relayed
+// (unparsable, or interim responses without end), counted against the
+// target.
+func (uc *upConn) badResponse(cc *clientConn) {
+	uc.abandon(cc)
+	cc.target.ReportFailure(time.Now().UnixNano())
+	cc.failUpstream(errBadGateway)
 }
 
 // maxInterim bounds the informational responses forwarded for one
@@ -643,9 +648,7 @@ func (uc *upConn) forwardBody(cc *clientConn, buf []byte) int {
 			consumed, data, done, err := uc.dec.Decode(buf[total:])
 			total += consumed
 			if err != nil {
-				uc.dead = true
-				cc.uc = nil
-				uc.cc = nil
+				uc.abandon(cc)
 				cc.keepAlive = false
 				cc.status = 502
 				cc.errCode = errBadGateway.code

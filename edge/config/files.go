@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -125,6 +126,18 @@ func checkJWKSFile(path, name string) error {
 		return fmt.Errorf("%s has no keys (\"keys\" is empty)", name)
 	}
 	return nil
+}
+
+// ReadHMACSecret reads an hmac_secret_file: its bytes without one trailing
+// line break (files written with `echo` end with one; a secret that needs a
+// trailing newline is not supported). validate and the gateway both read it
+// here, so the length validate judges is the key the verifier gets.
+func ReadHMACSecret(path string) ([]byte, error) {
+	b, err := readAux(path, "hmac_secret_file")
+	if err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(bytes.TrimSuffix(b, []byte("\n")), []byte("\r")), nil
 }
 
 func checkSecretFile(path, name string) error {

@@ -1,12 +1,10 @@
 package config
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/netip"
 	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -495,11 +493,11 @@ var allAlgs = append(slices.Clone(asymmetricAlgs), hmacAlgs...)
 // a 32-byte HS256 secret needs no algorithms list. HS256 is always in, so
 // a secret too short even for it is reported rather than silently unused.
 func defaultHMACAlgs(path string) []string {
-	b, err := os.ReadFile(path)
+	secret, err := ReadHMACSecret(path)
 	if err != nil {
 		return hmacAlgs // checkSecretFile reports it
 	}
-	n := len(bytes.TrimSuffix(bytes.TrimSuffix(b, []byte("\n")), []byte("\r")))
+	n := len(secret)
 	algs := []string{"HS256"}
 	if n >= 48 {
 		algs = append(algs, "HS384")
