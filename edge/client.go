@@ -796,8 +796,10 @@ func (cc *clientConn) finishRequest() {
 	cc.armIdle()
 	// Pipelined requests wait unparsed behind this one. An exchange that
 	// ended on an upstream or timer event (a response, a 502, a 504)
-	// must start them: no client event may come to do it.
-	if !cc.inProc && !cc.paused && cc.gc.InboundBuffered() > 0 {
+	// must start them: no client event may come to do it. A paused client
+	// too: pausing stops reading the socket, not serving what was read
+	// (else a pipelining flood is served one request per resume tick).
+	if !cc.inProc && cc.gc.InboundBuffered() > 0 {
 		cc.process()
 	}
 }

@@ -184,7 +184,9 @@ func (cc *clientConn) canResume() bool {
 		}
 		return uc.gc.OutboundBuffered() < resume
 	case stateAwait, stateKeyWait:
-		return false
+		// Paused for pipelined bytes: read again once they are mostly
+		// served, without waiting for a gap between exchanges.
+		return cc.gc.InboundBuffered() < lowWater
 	}
 	return true
 }
