@@ -39,8 +39,6 @@ const (
 	h2DefaultWin  = 65535
 )
 
-var errH2NoALPN = errors.New("server did not negotiate h2 (ALPN)")
-
 // h2HeaderBlock HPACK-encodes the request head once. Field names are
 // lowercased; connection-specific fields (forbidden in HTTP/2) are dropped
 // and Host becomes :authority.

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -144,6 +146,29 @@ func TestH2TLS(t *testing.T) {
 	}
 	if res.Requests != 0 || res.Errors[ErrKindTLS] == 0 {
 		t.Errorf("without -k: requests %d, errors %v", res.Requests, res.Errors)
+	}
+}
+
+// A TLS server that ignores ALPN (it completes the handshake without
+// choosing a protocol) is a connection failure for an HTTP/2 run, not a
+// stream of HTTP/1.1 error answers to measure.
+func TestH2TLSWithoutALPN(t *testing.T) {
+	tlsSrv := httptest.NewTLSServer(statusHandler()) // only for its certificate
+	cert := tlsSrv.TLS.Certificates
+	tlsSrv.Close()
+	srv := httptest.NewUnstartedServer(statusHandler())
+	srv.Listener = tls.NewListener(srv.Listener, &tls.Config{Certificates: cert}) // no NextProtos
+	srv.Start()
+	t.Cleanup(srv.Close)
+	srv.URL = strings.Replace(srv.URL, "http://", "https://", 1)
+	res, err := RunLoad(context.Background(), LoadConfig{
+		URL: srv.URL + "/", Max: true, Duration: 200 * time.Millisecond, Conns: 1, H2: true, Insecure: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Requests != 0 || res.Errors[ErrKindTLS] == 0 {
+		t.Errorf("requests %d, errors %v; want only TLS failures", res.Requests, res.Errors)
 	}
 }
 

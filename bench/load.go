@@ -444,6 +444,13 @@ func (r *loadRun) dial(ctx context.Context) net.Conn {
 			}
 			return nil
 		}
+		if r.cfg.H2 && tc.ConnectionState().NegotiatedProtocol != "h2" {
+			// HTTP/2 frames to a server that chose HTTP/1.1 would only
+			// measure its error path: count it as a TLS failure instead.
+			_ = conn.Close()
+			r.countErr(ErrKindTLS)
+			return nil
+		}
 		_ = tc.SetDeadline(time.Time{})
 		conn = tc
 	}

@@ -71,9 +71,8 @@ func TestVerifyHostile(t *testing.T) {
 	}
 	ecDER := func() string {
 		// A DER (not R||S) ES256 signature over a valid input.
-		in := parts[0] + "." + parts[1]
 		h := enc(`{"alg":"ES256","kid":"ec256"}`)
-		in = h + "." + parts[1]
+		in := h + "." + parts[1]
 		var buf [64]byte
 		der, err := ecdsa.SignASN1(rand.Reader, k.ec256, digest(lookupAlg("ES256").hash, []byte(in), &buf))
 		if err != nil {

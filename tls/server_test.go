@@ -16,14 +16,13 @@ import (
 )
 
 type fixture struct {
-	ca      *testCA
-	pool    *x509.CertPool
-	def     issued // default: a.example.com
-	exact   issued // b.example.com
-	wild    issued // *.w.example.com
-	ip      issued // 127.0.0.1
-	certs   []CertFiles
-	clients *testCA
+	ca    *testCA
+	pool  *x509.CertPool
+	def   issued // default: a.example.com
+	exact issued // b.example.com
+	wild  issued // *.w.example.com
+	ip    issued // 127.0.0.1
+	certs []CertFiles
 }
 
 func newFixture(tb testing.TB) *fixture {

@@ -151,11 +151,11 @@ routes:
 }
 
 func TestConfigProblem(t *testing.T) {
-	c, err := Parse([]byte(minimal+"routes:\n  - name: r\n    upstream: app\n    auth: []\n"), "r.yaml")
+	_, err := Parse([]byte(minimal+"routes:\n  - name: r\n    upstream: app\n    auth: []\n"), "r.yaml")
 	if err == nil {
 		t.Fatal("empty auth list should not load")
 	}
-	c, err = Parse([]byte(minimal+"routes:\n  - name: r\n    upstream: app\n    max_body_bytes: 5MiB\n"), "r.yaml")
+	c, err := Parse([]byte(minimal+"routes:\n  - name: r\n    upstream: app\n    max_body_bytes: 5MiB\n"), "r.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,10 +9,9 @@ import (
 
 // conn owns its timers by value and is their Handler.
 type conn struct {
-	id         int
-	headerT    timewheel.Timer
-	idleT      timewheel.Timer
-	headerDone bool
+	id      int
+	headerT timewheel.Timer
+	idleT   timewheel.Timer
 }
 
 func (c *conn) OnTimer(t *timewheel.Timer, now int64) {
