@@ -804,14 +804,26 @@ func (cc *clientConn) finishRequest() {
 	}
 }
 
+// elapsed is the request's time so far. A request answered in the callback
+// that read it (a direct response, most of Portico's own errors) would
+// measure 0 on the callback's one cached clock read: the clock is read again
+// then, which costs nothing on the proxied path.
+func (cc *clientConn) elapsed() time.Duration {
+	if now := cc.lp.now(); now.After(cc.start) {
+		return now.Sub(cc.start)
+	}
+	return cc.lp.readClock().Sub(cc.start)
+}
+
 func (cc *clientConn) logRequest() {
 	routeName := ""
+	took := cc.elapsed()
 	if cc.rt != nil {
 		routeName = cc.rt.name
 		cc.rt.metrics.countRequest(cc.bl.name, cc.status)
-		cc.rt.metrics.duration.Update(cc.lp.now().Sub(cc.start).Seconds())
+		cc.rt.metrics.duration.Update(took.Seconds())
 	} else {
-		cc.lp.s.metrics.noRoute(cc.bl.name, cc.status)
+		cc.lp.s.metrics.noRoute(cc.bl.name, cc.status, took.Seconds())
 	}
 	al := cc.lp.s.access
 	if !al.Enabled() {
@@ -829,7 +841,7 @@ func (cc *clientConn) logRequest() {
 		Status:     cc.status,
 		BytesIn:    cc.bytesIn,
 		BytesOut:   cc.bytesOut,
-		Duration:   cc.lp.now().Sub(cc.start),
+		Duration:   took,
 		Route:      routeName,
 		ErrorCode:  cc.errCode,
 	}

@@ -173,6 +173,13 @@ func (lp *loop) now() time.Time {
 	return lp.clock
 }
 
+// readClock reads the clock anew for the rest of the callback: for a
+// duration that began in this same callback.
+func (lp *loop) readClock() time.Time {
+	lp.clock, lp.clockValid = time.Now(), true
+	return lp.clock
+}
+
 // enter marks the start of a loop callback.
 func (lp *loop) enter() { lp.clockValid = false }
 

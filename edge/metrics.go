@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bytes"
 	"io"
 	"strconv"
 	"sync"
@@ -21,7 +22,9 @@ type metricsRegistry struct {
 	mu        sync.Mutex // guards the maps below; only taken at compile time
 	routes    map[string]*routeMetrics
 	upstreams map[string]*metrics.PrometheusHistogram
+	healthy   map[string]bool // target_healthy series of the current snapshot
 
+	noRouteMetrics  atomic.Pointer[routeMetrics] // route "", resolved on first use
 	reloadSuccess   *metrics.Counter
 	reloadFailure   *metrics.Counter
 	logDropped      func() uint64
@@ -36,6 +39,7 @@ func newMetricsRegistry() *metricsRegistry {
 		set:       metrics.NewSet(),
 		routes:    make(map[string]*routeMetrics),
 		upstreams: make(map[string]*metrics.PrometheusHistogram),
+		healthy:   make(map[string]bool),
 	}
 	m.reloadSuccess = m.set.NewCounter(`portico_config_reloads_total{result="success"}`)
 	m.reloadFailure = m.set.NewCounter(`portico_config_reloads_total{result="failure"}`)
@@ -87,9 +91,17 @@ func (m *metricsRegistry) upstreamDuration(name string) *metrics.PrometheusHisto
 	return h
 }
 
-// noRoute counts a request that matched no route (or failed before routing).
-func (m *metricsRegistry) noRoute(listener string, code int) {
-	m.route("").countRequest(listener, code)
+// noRoute counts and times a request that matched no route (or failed
+// before routing), under route "": every request counted in
+// portico_http_requests_total is in the duration histogram too.
+func (m *metricsRegistry) noRoute(listener string, code int, seconds float64) {
+	rm := m.noRouteMetrics.Load()
+	if rm == nil {
+		rm = m.route("")
+		m.noRouteMetrics.Store(rm)
+	}
+	rm.countRequest(listener, code)
+	rm.duration.Update(seconds)
 }
 
 // countRequest increments portico_http_requests_total{listener,route,code}.
@@ -161,23 +173,66 @@ func (m *metricsRegistry) handshakeGauges(s *Server) {
 	m.set.NewGauge(`portico_tls_handshakes_queued`, func() float64 { return float64(m.handshakeTotals().Queued) })
 }
 
-// targetHealthGauge registers portico_upstream_target_healthy{upstream,target}.
-func (m *metricsRegistry) targetHealthGauge(upstream, target string, healthy func() bool) {
-	name := `portico_upstream_target_healthy{upstream="` + escapeLabel(upstream) + `",target="` + escapeLabel(target) + `"}`
+// healthTarget is one upstream target as portico_upstream_target_healthy
+// exports it.
+type healthTarget struct {
+	upstream, target string
+	healthy          func() bool
+}
+
+// setTargetHealth makes portico_upstream_target_healthy{upstream,target}
+// cover exactly targets, the current snapshot's: a reload points kept names
+// at the new pool's targets and drops the series of removed ones, which
+// would otherwise report a state nobody checks any more.
+func (m *metricsRegistry) setTargetHealth(targets []healthTarget) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	// A reload may point the same name at a new pool: replace the callback.
-	m.set.UnregisterMetric(name)
-	m.set.NewGauge(name, func() float64 {
-		if healthy() {
-			return 1
+	current := make(map[string]bool, len(targets))
+	for _, t := range targets {
+		name := `portico_upstream_target_healthy{upstream="` + escapeLabel(t.upstream) + `",target="` + escapeLabel(t.target) + `"}`
+		current[name] = true
+		healthy := t.healthy
+		m.set.UnregisterMetric(name)
+		m.set.NewGauge(name, func() float64 {
+			if healthy() {
+				return 1
+			}
+			return 0
+		})
+	}
+	for name := range m.healthy {
+		if !current[name] {
+			m.set.UnregisterMetric(name)
 		}
-		return 0
-	})
+	}
+	m.healthy = current
+}
+
+// specFamilies are the metric families SPEC §5 says must exist. A family
+// with no series yet (no request served, no auth rejection, no upstream in
+// the file) is still declared by its TYPE line, so a scrape of a fresh
+// process lists every name.
+var specFamilies = [...]struct{ name, typ string }{
+	{"portico_http_requests_total", "counter"},
+	{"portico_http_request_duration_seconds", "histogram"},
+	{"portico_upstream_request_duration_seconds", "histogram"},
+	{"portico_upstream_target_healthy", "gauge"},
+	{"portico_connections_active", "gauge"},
+	{"portico_auth_rejected_total", "counter"},
+	{"portico_ratelimit_rejected_total", "counter"},
+	{"portico_config_reloads_total", "counter"},
 }
 
 func (m *metricsRegistry) writePrometheus(w io.Writer) {
-	m.set.WritePrometheus(w)
+	var buf bytes.Buffer
+	m.set.WritePrometheus(&buf)
+	out := buf.Bytes()
+	for _, f := range specFamilies {
+		if !bytes.Contains(out, []byte("# TYPE "+f.name+" ")) {
+			buf.WriteString("# HELP " + f.name + "\n# TYPE " + f.name + " " + f.typ + "\n")
+		}
+	}
+	_, _ = w.Write(buf.Bytes())
 	if m.handshakeTotals != nil {
 		t := m.handshakeTotals()
 		writeCounter(w, "portico_tls_handshakes_refused_total", t.Refused)
@@ -187,7 +242,11 @@ func (m *metricsRegistry) writePrometheus(w io.Writer) {
 	if m.logDropped != nil {
 		writeCounter(w, "portico_access_log_dropped_total", m.logDropped())
 	}
-	metrics.WriteProcessMetrics(w)
+	buf.Reset()
+	metrics.WriteProcessMetrics(&buf)
+	// The library writes go_info_ext's labels with a space after each
+	// comma; Prometheus reads that, stricter parsers do not.
+	_, _ = w.Write(bytes.ReplaceAll(buf.Bytes(), []byte(`", `), []byte(`",`)))
 }
 
 func writeCounter(w io.Writer, name string, v uint64) {

@@ -144,13 +144,14 @@ func (s *Server) publish(snap, prev *snapshot) {
 		s.healthCancel()
 	}
 	s.healthCtx, s.healthCancel = context.WithCancel(context.Background())
+	var health []healthTarget
 	for _, u := range snap.upstreams {
 		u.pool.Start(s.healthCtx)
 		for _, t := range u.pool.Targets() {
-			t := t
-			s.metrics.targetHealthGauge(u.name, t.Address(), t.Healthy)
+			health = append(health, healthTarget{upstream: u.name, target: t.Address(), healthy: t.Healthy})
 		}
 	}
+	s.metrics.setTargetHealth(health)
 	startAuth(snap, prev)
 	s.snap.Store(snap)
 	if prev != nil {

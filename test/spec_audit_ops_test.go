@@ -705,3 +705,98 @@ func TestSpecAuditH2MaxConcurrentStreams(t *testing.T) {
 		t.Errorf("SETTINGS_MAX_CONCURRENT_STREAMS %d, want 7", v)
 	}
 }
+
+// Every family SPEC §5 lists is on a fresh process's /metrics, before any
+// request or rejection; requests that match no route are timed as well as
+// counted; a request answered at once is timed above 0; and a reload that
+// removes an upstream or a target removes its health series.
+func TestMetricsFamiliesDurationsAndStaleTargets(t *testing.T) {
+	up1, up2 := newUpstream(t, nil), newUpstream(t, nil)
+	cfg := `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+admin: {address: "{{ADMIN}}"}
+access_log: {path: stdout}
+upstreams:
+  - name: app
+    targets: [{address: "` + up1.addr() + `"}, {address: "` + up2.addr() + `"}]
+  - name: gone
+    targets: [{address: "` + up2.addr() + `"}]
+routes:
+  - name: direct
+    match: {path: /direct}
+    direct_response: {status: 200, body: "ok"}
+  - name: app
+    match: {path_prefix: /app}
+    upstream: app
+  - name: gone
+    match: {path_prefix: /gone}
+    upstream: gone
+`
+	g := startGateway(t, cfg)
+	_, m := adminGet(t, g, "GET", "/metrics")
+	for _, fam := range []string{
+		"portico_http_requests_total counter", "portico_http_request_duration_seconds histogram",
+		"portico_upstream_request_duration_seconds histogram", "portico_upstream_target_healthy gauge",
+		"portico_connections_active gauge", "portico_auth_rejected_total counter",
+		"portico_ratelimit_rejected_total counter", "portico_config_reloads_total counter",
+	} {
+		if !strings.Contains(m, "# TYPE "+fam+"\n") {
+			t.Errorf("fresh /metrics lacks # TYPE %s", fam)
+		}
+	}
+	if strings.Contains(m, `", `) {
+		t.Errorf("a label set with a space after a comma: %q", regexp.MustCompile(`.*", .*`).FindString(m))
+	}
+
+	for i := 0; i < 3; i++ {
+		g.get("/nowhere")
+		g.get("/direct")
+	}
+	_, m = adminGet(t, g, "GET", "/metrics")
+	for _, re := range []string{
+		`(?m)^portico_http_requests_total\{listener="public",route="",code="404"\} 3$`,
+		`(?m)^portico_http_request_duration_seconds_count\{route=""\} 3$`,
+		`(?m)^portico_http_request_duration_seconds_count\{route="direct"\} 3$`,
+		`(?m)^portico_upstream_target_healthy\{upstream="gone",target="` + regexp.QuoteMeta(up2.addr()) + `"\} 1$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(m) {
+			t.Errorf("metrics lack %s", re)
+		}
+	}
+	if s := regexp.MustCompile(`(?m)^portico_http_request_duration_seconds_sum\{route="direct"\} (\S+)$`).FindStringSubmatch(m); s == nil || s[1] == "0" {
+		t.Errorf("direct responses timed at 0: %v", s)
+	}
+	for deadline := time.Now().Add(3 * time.Second); strings.Count(g.stdout.String(), "\n") < 6 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond) // the access log is written off the loop
+	}
+	for _, line := range strings.Split(strings.TrimSpace(g.stdout.String()), "\n") {
+		var e struct {
+			Path     string  `json:"path"`
+			Duration float64 `json:"duration_ms"`
+		}
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("access log line %q: %v", line, err)
+		}
+		if e.Duration <= 0 {
+			t.Errorf("%s logged with duration %v: %s", e.Path, e.Duration, line)
+		}
+	}
+
+	// Drop upstream gone and app's second target.
+	next := strings.Replace(cfg, `, {address: "`+up2.addr()+`"}]`, `]`, 1)
+	next = next[:strings.Index(next, "  - name: gone\n    targets")] + next[strings.Index(next, "routes:"):]
+	next = next[:strings.Index(next, "  - name: gone\n    match")]
+	g.writeConfig(next)
+	if resp, body := adminGet(t, g, "POST", "/reload"); resp.StatusCode != 200 {
+		t.Fatalf("reload: %d %s", resp.StatusCode, body)
+	}
+	_, m = adminGet(t, g, "GET", "/metrics")
+	if !regexp.MustCompile(`(?m)^portico_upstream_target_healthy\{upstream="app",target="` + regexp.QuoteMeta(up1.addr()) + `"\} 1$`).MatchString(m) {
+		t.Errorf("kept target's health series missing")
+	}
+	if n := strings.Count(m, "portico_upstream_target_healthy{"); n != 1 {
+		t.Errorf("%d target health series after the reload, want 1:\n%s", n, regexp.MustCompile(`(?m)^portico_upstream_target_healthy\{.*$`).FindAllString(m, -1))
+	}
+}
