@@ -309,7 +309,8 @@ func (s *Server) Drain() {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	s.log.Info("draining", "timeout", timeout.String(), "open_connections", s.clients.Load())
+	stopped := s.stopAccepting()
+	s.log.Info("draining", "timeout", timeout.String(), "open_connections", s.clients.Load(), "listening_sockets_closed", stopped)
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) && s.clients.Load() > 0 {
 		s.forEachLoop(func(lp *loop) { lp.closeIdleClients() })

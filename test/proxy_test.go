@@ -463,7 +463,7 @@ func TestReloadAndAdmin(t *testing.T) {
 
 func TestDrainLetsInflightFinish(t *testing.T) {
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
-		time.Sleep(700 * time.Millisecond)
+		time.Sleep(1500 * time.Millisecond)
 		io.WriteString(w, "finished")
 	})
 	g := startGateway(t, basicConfig(up.addr()))
@@ -485,6 +485,25 @@ func TestDrainLetsInflightFinish(t *testing.T) {
 	}()
 	time.Sleep(200 * time.Millisecond)
 	g.signal(syscall.SIGTERM)
+	// Draining stops accepting (SPEC §1): a new connection is refused, not
+	// accepted and then reset, while the request in flight carries on.
+	var dialErr error
+	for deadline := time.Now().Add(800 * time.Millisecond); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		c, err := net.DialTimeout("tcp", g.addr, time.Second)
+		if err != nil {
+			dialErr = err
+			break
+		}
+		c.Close()
+	}
+	if dialErr == nil || !strings.Contains(dialErr.Error(), "refused") {
+		t.Errorf("connecting while draining: %v, want connection refused", dialErr)
+	}
+	select {
+	case r := <-done:
+		t.Fatalf("the in-flight request ended before the refusal was checked: %+v", r)
+	default:
+	}
 	r := <-done
 	if r.err != nil || r.body != "finished" {
 		t.Fatalf("in-flight request during drain: %q %v", r.body, r.err)
