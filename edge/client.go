@@ -107,6 +107,7 @@ type clientConn struct {
 	dec           parser.ChunkedDecoder
 	reqTrailers   []byte // the chunked request body's trailer section, forwarded upstream
 	respBegun     bool
+	pendingHead   int // 1 + offset in wbuf of a response head not yet sent, else 0
 	respDone      bool
 	reqDone       bool
 	retriesLeft   int
@@ -355,6 +356,7 @@ func (cc *clientConn) newRequestID(client []byte) {
 func (cc *clientConn) resetExchange() {
 	cc.bytesIn, cc.bytesOut, cc.status, cc.errCode = 0, 0, 0, ""
 	cc.rt, cc.up, cc.target, cc.respBegun, cc.respDone, cc.reqDone = nil, nil, nil, false, false, false
+	cc.pendingHead = 0
 	cc.id, cc.tokenSrc, cc.authChallenge, cc.hasLimit = nil, policy.TokenSource{}, "", false
 	cc.staleRetried = false
 }
@@ -624,7 +626,7 @@ func (cc *clientConn) onRouteTimeout() {
 	cc.abortUpstream()
 	if started {
 		// Part of the response is out: the only honest signal is a close.
-		cc.status = 504
+		// The log keeps the status the client got, with the reason.
 		cc.errCode = errGatewayTimeout.code
 		cc.logRequest()
 		cc.closeNow()
@@ -764,7 +766,31 @@ func (cc *clientConn) writeClient(b []byte) {
 	cc.wbuf = append(cc.wbuf, b...)
 }
 
+// notePendingHead records that the last n bytes queued are the response
+// head, so it can be taken back while it has not left (retractHead).
+func (cc *clientConn) notePendingHead(n int) {
+	cc.pendingHead = 0
+	if n <= len(cc.wbuf) {
+		cc.pendingHead = len(cc.wbuf) - n + 1
+	}
+}
+
+// retractHead drops a response head (and the body bytes behind it) that
+// is still queued, and reports whether it did: an upstream response found
+// broken in the callback that read its head is then answered 502 like any
+// other bad response, rather than sent as a success that breaks off.
+func (cc *clientConn) retractHead() bool {
+	if cc.pendingHead == 0 {
+		return false
+	}
+	cc.wbuf = cc.wbuf[:cc.pendingHead-1]
+	cc.pendingHead = 0
+	cc.respBegun = false
+	return true
+}
+
 func (cc *clientConn) flush() {
+	cc.pendingHead = 0
 	if len(cc.wbuf) > 0 && !cc.closed {
 		if cc.raw != nil && cc.gc == downstream(cc.raw) {
 			writeConn(cc.raw, cc.wbuf)

@@ -297,9 +297,14 @@ func (uc *upConn) onClose(error) {
 		return
 	}
 	if uc.headDone {
-		// Truncated response: nothing honest is left to send.
+		if cc.retractHead() {
+			cc.target.ReportFailure(time.Now().UnixNano())
+			cc.failUpstream(errBadGateway)
+			return
+		}
+		// Truncated response: nothing honest is left to send but the
+		// close. The log keeps the status the client got, with the reason.
 		cc.target.ReportFailure(time.Now().UnixNano())
-		cc.status = 502
 		cc.errCode = errBadGateway.code
 		cc.keepAlive = false
 		cc.finishRequest()
@@ -472,7 +477,9 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 		// remaining body cannot be skipped reliably, so close after this.
 		cc.keepAlive = false
 	}
-	cc.writeClient(uc.buildClientHead(cc))
+	head := uc.buildClientHead(cc)
+	cc.writeClient(head)
+	cc.notePendingHead(len(head))
 	if uc.bodyKind == bodyNone {
 		if len(buf) > n {
 			// Bytes after a bodiless response (a 204 or 304 with a body,
@@ -648,9 +655,15 @@ func (uc *upConn) forwardBody(cc *clientConn, buf []byte) int {
 			consumed, data, done, err := uc.dec.Decode(buf[total:])
 			total += consumed
 			if err != nil {
+				if cc.retractHead() {
+					uc.badResponse(cc)
+					return total
+				}
+				// The head is out: closing is the only signal left. The log
+				// keeps the status the client got, with the reason.
 				uc.abandon(cc)
+				cc.target.ReportFailure(time.Now().UnixNano())
 				cc.keepAlive = false
-				cc.status = 502
 				cc.errCode = errBadGateway.code
 				cc.finishRequest()
 				return total

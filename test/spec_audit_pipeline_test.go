@@ -446,3 +446,61 @@ func TestAuditBoundaries(t *testing.T) {
 		t.Errorf("rejected HTTP/1.1 request logged as %q", line)
 	}
 }
+
+// An upstream body found broken (a bad chunk size, the connection closed
+// mid-body) in the same read as its head is answered 502 with SPEC §4's
+// envelope: nothing had left yet. Once the head has left, the client sees
+// the connection close before the body's end, and the access log keeps the
+// status the client got with error_code bad_gateway.
+func TestBrokenUpstreamBodyBeforeAndAfterTheHeadLeft(t *testing.T) {
+	origin := rawUpstream(t, func(c net.Conn) {
+		br := bufioReader(c)
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		switch req.URL.Path {
+		case "/together", "/together-h2":
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n")
+		case "/later":
+			_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+			time.Sleep(300 * time.Millisecond)
+			_, _ = io.WriteString(c, "zz\r\n")
+			time.Sleep(300 * time.Millisecond)
+		}
+	})
+	g := startGateway(t, basicConfig(origin))
+
+	resp, body := g.get("/together")
+	if resp.StatusCode != 502 || !strings.Contains(body, `"code":"bad_gateway"`) {
+		t.Fatalf("bad chunk in the head's read: %d %q, want the 502 envelope", resp.StatusCode, body)
+	}
+	if l := accessLogLine(t, g, resp.Header.Get("X-Request-Id")); l["status"] != float64(502) || l["error_code"] != "bad_gateway" {
+		t.Errorf("log: status %v error_code %v", l["status"], l["error_code"])
+	}
+
+	// The same over HTTP/2: a 502 stream, not HEADERS 200 then a reset.
+	h2resp, err := h2cClient().Get("http://" + g.addr + "/together-h2")
+	if err != nil {
+		t.Fatalf("h2c: %v", err)
+	}
+	h2body, _ := io.ReadAll(h2resp.Body)
+	h2resp.Body.Close()
+	if h2resp.StatusCode != 502 || !strings.Contains(string(h2body), `"code":"bad_gateway"`) {
+		t.Errorf("h2c bad chunk in the head's read: %d %q", h2resp.StatusCode, h2body)
+	}
+
+	resp, err = client.Get("http://" + g.addr + "/later")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || err == nil {
+		t.Fatalf("bad chunk after the head left: %d %q %v, want 200 cut short", resp.StatusCode, b, err)
+	}
+	if l := accessLogLine(t, g, resp.Header.Get("X-Request-Id")); l["status"] != float64(200) || l["error_code"] != "bad_gateway" {
+		t.Errorf("log: status %v error_code %v, want the status sent and bad_gateway", l["status"], l["error_code"])
+	}
+}
