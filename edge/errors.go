@@ -32,6 +32,7 @@ var (
 	errUnavailable     = &errorKind{503, "unavailable", "no healthy upstream target"}
 	errOverloaded      = &errorKind{503, "unavailable", "upstream overloaded"}
 	errGatewayTimeout  = &errorKind{504, "gateway_timeout", "upstream timed out"}
+	errShuttingDown    = &errorKind{503, "unavailable", "gateway shutting down (drain_timeout expired)"}
 	errVersion         = &errorKind{505, "http_version_not_supported", "HTTP version not supported"}
 )
 

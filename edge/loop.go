@@ -7,6 +7,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/portico-gw/portico/edge/h2"
 	"github.com/portico-gw/portico/edge/timewheel"
 	edgetls "github.com/portico-gw/portico/tls"
 )
@@ -234,6 +235,48 @@ func (lp *loop) tick() {
 func (lp *loop) schedule(t *timewheel.Timer, d time.Duration) {
 	lp.wheel.Schedule(t, d, lp.now().UnixNano())
 }
+
+// expireDrain runs when drain_timeout has passed with exchanges still
+// open, just before every connection is closed: an exchange with no
+// answer begun gets a 503 it can act on (retry elsewhere) instead of a
+// bare close; one whose answer is under way can only be cut, and its log
+// line says why.
+func (lp *loop) expireDrain() {
+	var open []*clientConn
+	for cc := range lp.clients {
+		open = append(open, cc)
+	}
+	var streams []*h2.Stream
+	for h := range lp.h2conns {
+		streams = h.sc.DeliveredStreams(streams)
+	}
+	for _, s := range streams {
+		if cc, ok := s.Data.(*clientConn); ok {
+			open = append(open, cc)
+		}
+	}
+	for _, cc := range open {
+		switch cc.state {
+		case stateBody, stateAwait, stateKeyWait:
+		default:
+			continue
+		}
+		if cc.closed {
+			continue
+		}
+		if cc.respBegun {
+			cc.errCode = codeDrainTimeout
+			continue
+		}
+		cc.abortUpstream()
+		cc.respondError(errShuttingDown, true)
+	}
+	lp.flushDirty()
+	lp.flushDeferredH2()
+}
+
+// codeDrainTimeout is logged for an exchange cut by the end of a drain.
+const codeDrainTimeout = "drain_timeout"
 
 // closeIdleClients closes connections that sit between requests: used while
 // draining, so keep-alive clients reconnect elsewhere.

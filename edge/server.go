@@ -318,6 +318,7 @@ func (s *Server) Drain() {
 	}
 	if n := s.clients.Load(); n > 0 {
 		s.log.Warn("drain timeout; closing remaining connections", "open_connections", n)
+		s.onLoops(time.Second, (*loop).expireDrain)
 	}
 	s.Close()
 }
@@ -367,6 +368,27 @@ func (s *Server) forEachLoop(f func(*loop)) {
 			lp.flushDirty()
 			return nil
 		}))
+	}
+}
+
+// onLoops runs f on every loop like forEachLoop, and waits up to timeout
+// for all of them to have run it (their writes flushed).
+func (s *Server) onLoops(timeout time.Duration, f func(*loop)) {
+	s.loopsMu.Lock()
+	n := len(s.loopSeq)
+	s.loopsMu.Unlock()
+	done := make(chan struct{}, n)
+	s.forEachLoop(func(lp *loop) {
+		f(lp)
+		done <- struct{}{}
+	})
+	deadline := time.After(timeout)
+	for i := 0; i < n; i++ {
+		select {
+		case <-done:
+		case <-deadline:
+			return
+		}
 	}
 }
 

@@ -635,17 +635,49 @@ func TestSpecAuditRejectionsCloseConnection(t *testing.T) {
 // then exits 0 — a request longer than that does not hold the process.
 func TestSpecAuditDrainTimeoutBounds(t *testing.T) {
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		if r.URL.Path == "/streaming" {
+			w.WriteHeader(200)
+			io.WriteString(w, "part")
+			w.(http.Flusher).Flush()
+		}
 		time.Sleep(4 * time.Second)
 	})
 	cfg := strings.Replace(basicConfig(up.addr()), "drain_timeout: 5s", "drain_timeout: 700ms", 1)
 	g := startGateway(t, cfg)
-	go func() {
-		c := &http.Client{Timeout: 5 * time.Second}
-		if resp, err := c.Get("http://" + g.addr + "/long"); err == nil {
+	// Exchanges still waiting for their answer when drain_timeout passes
+	// get a 503 envelope (HTTP/1.1 and HTTP/2); one whose answer is under
+	// way is cut, and logged with the status sent and drain_timeout.
+	type answer struct {
+		status int
+		body   string
+		err    error
+	}
+	answers := make(chan answer, 2)
+	for _, c := range []*http.Client{{Timeout: 5 * time.Second}, h2cClient()} {
+		c := c
+		go func() {
+			resp, err := c.Get("http://" + g.addr + "/long")
+			if err != nil {
+				answers <- answer{err: err}
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
+			answers <- answer{status: resp.StatusCode, body: string(b)}
+		}()
+	}
+	streamed := make(chan string, 1)
+	go func() {
+		resp, err := client.Get("http://" + g.addr + "/streaming")
+		if err != nil {
+			streamed <- err.Error()
+			return
 		}
+		defer resp.Body.Close()
+		streamed <- resp.Header.Get("X-Request-Id")
+		io.Copy(io.Discard, resp.Body)
 	}()
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
 	start := time.Now()
 	g.signal(syscall.SIGTERM)
 	select {
@@ -659,6 +691,17 @@ func TestSpecAuditDrainTimeoutBounds(t *testing.T) {
 		}
 	case <-time.After(3500 * time.Millisecond):
 		t.Fatal("still running 3.5 s after SIGTERM with drain_timeout 700ms")
+	}
+	for i := 0; i < 2; i++ {
+		a := <-answers
+		if a.err != nil || a.status != 503 || !strings.Contains(a.body, `"code":"unavailable"`) {
+			t.Errorf("in flight at the drain's end: %d %q %v, want the 503 envelope", a.status, a.body, a.err)
+		}
+	}
+	if id := <-streamed; len(id) != 32 {
+		t.Fatalf("streaming request: %s", id)
+	} else if l := accessLogLine(t, g, id); l["status"] != float64(200) || l["error_code"] != "drain_timeout" {
+		t.Errorf("cut response logged as %v %v, want 200 drain_timeout", l["status"], l["error_code"])
 	}
 }
 

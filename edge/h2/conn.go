@@ -299,6 +299,17 @@ func (c *ServerConn) GoAway(graceful bool) {
 	c.dropDraining()
 }
 
+// DeliveredStreams appends the open streams the owner holds (those it got
+// through OnRequest or OnHeadersTooLarge) to dst.
+func (c *ServerConn) DeliveredStreams(dst []*Stream) []*Stream {
+	for _, s := range c.streams {
+		if s.open && s.delivered {
+			dst = append(dst, s)
+		}
+	}
+	return dst
+}
+
 // Close tears the connection down without sending anything more (the
 // socket is gone or being closed): every active stream gets OnReset(CANCEL).
 func (c *ServerConn) Close() {
