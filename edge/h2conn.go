@@ -446,6 +446,11 @@ func (h *h2Conn) OnReset(s *h2.Stream, _ http2.ErrCode) {
 	}
 	sio := cc.gc.(*streamIO)
 	sio.s, sio.ended = nil, true // the stream is gone: nothing more may be written to it
+	if s.ResetHere() && cc.status == 0 {
+		// The client broke the stream (RFC 9113 §8.1.1 malformed, flow
+		// control): its log line is a 400, not a client that went away.
+		cc.status, cc.errCode = errBadRequest.status, errBadRequest.code
+	}
 	if !cc.closed {
 		h.closeExchange(cc)
 	} else if sio.releaseWhenDone {

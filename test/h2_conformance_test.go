@@ -353,3 +353,36 @@ func TestH2NoAuthority(t *testing.T) {
 		t.Fatalf("upstream saw %+v", rs)
 	}
 }
+
+// TestH2ContentLengthMismatchLogged: RFC 9113 §8.1.1, DATA that breaks the
+// request's content-length makes it malformed: the stream is reset with
+// PROTOCOL_ERROR, and its access-log line is a 400 bad_request (the client
+// made the error), not a 499 client_closed.
+func TestH2ContentLengthMismatchLogged(t *testing.T) {
+	up := echoHashUpstream(t)
+	g := startGateway(t, h2ConformanceConfig(up.addr(), "", "", ""))
+	r := dialH2Frames(t, g.addr)
+	r.hb.Reset()
+	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/cl-mismatch"}, {":authority", "a"}, {"content-length", "10"}} {
+		r.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	if err := r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: r.hb.Bytes(), EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.fr.WriteData(1, true, bytes.Repeat([]byte("x"), 5000)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		f, err := r.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("no RST_STREAM: %v", err)
+		}
+		if rst, ok := f.(*http2.RSTStreamFrame); ok && rst.StreamID == 1 {
+			if rst.ErrCode != http2.ErrCodeProtocol {
+				t.Fatalf("RST_STREAM %v, want PROTOCOL_ERROR", rst.ErrCode)
+			}
+			break
+		}
+	}
+	waitLogCount(t, g, "/cl-mismatch", 400, 1)
+}

@@ -1022,6 +1022,7 @@ func (c *ServerConn) resetStream(id uint32, s *Stream, code http2.ErrCode) error
 	c.writeRST(id, code)
 	if s != nil && s.open {
 		if s.delivered {
+			s.resetHere = true
 			c.h.OnReset(s, code)
 		}
 		if s.open {

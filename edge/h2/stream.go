@@ -37,6 +37,9 @@ type Stream struct {
 	drainPlan bool   // prepareDrain chose draining over RST_STREAM(NO_ERROR)
 	status    uint16 // final response status, once written
 	malformed bool   // header block being decoded violated RFC 9113 §8
+	// resetHere: the RST_STREAM that ends the stream is ours (a stream
+	// error the client made), not the client's
+	resetHere bool
 	// lineTooLong: handed to OnHeadersTooLarge with :method and :path alone over the limit
 	lineTooLong bool
 
@@ -63,6 +66,12 @@ const (
 	pseudoPath
 	pseudoAuthority
 )
+
+// ResetHere reports, during OnReset, whether the reset is Portico's answer
+// to a stream error the client made (a malformed request, a content-length
+// its DATA broke, a flow-control violation) rather than the client's own
+// RST_STREAM or the connection's end.
+func (s *Stream) ResetHere() bool { return s.resetHere }
 
 func (s *Stream) reset() {
 	*s = Stream{
