@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -285,11 +286,19 @@ func (s *jwksSource) fetch(ctx context.Context) error {
 	return err
 }
 
+// where names the source for logs and errors: the file, or the URL
+// without its query or credentials (an identity provider may take an
+// access token there).
 func (s *jwksSource) where() string {
-	if s.url != "" {
-		return s.url
+	if s.url == "" {
+		return s.file
 	}
-	return s.file
+	u, err := url.Parse(s.url)
+	if err != nil {
+		return "jwks_url"
+	}
+	u.User, u.RawQuery, u.Fragment = nil, "", ""
+	return u.String()
 }
 
 func (s *jwksSource) fetchOnce(ctx context.Context) error {
@@ -336,6 +345,10 @@ func (s *jwksSource) get(ctx context.Context) ([]byte, error) {
 	req.Header.Set("Accept", "application/jwk-set+json, application/json")
 	resp, err := s.client.Do(req)
 	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return nil, ue.Err // its message repeats the whole URL; where() names it
+		}
 		return nil, err
 	}
 	defer resp.Body.Close()

@@ -111,3 +111,20 @@ func TestQueryAndCookie(t *testing.T) {
 	d("%zz", "", false)
 	d("%", "", false)
 }
+
+// where names a JWKS URL in logs and errors without its query or
+// credentials.
+func TestJWKSSourceWhereHidesSecrets(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://id.example.com/jwks?token=s3cret": "https://id.example.com/jwks",
+		"https://u:p@id.example.com/keys#frag":     "https://id.example.com/keys",
+		"http://127.0.0.1:9000/jwks.json":          "http://127.0.0.1:9000/jwks.json",
+	} {
+		if got := (&jwksSource{url: in}).where(); got != want {
+			t.Errorf("where(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := (&jwksSource{file: "/etc/portico/jwks.json"}).where(); got != "/etc/portico/jwks.json" {
+		t.Errorf("file source: %q", got)
+	}
+}

@@ -351,3 +351,39 @@ func TestDefaultHMACAlgs(t *testing.T) {
 		t.Errorf("missing file: %v", got)
 	}
 }
+
+// TestRedactedSecrets: credentials a route file may hold outside API keys
+// (a token in a jwks_url query, credential-like header values a route sets
+// upstream) do not reach /config; the rest of those fields does.
+func TestRedactedSecrets(t *testing.T) {
+	c := &Config{
+		Auth: []Auth{{Name: "users", Type: "jwt", JWKSURL: "https://id.example.com/jwks?token=s3cret&tenant=acme"}},
+		Routes: []Route{{Name: "r",
+			RequestHeaders: &HeaderOps{Set: map[string]string{"Authorization": "Basic dXNlcjpwYXNz", "X-Gateway": "portico"},
+				Add: map[string]string{"X-Api-Key": "k-123", "X-Upstream-Token": "t-456"}},
+			ResponseHeaders: &HeaderOps{Set: map[string]string{"Set-Cookie": "sid=abc", "Cache-Control": "no-store"}},
+		}},
+	}
+	b, err := c.RedactedJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for _, secret := range []string{"s3cret", "dXNlcjpwYXNz", "k-123", "t-456", "sid=abc"} {
+		if strings.Contains(s, secret) {
+			t.Errorf("/config shows %q:\n%s", secret, s)
+		}
+	}
+	for _, kept := range []string{"https://id.example.com/jwks?", "tenant=REDACTED", `"X-Gateway": "portico"`, `"Cache-Control": "no-store"`, `"Authorization": "REDACTED"`} {
+		if !strings.Contains(s, kept) {
+			t.Errorf("/config lacks %s:\n%s", kept, s)
+		}
+	}
+	if c.Routes[0].RequestHeaders.Set["Authorization"] != "Basic dXNlcjpwYXNz" || c.Auth[0].JWKSURL != "https://id.example.com/jwks?token=s3cret&tenant=acme" {
+		t.Error("Redacted changed the original config")
+	}
+	// A password in a jwks_url is refused without being echoed.
+	if err := checkJWKSURL("https://alice:hunter2@id.example.com/jwks"); err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("checkJWKSURL with a password: %v", err)
+	}
+}

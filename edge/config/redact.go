@@ -3,16 +3,25 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"net/url"
 	"slices"
+	"strings"
 )
 
 // Redacted is the placeholder that replaces secrets in Redacted output.
 const Redacted = "REDACTED"
 
 // Redacted returns a copy of c that is safe to show on the admin /config
-// endpoint: API key hashes are replaced by "REDACTED" (a sha256 of a
-// low-entropy key can be brute-forced). File paths stay, file contents are
-// never part of a Config. c itself is not changed.
+// endpoint, with "REDACTED" in place of:
+//   - API key hashes (a sha256 of a low-entropy key can be brute-forced);
+//   - query values and a password in a jwks_url (an identity provider may
+//     take an access token there);
+//   - the values of credential-like headers a route sets or adds
+//     (Authorization, Cookie, or a name with key, token, secret, ...).
+//
+// File paths stay, file contents are never part of a Config. c itself is
+// not changed.
 func (c *Config) Redacted() *Config {
 	r := *c
 	r.Auth = slices.Clone(c.Auth)
@@ -22,8 +31,73 @@ func (c *Config) Redacted() *Config {
 			keys[j].SHA256 = Redacted
 		}
 		r.Auth[i].Keys = keys
+		if r.Auth[i].JWKSURL != "" {
+			r.Auth[i].JWKSURL = redactURL(r.Auth[i].JWKSURL)
+		}
+	}
+	r.Routes = slices.Clone(c.Routes)
+	for i := range r.Routes {
+		r.Routes[i].RequestHeaders = redactHeaderOps(r.Routes[i].RequestHeaders)
+		r.Routes[i].ResponseHeaders = redactHeaderOps(r.Routes[i].ResponseHeaders)
 	}
 	return &r
+}
+
+// redactURL keeps a URL's shape (scheme, host, path, query names) and
+// hides its password and query values.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return Redacted
+	}
+	if u.User != nil {
+		u.User = url.UserPassword(u.User.Username(), Redacted)
+	}
+	if u.RawQuery != "" {
+		q := u.Query()
+		for k := range q {
+			q[k] = []string{Redacted}
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// credentialHeader reports whether a header's value is likely a secret.
+func credentialHeader(name string) bool {
+	n := strings.ToLower(name)
+	switch n {
+	case "authorization", "proxy-authorization", "cookie", "set-cookie":
+		return true
+	}
+	for _, w := range []string{"key", "token", "secret", "password", "passwd", "auth", "session", "credential", "signature"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+func redactHeaderOps(h *HeaderOps) *HeaderOps {
+	if h == nil {
+		return nil
+	}
+	r := *h
+	r.Set, r.Add = redactHeaderMap(h.Set), redactHeaderMap(h.Add)
+	return &r
+}
+
+func redactHeaderMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	r := maps.Clone(m)
+	for k := range r {
+		if credentialHeader(k) {
+			r[k] = Redacted
+		}
+	}
+	return r
 }
 
 // RedactedJSON is the admin /config body: the effective config (defaults

@@ -710,8 +710,12 @@ func isHex64(s string) bool {
 
 func checkJWKSURL(s string) error {
 	u, err := url.Parse(s)
-	if err != nil || u.Host == "" || u.User != nil {
-		return fmt.Errorf("invalid URL %q", s)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("invalid URL %q", redactURL(s))
+	}
+	if u.User != nil {
+		// Echoing the URL would print the password into logs and CI output.
+		return fmt.Errorf("credentials in the URL (%s) are not allowed", redactURL(s))
 	}
 	switch u.Scheme {
 	case "https":
@@ -725,7 +729,7 @@ func checkJWKSURL(s string) error {
 		}
 		return fmt.Errorf("must use https (plain http is allowed only to loopback)")
 	}
-	return fmt.Errorf("invalid URL %q: want https://", s)
+	return fmt.Errorf("invalid URL %q: want https://", redactURL(s))
 }
 
 // ---------------------------------------------------------------- rate limits
