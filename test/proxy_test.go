@@ -578,4 +578,14 @@ func TestValidateCommand(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "go1.") {
 		t.Fatalf("version: %v %s", err, out)
 	}
+	// Usage errors exit 2 and say what was wrong; a stray argument is one
+	// (else `validate -c good.yaml bad.yaml` would pass while checking one).
+	for _, args := range [][]string{
+		{}, {"frobnicate"}, {"validate"}, {"run"}, {"validate", "-c", good, file}, {"version", "extra"},
+	} {
+		out, err := exec.Command(bin(t), args...).CombinedOutput()
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || len(out) == 0 {
+			t.Errorf("portico %v: exit %v, output %q; want 2 with a message", args, err, out)
+		}
+	}
 }

@@ -32,6 +32,10 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "portico demo: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
 	log := newLogger(stderr)
 	echoAddr, stopEcho, err := serveDemo(http.HandlerFunc(echoHandler))
 	if err != nil {

@@ -68,6 +68,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
+		if len(args) > 1 {
+			fmt.Fprintf(stderr, "portico version: unexpected argument %q\n", args[1])
+			return 2
+		}
 		fmt.Fprintf(stdout, "portico %s commit %s %s\n", version, commitID(), runtime.Version())
 		return 0
 	case "help", "-h", "--help":
@@ -105,6 +109,12 @@ func configFlag(name string, args []string, stderr io.Writer) (string, bool) {
 	}
 	if *path == "" {
 		fmt.Fprintf(stderr, "portico %s: -c FILE is required\n", name)
+		return "", false
+	}
+	if fs.NArg() > 0 {
+		// A second file name or a misplaced flag would otherwise be
+		// ignored, and the command would report on something else.
+		fmt.Fprintf(stderr, "portico %s: unexpected argument %q (one route file, given with -c)\n", name, fs.Arg(0))
 		return "", false
 	}
 	return *path, true
