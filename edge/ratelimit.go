@@ -103,52 +103,68 @@ func newRouteLimits(route string, names []string, limits map[string]*limitRT, re
 	return out
 }
 
+// limitKey is the bucket key of rl for this request, hashed.
+func (cc *clientConn) limitKey(rl *routeLimit) uint64 {
+	switch rl.lim.kind {
+	case keyIP:
+		return cc.clientAddrHash()
+	case keyConsumer:
+		if cc.id != nil && cc.id.Consumer != "" {
+			return limiter.HashString(cc.id.Consumer)
+		}
+	case keyTenant:
+		if cc.id != nil && cc.id.Tenant != "" {
+			return limiter.HashString(cc.id.Tenant)
+		}
+	case keyRoute:
+		return rl.routeKey
+	case keyGlobal:
+		return globalKey
+	case keyHeader:
+		if v, ok := cc.hdrs.Get(rl.lim.header); ok && len(v) > 0 {
+			return limiter.Hash(v)
+		}
+	}
+	return limiter.NoKeyHash
+}
+
 // checkLimits applies every limit of the route; the first exhausted answers
-// 429. Admitted requests remember the tightest decision for the RateLimit-*
-// response headers. It reports whether the request may go on.
+// 429, and the tokens the limits before it took are given back: only
+// admitted requests count against a limit. Admitted requests remember the
+// tightest decision for the RateLimit-* response headers. It reports
+// whether the request may go on.
 func (cc *clientConn) checkLimits(limits []routeLimit) bool {
 	now := cc.lp.now().UnixNano()
 	cc.hasLimit = false
+	taken := cc.limitsTaken[:0]
 	for i := range limits {
 		rl := &limits[i]
-		var d limiter.Decision
-		switch rl.lim.kind {
-		case keyIP:
-			d = rl.lim.lim.AllowHash(cc.clientAddrHash(), now)
-		case keyConsumer:
-			if cc.id != nil && cc.id.Consumer != "" {
-				d = rl.lim.lim.AllowHash(limiter.HashString(cc.id.Consumer), now)
-			} else {
-				d = rl.lim.lim.AllowNoKey(now)
-			}
-		case keyTenant:
-			if cc.id != nil && cc.id.Tenant != "" {
-				d = rl.lim.lim.AllowHash(limiter.HashString(cc.id.Tenant), now)
-			} else {
-				d = rl.lim.lim.AllowNoKey(now)
-			}
-		case keyRoute:
-			d = rl.lim.lim.AllowHash(rl.routeKey, now)
-		case keyGlobal:
-			d = rl.lim.lim.AllowHash(globalKey, now)
-		case keyHeader:
-			if v, ok := cc.hdrs.Get(rl.lim.header); ok && len(v) > 0 {
-				d = rl.lim.lim.Allow(v, now)
-			} else {
-				d = rl.lim.lim.AllowNoKey(now)
-			}
-		}
+		key := cc.limitKey(rl)
+		d := rl.lim.lim.AllowHash(key, now)
 		if !d.Allowed {
+			for j, t := range taken {
+				limits[j].lim.lim.RefundHash(t.key, t.d)
+			}
+			cc.limitsTaken = taken[:0]
 			rl.rejected.Inc()
 			cc.limit, cc.hasLimit = d, true
 			cc.respondAndSkipBody(errRateLimited)
 			return false
 		}
+		taken = append(taken, takenToken{key: key, d: d})
 		if !cc.hasLimit || d.TighterThan(cc.limit) {
 			cc.limit, cc.hasLimit = d, true
 		}
 	}
+	cc.limitsTaken = taken[:0]
 	return true
+}
+
+// takenToken is a token one limit of the route gave, kept until the
+// route's last limit has decided.
+type takenToken struct {
+	key uint64
+	d   limiter.Decision
 }
 
 // appendRateLimitHeaders adds RateLimit-Limit/-Remaining/-Reset (and

@@ -307,6 +307,62 @@ func (l *Limiter) AllowHash(h uint64, now int64) Decision {
 	return l.insert(s, m, now)
 }
 
+// RefundHash gives back the token that an admitted AllowHash(h) took, d
+// being its decision: a route with several limits takes from each in turn,
+// and a request one of them refuses must not have used up the others
+// (only admitted requests count). A key whose bucket was reassigned
+// meanwhile (it went idle for IdleGrace) has nothing left to refund.
+//
+// A refund lowers a TAT, which the ordering argument of take allows: a
+// bucket's value alone decides admission, so a compare-and-swap that
+// succeeds on a value seen before acts on the state that value means; and
+// a reassigned slot's TAT is above any TAT its former key could refund to.
+func (l *Limiter) RefundHash(h uint64, d Decision) {
+	if !d.Allowed {
+		return
+	}
+	m := mix(h, l.seed)
+	s := m >> l.shardShift
+	if d.Shared {
+		refundTAT(&l.shards[s].overflow, l.interval)
+		return
+	}
+	base := s << l.slotBits
+	for p := uint64(0); p < probeWindow; p++ {
+		sl := &l.slots[base+(m+p)&l.slotMask]
+		k := sl.key.Load()
+		if k == m {
+			for {
+				tat := sl.state.Load()
+				if tat == lockedState || sl.key.Load() != m {
+					return
+				}
+				if sl.state.CompareAndSwap(tat, tat-l.interval) {
+					return
+				}
+			}
+		}
+		if k == 0 {
+			return
+		}
+	}
+}
+
+// RefundNoKey is RefundHash for AllowNoKey.
+func (l *Limiter) RefundNoKey(d Decision) { l.RefundHash(NoKeyHash, d) }
+
+// Refund is RefundHash for Allow(key).
+func (l *Limiter) Refund(key []byte, d Decision) { l.RefundHash(Hash(key), d) }
+
+func refundTAT(state *atomic.Int64, interval int64) {
+	for {
+		tat := state.Load()
+		if state.CompareAndSwap(tat, tat-interval) {
+			return
+		}
+	}
+}
+
 // take runs GCRA on sl for key m and returns the bucket's TAT as it was
 // before this request, for decide. It reports false when the slot no longer
 // belongs to m, which only happens after m's bucket went idle.

@@ -551,3 +551,37 @@ func TestReclaimProtocol(t *testing.T) {
 		t.Fatalf("A's request changed B's bucket: TAT %d", got)
 	}
 }
+
+// TestRefund: a refunded token is back in the bucket (per key, and for the
+// shared overflow bucket); refunding a denial changes nothing.
+func TestRefund(t *testing.T) {
+	l := mustNew(t, Config{Rate: 10, Period: time.Second, Burst: 3})
+	a := l.AllowString("k", t0)
+	b := l.AllowString("k", t0)
+	if !a.Allowed || !b.Allowed || b.Remaining != 1 {
+		t.Fatalf("takes: %+v %+v", a, b)
+	}
+	l.Refund([]byte("k"), b)
+	if d := l.AllowString("k", t0); !d.Allowed || d.Remaining != 1 {
+		t.Fatalf("after a refund: %+v, want Remaining 1", d)
+	}
+	l.AllowString("k", t0)
+	denied := l.AllowString("k", t0)
+	if denied.Allowed {
+		t.Fatalf("bucket should be empty: %+v", denied)
+	}
+	l.Refund([]byte("k"), denied) // no-op
+	if d := l.AllowString("k", t0); d.Allowed {
+		t.Fatalf("refunding a denial gave a token: %+v", d)
+	}
+	// Another key's bucket is untouched by refunds to k.
+	if d := l.AllowString("other", t0); !d.Allowed || d.Remaining != 2 {
+		t.Fatalf("other key: %+v", d)
+	}
+	// NoKey bucket.
+	n := l.AllowNoKey(t0)
+	l.RefundNoKey(n)
+	if d := l.AllowNoKey(t0); d.Remaining != 2 {
+		t.Fatalf("no-key bucket after refund: %+v", d)
+	}
+}

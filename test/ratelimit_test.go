@@ -113,3 +113,45 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// A request refused by one limit of a route does not use up the others:
+// only admitted requests count (a client hammering a tight limit must not
+// drain a shared one it was never admitted against).
+func TestRefusedRequestDoesNotSpendOtherLimits(t *testing.T) {
+	up := newUpstream(t, nil)
+	g := startGateway(t, `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+upstreams:
+  - name: app
+    targets: [{address: "`+up.addr()+`"}]
+rate_limits:
+  - {name: big, key: ip, rate: 10/m}
+  - {name: small, key: ip, rate: 2/m}
+routes:
+  - name: both
+    match: {path_prefix: /both}
+    rate_limits: [big, small]
+    upstream: app
+  - name: big-only
+    match: {path_prefix: /big}
+    rate_limits: [big]
+    upstream: app
+`)
+	base := "http://" + g.addr
+	codes := ""
+	for i := 0; i < 5; i++ {
+		resp, _ := doReq(t, "GET", base+"/both", nil)
+		codes += strconv.Itoa(resp.StatusCode) + " "
+	}
+	if codes != "200 200 429 429 429 " {
+		t.Fatalf("/both: %s", codes)
+	}
+	resp, _ := doReq(t, "GET", base+"/big", nil)
+	if resp.StatusCode != 200 || resp.Header.Get("RateLimit-Remaining") != "7" {
+		t.Fatalf("big after 2 admitted and 3 refused: %d, Remaining %q, want 7", resp.StatusCode, resp.Header.Get("RateLimit-Remaining"))
+	}
+}
