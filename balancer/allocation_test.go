@@ -15,8 +15,9 @@ func TestPickAllocations(t *testing.T) {
 			key += 0x9e3779b97f4a7c15
 			tg := p.Pick(key, now)
 			tg2 := p.PickExcluding(key, now, tg)
-			p.RetryBudget().RecordRequest(now)
-			_ = p.RetryBudget().TryRetry(now)
+			if p.RetryBudget().TryRetry() {
+				p.RetryBudget().Done()
+			}
 			if tg.Acquire() {
 				tg.ReportSuccess()
 				tg.ReportFailure(now)

@@ -87,7 +87,6 @@ func BenchmarkRequestCycle(b *testing.B) {
 				for pb.Next() {
 					key += 0x9e3779b97f4a7c15
 					t := p.Pick(key, now)
-					p.RetryBudget().RecordRequest(now)
 					if t.Acquire() {
 						t.ReportSuccess()
 						t.Release()

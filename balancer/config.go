@@ -38,9 +38,10 @@ const (
 	// itself is longer, in which case the base is the cap).
 	DefaultMaxEjection = 300 * time.Second
 
-	// DefaultPanicThreshold is the percentage of available targets below
-	// which a pool spreads traffic over all its targets, ignoring health
-	// and ejection (Envoy's default too).
+	// DefaultPanicThreshold is the percentage of a pool's healthy targets
+	// below which, when outlier ejection leaves fewer un-ejected, traffic
+	// spreads over every healthy target again (Envoy's default threshold;
+	// unlike Envoy, targets failing active health checks stay out).
 	DefaultPanicThreshold = 50
 )
 
@@ -90,14 +91,15 @@ type PoolConfig struct {
 	MaxConns int
 
 	// PanicThreshold is a percentage: when fewer than this share of the
-	// targets are available, picks ignore health and ejection. 0 means
-	// DefaultPanicThreshold; a negative value disables panic mode.
+	// healthy targets are not ejected, picks ignore ejection (never active
+	// health checks). 0 means DefaultPanicThreshold; a negative value
+	// disables panic mode.
 	PanicThreshold int
 
-	// RetryPercent and RetryMinPerSecond configure the pool's RetryBudget;
-	// 0 means DefaultRetryPercent / DefaultRetryMinPerSecond.
-	RetryPercent      int
-	RetryMinPerSecond int
+	// RetryPercent and RetryMinConcurrent configure the pool's
+	// RetryBudget; 0 means DefaultRetryPercent / DefaultRetryMinConcurrent.
+	RetryPercent       int
+	RetryMinConcurrent int
 
 	// OnChange, if set, is called after a target's active health state
 	// flips, from a health-check goroutine (never from a pick).
@@ -150,7 +152,7 @@ func (cfg PoolConfig) normalize() (PoolConfig, error) {
 	case cfg.PanicThreshold > 100:
 		return out, fmt.Errorf("panic threshold %d%% is over 100%%", cfg.PanicThreshold)
 	}
-	if cfg.RetryPercent < 0 || cfg.RetryMinPerSecond < 0 {
+	if cfg.RetryPercent < 0 || cfg.RetryMinConcurrent < 0 {
 		return out, errors.New("retry budget values must not be negative")
 	}
 	if hc := cfg.HealthCheck; hc != nil {

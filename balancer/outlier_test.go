@@ -136,61 +136,60 @@ func TestOutlierConcurrentMaxHalf(t *testing.T) {
 func TestPanicMode(t *testing.T) {
 	p := mustPool(t, PoolConfig{Targets: targets(4), Outlier: &OutlierConfig{ConsecutiveFailures: 1, BaseEjection: time.Second}}, nil)
 	now := nowNS()
-	// 2 of 4 unhealthy: 50% available is not below the 50% threshold.
+	// 2 of 4 fail their health checks: they get nothing, panic or not.
 	setHealthy(p, 0, false)
 	setHealthy(p, 1, false)
 	if p.Panicking(now) {
-		t.Fatal("panicking at exactly 50% available")
+		t.Fatal("panicking with every healthy target available")
 	}
 	c := counts(t, p, 4000, hashKey)
 	if c[0] != 0 || c[1] != 0 {
-		t.Fatalf("unhealthy targets picked outside panic mode: %v", c)
+		t.Fatalf("unhealthy targets picked: %v", c)
 	}
-	// A third target ejected: 25% available, panic: spread over all four.
+	// One of the two healthy ones ejected: 50% of the healthy available,
+	// not below the threshold; the other takes everything.
 	p.targets[2].ReportFailure(now)
-	if !p.targets[2].Ejected(now) || !p.Panicking(now) {
-		t.Fatal("want panic with 1 of 4 available")
+	if !p.targets[2].Ejected(now) || p.Panicking(now) {
+		t.Fatal("want target 2 ejected, no panic at 50%")
+	}
+	if c := counts(t, p, 1000, hashKey); c[3] != 1000 {
+		t.Fatalf("picks %v, want all on target 3", c)
+	}
+	// Both healthy ones ejected: panic ignores the ejections, and spreads
+	// over the healthy targets only.
+	p.targets[3].ReportFailure(now)
+	if !p.targets[3].Ejected(now) || !p.Panicking(now) {
+		t.Fatal("want panic with every healthy target ejected")
 	}
 	c = make([]int, 4)
-	for i := range 40_000 {
+	for i := range 20_000 {
 		c[p.Pick(hashKey(i), now).index]++
 	}
-	for i := range c {
-		if !within(float64(c[i]), 10_000, 0.10) {
-			t.Fatalf("panic picks %v not spread over all targets", c)
-		}
+	if c[0] != 0 || c[1] != 0 || !within(float64(c[2]), 10_000, 0.10) || !within(float64(c[3]), 10_000, 0.10) {
+		t.Fatalf("panic picks %v, want spread over targets 2 and 3 only", c)
 	}
-	// The ejection expires: back to 50%, no panic, without any other event.
+	// The ejections expire: no panic, without any other event.
 	later := now + int64(time.Second)
 	if p.Panicking(later) {
-		t.Fatal("still panicking after the ejection expired")
+		t.Fatal("still panicking after the ejections expired")
 	}
-	// One of four passes its checks: panic, spread over all.
+	// None passes its checks: no pick (SPEC §4: 503 unavailable).
 	setHealthy(p, 2, false)
-	if !p.Panicking(later) || p.Pick(0, later) == nil {
-		t.Fatal("want panic picks with 1 of 4 healthy")
-	}
-	// None passes: no healthy target, so no panic and no pick (SPEC §4:
-	// 503 unavailable), not traffic to targets known to be down.
 	setHealthy(p, 3, false)
 	if p.Panicking(later) || p.Pick(0, later) != nil {
-		t.Fatal("panic mode with no healthy target")
+		t.Fatal("a pick with no healthy target")
 	}
-	setHealthy(p, 3, true)
-	if !p.Panicking(later) {
-		t.Fatal("no panic once a target is healthy again")
-	}
-	// Panic mode disabled: nothing available means nil.
-	q := mustPool(t, PoolConfig{Targets: targets(2), PanicThreshold: -1}, nil)
+	// Panic mode disabled: every healthy target ejected means nil.
+	q := mustPool(t, PoolConfig{Targets: targets(2), PanicThreshold: -1, Outlier: &OutlierConfig{ConsecutiveFailures: 1, BaseEjection: time.Second}}, nil)
 	setHealthy(q, 0, false)
-	setHealthy(q, 1, false)
-	if q.Panicking(now) || q.Pick(0, now) != nil {
+	q.targets[1].ReportFailure(now)
+	if q.targets[1].Ejected(now) && (q.Panicking(now) || q.Pick(0, now) != nil) {
 		t.Fatal("panic mode not disabled by a negative threshold")
 	}
-	// Threshold 100: any unavailable target triggers panic.
-	r := mustPool(t, PoolConfig{Targets: targets(3), PanicThreshold: 100}, nil)
-	setHealthy(r, 0, false)
-	if !r.Panicking(now) {
-		t.Fatal("threshold 100 with one target down should panic")
+	// Threshold 100: any ejected healthy target triggers panic.
+	r := mustPool(t, PoolConfig{Targets: targets(3), PanicThreshold: 100, Outlier: &OutlierConfig{ConsecutiveFailures: 1, BaseEjection: time.Second}}, nil)
+	r.targets[0].ReportFailure(now)
+	if !r.targets[0].Ejected(now) || !r.Panicking(now) {
+		t.Fatal("threshold 100 with one target ejected should panic")
 	}
 }

@@ -10,17 +10,23 @@ import (
 // Filter says which targets a pick may return. It is passed by value so a
 // pick allocates nothing.
 type Filter struct {
-	Now          int64   // Unix ns, for ejection expiry
-	IgnoreHealth bool    // panic mode: health and ejection are ignored
-	Exclude      *Target // a target not to return (the one a retry leaves)
+	Now            int64   // Unix ns, for ejection expiry
+	IgnoreEjection bool    // panic mode: outlier ejections are ignored
+	SkipFull       bool    // targets at their max_conns are passed over
+	Exclude        *Target // a target not to return (the one a retry leaves)
 }
 
-// Allows reports whether t may be picked under f.
+// Allows reports whether t may be picked under f. A target that fails its
+// health checks never is: SPEC §4 answers "no healthy target" with a 503
+// rather than sending traffic to a target known to be down.
 func (f *Filter) Allows(t *Target) bool {
-	if t == f.Exclude {
+	if t == f.Exclude || !t.Healthy() {
 		return false
 	}
-	return f.IgnoreHealth || t.Available(f.Now)
+	if !f.IgnoreEjection && t.Ejected(f.Now) {
+		return false
+	}
+	return !f.SkipFull || !t.Full()
 }
 
 // Picker is one balancing algorithm over a fixed target list. Pick returns
@@ -208,8 +214,16 @@ func (l *leastRequest) Pick(_ uint64, f Filter) *Target {
 			return a
 		}
 	}
-	if b == a {
-		return a
+	if b == a && len(l.targets) > 1 {
+		// Two draws of one target compare nothing: with two targets a
+		// quarter of the picks would ignore load. The second candidate is
+		// then another target, uniformly (a's weighted draw alone sets the
+		// split under no load; the comparison below weighs load by weight).
+		k := len(l.targets)
+		b = l.targets[(a.index+1+rand.IntN(k-1))%k]
+		if !f.Allows(b) {
+			return a
+		}
 	}
 	// Prefer the lower inflight/weight, without division; ties keep a,
 	// so under no load the split follows the weights.

@@ -213,11 +213,18 @@ func TestLeastRequestPrefersLessLoaded(t *testing.T) {
 	pw := mustPool(t, PoolConfig{Algorithm: LeastRequest, Targets: targets(2, 3, 1)}, nil)
 	pw.targets[0].s.inflight.Store(29)
 	pw.targets[1].s.inflight.Store(10)
-	// 29/3 < 10/1: target 0 wins whenever it is a candidate; target 1
-	// only when drawn twice, probability (1/4)^2 = 1/16.
+	// 29/3 < 10/1: the two candidates are always distinct, so target 0
+	// wins every pick.
 	cw := counts(t, pw, 40_000, hashKey)
-	if share := float64(cw[1]) / 40_000; share < 0.04 || share > 0.09 {
-		t.Fatalf("weight-3 target under less load per weight should win but for 1/16 of picks; got %v", cw)
+	if cw[1] != 0 {
+		t.Fatalf("weight-3 target under less load per weight should win every pick; got %v", cw)
+	}
+
+	// Two targets: the idle one always wins.
+	p2 := mustPool(t, PoolConfig{Algorithm: LeastRequest, Targets: targets(2)}, nil)
+	p2.targets[0].s.inflight.Store(1)
+	if c2 := counts(t, p2, 20_000, hashKey); c2[0] != 0 {
+		t.Fatalf("busy target of two got %v of the picks", c2)
 	}
 }
 

@@ -75,11 +75,7 @@ func NewPool(cfg PoolConfig, prev *Pool) (*Pool, error) {
 		}
 	}
 	p.picker = newPicker(ncfg.Algorithm, p.targets)
-	if prev != nil && prev.cfg.RetryPercent == ncfg.RetryPercent && prev.cfg.RetryMinPerSecond == ncfg.RetryMinPerSecond {
-		p.budget = prev.budget
-	} else {
-		p.budget = NewRetryBudget(ncfg.RetryPercent, ncfg.RetryMinPerSecond)
-	}
+	p.budget = NewRetryBudget(ncfg.RetryPercent, ncfg.RetryMinConcurrent, p.inFlight)
 	p.mu.Lock()
 	p.refreshLocked(time.Now().UnixNano())
 	p.mu.Unlock()
@@ -95,6 +91,16 @@ func (p *Pool) Algorithm() string { return p.cfg.Algorithm }
 // Config returns the normalised configuration (defaults filled in).
 func (p *Pool) Config() PoolConfig { return p.cfg }
 
+// inFlight sums the targets' in-flight requests (shared across loops and
+// reloads); the retry budget reads it only when a request wants a retry.
+func (p *Pool) inFlight() int64 {
+	var n int64
+	for _, t := range p.targets {
+		n += t.InFlight()
+	}
+	return n
+}
+
 // Targets returns the pool's targets in configuration order. The slice is
 // shared: do not modify it.
 func (p *Pool) Targets() []*Target { return p.targets }
@@ -104,24 +110,37 @@ func (p *Pool) RetryBudget() *RetryBudget { return p.budget }
 
 // Pick chooses a target for a request at now (Unix ns). hashKey is only
 // used by consistent_hash (the caller's xxhash of the ip, consumer, header
-// or cookie). It returns nil when no target may be used (panic mode off and
-// none available); in panic mode it spreads over all targets. Lock-free and
-// allocation-free.
+// or cookie). Targets failing their health checks are never returned;
+// ejected ones only in panic mode. A target at its max_conns is passed
+// over while another has room; when all are full one is returned anyway,
+// and its Acquire fails (503 overloaded). It returns nil when no target
+// may be used. Lock-free and allocation-free.
 func (p *Pool) Pick(hashKey uint64, now int64) *Target {
-	return p.picker.Pick(hashKey, Filter{Now: now, IgnoreHealth: p.panicking(now)})
+	return p.pick(hashKey, Filter{Now: now, IgnoreEjection: p.panicking(now)})
 }
 
 // PickExcluding is Pick for a retry: it avoids exclude when another target
 // may be used, and returns exclude itself only when it is the sole option.
 func (p *Pool) PickExcluding(hashKey uint64, now int64, exclude *Target) *Target {
-	f := Filter{Now: now, IgnoreHealth: p.panicking(now), Exclude: exclude}
-	if t := p.picker.Pick(hashKey, f); t != nil {
+	f := Filter{Now: now, IgnoreEjection: p.panicking(now), Exclude: exclude}
+	if t := p.pick(hashKey, f); t != nil {
 		return t
 	}
 	if exclude == nil {
 		return nil
 	}
 	f.Exclude = nil
+	return p.pick(hashKey, f)
+}
+
+func (p *Pool) pick(hashKey uint64, f Filter) *Target {
+	if p.cfg.MaxConns > 0 {
+		f.SkipFull = true
+		if t := p.picker.Pick(hashKey, f); t != nil {
+			return t
+		}
+		f.SkipFull = false
+	}
 	return p.picker.Pick(hashKey, f)
 }
 
@@ -175,11 +194,13 @@ func (p *Pool) refreshLocked(now int64) {
 		}
 	}
 	w := uint64(until) &^ panicBit
-	// Panic needs a target that passes its health checks: when none does,
-	// there is no healthy target, and SPEC §4 answers that 503 at once
-	// rather than sending traffic to targets known to be down. (Ejection
-	// never takes more than half the pool, so it alone cannot empty it.)
-	if th := p.cfg.PanicThreshold; th > 0 && healthy > 0 && avail*100 < th*len(p.targets) {
+	// Panic mode relaxes only passive ejection: when ejections leave fewer
+	// than the threshold's share of the healthy targets, traffic spreads
+	// over every healthy target again (a burst of errors from a shared
+	// cause must not concentrate the load on a few). Targets failing their
+	// active health checks stay out: SPEC §4 answers "no healthy target"
+	// with 503, and sending to targets known to be down would be worse.
+	if th := p.cfg.PanicThreshold; th > 0 && healthy > 0 && avail*100 < th*healthy {
 		w |= panicBit
 	}
 	p.panicWord.Store(w)

@@ -115,7 +115,6 @@ func TestReloadSurvival(t *testing.T) {
 			t.Fatal("acquire failed")
 		}
 	}
-	old.RetryBudget().RecordRequest(now)
 
 	// Reload: target 3 is new, the others keep their state.
 	cfg.Targets = append(targets(3), TargetConfig{Address: "10.0.0.9:80", Weight: 2})
@@ -133,8 +132,10 @@ func TestReloadSurvival(t *testing.T) {
 	if !nw.targets[3].Healthy() || nw.targets[3].InFlight() != 0 {
 		t.Error("new target does not start healthy and idle")
 	}
-	if nw.RetryBudget() != old.RetryBudget() {
-		t.Error("retry budget not carried over")
+	// The retry budget bounds retries in flight against the targets'
+	// in-flight counts, which the reload kept.
+	if !nw.RetryBudget().TryRetry() {
+		t.Error("retry budget refuses a retry with 2 requests in flight")
 	}
 	// Releases on the old Target balance the shared count.
 	held.Release()
@@ -164,18 +165,21 @@ func TestReloadSurvival(t *testing.T) {
 }
 
 func TestReloadInvalidatesPanicCacheOfOtherPool(t *testing.T) {
-	cfg := PoolConfig{Targets: targets(4), HealthCheck: &HealthCheckConfig{Interval: time.Hour}}
+	cfg := PoolConfig{Targets: targets(4), HealthCheck: &HealthCheckConfig{Interval: time.Hour},
+		Outlier: &OutlierConfig{ConsecutiveFailures: 1, BaseEjection: time.Minute}}
 	old := mustPool(t, cfg, nil)
 	nw := mustPool(t, cfg, old)
 	now := nowNS()
 	if nw.Panicking(now) {
 		t.Fatal("panicking with all targets up")
 	}
-	// Health flips recorded through the old pool (its checker still
-	// running during the swap) must reach the new pool's decision.
-	for i := range 3 {
-		setHealthy(old, i, false)
-	}
+	// Health flips and ejections recorded through the old pool (its
+	// checker still running during the swap) must reach the new pool's
+	// decision: 2 unhealthy, and both healthy ones ejected, is panic.
+	setHealthy(old, 0, false)
+	setHealthy(old, 1, false)
+	old.targets[2].ReportFailure(now)
+	old.targets[3].ReportFailure(now)
 	if !nw.Panicking(now) {
 		t.Fatal("new pool missed health changes made through the old pool")
 	}
@@ -233,4 +237,35 @@ func TestSnapshotJSON(t *testing.T) {
 		t.Fatalf("target 1 %v", t1)
 	}
 	t.Logf("%s", b)
+}
+
+// A target at its max_conns is passed over while another has room, by
+// every algorithm; with all full a pick still returns one, whose Acquire
+// fails (the caller answers 503 overloaded).
+func TestPickSkipsFullTargets(t *testing.T) {
+	for _, alg := range algorithms {
+		t.Run(string(alg), func(t *testing.T) {
+			p := mustPool(t, PoolConfig{Algorithm: alg, Targets: targets(2), MaxConns: 1}, nil)
+			now := nowNS()
+			full := p.targets[0]
+			if !full.Acquire() {
+				t.Fatal("first acquire")
+			}
+			for i := range 200 {
+				if got := p.Pick(hashKey(i), now); got != p.targets[1] {
+					t.Fatalf("pick %d: target %d, want the one with room", i, got.index)
+				}
+			}
+			other := p.targets[1]
+			if !other.Acquire() {
+				t.Fatal("second target's acquire")
+			}
+			got := p.Pick(hashKey(1), now)
+			if got == nil || got.Acquire() {
+				t.Fatalf("all full: pick %v should be a full target", got)
+			}
+			full.Release()
+			other.Release()
+		})
+	}
 }

@@ -7,63 +7,56 @@ import (
 )
 
 func TestRetryBudget(t *testing.T) {
-	const sec = int64(1e9)
-	base := int64(1_700_000_000) * sec
+	var inFlight atomic.Int64
+	b := NewRetryBudget(0, 0, inFlight.Load)
 
-	// Without traffic, the per-second minimum still allows 3 retries.
-	b := NewRetryBudget(0, 0)
+	// Light load: the minimum of 3 retries in flight holds whatever the
+	// share, and a retry that ends frees its place.
+	inFlight.Store(1)
 	for i := range 3 {
-		if !b.TryRetry(base) {
-			t.Fatalf("minimum retry %d refused", i)
+		if !b.TryRetry() {
+			t.Fatalf("retry %d of the minimum refused", i)
 		}
 	}
-	if b.TryRetry(base) {
-		t.Fatal("fourth retry in a second without requests allowed")
+	if b.TryRetry() {
+		t.Fatal("a fourth retry in flight with one request in flight")
 	}
-	if !b.TryRetry(base + sec) {
-		t.Fatal("minimum not renewed in the next second")
+	b.Done()
+	if !b.TryRetry() {
+		t.Fatal("a finished retry did not free its place")
+	}
+	for range 3 {
+		b.Done()
+	}
+	// A client sending one request at a time, each failing once, is
+	// never refused (one retry in flight at a time).
+	for i := range 1000 {
+		if !b.TryRetry() {
+			t.Fatalf("sequential retry %d refused", i)
+		}
+		b.Done()
 	}
 
-	// Steady traffic: 1000 requests per second for 10 seconds, every
-	// request failing and wanting a retry. Retries stay at 20% (+ the
-	// per-second minimum).
-	b = NewRetryBudget(20, 3)
+	// Heavy load: 1000 requests in flight, all failing: 20% may retry.
+	inFlight.Store(1000)
 	allowed := 0
-	for s := range int64(10) {
-		now := base + s*sec
-		for range 1000 {
-			b.RecordRequest(now)
-			if b.TryRetry(now) {
-				allowed++
-			}
+	for range 1000 {
+		if b.TryRetry() {
+			allowed++
 		}
 	}
-	if allowed < 2000 || allowed > 2000+3*10 {
-		t.Fatalf("%d retries allowed for 10000 failing requests, want 20%% (2000, +30 minimum)", allowed)
+	if allowed != 200 {
+		t.Fatalf("%d retries in flight for 1000 requests, want 20%% (200)", allowed)
 	}
-	t.Logf("10000 failing requests over 10s: %d retries allowed", allowed)
+	if b.Active() != 200 {
+		t.Fatalf("Active %d", b.Active())
+	}
 
-	// Old seconds leave the window: after 10 quiet seconds only the
-	// minimum remains.
-	later := base + 25*sec
+	// Custom share.
+	c := NewRetryBudget(50, 1, func() int64 { return 100 })
 	n := 0
 	for range 100 {
-		if b.TryRetry(later) {
-			n++
-		}
-	}
-	if n != 3 {
-		t.Fatalf("%d retries after the window passed, want the minimum 3", n)
-	}
-
-	// Custom percentage.
-	c := NewRetryBudget(50, 1)
-	for range 100 {
-		c.RecordRequest(base)
-	}
-	n = 0
-	for range 100 {
-		if c.TryRetry(base) {
+		if c.TryRetry() {
 			n++
 		}
 	}
@@ -73,8 +66,7 @@ func TestRetryBudget(t *testing.T) {
 }
 
 func TestRetryBudgetConcurrent(t *testing.T) {
-	b := NewRetryBudget(20, 3)
-	now := int64(1_700_000_000e9)
+	b := NewRetryBudget(20, 3, func() int64 { return 20000 })
 	var allowed atomic.Int64
 	var wg sync.WaitGroup
 	for range 4 {
@@ -82,16 +74,15 @@ func TestRetryBudgetConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 5000 {
-				b.RecordRequest(now)
-				if b.TryRetry(now) {
+				if b.TryRetry() {
 					allowed.Add(1)
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	// 20% of 20000 = 4000; concurrent callers may overshoot slightly.
-	if got := allowed.Load(); got < 3900 || got > 4100 {
-		t.Fatalf("%d retries allowed for 20000 requests", got)
+	// 20% of 20000 in flight = 4000, never more (the CAS loop is exact).
+	if got := allowed.Load(); got != 4000 {
+		t.Fatalf("%d retries admitted for 20000 requests in flight", got)
 	}
 }

@@ -77,6 +77,12 @@ func (t *Target) Available(now int64) bool {
 // counted across every loop and across reloads.
 func (t *Target) InFlight() int64 { return t.s.inflight.Load() }
 
+// Full reports whether the target is at its max_conns cap (never, without
+// one). A pick passes over full targets while another has room.
+func (t *Target) Full() bool {
+	return t.maxConns > 0 && t.s.inflight.Load() >= t.maxConns
+}
+
 // Acquire counts one more in-flight request. It returns false, and counts
 // nothing, when the pool's MaxConns is set and the target is at the cap;
 // the caller then answers 503. Every true result needs one Release.

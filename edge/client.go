@@ -107,8 +107,9 @@ type clientConn struct {
 	dec           parser.ChunkedDecoder
 	reqTrailers   []byte // the chunked request body's trailer section, forwarded upstream
 	respBegun     bool
-	limitsTaken   []takenToken // checkLimits' scratch, reused
-	pendingHead   int          // 1 + offset in wbuf of a response head not yet sent, else 0
+	limitsTaken   []takenToken          // checkLimits' scratch, reused
+	retryBudget   *balancer.RetryBudget // held while this request retries
+	pendingHead   int                   // 1 + offset in wbuf of a response head not yet sent, else 0
 	respDone      bool
 	reqDone       bool
 	retriesLeft   int
@@ -358,6 +359,7 @@ func (cc *clientConn) resetExchange() {
 	cc.bytesIn, cc.bytesOut, cc.status, cc.errCode = 0, 0, 0, ""
 	cc.rt, cc.up, cc.target, cc.respBegun, cc.respDone, cc.reqDone = nil, nil, nil, false, false, false
 	cc.pendingHead = 0
+	cc.releaseRetry()
 	cc.id, cc.tokenSrc, cc.authChallenge, cc.hasLimit = nil, policy.TokenSource{}, "", false
 	cc.staleRetried = false
 }
@@ -459,7 +461,6 @@ func (cc *clientConn) connectUpstream(exclude *balancer.Target) bool {
 	if exclude != nil {
 		t = cc.up.pool.PickExcluding(key, now, exclude)
 	} else {
-		cc.up.pool.RetryBudget().RecordRequest(now)
 		t = cc.up.pool.Pick(key, now)
 	}
 	if t == nil {
@@ -605,6 +606,7 @@ func (cc *clientConn) requestSent() {
 func (cc *clientConn) abortUpstream() {
 	cc.lp.wheel.Stop(&cc.rtimer)
 	cc.releaseCompressor()
+	cc.releaseRetry()
 	if uc := cc.uc; uc != nil {
 		cc.uc = nil
 		uc.cc = nil
@@ -807,6 +809,7 @@ func (cc *clientConn) flush() {
 func (cc *clientConn) finishRequest() {
 	cc.lp.wheel.Stop(&cc.rtimer)
 	cc.releaseCompressor()
+	cc.releaseRetry()
 	cc.logRequest()
 	if cc.target != nil {
 		cc.target.Release()

@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"crypto/tls"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"strings"
@@ -780,10 +781,27 @@ func (cc *clientConn) canRetry() bool {
 	return cc.retriesLeft > 0 && !cc.respBegun && cc.bodyKind == bodyNone && cc.idempotent
 }
 
-// retryBudgetOK asks the upstream's retry budget for one retry: past it,
-// retrying would amplify an outage, so the failure is answered instead.
+// retryBudgetOK asks the upstream's retry budget for this request to
+// retry: past it, the client gets the failure instead. A request already
+// retrying holds its place until its exchange ends (releaseRetry).
 func (cc *clientConn) retryBudgetOK() bool {
-	return cc.up.pool.RetryBudget().TryRetry(time.Now().UnixNano())
+	if cc.retryBudget != nil {
+		return true
+	}
+	b := cc.up.pool.RetryBudget()
+	if !b.TryRetry() {
+		return false
+	}
+	cc.retryBudget = b
+	return true
+}
+
+// releaseRetry gives back the request's place in the retry budget.
+func (cc *clientConn) releaseRetry() {
+	if cc.retryBudget != nil {
+		cc.retryBudget.Done()
+		cc.retryBudget = nil
+	}
 }
 
 func (cc *clientConn) retry() {
@@ -863,19 +881,23 @@ func (cc *clientConn) hashKey(u *upstreamRT) uint64 {
 	case hashIP:
 		return xxhash.Sum64String(cc.clientAddr())
 	case hashConsumer:
-		if cc.id != nil {
+		if cc.id != nil && cc.id.Consumer != "" {
 			return xxhash.Sum64String(cc.id.Consumer)
 		}
 	case hashHeader:
-		if v, ok := cc.hdrs.Get(u.hashName); ok {
+		if v, ok := cc.hdrs.Get(u.hashName); ok && len(v) > 0 {
 			return xxhash.Sum64(v)
 		}
 	case hashCookie:
-		if v, ok := policy.CookieValue(cc.hdrs.get("Cookie"), u.hashName); ok {
+		if v, ok := policy.CookieValue(cc.hdrs.get("Cookie"), u.hashName); ok && len(v) > 0 {
 			return xxhash.Sum64(v)
 		}
+	default:
+		return 0 // not consistent_hash: the key is unused
 	}
-	return 0
+	// No value to hash: any target will do, and one fixed target for every
+	// such request would be a hot spot. Spread them (as Envoy does).
+	return rand.Uint64()
 }
 
 // noTargetReachable reports whether the pool is in panic mode or every one

@@ -325,18 +325,20 @@ func TestIdleCapWithoutChurn(t *testing.T) {
 // SPEC §4: 503 unavailable when there is "no healthy target". Targets that
 // are alive but fail their health checks get no traffic, panic mode or
 // not; once one passes again it serves.
+// sickableUpstream answers its name, and fails /healthz while sick holds.
+func sickableUpstream(t *testing.T, name string, sick *atomic.Bool) *upstream {
+	return newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		if r.URL.Path == "/healthz" && sick.Load() {
+			w.WriteHeader(500)
+			return
+		}
+		io.WriteString(w, name)
+	})
+}
+
 func TestNoHealthyTarget503(t *testing.T) {
 	var sick [2]atomic.Bool
-	mk := func(i int, name string) *upstream {
-		return newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
-			if r.URL.Path == "/healthz" && sick[i].Load() {
-				w.WriteHeader(500)
-				return
-			}
-			io.WriteString(w, name)
-		})
-	}
-	a, b := mk(0, "a"), mk(1, "b")
+	a, b := sickableUpstream(t, "a", &sick[0]), sickableUpstream(t, "b", &sick[1])
 	extra := "    health_check: {path: /healthz, interval: 100ms, timeout: 100ms, healthy_threshold: 1, unhealthy_threshold: 1}\n"
 	g := startGateway(t, poolConfig("round_robin", extra, a.addr(), b.addr()))
 	base := "http://" + g.addr
@@ -365,5 +367,88 @@ func TestConnectFailureRetriesNotBudgeted(t *testing.T) {
 	g := startGateway(t, poolConfig("round_robin", "", dead, live.addr()))
 	if got := countServed(t, "http://"+g.addr, 60, nil); got["live"] != 60 {
 		t.Fatalf("burst with one refusing target: %v", got)
+	}
+}
+
+// Targets failing their health checks get no traffic however few remain
+// (no panic mode over them): with two of three down, the survivor takes
+// every request.
+func TestTwoOfThreeUnhealthySurvivorTakesAll(t *testing.T) {
+	var sick [3]atomic.Bool
+	a, b, c := sickableUpstream(t, "a", &sick[0]), sickableUpstream(t, "b", &sick[1]), sickableUpstream(t, "c", &sick[2])
+	extra := "    health_check: {path: /healthz, interval: 100ms, timeout: 100ms, healthy_threshold: 1, unhealthy_threshold: 1}\n"
+	g := startGateway(t, poolConfig("round_robin", extra, a.addr(), b.addr(), c.addr()))
+	sick[0].Store(true)
+	sick[1].Store(true)
+	time.Sleep(400 * time.Millisecond)
+	if got := countServed(t, "http://"+g.addr, 30, nil); got["c"] != 30 {
+		t.Fatalf("with a and b failing their checks: %v, want all on c", got)
+	}
+}
+
+// A target at max_conns is passed over while another has room: the
+// second concurrent request goes to the idle target instead of a 503.
+func TestFullTargetSkipped(t *testing.T) {
+	a, b := namedUpstream(t, "a", 300*time.Millisecond), namedUpstream(t, "b", 300*time.Millisecond)
+	for _, alg := range []string{"round_robin", "random", "least_request"} {
+		t.Run(alg, func(t *testing.T) {
+			g := startGateway(t, poolConfig(alg, "    max_conns: 1\n", a.addr(), b.addr()))
+			for trial := 0; trial < 3; trial++ {
+				var wg sync.WaitGroup
+				codes := make([]int, 2)
+				for i := range codes {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + g.addr + "/x")
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						codes[i] = resp.StatusCode
+					}()
+					time.Sleep(50 * time.Millisecond) // the first is in flight
+				}
+				wg.Wait()
+				if codes[0] != 200 || codes[1] != 200 {
+					t.Fatalf("trial %d: %v, want both served (one target each)", trial, codes)
+				}
+			}
+		})
+	}
+}
+
+// consistent_hash requests without the hash key spread over the targets
+// instead of all landing on one.
+func TestHashKeyMissingSpreads(t *testing.T) {
+	a, b, c := namedUpstream(t, "a", 0), namedUpstream(t, "b", 0), namedUpstream(t, "c", 0)
+	g := startGateway(t, poolConfig("consistent_hash", "    hash_on: header:X-User\n", a.addr(), b.addr(), c.addr()))
+	got := countServed(t, "http://"+g.addr, 300, nil)
+	for _, name := range []string{"a", "b", "c"} {
+		if got[name] < 50 {
+			t.Fatalf("keyless requests: %v, want spread over a, b, c", got)
+		}
+	}
+}
+
+// The retry budget bounds retries in flight, not their rate: a client
+// sending one request at a time is retried every time, however many fail
+// (half of these hit a target that resets every connection).
+func TestSequentialRetriesAlwaysAllowed(t *testing.T) {
+	resetter := rawUpstream(t, func(c net.Conn) {
+		buf := make([]byte, 4096)
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		c.Read(buf)
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetLinger(0) // RST
+		}
+		c.Close()
+	})
+	live := namedUpstream(t, "live", 0)
+	g := startGateway(t, poolConfig("round_robin", "", resetter, live.addr()))
+	if got := countServed(t, "http://"+g.addr, 60, nil); got["live"] != 60 {
+		t.Fatalf("served %v, want every request retried onto live", got)
 	}
 }

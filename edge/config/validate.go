@@ -371,8 +371,8 @@ func (v *validator) upstreams() map[string]bool {
 					addrs[t.Address] = j
 				}
 			}
-			if t.Weight < 1 || t.Weight > 1_000_000 {
-				v.errf(join(p, "weight"), "must be between 1 and 1000000, got %d (remove a target to send it nothing)", t.Weight)
+			if t.Weight < 1 || t.Weight > 10_000 {
+				v.errf(join(p, "weight"), "must be between 1 and 10000, got %d (remove a target to send it nothing)", t.Weight)
 			}
 		}
 		v.balancer(path, u)
