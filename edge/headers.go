@@ -191,9 +191,11 @@ func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
 		}
 	}
 	b = append(b, cc.peerStr...)
-	b = append(b, "\r\nX-Forwarded-Proto: "...)
-	b = append(b, cc.ls.proto...)
-	if len(r.Host) > 0 { // an HTTP/1.0 request may have none
+	if !rt.reqHeaders.ownProto {
+		b = append(b, "\r\nX-Forwarded-Proto: "...)
+		b = append(b, cc.ls.proto...)
+	}
+	if len(r.Host) > 0 && !rt.reqHeaders.ownHost { // an HTTP/1.0 request may have none
 		b = append(b, "\r\nX-Forwarded-Host: "...)
 		b = append(b, r.Host...)
 	}

@@ -62,6 +62,9 @@ type headerOps struct {
 	set    []headerOp
 	add    []headerOp
 	remove []string
+	// The route sets or removes X-Forwarded-Proto / -Host: the gateway's
+	// own line is left out (a set value then comes from set).
+	ownProto, ownHost bool
 }
 
 // route is a compiled route: everything a request needs, resolved at load.
@@ -403,6 +406,14 @@ func compileHeaderOps(h *config.HeaderOps) headerOps {
 		ops.add = append(ops.add, headerOp{name: kv.Name, value: kv.Value})
 	}
 	ops.remove = append(ops.remove, h.Remove...)
+	for _, name := range h.Remove {
+		ops.ownProto = ops.ownProto || strings.EqualFold(name, "X-Forwarded-Proto")
+		ops.ownHost = ops.ownHost || strings.EqualFold(name, "X-Forwarded-Host")
+	}
+	for _, kv := range h.SetList {
+		ops.ownProto = ops.ownProto || strings.EqualFold(kv.Name, "X-Forwarded-Proto")
+		ops.ownHost = ops.ownHost || strings.EqualFold(kv.Name, "X-Forwarded-Host")
+	}
 	return ops
 }
 

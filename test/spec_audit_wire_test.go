@@ -805,3 +805,35 @@ func TestSpecAuditHTTP10WithoutHostGetsUpstreamHost(t *testing.T) {
 		t.Errorf("X-Forwarded-Host sent for a request that named no host:\n%s", head)
 	}
 }
+
+// request_headers set/remove of X-Forwarded-Proto and -Host replace or
+// drop the gateway's own line (one field upstream, not two).
+func TestForwardedHeadersOverridable(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		fmt.Fprintf(w, "proto=%q host=%q", r.Header.Values("X-Forwarded-Proto"), r.Header.Values("X-Forwarded-Host"))
+	})
+	g := startGateway(t, `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+upstreams:
+  - name: app
+    targets: [{address: "`+up.addr()+`"}]
+routes:
+  - name: behind-lb
+    match: {path_prefix: /lb}
+    upstream: app
+    request_headers: {set: {X-Forwarded-Proto: https}, remove: [X-Forwarded-Host]}
+  - name: plain
+    match: {path_prefix: /}
+    upstream: app
+`)
+	if _, body := g.get("/lb"); body != `proto=["https"] host=[]` {
+		t.Errorf("with set and remove: %s", body)
+	}
+	if _, body := g.get("/plain"); !strings.HasPrefix(body, `proto=["http"] host=["`) {
+		t.Errorf("without: %s", body)
+	}
+}

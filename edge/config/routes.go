@@ -316,8 +316,9 @@ func validHeaderValue(s string) bool {
 // Content-Length is the framing of the message and belongs to the proxy.
 var forbiddenHeaders = []string{"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "content-length"}
 
-// headerName returns why a header name cannot be configured, or "".
-func headerName(name string, request bool) string {
+// headerName returns why a header name cannot be configured with op (set,
+// add or remove), or "".
+func headerName(name string, request bool, op string) string {
 	low := strings.ToLower(name)
 	switch {
 	case !isToken(name):
@@ -328,6 +329,12 @@ func headerName(name string, request bool) string {
 		return fmt.Sprintf("%s is reserved: X-Portico-* headers are set by the gateway only", name)
 	case request && low == "host":
 		return "use rewrite.host to change the Host sent upstream"
+	case low == "x-request-id" || (request && (low == "x-forwarded-for" || low == "traceparent")):
+		// SPEC §3: X-Forwarded-For is always appended to; X-Request-Id and
+		// traceparent tie the request's logs and traces together.
+		return fmt.Sprintf("%s is set by the gateway (SPEC §3) and cannot be configured", name)
+	case request && op == "add" && (low == "x-forwarded-proto" || low == "x-forwarded-host"):
+		return fmt.Sprintf("%s is set by the gateway: use set to replace its value or remove to drop it", name)
 	}
 	return ""
 }
@@ -371,14 +378,14 @@ func (v *validator) headerOps(path string, h *HeaderOps, request bool) {
 		pp := join(path, part.key)
 		v.headerList(pp, part.list, part.seen)
 		for _, hd := range part.list {
-			if msg := headerName(hd.Name, request); msg != "" && isToken(hd.Name) {
+			if msg := headerName(hd.Name, request, part.key); msg != "" && isToken(hd.Name) {
 				v.errf(join(pp, hd.Name), "%s", msg)
 			}
 		}
 	}
 	for i, name := range h.Remove {
 		rp := index(join(path, "remove"), i)
-		if msg := headerName(name, request); msg != "" {
+		if msg := headerName(name, request, "remove"); msg != "" {
 			v.errf(rp, "%s", msg)
 		} else if setNames[strings.ToLower(name)] {
 			v.errf(rp, "%s is both set and removed; set alone replaces it", name)
