@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -35,7 +36,7 @@ func compileAuth(cfg *config.Config, prev *snapshot, log *slog.Logger, bad func(
 		path := fmt.Sprintf("auth[%d]", i)
 		def, secret, err := authDefinition(a)
 		if err != nil {
-			bad(path, "%v", err)
+			bad(path+".hmac_secret_file", "%v", err)
 			continue
 		}
 		if prev != nil {
@@ -73,7 +74,12 @@ func compileAuth(cfg *config.Config, prev *snapshot, log *slog.Logger, bad func(
 			}
 			j, err := policy.NewJWT(jc)
 			if err != nil {
-				bad(path, "%v", err)
+				var ce *policy.ConfigError
+				if errors.As(err, &ce) && ce.Field != "" {
+					bad(path+"."+ce.Field, "%v", err)
+				} else {
+					bad(path, "%v", err)
+				}
 				continue
 			}
 			rt.jwt = j

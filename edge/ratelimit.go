@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -70,7 +71,12 @@ func compileLimits(cfg *config.Config, prev *snapshot, bad func(path, format str
 		}
 		lim, err := limiter.New(lc)
 		if err != nil {
-			bad(fmt.Sprintf("rate_limits[%d]", i), "%v", err)
+			path := fmt.Sprintf("rate_limits[%d]", i)
+			var ce *limiter.ConfigError
+			if errors.As(err, &ce) && ce.Field != "" {
+				path += "." + ce.Field
+			}
+			bad(path, "%v", err)
 			continue
 		}
 		rt.lim = lim
@@ -86,12 +92,17 @@ type routeLimit struct {
 	rejected *metrics.Counter
 }
 
-func newRouteLimits(route string, names []string, limits map[string]*limitRT, reg *metricsRegistry, bad func(string, string, ...any), i int) []routeLimit {
+// newRouteLimits resolves route i's limits. A name missing from limits is
+// reported unless defined says the file has it: then it failed to compile,
+// and that failure is already reported at the limit itself.
+func newRouteLimits(route string, names []string, limits map[string]*limitRT, defined func(string) bool, reg *metricsRegistry, bad func(string, string, ...any), i int) []routeLimit {
 	var out []routeLimit
 	for j, n := range names {
 		l := limits[n]
 		if l == nil {
-			bad(fmt.Sprintf("routes[%d].rate_limits[%d]", i, j), "rate limit %q is not defined or did not compile", n)
+			if !defined(n) {
+				bad(fmt.Sprintf("routes[%d].rate_limits[%d]", i, j), "rate limit %q is not defined", n)
+			}
 			continue
 		}
 		out = append(out, routeLimit{

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -309,7 +310,10 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 			for j, name := range rc.Auth {
 				a := s.auth[name]
 				if a == nil {
-					bad(fmt.Sprintf("routes[%d].auth[%d]", i, j), "auth %q is not defined or did not compile", name)
+					// One that failed to compile is reported at itself.
+					if !slices.ContainsFunc(cfg.Auth, func(c config.Auth) bool { return c.Name == name }) {
+						bad(fmt.Sprintf("routes[%d].auth[%d]", i, j), "auth %q is not defined", name)
+					}
 					continue
 				}
 				methods = append(methods, a)
@@ -318,7 +322,9 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 		} else if len(rc.Scopes) > 0 {
 			bad(fmt.Sprintf("routes[%d].scopes", i), "scopes need auth on the route")
 		}
-		r.limits = newRouteLimits(rc.Name, rc.RateLimits, s.limits, m, bad, i)
+		r.limits = newRouteLimits(rc.Name, rc.RateLimits, s.limits, func(n string) bool {
+			return slices.ContainsFunc(cfg.RateLimits, func(l config.RateLimit) bool { return l.Name == n })
+		}, m, bad, i)
 		if rc.Upstream != "" && r.upstream == nil {
 			bad(fmt.Sprintf("routes[%d].upstream", i), "upstream %q is not defined", rc.Upstream)
 		}

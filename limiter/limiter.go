@@ -79,31 +79,45 @@ type Config struct {
 	IdleGrace time.Duration
 }
 
+// ConfigError is a Config problem; Field names the setting at fault as a
+// route file does (rate, burst, max_keys).
+type ConfigError struct {
+	Field string
+	Err   error
+}
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+func configErr(field, format string, a ...any) error {
+	return &ConfigError{Field: field, Err: fmt.Errorf(format, a...)}
+}
+
 func (c Config) normalize() (Config, error) {
 	if c.Rate <= 0 {
-		return c, fmt.Errorf("cannot use rate %d: must be positive", c.Rate)
+		return c, configErr("rate", "cannot use rate %d: must be positive", c.Rate)
 	}
 	if c.Period <= 0 {
-		return c, fmt.Errorf("cannot use period %s: must be positive", c.Period)
+		return c, configErr("rate", "cannot use period %s: must be positive", c.Period)
 	}
 	if c.Burst == 0 {
 		c.Burst = c.Rate
 	}
 	if c.Burst < 0 {
-		return c, fmt.Errorf("cannot use burst %d: must be positive", c.Burst)
+		return c, configErr("burst", "cannot use burst %d: must be positive", c.Burst)
 	}
 	if c.MaxKeys == 0 {
 		c.MaxKeys = DefaultMaxKeys
 	}
 	if c.MaxKeys < 0 || c.MaxKeys > MaxMaxKeys {
-		return c, fmt.Errorf("cannot use max_keys %d: must be in 1..%d", c.MaxKeys, MaxMaxKeys)
+		return c, configErr("max_keys", "cannot use max_keys %d: must be in 1..%d", c.MaxKeys, MaxMaxKeys)
 	}
 	interval, err := emissionInterval(c.Rate, c.Period)
 	if err != nil {
-		return c, err
+		return c, &ConfigError{Field: "rate", Err: err}
 	}
 	if c.Burst > maxTau/interval {
-		return c, fmt.Errorf("cannot use burst %d at %d/%s: burst × interval exceeds %s", c.Burst, c.Rate, c.Period, time.Duration(maxTau))
+		return c, configErr("burst", "cannot use burst %d at %d/%s: burst × interval exceeds %s", c.Burst, c.Rate, c.Period, time.Duration(maxTau))
 	}
 	if c.IdleGrace == 0 {
 		c.IdleGrace = max(time.Duration(interval), time.Second)

@@ -106,6 +106,17 @@ type hdrMemo struct {
 	kid []byte     // its kid, nil when absent; read-only
 }
 
+// ConfigError is a problem with one setting of an auth method; Field names
+// it as the route file does (algorithms, hmac_secret_file, ...), or is ""
+// when the problem belongs to the method as a whole.
+type ConfigError struct {
+	Field string
+	Err   error
+}
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
 // NewJWT checks cfg and builds the verifier. A JWKSFile is read and parsed
 // here (an error is returned if it is unusable); a JWKSURL is first
 // fetched by Start. Until a key set is present, tokens needing one fail
@@ -125,26 +136,26 @@ func NewJWT(cfg JWTConfig) (*JWT, error) {
 	if j.name == "" {
 		return nil, fmt.Errorf("cannot configure jwt auth: empty name")
 	}
-	fail := func(format string, a ...any) (*JWT, error) {
-		return nil, fmt.Errorf("cannot configure jwt auth %q: %s", cfg.Name, fmt.Sprintf(format, a...))
+	fail := func(field, format string, a ...any) (*JWT, error) {
+		return nil, &ConfigError{Field: field, Err: fmt.Errorf("cannot configure jwt auth %q: %s", cfg.Name, fmt.Sprintf(format, a...))}
 	}
 	if j.now == nil {
 		j.now = time.Now
 	}
 	if cfg.Leeway < 0 {
-		return fail("negative leeway")
+		return fail("leeway", "negative leeway")
 	}
 	if len(cfg.Algorithms) == 0 {
-		return fail("algorithms: at least one is required")
+		return fail("algorithms", "algorithms: at least one is required")
 	}
 	hsMax := 0
 	for _, name := range cfg.Algorithms {
 		if strings.EqualFold(name, "none") {
-			return fail("algorithms: %q can never be allowed", name)
+			return fail("algorithms", "algorithms: %q can never be allowed", name)
 		}
 		a := lookupAlg(name)
 		if a == nil {
-			return fail("algorithms: %q is not supported (supported: %s)", name, strings.Join(SupportedAlgorithms(), ", "))
+			return fail("algorithms", "algorithms: %q is not supported (supported: %s)", name, strings.Join(SupportedAlgorithms(), ", "))
 		}
 		dup := false
 		for _, b := range j.allowed {
@@ -163,27 +174,27 @@ func NewJWT(cfg JWTConfig) (*JWT, error) {
 	if hsMax > 0 {
 		// RFC 7518 §3.2: the key must be at least as long as the hash output.
 		if len(cfg.HMACSecret) < hsMax {
-			return fail("HS* algorithms need hmac_secret_file with at least %d bytes (have %d)", hsMax, len(cfg.HMACSecret))
+			return fail("hmac_secret_file", "HS* algorithms need hmac_secret_file with at least %d bytes (have %d)", hsMax, len(cfg.HMACSecret))
 		}
 		j.hmac = newHMACVerifier(cfg.HMACSecret)
 	}
 	if cfg.JWKSURL != "" && cfg.JWKSFile != "" {
-		return fail("jwks_url and jwks_file are exclusive")
+		return fail("jwks_file", "jwks_url and jwks_file are exclusive")
 	}
 	if j.needsJWKS && cfg.JWKSURL == "" && cfg.JWKSFile == "" {
-		return fail("asymmetric algorithms need jwks_url or jwks_file")
+		return fail("jwks_url", "asymmetric algorithms need jwks_url or jwks_file")
 	}
 	if len(j.from) == 0 {
 		j.from = []TokenSource{{Kind: FromHeader, Name: "Authorization"}}
 	}
 	for _, s := range j.from {
 		if s.Kind < FromHeader || s.Kind > FromCookie || s.Name == "" {
-			return fail("token_from: invalid source %v", s)
+			return fail("token_from", "token_from: invalid source %v", s)
 		}
 	}
 	for _, a := range j.audiences {
 		if a == "" {
-			return fail("audiences: empty value")
+			return fail("audiences", "audiences: empty value")
 		}
 	}
 	j.roles.add("exp", cExp)
@@ -199,12 +210,12 @@ func NewJWT(cfg JWTConfig) (*JWT, error) {
 	if cfg.JWKSURL != "" || cfg.JWKSFile != "" {
 		src, err := newJWKSSource(&cfg, &j.keys)
 		if err != nil {
-			return fail("%v", err)
+			return fail("", "%v", err)
 		}
 		j.src = src
 		if cfg.JWKSFile != "" {
 			if err := src.fetch(context.Background()); err != nil {
-				return fail("%v", err)
+				return fail("jwks_file", "%v", err)
 			}
 		}
 	}

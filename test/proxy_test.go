@@ -589,3 +589,62 @@ func TestValidateCommand(t *testing.T) {
 		}
 	}
 }
+
+// validate points problems found while building limits and verifiers at
+// the field at fault (rate, burst, hmac_secret_file), once each, and
+// refuses a limit or auth listed twice on a route.
+func TestValidateBuildProblemsPointAtFields(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(dir+"/short.key", []byte("0123456789"), 0o600)
+	file := dir + "/p.yaml"
+	os.WriteFile(file, []byte(`version: 1
+listeners: [{name: web, address: "127.0.0.1:0"}]
+auth:
+  - name: hs
+    type: jwt
+    hmac_secret_file: short.key
+    algorithms: [HS256]
+rate_limits:
+  - {name: fast, key: ip, rate: 2000000001/s}
+  - {name: deep, key: ip, rate: 1/s, burst: 10000000000}
+  - {name: ok, key: ip, rate: 5/s}
+routes:
+  - name: r
+    match: {path_prefix: /}
+    auth: [hs]
+    rate_limits: [fast, deep, ok]
+    direct_response: {status: 200, body: "x"}
+`), 0o644)
+	out, err := exec.Command(bin(t), "validate", "-c", file).Output()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("exit %v\n%s", err, out)
+	}
+	got := string(out)
+	for _, want := range []string{
+		"p.yaml:9:33: rate_limits[0].rate: ",
+		"p.yaml:10:45: rate_limits[1].burst: ",
+		"p.yaml:6:23: auth[0].hmac_secret_file: ",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "did not compile") || strings.Contains(got, "not defined") {
+		t.Errorf("follow-on errors for names that are defined:\n%s", got)
+	}
+
+	os.WriteFile(file, []byte(`version: 1
+listeners: [{name: web, address: "127.0.0.1:0"}]
+rate_limits:
+  - {name: ok, key: ip, rate: 5/s}
+routes:
+  - name: r
+    match: {path_prefix: /}
+    rate_limits: [ok, ok]
+    direct_response: {status: 200, body: "x"}
+`), 0o644)
+	out, _ = exec.Command(bin(t), "validate", "-c", file).Output()
+	if !strings.Contains(string(out), `routes[0].rate_limits[1]: rate limit "ok" is listed twice`) {
+		t.Errorf("a limit listed twice: %s", out)
+	}
+}

@@ -19,6 +19,8 @@ func (v *validator) routes(ups, auths, limits map[string]bool) {
 		for j, a := range r.Auth {
 			if !auths[a] {
 				v.errf(index(p("auth"), j), "unknown auth %q", a)
+			} else if slices.Contains(r.Auth[:j], a) {
+				v.errf(index(p("auth"), j), "auth %q is listed twice", a)
 			}
 		}
 		if r.Auth != nil && len(r.Auth) == 0 {
@@ -35,6 +37,9 @@ func (v *validator) routes(ups, auths, limits map[string]bool) {
 		for j, l := range r.RateLimits {
 			if !limits[l] {
 				v.errf(index(p("rate_limits"), j), "unknown rate limit %q", l)
+			} else if slices.Contains(r.RateLimits[:j], l) {
+				// Listed twice, it would take two tokens per request.
+				v.errf(index(p("rate_limits"), j), "rate limit %q is listed twice", l)
 			}
 		}
 
