@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -165,6 +166,15 @@ func NewJWT(cfg JWTConfig) (*JWT, error) {
 			continue
 		}
 		j.allowed = append(j.allowed, a)
+		if a.kind == kindEd25519 {
+			// EdDSA names the family, Ed25519 (RFC 9864) the one curve
+			// verified here: allowing either allows tokens using either.
+			for _, alias := range []string{"EdDSA", "Ed25519"} {
+				if b := lookupAlg(alias); b != a && !slices.Contains(j.allowed, b) {
+					j.allowed = append(j.allowed, b)
+				}
+			}
+		}
 		if a.kind == kindHMAC {
 			hsMax = max(hsMax, a.sigLen)
 		} else {

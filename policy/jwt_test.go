@@ -479,3 +479,23 @@ func mustB64(t *testing.T, s string) []byte {
 	}
 	return b
 }
+
+// EdDSA and Ed25519 (RFC 9864's fully-specified name) are one algorithm
+// here: an allow-list naming either admits tokens naming either, and
+// nothing else.
+func TestEdDSAAndEd25519AreAliases(t *testing.T) {
+	k := keys(t)
+	for _, allowed := range []string{"EdDSA", "Ed25519"} {
+		j, _ := fileVerifier(t, allKeysJWKS(k), func(c *JWTConfig) { c.Algorithms = []string{allowed} })
+		for _, alg := range []string{"EdDSA", "Ed25519"} {
+			tok := sign(t, alg, k.ed, map[string]any{"kid": "ed1"}, stdClaims())
+			if _, r := j.Verify([]byte(tok)); r != ReasonOK {
+				t.Errorf("allowed %s, token %s: %v", allowed, alg, r)
+			}
+		}
+		rs := sign(t, "RS256", k.rsa, map[string]any{"kid": "rsa1"}, stdClaims())
+		if _, r := j.Verify([]byte(rs)); r != ReasonAlgNotAllowed {
+			t.Errorf("allowed %s, RS256 token: %v", allowed, r)
+		}
+	}
+}

@@ -486,7 +486,10 @@ func isToken(s string) bool {
 
 // ---------------------------------------------------------------- auth
 
-var allAlgs = append(slices.Clone(asymmetricAlgs), hmacAlgs...)
+// allAlgs are the names algorithms may list: the defaults, the HS*
+// family, and Ed25519, RFC 9864's fully-specified name for EdDSA over
+// Ed25519 (the one EdDSA curve Portico verifies), an alias of EdDSA.
+var allAlgs = append(append(slices.Clone(asymmetricAlgs), hmacAlgs...), "Ed25519")
 
 // defaultHMACAlgs are the HS* algorithms a secret file allows by default:
 // those whose hash the secret is at least as long as (RFC 7518 §3.2), so
