@@ -15,6 +15,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/portico-gw/portico/edge/config"
+	"github.com/portico-gw/portico/parser"
 	"github.com/portico-gw/portico/policy"
 )
 
@@ -197,6 +198,34 @@ func startAuth(snap, prev *snapshot) {
 	}
 }
 
+// cookies returns the request's cookies as one Cookie value: the field, or
+// several fields joined with "; " (RFC 9113 §8.2.3 splits them on HTTP/2;
+// some HTTP/1.1 clients send several too), so a credential or hash key in
+// any of them is found.
+func (cc *clientConn) cookies() []byte {
+	var first []byte
+	n := 0
+	for i := range cc.req.Fields {
+		f := &cc.req.Fields[i]
+		if len(f.Name) != len("Cookie") || !parser.EqualFoldString(f.Name, "Cookie") {
+			continue
+		}
+		if n++; n == 1 {
+			first = f.Value
+			continue
+		}
+		if n == 2 {
+			cc.cookieBuf = append(cc.cookieBuf[:0], first...)
+		}
+		cc.cookieBuf = append(cc.cookieBuf, "; "...)
+		cc.cookieBuf = append(cc.cookieBuf, f.Value...)
+	}
+	if n > 1 {
+		return cc.cookieBuf
+	}
+	return first
+}
+
 // authenticate runs the route's auth and scope checks. It reports whether
 // the request may go on; if not, the response has been written.
 func (cc *clientConn) authenticate(ra *routeAuth) bool {
@@ -204,7 +233,7 @@ func (cc *clientConn) authenticate(ra *routeAuth) bool {
 	if cc.req.Query != nil {
 		q = cc.req.Query
 	}
-	cookie = cc.hdrs.get("Cookie")
+	cookie = cc.cookies()
 	req := policy.Request{Header: cc.hdrFunc, RawQuery: q, Cookie: cookie}
 	res := policy.Authenticate(ra.methods, &req)
 	if res.ID == nil {

@@ -108,6 +108,7 @@ type clientConn struct {
 	reqTrailers   []byte // the chunked request body's trailer section, forwarded upstream
 	respBegun     bool
 	limitsTaken   []takenToken          // checkLimits' scratch, reused
+	cookieBuf     []byte                // several Cookie fields joined (cookies)
 	retryBudget   *balancer.RetryBudget // held while this request retries
 	pendingHead   int                   // 1 + offset in wbuf of a response head not yet sent, else 0
 	respDone      bool

@@ -889,7 +889,7 @@ func (cc *clientConn) hashKey(u *upstreamRT) uint64 {
 			return xxhash.Sum64(v)
 		}
 	case hashCookie:
-		if v, ok := policy.CookieValue(cc.hdrs.get("Cookie"), u.hashName); ok && len(v) > 0 {
+		if v, ok := policy.CookieValue(cc.cookies(), u.hashName); ok && len(v) > 0 {
 			return xxhash.Sum64(v)
 		}
 	default:

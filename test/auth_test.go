@@ -218,6 +218,11 @@ func TestAuthAtTheEdge(t *testing.T) {
 	if c := last.Header.Get("Cookie"); strings.Contains(c, "session") || !strings.Contains(c, "a=1") {
 		t.Errorf("cookie upstream %q", c)
 	}
+	// The token in the second of two Cookie fields is found too.
+	out := g.raw("GET /private/c2 HTTP/1.1\r\nHost: a\r\nCookie: a=1\r\nCookie: session="+good+"; b=2\r\nConnection: close\r\n\r\n", 3*time.Second)
+	if !strings.HasPrefix(out, "HTTP/1.1 200") {
+		t.Fatalf("token in a second Cookie field: %.60q", out)
+	}
 
 	// API keys: right, wrong, in the query.
 	resp, _ = doReq(t, "GET", base+"/private/k", map[string]string{"X-API-Key": key})
