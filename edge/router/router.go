@@ -408,8 +408,9 @@ func (r *route) matches(req *request, h Headers) bool {
 	return true
 }
 
-// stripPort drops ":port" from a Host value; IP literals keep their
-// brackets.
+// stripPort drops ":port" from a Host value, and the trailing dot of a
+// fully qualified name ("api.example.com." is api.example.com, RFC 1034
+// §3.1); IP literals keep their brackets.
 func stripPort(host []byte) []byte {
 	if len(host) != 0 && host[0] == '[' {
 		if i := bytes.IndexByte(host, ']'); i >= 0 {
@@ -418,7 +419,10 @@ func stripPort(host []byte) []byte {
 		return host
 	}
 	if i := bytes.IndexByte(host, ':'); i >= 0 {
-		return host[:i]
+		host = host[:i]
+	}
+	if n := len(host); n > 1 && host[n-1] == '.' {
+		host = host[:n-1]
 	}
 	return host
 }

@@ -69,7 +69,12 @@ func TestLookupRules(t *testing.T) {
 	f("exact host config case", []Match{{Hosts: []string{"Api.Example.Com"}}}, get("api.example.com", "/"), 0)
 	f("exact host port", exact, get("api.example.com:8443", "/"), 0)
 	f("exact host empty port", exact, get("api.example.com:", "/"), 0)
-	f("exact host trailing dot", exact, get("api.example.com.", "/"), -1)
+	// A fully qualified name's trailing dot names the same host (nginx
+	// drops it too); otherwise "api.example.com." would slip past a
+	// host-bound route (and its auth) to a catch-all.
+	f("exact host trailing dot", exact, get("api.example.com.", "/"), 0)
+	f("exact host trailing dot and port", exact, get("api.example.com.:443", "/"), 0)
+	f("exact host two trailing dots", exact, get("api.example.com..", "/"), -1)
 	f("exact host prefix of request", exact, get("api.example.com.evil", "/"), -1)
 	f("exact host empty request", exact, get("", "/"), -1)
 	f("ipv6 literal", []Match{{Hosts: []string{"[::1]"}}}, get("[::1]:8080", "/"), 0)
@@ -266,6 +271,9 @@ func refMatch(m *Match, r req) bool {
 		}
 	} else if i := strings.IndexByte(host, ':'); i >= 0 {
 		host = host[:i]
+	}
+	if len(host) > 1 {
+		host = strings.TrimSuffix(host, ".")
 	}
 	host = refLower(host)
 	if len(m.Hosts) > 0 {
