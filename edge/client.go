@@ -109,6 +109,7 @@ type clientConn struct {
 	respBegun     bool
 	limitsTaken   []takenToken          // checkLimits' scratch, reused
 	cookieBuf     []byte                // several Cookie fields joined (cookies)
+	carry         []byte                // what a failed dial held, for the retry to send
 	retryBudget   *balancer.RetryBudget // held while this request retries
 	pendingHead   int                   // 1 + offset in wbuf of a response head not yet sent, else 0
 	respDone      bool
@@ -360,6 +361,7 @@ func (cc *clientConn) resetExchange() {
 	cc.bytesIn, cc.bytesOut, cc.status, cc.errCode = 0, 0, 0, ""
 	cc.rt, cc.up, cc.target, cc.respBegun, cc.respDone, cc.reqDone = nil, nil, nil, false, false, false
 	cc.pendingHead = 0
+	cc.carry = nil
 	cc.releaseRetry()
 	cc.id, cc.tokenSrc, cc.authChallenge, cc.hasLimit = nil, policy.TokenSource{}, "", false
 	cc.staleRetried = false
@@ -476,7 +478,12 @@ func (cc *clientConn) connectUpstream(exclude *balancer.Target) bool {
 	hp := cc.lp.pool(cc.up, t.Address())
 	uc := hp.get(cc)
 	cc.uc = uc
-	uc.write(cc.headCopy)
+	if cc.carry != nil {
+		uc.write(cc.carry) // a retry after a failed dial: head and body so far
+		cc.carry = nil
+	} else {
+		uc.write(cc.headCopy)
+	}
 	return true
 }
 

@@ -203,6 +203,9 @@ func (uc *upConn) onDialFailed() {
 		return
 	}
 	cc.uc = nil
+	// Nothing left: the head and any body bytes read meanwhile are all
+	// still here, for a retry on another target to send.
+	cc.carry, uc.pending = uc.pending, nil
 	cc.upstreamFailed(retryConnectFailure, errBadGateway)
 }
 
@@ -829,9 +832,14 @@ func (cc *clientConn) upstreamFailed(kind retryMask, e *errorKind) {
 	}
 	// A failed connect sent nothing: its retry adds no work to any target
 	// beyond the one request, so the retry budget (which keeps retries
-	// from multiplying load on a struggling upstream) does not apply.
+	// from multiplying load on a struggling upstream) does not apply. What
+	// the dial held (the head and the body read so far) goes to the next
+	// target as it is; the rest of the body follows.
+	carry := cc.carry
+	cc.carry = nil
 	if kind == retryConnectFailure && cc.rt != nil && cc.rt.retryOn&kind != 0 && cc.retriesLeft > 0 && !cc.respBegun &&
-		(cc.bodyKind == bodyNone || cc.bytesIn == 0) {
+		(cc.bodyKind == bodyNone || cc.bytesIn == 0 || carry != nil) {
+		cc.carry = carry
 		cc.retry() // never sent: safe to retry for any method
 		return
 	}
