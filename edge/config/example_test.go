@@ -1,12 +1,15 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -385,5 +388,22 @@ func TestRedactedSecrets(t *testing.T) {
 	// A password in a jwks_url is refused without being echoed.
 	if err := checkJWKSURL("https://alice:hunter2@id.example.com/jwks"); err == nil || strings.Contains(err.Error(), "hunter2") {
 		t.Errorf("checkJWKSURL with a password: %v", err)
+	}
+}
+
+// The API key a comment in examples/gateway.yaml gives must be the one
+// whose hash the file stores: a newcomer tries exactly that key.
+func TestExampleAPIKeyCommentMatchesHash(t *testing.T) {
+	b, err := os.ReadFile("../../examples/gateway.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`sha256 of the key "([^"]+)"[^\n]*\n[^\n]*sha256: "([0-9a-f]{64})"`).FindSubmatch(b)
+	if m == nil {
+		t.Fatal("no commented API key in examples/gateway.yaml")
+	}
+	sum := sha256.Sum256(m[1])
+	if hex.EncodeToString(sum[:]) != string(m[2]) {
+		t.Errorf("sha256(%q) = %x, the file stores %s", m[1], sum, m[2])
 	}
 }
