@@ -288,6 +288,11 @@ func (h *h2Conn) OnRequest(s *h2.Stream) {
 		cc.rejectH2Head(s, errBadRequest)
 		return
 	}
+	if string(s.Method()) == "CONNECT" {
+		// The gateway does not tunnel: 501, as for HTTP/1.1 (parser).
+		cc.rejectH2Head(s, errNotImplemented)
+		return
+	}
 	b := sio.in[:0]
 	b = append(b, s.Method()...)
 	b = append(b, ' ')

@@ -325,13 +325,15 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 		r.limits = newRouteLimits(rc.Name, rc.RateLimits, s.limits, func(n string) bool {
 			return slices.ContainsFunc(cfg.RateLimits, func(l config.RateLimit) bool { return l.Name == n })
 		}, m, bad, i)
-		if rc.Upstream != "" && r.upstream == nil {
+		if rc.Upstream != "" && r.upstream == nil && !definedUpstream(cfg, rc.Upstream) {
 			bad(fmt.Sprintf("routes[%d].upstream", i), "upstream %q is not defined", rc.Upstream)
 		}
 		for _, sp := range rc.Split {
 			u := s.upstreams[sp.Upstream]
 			if u == nil {
-				bad(fmt.Sprintf("routes[%d].split", i), "upstream %q is not defined", sp.Upstream)
+				if !definedUpstream(cfg, sp.Upstream) {
+					bad(fmt.Sprintf("routes[%d].split", i), "upstream %q is not defined", sp.Upstream)
+				}
 				continue
 			}
 			r.splitTotal += sp.Weight
@@ -344,7 +346,7 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 			}
 			r.direct = &directResponse{status: d.Status, body: d.Body, contentType: ct}
 		}
-		if r.upstream == nil && len(r.split) == 0 && r.direct == nil {
+		if r.upstream == nil && len(r.split) == 0 && r.direct == nil && !upstreamFailed(cfg, rc) {
 			bad(fmt.Sprintf("routes[%d]", i), "no upstream, split or direct_response to serve it")
 		}
 		if rw := rc.Rewrite; rw != nil {
@@ -421,6 +423,27 @@ func compileHeaderOps(h *config.HeaderOps) headerOps {
 		ops.ownHost = ops.ownHost || strings.EqualFold(kv.Name, "X-Forwarded-Host")
 	}
 	return ops
+}
+
+// definedUpstream reports whether the file defines upstream name: one that
+// is missing from the snapshot then failed to build, which is reported at
+// the upstream itself, not again at every route that uses it.
+func definedUpstream(cfg *config.Config, name string) bool {
+	return slices.ContainsFunc(cfg.Upstreams, func(u config.Upstream) bool { return u.Name == name })
+}
+
+// upstreamFailed reports whether route rc names an upstream (directly or
+// in its split) that failed to build.
+func upstreamFailed(cfg *config.Config, rc *config.Route) bool {
+	if rc.Upstream != "" && definedUpstream(cfg, rc.Upstream) {
+		return true
+	}
+	for _, sp := range rc.Split {
+		if definedUpstream(cfg, sp.Upstream) {
+			return true
+		}
+	}
+	return false
 }
 
 func upstreamDefinition(u *config.Upstream) string {

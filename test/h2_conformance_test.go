@@ -386,3 +386,21 @@ func TestH2ContentLengthMismatchLogged(t *testing.T) {
 	}
 	waitLogCount(t, g, "/cl-mismatch", 400, 1)
 }
+
+// TestH2ConnectNotImplemented: a well-formed HTTP/2 CONNECT (RFC 9113
+// §8.5) gets the same 501 not_implemented as HTTP/1.1's: the gateway does
+// not tunnel.
+func TestH2ConnectNotImplemented(t *testing.T) {
+	up := echoHashUpstream(t)
+	g := startGateway(t, h2ConformanceConfig(up.addr(), "", "", ""))
+	r := dialH2Frames(t, g.addr)
+	r.headers(1, ":method", "CONNECT", ":authority", "example.com:443")
+	hdr, body := r.response(1)
+	if hdr[":status"] != "501" || !strings.Contains(string(body), `"code":"not_implemented"`) {
+		t.Fatalf("CONNECT: %v %s", hdr, body)
+	}
+	out := g.raw("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 2*time.Second)
+	if !strings.HasPrefix(out, "HTTP/1.1 501") {
+		t.Fatalf("HTTP/1.1 CONNECT: %.40q", out)
+	}
+}

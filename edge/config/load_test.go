@@ -245,3 +245,17 @@ func BenchmarkParseFullExample(b *testing.B) {
 		}
 	}
 }
+
+// More targets than a pool may hold is one problem, at the targets.
+func TestTooManyTargets(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("version: 1\nlisteners: [{name: web, address: \"127.0.0.1:8080\"}]\nupstreams:\n  - name: u\n    targets:\n")
+	for i := 0; i < maxTargets+1; i++ {
+		fmt.Fprintf(&b, "      - {address: \"10.%d.%d.%d:80\"}\n", i>>16&255, i>>8&255, i&255)
+	}
+	b.WriteString("routes: [{name: r, upstream: u}]\n")
+	errs := parseErrs(t, b.String())
+	if len(errs.Problems) != 1 || errs.Problems[0].Path != "upstreams[0].targets" || !strings.Contains(errs.Problems[0].Message, "4097 targets") {
+		t.Fatalf("got:\n%v", errs)
+	}
+}

@@ -355,6 +355,9 @@ func (v *validator) upstreams() map[string]bool {
 		if len(u.Targets) == 0 && !v.d.bad[tp] {
 			v.d.add(v.d.lookup(tp), tp, "at least one target is required")
 		}
+		if len(u.Targets) > maxTargets {
+			v.errf(tp, "%d targets, more than the limit of %d", len(u.Targets), maxTargets)
+		}
 		addrs := make(map[string]int)
 		for j, t := range u.Targets {
 			p := index(tp, j)
@@ -489,6 +492,10 @@ func isToken(s string) bool {
 // allAlgs are the names algorithms may list: the defaults, the HS*
 // family, and Ed25519, RFC 9864's fully-specified name for EdDSA over
 // Ed25519 (the one EdDSA curve Portico verifies), an alias of EdDSA.
+// maxTargets is the balancer's bound on one pool (balancer.MaxTargets;
+// this package imports nothing from the project).
+const maxTargets = 4096
+
 var allAlgs = append(append(slices.Clone(asymmetricAlgs), hmacAlgs...), "Ed25519")
 
 // defaultHMACAlgs are the HS* algorithms a secret file allows by default:
