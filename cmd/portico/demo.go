@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"sort"
 	"strings"
@@ -35,6 +36,14 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "portico demo: unexpected argument %q\n", fs.Arg(0))
 		return 2
+	}
+	// The demo serves a minted token, an API key and an echo of every
+	// request: it stays on loopback.
+	for _, a := range []struct{ flag, addr string }{{"listen", *listen}, {"tls-listen", *tlsListen}, {"admin", *adminAddr}} {
+		if !loopbackAddr(a.addr) {
+			fmt.Fprintf(stderr, "portico demo: -%s %s: the demo listens on loopback only (127.0.0.0/8, [::1])\n", a.flag, a.addr)
+			return 2
+		}
 	}
 	log := newLogger(stderr)
 	echoAddr, stopEcho, err := serveDemo(http.HandlerFunc(echoHandler))
@@ -108,7 +117,10 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	base := "http://" + *listen
-	fmt.Fprintf(stdout, `Portico demo: gateway on %[1]s, admin on http://%[2]s
+	// The curl lines are printed once the listeners accept: a port that
+	// is taken fails the start first, without lines that cannot work.
+	return serve(srv, log, func() {
+		fmt.Fprintf(stdout, `Portico demo: gateway on %[1]s, admin on http://%[2]s
 Try:
   curl -i %[1]s/status
   curl -ik https://%[5]s/hello   # TLS (self-signed certificate), HTTP/2 by ALPN
@@ -124,7 +136,21 @@ Try:
   curl -s http://%[2]s/upstreams
 Press Ctrl-C to stop.
 `, base, *adminAddr, token, apiKey, *tlsListen)
-	return serve(srv, log)
+	})
+}
+
+// loopbackAddr reports whether addr is host:port with a loopback IP or
+// localhost.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 func serveDemo(h http.Handler) (string, func(), error) {

@@ -178,14 +178,19 @@ func cmdRun(args []string, stderr io.Writer) int {
 		log.Error("cannot compile route file", "file", path, "error", err.Error())
 		return 1
 	}
-	return serve(srv, log)
+	return serve(srv, log, nil)
 }
 
 // serve runs srv until SIGTERM/SIGINT (drain, exit 0); SIGHUP reloads.
-func serve(srv *edge.Server, log *slog.Logger) int {
+// serve runs srv until a signal; started, when non-nil, runs once the
+// listeners accept connections.
+func serve(srv *edge.Server, log *slog.Logger, started func()) int {
 	if err := srv.Start(); err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return 1
+	}
+	if started != nil {
+		started()
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
