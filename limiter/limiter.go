@@ -132,6 +132,9 @@ func (c Config) normalize() (Config, error) {
 // time one token takes to come back.
 func emissionInterval(rate int64, period time.Duration) (int64, error) {
 	p := int64(period)
+	if rate > p {
+		return 0, fmt.Errorf("cannot use rate %d/%s: over one token per nanosecond", rate, period)
+	}
 	interval := p / rate
 	if rem := p % rate; rem >= rate-rem {
 		interval++ // round half up without overflowing p + rate/2

@@ -67,6 +67,8 @@ func TestConfigValidation(t *testing.T) {
 	f(Config{Rate: 1, Period: time.Second, MaxKeys: -1}, "cannot use max_keys")
 	f(Config{Rate: 1, Period: time.Second, MaxKeys: MaxMaxKeys + 1}, "cannot use max_keys")
 	f(Config{Rate: 3_000_000_000, Period: time.Second}, "over one token per nanosecond")
+	f(Config{Rate: 2_000_000_000, Period: time.Second}, "over one token per nanosecond") // would round to 1 ns: 100% off
+	f(Config{Rate: 1_000_000_001, Period: time.Second}, "over one token per nanosecond")
 	f(Config{Rate: 300_000_000, Period: time.Second}, "whole nanoseconds represent only")
 	f(Config{Rate: 1, Period: 24 * time.Hour, Burst: 1 << 40}, "exceeds")
 }
