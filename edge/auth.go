@@ -241,6 +241,9 @@ func (cc *clientConn) authenticate(ra *routeAuth) bool {
 			return false
 		}
 		ra.countRejected(res.Method, res.Reason)
+		if res.Refused != nil && res.Reason == policy.ReasonMissingTenant {
+			cc.id = res.Refused // logged as the consumer; nothing goes upstream
+		}
 		cc.respondAuthError(res.Reason)
 		return false
 	}

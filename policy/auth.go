@@ -55,6 +55,10 @@ type Result struct {
 	// authenticates once more after it (once: a second refusal stands).
 	Wait    *JWT
 	WaitSeq uint64
+	// Refused is the valid identity of a refusal that is about the
+	// identity, not the credential (a missing tenant: 403): for the access
+	// log's consumer. It never admits anything.
+	Refused *Identity
 }
 
 // Authenticate tries a route's methods in order; the first that admits
@@ -69,6 +73,9 @@ func Authenticate(methods []Method, r *Request) Result {
 		id, reason, src, seq := methods[i].authenticate(r)
 		if reason == ReasonOK {
 			return Result{ID: id, Method: i, Source: src}
+		}
+		if reason == ReasonMissingTenant && res.Refused == nil {
+			res.Refused = id
 		}
 		if seq != 0 && res.Wait == nil {
 			res.Wait, res.WaitSeq = methods[i].jwt, seq

@@ -338,7 +338,8 @@ func (j *JWT) authenticate(r *Request) (*Identity, Reason, TokenSource, uint64) 
 // Verify never blocks on the network: an unknown kid (or, before the
 // first key set, any token needing one) asks the background refresher for
 // a refetch (single-flight, at most once per MinRefetchInterval) and is
-// rejected now; the next request sees the new keys.
+// rejected now; the next request sees the new keys. With
+// ReasonMissingTenant the (valid) identity comes back with the refusal.
 func (j *JWT) Verify(tok []byte) (*Identity, Reason) {
 	id, r, _ := j.verify(tok)
 	return id, r
@@ -366,8 +367,9 @@ func (j *JWT) verify(tok []byte) (*Identity, Reason, uint64) {
 	id, r, seq := j.verifyToken(tok)
 	if r == ReasonOK && j.tenant != "" && id.Tenant == "" {
 		// SPEC §4: a valid identity without the tenant this method is
-		// configured to read is forbidden, not admitted tenant-less.
-		return nil, ReasonMissingTenant, 0
+		// configured to read is forbidden, not admitted tenant-less. The
+		// identity comes back with the refusal, for the access log.
+		return id, ReasonMissingTenant, 0
 	}
 	return id, r, seq
 }

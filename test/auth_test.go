@@ -77,7 +77,7 @@ listeners:
   - name: public
     address: "{{LISTEN}}"
 admin: {address: "{{ADMIN}}"}
-access_log: {path: "off"}
+access_log: {path: stdout}
 upstreams:
   - name: app
     targets: [{address: "` + up + `"}]
@@ -199,6 +199,10 @@ func TestAuthAtTheEdge(t *testing.T) {
 	}
 	if n := len(up.requests()); n != before {
 		t.Errorf("a tenant-less token reached the upstream")
+	}
+	// The identity was valid: the 403's log line names its consumer.
+	if l := accessLogLine(t, g, resp.Header.Get("X-Request-Id")); l["status"] != float64(403) || l["consumer"] != "alice" {
+		t.Errorf("missing-tenant 403 logged with status %v consumer %q, want 403 alice", l["status"], l["consumer"])
 	}
 
 	// Token in the query and in a cookie: accepted and stripped.
