@@ -265,7 +265,11 @@ func (lp *loop) expireDrain() {
 			continue
 		}
 		if cc.respBegun {
+			// Cut: let go of the upstream first, so its close (in any
+			// order with the client's) does not report the cut as the
+			// upstream's failure.
 			cc.errCode = codeDrainTimeout
+			cc.abortUpstream()
 			continue
 		}
 		cc.abortUpstream()
