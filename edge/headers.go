@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"bytes"
 	"github.com/portico-gw/portico/parser"
 	"github.com/portico-gw/portico/policy"
 )
@@ -51,7 +52,35 @@ func requestHeaderDropped(name []byte, req *parser.Request, ops *headerOps, hasC
 	if hasConnection && parser.ConnectionLists(req.Fields, name) {
 		return true
 	}
+	if bytes.IndexByte(name, '_') >= 0 && spoofsOwnedHeader(name) {
+		return true
+	}
 	return opsDrop(name, ops)
+}
+
+// spoofsOwnedHeader reports whether name, with '_' read as '-', is a field
+// the gateway owns. CGI, WSGI, Rack and PHP hand both X-Portico-Consumer
+// and X_Portico_Consumer to the application as HTTP_X_PORTICO_CONSUMER, so
+// a client could otherwise set an identity (or a forwarded address) the
+// upstream believes came from the gateway. nginx drops names with '_' by
+// default for the same reason; Envoy offers it as an option.
+func spoofsOwnedHeader(name []byte) bool {
+	var buf [32]byte
+	n := copy(buf[:], name) // a longer name can only match by its prefix
+	for i := 0; i < n; i++ {
+		if buf[i] == '_' {
+			buf[i] = '-'
+		}
+	}
+	d := buf[:n]
+	if len(name) > len(buf) {
+		return hasPrefixFold(d, "X-Portico-")
+	}
+	return hasPrefixFold(d, "X-Portico-") ||
+		parser.EqualFoldString(d, "X-Forwarded-For") ||
+		parser.EqualFoldString(d, "X-Forwarded-Proto") ||
+		parser.EqualFoldString(d, "X-Forwarded-Host") ||
+		parser.EqualFoldString(d, "X-Request-Id")
 }
 
 // clientTraceparent returns the client's traceparent when it sent exactly

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -835,5 +836,35 @@ routes:
 	}
 	if _, body := g.get("/plain"); !strings.HasPrefix(body, `proto=["http"] host=["`) {
 		t.Errorf("without: %s", body)
+	}
+}
+
+// Client fields that an application server reads as one of the gateway's
+// own (CGI/WSGI/Rack/PHP map '-' and '_' alike: X_Portico_Consumer is
+// HTTP_X_PORTICO_CONSUMER) never reach the upstream: no spoofed identity
+// or forwarded address behind the gateway's back.
+func TestUnderscoreSpoofsOfOwnedHeadersDropped(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		var names []string
+		for k := range r.Header {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		fmt.Fprint(w, strings.Join(names, ","))
+	})
+	g := startGateway(t, basicConfig(up.addr()))
+	out := g.raw("GET /api/x HTTP/1.1\r\nHost: a\r\nX_Portico_Consumer: admin\r\nX-Portico_Tenant: t\r\n"+
+		"X_Forwarded_For: 6.6.6.6\r\nX_Request_Id: mine\r\nX_Portico_"+strings.Repeat("A", 60)+": x\r\nX_Custom_Ok: kept\r\nConnection: close\r\n\r\n", 3*time.Second)
+	if !strings.HasPrefix(out, "HTTP/1.1 200") {
+		t.Fatalf("%.80q", out)
+	}
+	body := out[strings.Index(out, "\r\n\r\n")+4:]
+	for _, bad := range []string{"X_portico", "X-Portico_", "X_forwarded", "X_request", "X_Portico"} {
+		if strings.Contains(strings.ToLower(body), strings.ToLower(bad)) {
+			t.Errorf("upstream got a spoof of an owned field: %s", body)
+		}
+	}
+	if !strings.Contains(body, "X_custom_ok") && !strings.Contains(body, "X_Custom_Ok") {
+		t.Errorf("an unrelated field with '_' was dropped: %s", body)
 	}
 }
