@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -402,5 +403,45 @@ func TestH2ConnectNotImplemented(t *testing.T) {
 	out := g.raw("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 2*time.Second)
 	if !strings.HasPrefix(out, "HTTP/1.1 501") {
 		t.Fatalf("HTTP/1.1 CONNECT: %.40q", out)
+	}
+}
+
+// TestH2PseudoHeaderInjection: CR, LF or other bytes in a pseudo-header
+// that would inject fields or whole requests into the HTTP/1.1 request
+// sent upstream make the request malformed (RFC 9113 §8.2.1): the stream
+// is reset and the upstream receives nothing.
+func TestH2PseudoHeaderInjection(t *testing.T) {
+	var got atomic.Int64
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		got.Add(1)
+		io.WriteString(w, "reached")
+	})
+	g := startGateway(t, h2ConformanceConfig(up.addr(), "", "", ""))
+	for i, fields := range [][]string{
+		{":method", "GET", ":scheme", "http", ":path", "/h2", ":authority", "a\r\nX-Inj: 1"},
+		{":method", "GET /first HTTP/1.1\r\nHost: a\r\n\r\nGET", ":scheme", "http", ":path", "/second", ":authority", "a"},
+		{":method", "GET", ":scheme", "http\r\nX-Inj: 1", ":path", "/h2", ":authority", "a"},
+		{":method", "GET", ":scheme", "http", ":path", "/h2 HTTP/1.1\r\nX-Inj: 1", ":authority", "a"},
+	} {
+		r := dialH2Frames(t, g.addr)
+		r.headers(1, fields...)
+		for {
+			f, err := r.fr.ReadFrame()
+			if err != nil {
+				t.Fatalf("case %d: no RST_STREAM: %v", i, err)
+			}
+			if rst, ok := f.(*http2.RSTStreamFrame); ok && rst.StreamID == 1 {
+				if rst.ErrCode != http2.ErrCodeProtocol {
+					t.Errorf("case %d: RST_STREAM %v, want PROTOCOL_ERROR", i, rst.ErrCode)
+				}
+				break
+			}
+			if h, ok := f.(*http2.MetaHeadersFrame); ok && h.StreamID == 1 {
+				t.Fatalf("case %d: answered %v instead of a reset", i, h.Fields)
+			}
+		}
+	}
+	if n := got.Load(); n != 0 {
+		t.Fatalf("the upstream received %d requests", n)
 	}
 }

@@ -710,8 +710,8 @@ func (c *ServerConn) onField(hf hpack.HeaderField) {
 			s.malformed = true // unknown, or :status / :protocol in a request
 			return
 		}
-		if s.pseudo&bit != 0 {
-			s.malformed = true // duplicated
+		if s.pseudo&bit != 0 || !validPseudo(name, value) {
+			s.malformed = true // duplicated, or a value that is no request line part
 			return
 		}
 		s.pseudo |= bit

@@ -496,3 +496,25 @@ func TestCloseResetsStreams(t *testing.T) {
 		t.Fatal("write after close")
 	}
 }
+
+// TestValidPseudo: pseudo-header values that would break the HTTP/1.1
+// request built from them are malformed (RFC 9113 §8.2.1, §8.3.1).
+func TestValidPseudo(t *testing.T) {
+	for _, c := range []struct {
+		name, value string
+		ok          bool
+	}{
+		{":method", "GET", true}, {":method", "PROPFIND", true}, {":method", "M-SEARCH", true},
+		{":method", "GET /x HTTP/1.1\r\nHost: a\r\n\r\nGET", false}, {":method", "GE T", false}, {":method", "", false},
+		{":scheme", "https", true}, {":scheme", "coap+tcp", true}, {":scheme", "http\r\nX: 1", false},
+		{":scheme", "http://x/", false}, {":scheme", "1http", false},
+		{":authority", "api.example.com:8443", true}, {":authority", "[::1]:80", true},
+		{":authority", "a\r\nX-Inj: 1", false}, {":authority", "a b", false}, {":authority", "a\x00", false}, {":authority", "caf\xc3\xa9", false},
+		{":path", "/x?y=1", true}, {":path", "*", true}, {":path", "", true},
+		{":path", "/x HTTP/1.1\r\nX: 1", false}, {":path", "/a b", false}, {":path", "/a\tb", false},
+	} {
+		if got := validPseudo(c.name, c.value); got != c.ok {
+			t.Errorf("validPseudo(%s, %q) = %v, want %v", c.name, c.value, got, c.ok)
+		}
+	}
+}

@@ -27,6 +27,46 @@ func validFieldName(name string) bool {
 	return true
 }
 
+// validPseudo checks a request pseudo-header's value (RFC 9113 §8.2.1,
+// §8.3.1): :method a token, :scheme a URI scheme (RFC 3986 §3.1),
+// :authority and :path free of whitespace and control bytes. They become
+// the request line and Host of the HTTP/1.1 request the gateway sends
+// upstream, where a CR or LF would inject fields or whole requests.
+func validPseudo(name, v string) bool {
+	if len(v) == 0 {
+		return name == ":path" // empty :path is judged with the others (validRequest)
+	}
+	switch name {
+	case ":method":
+		for i := 0; i < len(v); i++ {
+			if c := v[i]; !tokenLower[c] && !(c >= 'A' && c <= 'Z') {
+				return false
+			}
+		}
+	case ":scheme":
+		for i := 0; i < len(v); i++ {
+			c := v[i]
+			alpha := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+			if !alpha && (i == 0 || !(c >= '0' && c <= '9' || c == '+' || c == '-' || c == '.')) {
+				return false
+			}
+		}
+	case ":authority":
+		for i := 0; i < len(v); i++ {
+			if c := v[i]; c <= ' ' || c >= 0x7f {
+				return false
+			}
+		}
+	default: // :path
+		for i := 0; i < len(v); i++ {
+			if c := v[i]; c <= ' ' || c == 0x7f {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // validFieldValueString applies RFC 9113 §8.2.1: no NUL, CR or LF, and no
 // leading or trailing whitespace.
 func validFieldValueString(v string) bool {
