@@ -76,6 +76,8 @@ func TestClientAddrTrustedProxies(t *testing.T) {
 	f("10.0.0.1", []string{"6.6.6.6", "1.2.3.4, 10.2.2.2"}, "1.2.3.4") // several fields count as one list
 	f("10.0.0.1", []string{"garbage, 10.2.2.2"}, "10.2.2.2")           // unparsable hop: stop at the last good one
 	f("10.0.0.1", []string{" 2001:db8::1 "}, "2001:db8::1")            // IPv6, OWS trimmed
+	f("10.0.0.1", []string{"::ffff:3.3.3.3"}, "3.3.3.3")               // IPv4-mapped: the same client as 3.3.3.3
+	f("10.0.0.1", []string{"2001:0db8:0:0::1"}, "2001:db8::1")         // one spelling per address
 }
 
 func TestHashOnParsing(t *testing.T) {

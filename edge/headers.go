@@ -306,7 +306,10 @@ func (cc *clientConn) clientAddr() string {
 			if !ok {
 				return best
 			}
-			best = string(hop)
+			// The canonical form (IPv4-mapped unmapped, IPv6 compressed):
+			// one client, one rate-limit bucket and one log spelling,
+			// however a proxy wrote it.
+			best = addr.String()
 			if !trusted(cc.ls.trusted, addr) {
 				return best
 			}
