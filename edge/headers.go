@@ -41,12 +41,7 @@ func requestHeaderDropped(name []byte, req *parser.Request, ops *headerOps, hasC
 	case parser.IsHopByHop(name),
 		parser.EqualFoldString(name, "Host"),
 		parser.EqualFoldString(name, "Content-Length"),
-		parser.EqualFoldString(name, "X-Forwarded-For"),
-		parser.EqualFoldString(name, "X-Forwarded-Proto"),
-		parser.EqualFoldString(name, "X-Forwarded-Host"),
-		parser.EqualFoldString(name, "X-Request-Id"),
-		parser.EqualFoldString(name, "Traceparent"),
-		hasPrefixFold(name, "X-Portico-"):
+		ownedRequestField(name):
 		return true
 	}
 	if hasConnection && parser.ConnectionLists(req.Fields, name) {
@@ -76,11 +71,18 @@ func spoofsOwnedHeader(name []byte) bool {
 	if len(name) > len(buf) {
 		return hasPrefixFold(d, "X-Portico-")
 	}
-	return hasPrefixFold(d, "X-Portico-") ||
-		parser.EqualFoldString(d, "X-Forwarded-For") ||
-		parser.EqualFoldString(d, "X-Forwarded-Proto") ||
-		parser.EqualFoldString(d, "X-Forwarded-Host") ||
-		parser.EqualFoldString(d, "X-Request-Id")
+	return ownedRequestField(d)
+}
+
+// ownedRequestField reports whether name is one the gateway sets on every
+// upstream request (SPEC §3), so a client's copy never passes.
+func ownedRequestField(name []byte) bool {
+	return hasPrefixFold(name, "X-Portico-") ||
+		parser.EqualFoldString(name, "X-Forwarded-For") ||
+		parser.EqualFoldString(name, "X-Forwarded-Proto") ||
+		parser.EqualFoldString(name, "X-Forwarded-Host") ||
+		parser.EqualFoldString(name, "X-Request-Id") ||
+		parser.EqualFoldString(name, "Traceparent")
 }
 
 // clientTraceparent returns the client's traceparent when it sent exactly

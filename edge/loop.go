@@ -264,15 +264,13 @@ func (lp *loop) expireDrain() {
 		if cc.closed {
 			continue
 		}
+		// Let go of the upstream first, so its close (in any order with
+		// the client's) is not reported as the upstream's failure.
+		cc.abortUpstream()
 		if cc.respBegun {
-			// Cut: let go of the upstream first, so its close (in any
-			// order with the client's) does not report the cut as the
-			// upstream's failure.
-			cc.errCode = codeDrainTimeout
-			cc.abortUpstream()
+			cc.errCode = codeDrainTimeout // cut: the close says the rest
 			continue
 		}
-		cc.abortUpstream()
 		cc.respondError(errShuttingDown, true)
 	}
 	lp.flushDirty()

@@ -93,14 +93,14 @@ type routeLimit struct {
 }
 
 // newRouteLimits resolves route i's limits. A name missing from limits is
-// reported unless defined says the file has it: then it failed to compile,
-// and that failure is already reported at the limit itself.
-func newRouteLimits(route string, names []string, limits map[string]*limitRT, defined func(string) bool, reg *metricsRegistry, bad func(string, string, ...any), i int) []routeLimit {
+// reported unless the file defines it ("limit:"+name in defined): then it
+// failed to compile, and that failure is already reported at the limit.
+func newRouteLimits(route string, names []string, limits map[string]*limitRT, defined map[string]bool, reg *metricsRegistry, bad func(string, string, ...any), i int) []routeLimit {
 	var out []routeLimit
 	for j, n := range names {
 		l := limits[n]
 		if l == nil {
-			if !defined(n) {
+			if !defined["limit:"+n] {
 				bad(fmt.Sprintf("routes[%d].rate_limits[%d]", i, j), "rate limit %q is not defined", n)
 			}
 			continue

@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -295,6 +294,19 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 
 	s.auth = compileAuth(cfg, prev, log, bad)
 	s.limits = compileLimits(cfg, prev, bad)
+	// What the file defines: a name it defines but the snapshot lacks
+	// failed to build, which is reported at its definition, not again at
+	// every route that uses it.
+	defined := make(map[string]bool, len(cfg.Upstreams)+len(cfg.Auth)+len(cfg.RateLimits))
+	for _, u := range cfg.Upstreams {
+		defined["upstream:"+u.Name] = true
+	}
+	for _, a := range cfg.Auth {
+		defined["auth:"+a.Name] = true
+	}
+	for _, l := range cfg.RateLimits {
+		defined["limit:"+l.Name] = true
+	}
 
 	matches := make([]router.Match, 0, len(cfg.Routes))
 	for i := range cfg.Routes {
@@ -310,8 +322,7 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 			for j, name := range rc.Auth {
 				a := s.auth[name]
 				if a == nil {
-					// One that failed to compile is reported at itself.
-					if !slices.ContainsFunc(cfg.Auth, func(c config.Auth) bool { return c.Name == name }) {
+					if !defined["auth:"+name] {
 						bad(fmt.Sprintf("routes[%d].auth[%d]", i, j), "auth %q is not defined", name)
 					}
 					continue
@@ -322,16 +333,19 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 		} else if len(rc.Scopes) > 0 {
 			bad(fmt.Sprintf("routes[%d].scopes", i), "scopes need auth on the route")
 		}
-		r.limits = newRouteLimits(rc.Name, rc.RateLimits, s.limits, func(n string) bool {
-			return slices.ContainsFunc(cfg.RateLimits, func(l config.RateLimit) bool { return l.Name == n })
-		}, m, bad, i)
-		if rc.Upstream != "" && r.upstream == nil && !definedUpstream(cfg, rc.Upstream) {
-			bad(fmt.Sprintf("routes[%d].upstream", i), "upstream %q is not defined", rc.Upstream)
+		r.limits = newRouteLimits(rc.Name, rc.RateLimits, s.limits, defined, m, bad, i)
+		upstreamFailed := false // the route names an upstream that failed to build
+		if rc.Upstream != "" && r.upstream == nil {
+			if upstreamFailed = defined["upstream:"+rc.Upstream]; !upstreamFailed {
+				bad(fmt.Sprintf("routes[%d].upstream", i), "upstream %q is not defined", rc.Upstream)
+			}
 		}
 		for _, sp := range rc.Split {
 			u := s.upstreams[sp.Upstream]
 			if u == nil {
-				if !definedUpstream(cfg, sp.Upstream) {
+				if defined["upstream:"+sp.Upstream] {
+					upstreamFailed = true
+				} else {
 					bad(fmt.Sprintf("routes[%d].split", i), "upstream %q is not defined", sp.Upstream)
 				}
 				continue
@@ -346,7 +360,7 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 			}
 			r.direct = &directResponse{status: d.Status, body: d.Body, contentType: ct}
 		}
-		if r.upstream == nil && len(r.split) == 0 && r.direct == nil && !upstreamFailed(cfg, rc) {
+		if r.upstream == nil && len(r.split) == 0 && r.direct == nil && !upstreamFailed {
 			bad(fmt.Sprintf("routes[%d]", i), "no upstream, split or direct_response to serve it")
 		}
 		if rw := rc.Rewrite; rw != nil {
@@ -423,27 +437,6 @@ func compileHeaderOps(h *config.HeaderOps) headerOps {
 		ops.ownHost = ops.ownHost || strings.EqualFold(kv.Name, "X-Forwarded-Host")
 	}
 	return ops
-}
-
-// definedUpstream reports whether the file defines upstream name: one that
-// is missing from the snapshot then failed to build, which is reported at
-// the upstream itself, not again at every route that uses it.
-func definedUpstream(cfg *config.Config, name string) bool {
-	return slices.ContainsFunc(cfg.Upstreams, func(u config.Upstream) bool { return u.Name == name })
-}
-
-// upstreamFailed reports whether route rc names an upstream (directly or
-// in its split) that failed to build.
-func upstreamFailed(cfg *config.Config, rc *config.Route) bool {
-	if rc.Upstream != "" && definedUpstream(cfg, rc.Upstream) {
-		return true
-	}
-	for _, sp := range rc.Split {
-		if definedUpstream(cfg, sp.Upstream) {
-			return true
-		}
-	}
-	return false
 }
 
 func upstreamDefinition(u *config.Upstream) string {

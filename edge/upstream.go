@@ -301,17 +301,7 @@ func (uc *upConn) onClose(error) {
 		return
 	}
 	if uc.headDone {
-		if cc.retractHead() {
-			cc.target.ReportFailure(time.Now().UnixNano())
-			cc.failUpstream(errBadGateway)
-			return
-		}
-		// Truncated response: nothing honest is left to send but the
-		// close. The log keeps the status the client got, with the reason.
-		cc.target.ReportFailure(time.Now().UnixNano())
-		cc.errCode = errBadGateway.code
-		cc.keepAlive = false
-		cc.finishRequest()
+		uc.cutResponse(cc) // truncated
 		return
 	}
 	if uc.reused && !uc.gotData && cc.bodyKind == bodyNone && !cc.staleRetried {
@@ -513,6 +503,23 @@ func (uc *upConn) badResponse(cc *clientConn) {
 	cc.failUpstream(errBadGateway)
 }
 
+// cutResponse ends an exchange whose response broke after its head (the
+// upstream closed mid-body, or sent a bad chunk). A head still queued is
+// taken back and the client gets a plain 502; one that has left can only
+// be followed by a close, and the log keeps the status the client got,
+// with bad_gateway as the reason.
+func (uc *upConn) cutResponse(cc *clientConn) {
+	if cc.retractHead() {
+		uc.badResponse(cc)
+		return
+	}
+	uc.abandon(cc)
+	cc.target.ReportFailure(time.Now().UnixNano())
+	cc.keepAlive = false
+	cc.errCode = errBadGateway.code
+	cc.finishRequest()
+}
+
 // maxInterim bounds the informational responses forwarded for one
 // exchange (Go's HTTP client stops after 5; 103 Early Hints come once or
 // twice).
@@ -659,17 +666,7 @@ func (uc *upConn) forwardBody(cc *clientConn, buf []byte) int {
 			consumed, data, done, err := uc.dec.Decode(buf[total:])
 			total += consumed
 			if err != nil {
-				if cc.retractHead() {
-					uc.badResponse(cc)
-					return total
-				}
-				// The head is out: closing is the only signal left. The log
-				// keeps the status the client got, with the reason.
-				uc.abandon(cc)
-				cc.target.ReportFailure(time.Now().UnixNano())
-				cc.keepAlive = false
-				cc.errCode = errBadGateway.code
-				cc.finishRequest()
+				uc.cutResponse(cc)
 				return total
 			}
 			if len(data) > 0 {
