@@ -110,6 +110,8 @@ type clientConn struct {
 	limitsTaken   []takenToken          // checkLimits' scratch, reused
 	cookieBuf     []byte                // several Cookie fields joined (cookies)
 	carry         []byte                // what a failed dial held, for the retry to send
+	bodyCopy      []byte                // body bytes sent, kept for a retry (retrybody.go)
+	copying       bool                  // bodyCopy holds every body byte sent so far
 	retryBudget   *balancer.RetryBudget // held while this request retries
 	pendingHead   int                   // 1 + offset in wbuf of a response head not yet sent, else 0
 	respDone      bool
@@ -363,6 +365,7 @@ func (cc *clientConn) resetExchange() {
 	cc.pendingHead = 0
 	cc.carry = nil
 	cc.releaseRetry()
+	cc.dropBodyCopy()
 	cc.id, cc.tokenSrc, cc.authChallenge, cc.hasLimit = nil, policy.TokenSource{}, "", false
 	cc.staleRetried = false
 }
@@ -441,6 +444,7 @@ func (cc *clientConn) startRequest(head []byte) {
 	up := rt.pickUpstream()
 	cc.up = up
 	cc.retriesLeft = rt.retryAttempts
+	cc.startBodyCopy()
 	cc.headCopy = cc.buildUpstreamHead(cc.headCopy[:0])
 	cc.upstreamStart = cc.lp.now()
 	if rt.timeout > 0 {
@@ -483,6 +487,7 @@ func (cc *clientConn) connectUpstream(exclude *balancer.Target) bool {
 		cc.carry = nil
 	} else {
 		uc.write(cc.headCopy)
+		cc.resendBody(uc)
 	}
 	return true
 }
@@ -529,7 +534,7 @@ func (cc *clientConn) readBody() bool {
 			k = cc.bodyLeft
 		}
 		if !discard {
-			cc.uc.write(buf[:k])
+			cc.sendBody(buf[:k])
 		}
 		cc.bodyLeft -= k
 		cc.bytesIn += k
@@ -561,15 +566,15 @@ func (cc *clientConn) readBody() bool {
 				}
 				if !discard {
 					sc := parser.AppendChunkHeader(cc.lp.scratch[:0], len(data))
-					cc.uc.write(sc)
-					cc.uc.write(data)
-					cc.uc.write(crlf)
+					cc.sendBody(sc)
+					cc.sendBody(data)
+					cc.sendBody(crlf)
 				}
 			}
 			if done {
 				consume(cc.gc, total)
 				if !discard {
-					cc.uc.write(appendLastChunk(cc.lp.scratch[:0], cc.reqTrailers))
+					cc.sendBody(appendLastChunk(cc.lp.scratch[:0], cc.reqTrailers))
 				}
 				cc.bodyEnd(discard)
 				return true
@@ -615,6 +620,7 @@ func (cc *clientConn) abortUpstream() {
 	cc.lp.wheel.Stop(&cc.rtimer)
 	cc.releaseCompressor()
 	cc.releaseRetry()
+	cc.dropBodyCopy()
 	if uc := cc.uc; uc != nil {
 		cc.uc = nil
 		uc.cc = nil
@@ -818,6 +824,7 @@ func (cc *clientConn) finishRequest() {
 	cc.lp.wheel.Stop(&cc.rtimer)
 	cc.releaseCompressor()
 	cc.releaseRetry()
+	cc.dropBodyCopy()
 	cc.logRequest()
 	if cc.target != nil {
 		cc.target.Release()

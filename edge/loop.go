@@ -55,6 +55,9 @@ type loop struct {
 
 	compressors compressors // response encoders, reused across responses
 
+	retryCopyBytes int      // retry body copies reserved (retrybody.go)
+	retryCopies    [][]byte // emptied copies kept for reuse
+
 	clock      time.Time // the current callback's time, read once (see now)
 	clockValid bool
 

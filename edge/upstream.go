@@ -304,7 +304,7 @@ func (uc *upConn) onClose(error) {
 		uc.cutResponse(cc) // truncated
 		return
 	}
-	if uc.reused && !uc.gotData && cc.bodyKind == bodyNone && !cc.staleRetried {
+	if uc.reused && !uc.gotData && cc.bodyResendable() && !cc.staleRetried {
 		// The classic keep-alive race: the upstream closed an idle
 		// connection just as we reused it. Nothing was processed; send the
 		// request again on a fresh connection to the same target, once.
@@ -312,6 +312,7 @@ func (uc *upConn) onClose(error) {
 		nu := uc.hp.dialNew(cc)
 		cc.uc = nu
 		nu.write(cc.headCopy)
+		cc.resendBody(nu)
 		return
 	}
 	cc.upstreamFailed(retryReset, errBadGateway)
@@ -412,6 +413,7 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 		case st == 100:
 			if cc.expect100 && !cc.http10 {
 				cc.writeClient(cc.continueHead())
+				cc.expect100 = false // once: a retry's target may send its own
 			}
 		case !cc.http10: // 102, 103 …: a proxy forwards them (RFC 9110 §15.2), never to HTTP/1.0
 			cc.writeClient(uc.buildInformationalHead(cc))
@@ -428,6 +430,7 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 	}
 	uc.headDone = true
 	cc.respBegun = true
+	cc.dropBodyCopy() // nothing is resent once the answer has begun
 	cc.status = st
 	if st >= 500 {
 		cc.target.ReportFailure(time.Now().UnixNano())
@@ -775,10 +778,11 @@ func (uc *upConn) responseDone(cc *clientConn) {
 	cc.state = stateDiscard
 }
 
-// canRetry: attempts left, and the request can be sent again (no body, or
-// never sent), and no response byte reached the client.
+// canRetry: attempts left, an idempotent request that can be sent again
+// (no body, or all of it sent so far kept: retrybody.go), and no response
+// byte reached the client.
 func (cc *clientConn) canRetry() bool {
-	return cc.retriesLeft > 0 && !cc.respBegun && cc.bodyKind == bodyNone && cc.idempotent
+	return cc.retriesLeft > 0 && !cc.respBegun && cc.idempotent && cc.bodyResendable()
 }
 
 // retryBudgetOK asks the upstream's retry budget for this request to

@@ -1,0 +1,94 @@
+package edge
+
+// Request bodies kept for a retry.
+//
+// Bodies are streamed upstream as they arrive and never held whole (DESIGN
+// principle 8), so a request whose body has left cannot be sent again from
+// the client's bytes. Routes that retry on reset, 502, 503 or 504 would then
+// never retry a PUT or DELETE with a body, where Envoy and nginx do (both
+// buffer such bodies). A small copy closes that gap within the memory
+// bound: an idempotent request on a route with such retries keeps a copy of
+// the body bytes it sends, as framed upstream, while they total at most
+// retryBodyMax; past that the copy is dropped and the request is no longer
+// retried (Envoy does the same past its buffer limit). The copy goes as
+// soon as the response begins or the exchange ends.
+//
+// Copies are bounded per loop too (retryCopyLoopMax, reserved at
+// retryBodyMax each), so many HTTP/2 streams or connections uploading at
+// once cannot turn the copies into unbounded memory: past the budget a
+// request simply is not retryable, as one with a large body is not.
+
+const (
+	retryBodyMax     = 64 << 10
+	retryCopyLoopMax = 32 << 20
+	// retryCopyFree is how many emptied copy buffers a loop keeps for reuse.
+	retryCopyFree = 16
+)
+
+// retryKindsNeedingCopy are the retry conditions that can fire after the
+// body has left; a failed connect sends nothing and keeps its own carry.
+const retryKindsNeedingCopy = retryReset | retry502 | retry503 | retry504
+
+// startBodyCopy decides, as the request goes upstream, whether its body is
+// kept for a retry.
+func (cc *clientConn) startBodyCopy() {
+	rt := cc.rt
+	if cc.bodyKind == bodyNone || !cc.idempotent || cc.retriesLeft <= 0 || rt.retryOn&retryKindsNeedingCopy == 0 {
+		return
+	}
+	if cc.bodyKind == bodyLength && cc.bodyLeft > retryBodyMax {
+		return // cannot fit: not worth copying the first part
+	}
+	lp := cc.lp
+	if lp.retryCopyBytes+retryBodyMax > retryCopyLoopMax {
+		return
+	}
+	lp.retryCopyBytes += retryBodyMax
+	if n := len(lp.retryCopies); n > 0 {
+		cc.bodyCopy = lp.retryCopies[n-1][:0]
+		lp.retryCopies = lp.retryCopies[:n-1]
+	} else {
+		cc.bodyCopy = make([]byte, 0, 4<<10)
+	}
+	cc.copying = true
+}
+
+// sendBody writes request body bytes (already framed for the upstream) to
+// the upstream connection and to the retry copy.
+func (cc *clientConn) sendBody(b []byte) {
+	cc.uc.write(b)
+	if !cc.copying {
+		return
+	}
+	if len(cc.bodyCopy)+len(b) > retryBodyMax {
+		cc.dropBodyCopy()
+		return
+	}
+	cc.bodyCopy = append(cc.bodyCopy, b...)
+}
+
+// resendBody writes the copy to a new upstream connection (a retry).
+func (cc *clientConn) resendBody(uc *upConn) {
+	if cc.copying && len(cc.bodyCopy) > 0 {
+		uc.write(cc.bodyCopy)
+	}
+}
+
+// bodyResendable: the request has no body, or all of it sent so far is in
+// the copy.
+func (cc *clientConn) bodyResendable() bool {
+	return cc.bodyKind == bodyNone || cc.copying
+}
+
+// dropBodyCopy gives the copy back to the loop. Idempotent.
+func (cc *clientConn) dropBodyCopy() {
+	if !cc.copying {
+		return
+	}
+	lp := cc.lp
+	lp.retryCopyBytes -= retryBodyMax
+	if len(lp.retryCopies) < retryCopyFree && cap(cc.bodyCopy) <= retryBodyMax {
+		lp.retryCopies = append(lp.retryCopies, cc.bodyCopy[:0])
+	}
+	cc.bodyCopy, cc.copying = nil, false
+}
