@@ -639,17 +639,22 @@ func (cc *clientConn) onRouteTimeout() {
 	if cc.target != nil {
 		cc.target.ReportFailure(time.Now().UnixNano())
 	}
-	started := cc.respBegun
 	cc.abortUpstream()
-	if started {
-		// Part of the response is out: the only honest signal is a close.
-		// The log keeps the status the client got, with the reason.
-		cc.errCode = errGatewayTimeout.code
-		cc.logRequest()
-		cc.closeNow()
-		return
-	}
 	cc.respondError(errGatewayTimeout, !cc.reqDone)
+}
+
+// cutAnswer ends an exchange whose answer has begun reaching the client
+// when Portico must fail it (a route timeout, a request body that turned
+// out bad or too large while the upstream was already answering): an
+// error envelope now would land inside that answer, so the only honest
+// signal is a close (HTTP/2: RST_STREAM). The log keeps the status the
+// client got, with e's code as the reason.
+func (cc *clientConn) cutAnswer(e *errorKind) {
+	cc.abortUpstream()
+	cc.keepAlive = false
+	cc.errCode = e.code
+	cc.logRequest()
+	cc.closeNow()
 }
 
 // skipBodyMax is the largest announced body drained to keep a connection
@@ -730,6 +735,10 @@ func (cc *clientConn) writeError(e *errorKind, closeAfter bool) {
 
 // respondError answers e and finishes the request.
 func (cc *clientConn) respondError(e *errorKind, closeAfter bool) {
+	if cc.respBegun && !cc.retractHead() {
+		cc.cutAnswer(e)
+		return
+	}
 	cc.writeError(e, closeAfter)
 	cc.reqDone = true
 	cc.respDone = true
@@ -929,6 +938,8 @@ func (cc *clientConn) onClose(error) {
 		// answer begun that is 499, nginx's "client closed request".
 		if cc.status == 0 {
 			cc.status, cc.errCode = statusClientClosed, codeClientClosed
+		} else if cc.errCode == "" && !cc.respDone {
+			cc.errCode = codeClientClosed // left mid-answer: the status it got, and why it ended
 		}
 		cc.logRequest()
 		cc.state = stateClosing

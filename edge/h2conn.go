@@ -451,10 +451,16 @@ func (h *h2Conn) OnReset(s *h2.Stream, _ http2.ErrCode) {
 	}
 	sio := cc.gc.(*streamIO)
 	sio.s, sio.ended = nil, true // the stream is gone: nothing more may be written to it
-	if s.ResetHere() && cc.status == 0 {
+	if s.ResetHere() {
 		// The client broke the stream (RFC 9113 §8.1.1 malformed, flow
-		// control): its log line is a 400, not a client that went away.
-		cc.status, cc.errCode = errBadRequest.status, errBadRequest.code
+		// control): its log line is a 400, not a client that went away;
+		// past the response head, the status it got with the reason.
+		if cc.status == 0 {
+			cc.status = errBadRequest.status
+		}
+		if cc.errCode == "" {
+			cc.errCode = errBadRequest.code
+		}
 	}
 	if !cc.closed {
 		h.closeExchange(cc)

@@ -84,9 +84,10 @@ type Stats struct {
 
 // floodCounter counts events in a fixed window.
 type floodCounter struct {
-	start time.Time
-	count int
-	max   int
+	start  time.Time
+	count  int
+	max    int
+	opened int // streams the client opened in the window (resets only)
 }
 
 // ServerConn is the server side of one HTTP/2 connection, without I/O: the
@@ -615,6 +616,8 @@ func (c *ServerConn) onHeaders(id uint32, flags http2.Flags, p []byte) error {
 		}
 	} else {
 		c.maxClientID = id
+		c.roll(&c.resets)
+		c.resets.opened++
 		switch {
 		case c.goAwayFinal && id > c.lastStreamID:
 			// After the final GOAWAY new streams are ignored (RFC 9113 §6.8).
@@ -743,7 +746,7 @@ func (c *ServerConn) onField(hf hpack.HeaderField) {
 		}
 	case "host":
 		if !c.hdrTrailers {
-			if s.host.n != 0 && string(s.bytes(s.host)) != value {
+			if s.host.n != 0 && !bytes.EqualFold(s.bytes(s.host), []byte(value)) {
 				s.malformed = true
 				return
 			}
@@ -881,7 +884,8 @@ func (s *Stream) validRequest() bool {
 	if p[0] != '/' && !(string(p) == "*" && string(s.Method()) == "OPTIONS") {
 		return false
 	}
-	if s.authority.n != 0 && s.host.n != 0 && string(s.bytes(s.authority)) != string(s.bytes(s.host)) {
+	// Hosts are case-insensitive (RFC 3986 §3.2.2): A.EXAMPLE and a.example agree.
+	if s.authority.n != 0 && s.host.n != 0 && !bytes.EqualFold(s.bytes(s.authority), s.bytes(s.host)) {
 		return false
 	}
 	return true
@@ -1274,21 +1278,44 @@ func (c *ServerConn) connError(code http2.ErrCode, reason string) error {
 	return c.err
 }
 
-func (c *ServerConn) spend(fc *floodCounter, reason string) error {
-	now := c.cfg.Now()
-	if fc.start.IsZero() || now.Sub(fc.start) >= c.cfg.FloodWindow {
+// resetCeiling × the reset budget ends a connection even when most of its
+// streams complete (see spendReset).
+const resetCeiling = 10
+
+// roll starts a new counting window once the current one is over.
+func (c *ServerConn) roll(fc *floodCounter) {
+	if now := c.cfg.Now(); fc.start.IsZero() || now.Sub(fc.start) >= c.cfg.FloodWindow {
 		fc.start = now
-		fc.count = 0
+		fc.count, fc.opened = 0, 0
 	}
-	fc.count++
-	if fc.count > fc.max {
-		return c.connError(http2.ErrCodeEnhanceYourCalm, reason)
+}
+
+func (c *ServerConn) spendControl() error {
+	c.roll(&c.control)
+	if c.control.count++; c.control.count > c.control.max {
+		return c.connError(http2.ErrCodeEnhanceYourCalm, "control_flood")
 	}
 	return nil
 }
 
-func (c *ServerConn) spendReset() error   { return c.spend(&c.resets, "rapid_reset") }
-func (c *ServerConn) spendControl() error { return c.spend(&c.control, "control_flood") }
+// spendReset counts a stream reset by the client, or by us because of it.
+// Past the window's budget the connection ends only while resets are at
+// least half of the streams the client opened in the window, Envoy's rule
+// for premature resets: a busy gRPC channel that cancels a minority of
+// its calls (deadlines, hedging) is not an attack and must not lose its
+// connection every few seconds, while a rapid-reset attacker (CVE-2023-
+// 44487) would have to pay a complete request, held against the
+// concurrency limit, for every stream it resets past the budget. At ten
+// times the budget the connection ends whatever the share: cheap streams
+// (404s) opened only to dilute the share buy no unbounded resets.
+func (c *ServerConn) spendReset() error {
+	fc := &c.resets
+	c.roll(fc)
+	if fc.count++; fc.count > fc.max && (2*fc.count >= fc.opened || fc.count > resetCeiling*fc.max) {
+		return c.connError(http2.ErrCodeEnhanceYourCalm, "rapid_reset")
+	}
+	return nil
+}
 
 // checkControlRoom ends a connection whose peer keeps provoking replies
 // (PING/SETTINGS ACKs, RST_STREAM) while not reading them.

@@ -71,6 +71,56 @@ func TestDefenceRapidReset(t *testing.T) {
 	}
 }
 
+// TestDefenceResetsAmongCompletedStreams: a busy client that cancels a
+// minority of its streams (gRPC deadlines, hedged calls) keeps its
+// connection however many cancels that makes (Envoy's rule: resets must be
+// at least half the streams opened past the budget), up to the ceiling of
+// ten budgets; resets that are half the traffic end it past the budget.
+func TestDefenceResetsAmongCompletedStreams(t *testing.T) {
+	const perSecond, window = 10, 10 * time.Second
+	budget := perSecond * int(window/time.Second)
+	for _, c := range []struct {
+		name       string
+		everyNth   int // one stream in everyNth is reset, the rest complete
+		resets     int
+		wantClosed bool
+	}{
+		{"one in ten reset, 3 budgets", 10, 3 * budget, false},
+		{"one in three reset, 3 budgets", 3, 3 * budget, false},
+		{"every other reset, past the budget", 2, budget + 2, true},
+		{"one in ten reset, past the ceiling", 10, resetCeiling*budget + 2, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			clock := &fakeClock{t: time.Unix(1000, 0)}
+			cl := newClient(t, Config{MaxResetsPerSecond: perSecond, FloodWindow: window, Now: clock.now,
+				MaxStreamsPerConn: 1 << 30, MaxControlFramesPerSecond: 1 << 20})
+			cl.handshake()
+			id := uint32(1)
+			resets := 0
+			for i := 0; resets < c.resets && cl.err == nil; i++ {
+				if i%c.everyNth == 0 {
+					cl.headers(id, false, reqFields("GET", "/hold")...)
+					cl.fr.WriteRSTStream(id, http2.ErrCodeCancel)
+					resets++
+				} else {
+					cl.headers(id, true, reqFields("GET", "/")...)
+				}
+				id += 2
+				cl.sync()
+				cl.toCli.Reset() // the answers are not what this test reads
+			}
+			if closed := cl.err != nil; closed != c.wantClosed {
+				t.Fatalf("closed %v after %d resets (err %v), want closed %v", closed, resets, cl.err, c.wantClosed)
+			}
+			if c.wantClosed {
+				if code, _ := connErrCode(cl.err); code != http2.ErrCodeEnhanceYourCalm {
+					t.Fatalf("err %v", cl.err)
+				}
+			}
+		})
+	}
+}
+
 // TestDefenceContinuationFlood: a header block that never ends
 // (CVE-2024-27316 class) is cut off at 2×MaxHeaderBytes encoded bytes,
 // and empty CONTINUATIONs by the control-frame budget.

@@ -1,0 +1,166 @@
+//go:build integration
+
+package test
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// earlyAnswerUpstream answers 200 with a chunked body as soon as it has the
+// head, then keeps reading the request body without ending its answer: the
+// upstream of a streaming call (gRPC bidi, an echo) that replies before the
+// upload is over.
+func earlyAnswerUpstream(t *testing.T) string {
+	return rawUpstream(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		br := bufio.NewReader(c)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			if line == "\r\n" {
+				break
+			}
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+		_, _ = io.Copy(io.Discard, br)
+	})
+}
+
+// logLine waits for the access-log line of path and returns its status
+// and error_code.
+func logLine(t *testing.T, g *gateway, path string) (int, string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		for _, l := range strings.Split(g.stdout.String(), "\n") {
+			var m struct {
+				Path      string `json:"path"`
+				Status    int    `json:"status"`
+				ErrorCode string `json:"error_code"`
+			}
+			if json.Unmarshal([]byte(l), &m) == nil && m.Path == path {
+				return m.Status, m.ErrorCode
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no access-log line for %s", path)
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+}
+
+// A request body that turns out too large (or badly framed) after the
+// upstream has begun to answer cannot get a 413 or 400 any more: the
+// envelope would land inside the answer already under way (it used to be
+// written into the chunked 200 body over HTTP/1.1, and over HTTP/2 the
+// stream ended with END_STREAM as if the body were complete). The answer
+// is cut instead, a close on HTTP/1.1 and RST_STREAM on HTTP/2, and the
+// log keeps the 200 the client got, with the reason.
+func TestBodyFailureAfterTheAnswerBegan(t *testing.T) {
+	up := earlyAnswerUpstream(t)
+	g := startGateway(t, `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+    protocols: [http1, h2c]
+admin: {address: "{{ADMIN}}"}
+access_log: {path: stdout}
+upstreams:
+  - name: app
+    targets: [{address: "`+up+`"}]
+routes:
+  - name: all
+    match: {path_prefix: /}
+    upstream: app
+    max_body_bytes: 4KiB
+    timeout: 10s
+`)
+	for _, c := range []struct {
+		path, body, code string
+	}{
+		{"/too-large", strings.Repeat("1000\r\n"+strings.Repeat("x", 4096)+"\r\n", 2) + "0\r\n\r\n", "payload_too_large"},
+		{"/bad-chunk", "zz\r\n", "bad_request"},
+	} {
+		conn, err := net.Dial("tcp", g.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		io.WriteString(conn, "PUT "+c.path+" HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+		br := bufio.NewReader(conn)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: head %v %v", c.path, resp, err)
+		}
+		first := make([]byte, 5)
+		if _, err := io.ReadFull(resp.Body, first); err != nil || string(first) != "hello" {
+			t.Fatalf("%s: first bytes %q %v", c.path, first, err)
+		}
+		io.WriteString(conn, c.body)
+		rest, err := io.ReadAll(resp.Body)
+		if err == nil || !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("%s: the body ended cleanly (%v) with %q: a cut answer must not look complete", c.path, err, rest)
+		}
+		if bytes.Contains(rest, []byte("HTTP/1.1")) || bytes.Contains(rest, []byte(c.code)) {
+			t.Fatalf("%s: an error envelope inside the answer: %q", c.path, rest)
+		}
+		conn.Close()
+		if st, code := logLine(t, g, c.path); st != 200 || code != c.code {
+			t.Fatalf("%s: logged %d %q, want 200 %q", c.path, st, code, c.code)
+		}
+	}
+
+	// HTTP/2: the upload goes over max_body_bytes after the 200 began.
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest("PUT", "http://"+g.addr+"/h2-too-large", pr)
+	req.ContentLength = -1
+	type result struct {
+		resp *http.Response
+		err  error
+	}
+	got := make(chan result, 1)
+	go func() {
+		resp, err := h2cClient().Do(req)
+		got <- result{resp, err}
+	}()
+	pw.Write([]byte("small"))
+	var r result
+	select {
+	case r = <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no HTTP/2 response head")
+	}
+	if r.err != nil || r.resp.StatusCode != 200 {
+		t.Fatalf("h2 head: %v %v", r.resp, r.err)
+	}
+	go func() {
+		chunk := bytes.Repeat([]byte("y"), 1024)
+		for i := 0; i < 16; i++ {
+			if _, err := pw.Write(chunk); err != nil {
+				return
+			}
+		}
+		pw.Close()
+	}()
+	body, err := io.ReadAll(r.resp.Body)
+	if err == nil {
+		t.Fatalf("h2: the body ended cleanly with %q: a cut answer must be reset", body)
+	}
+	if bytes.Contains(body, []byte("payload_too_large")) {
+		t.Fatalf("h2: an error envelope inside the answer: %q", body)
+	}
+	if st, code := logLine(t, g, "/h2-too-large"); st != 200 || code != "payload_too_large" {
+		t.Fatalf("h2: logged %d %q, want 200 payload_too_large", st, code)
+	}
+}
