@@ -261,6 +261,14 @@ func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
 		b = append(b, "\r\n"...)
 	case bodyChunked:
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
+	default:
+		// No body: say so where the method gives content a meaning (RFC
+		// 9110 §8.6 SHOULD), or the client said it; origins answer 411 or
+		// fail on a POST without a length. An HTTP/2 POST ended with its
+		// HEADERS gets it too.
+		if r.ContentLength == 0 || methodWithContent(r.Method) {
+			b = append(b, "Content-Length: 0\r\n"...)
+		}
 	}
 	return append(b, "\r\n"...)
 }
@@ -353,4 +361,12 @@ func appendLastChunk(b, trailers []byte) []byte {
 		}
 	})
 	return append(b, "\r\n"...)
+}
+
+func methodWithContent(m []byte) bool {
+	switch string(m) {
+	case "POST", "PUT", "PATCH":
+		return true
+	}
+	return false
 }

@@ -20,7 +20,8 @@
 //   - Path: Path is an exact match, PathPrefix a plain byte prefix (not
 //     segment-aware: "/v1/orders" matches "/v1/ordersX"). Both absent means
 //     any path. Lookup is given the normalised path without the query.
-//   - Methods: absent means any. Methods are case-sensitive (RFC 9110 §9.1).
+//   - Methods: absent means any. Matched without regard to case, and GET
+//     covers HEAD (see methodBitFold for why).
 //   - Headers: every listed header must be present with exactly the listed
 //     value. Names are case-insensitive; which field answers when a name
 //     repeats is up to the caller's Headers implementation.

@@ -28,7 +28,7 @@ type Match struct {
 	// both empty means any path.
 	Path       string
 	PathPrefix string
-	// Methods: case-sensitive; empty means any.
+	// Methods: any case; GET covers HEAD; empty means any.
 	Methods []string
 	// Headers: all must hold.
 	Headers []HeaderMatch
@@ -116,8 +116,12 @@ func (t *Table) add(idx int32, m *Match) error {
 		if !isToken(meth) {
 			return fmt.Errorf("method %q is not an HTTP token", meth)
 		}
+		meth = strings.ToUpper(meth)
 		if bit := methodBit(meth); bit != 0 {
 			r.methods |= bit
+			if bit == bitGET {
+				r.methods |= bitHEAD // see matchMethod
+			}
 		} else if !contains(r.extra, meth) {
 			r.extra = append(r.extra, meth)
 		}
@@ -283,7 +287,7 @@ func (t *Table) Len() int { return len(t.routes) }
 // path without the query; h the header fields (may be nil). Lookup keeps no
 // reference to its arguments and allocates nothing.
 func (t *Table) Lookup(host, method, path []byte, h Headers) int {
-	req := request{method: method, bit: methodBitBytes(method)}
+	req := request{method: method, bit: methodBitFold(method)}
 	best := int32(len(t.routes))
 
 	if len(t.exact) != 0 || len(t.wild) != 0 {
@@ -391,7 +395,7 @@ func (r *route) matches(req *request, h Headers) bool {
 			if r.methods&req.bit == 0 {
 				return false
 			}
-		} else if !containsBytes(r.extra, req.method) {
+		} else if !containsFold(r.extra, req.method) {
 			return false
 		}
 	}
@@ -577,13 +581,37 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func containsBytes(list []string, b []byte) bool {
+// containsFold reports whether list (upper case) holds b in any case.
+func containsFold(list []string, b []byte) bool {
 	for _, v := range list {
-		if v == string(b) {
+		if len(v) == len(b) && bytes.EqualFold([]byte(v), b) {
 			return true
 		}
 	}
 	return false
+}
+
+// methodBitFold is methodBitBytes without regard to case.
+//
+// Methods match without regard to case, although RFC 9110 §9.1 makes them
+// case-sensitive: many origins (Flask, Rails, Express) upper-case what they
+// get, so a route `methods: [GET]` with auth in front of a public
+// catch-all would otherwise let "get" reach the same handler without auth.
+// For the same reason GET implies HEAD: origins serve HEAD with their GET
+// handler (Go's ServeMux, Flask, Rails), and nginx's limit_except GET
+// covers HEAD too.
+func methodBitFold(m []byte) uint16 {
+	if bit := methodBitBytes(m); bit != 0 || len(m) > 8 {
+		return bit
+	}
+	var up [8]byte
+	for i, c := range m {
+		if 'a' <= c && c <= 'z' {
+			c -= 'a' - 'A'
+		}
+		up[i] = c
+	}
+	return methodBitBytes(up[:len(m)])
 }
 
 func containsGroup(list []*group, g *group) bool {

@@ -126,7 +126,15 @@ func TestLookupRules(t *testing.T) {
 	meth := []Match{{Methods: []string{"GET", "POST"}}}
 	f("method listed", meth, req{host: "h", method: "POST", path: "/"}, 0)
 	f("method not listed", meth, req{host: "h", method: "PUT", path: "/"}, -1)
-	f("method case sensitive", meth, req{host: "h", method: "get", path: "/"}, -1)
+	// Without regard to case, and GET covers HEAD (methodBitFold: origins
+	// treat "get" and HEAD as GET, so an auth route must catch them).
+	f("method any case", meth, req{host: "h", method: "get", path: "/"}, 0)
+	f("method any case in the file", []Match{{Methods: []string{"post"}}}, req{host: "h", method: "POST", path: "/"}, 0)
+	f("GET covers HEAD", meth, req{host: "h", method: "HEAD", path: "/"}, 0)
+	f("GET covers head", meth, req{host: "h", method: "head", path: "/"}, 0)
+	f("HEAD does not cover GET", []Match{{Methods: []string{"HEAD"}}}, req{host: "h", method: "GET", path: "/"}, -1)
+	f("custom method any case", []Match{{Methods: []string{"PURGE"}}}, req{host: "h", method: "purge", path: "/"}, 0)
+	f("long method any case", []Match{{Methods: []string{"VERSION-CONTROL"}}}, req{host: "h", method: "Version-Control", path: "/"}, 0)
 	f("custom method", []Match{{Methods: []string{"PURGE"}}}, req{host: "h", method: "PURGE", path: "/"}, 0)
 	f("custom method other", []Match{{Methods: []string{"PURGE"}}}, req{host: "h", method: "GET", path: "/"}, -1)
 	f("custom vs standard", []Match{{Methods: []string{"GET"}}}, req{host: "h", method: "PURGE", path: "/"}, -1)
@@ -235,6 +243,8 @@ func TestCovers(t *testing.T) {
 	f(Match{Hosts: []string{"a.com"}}, Match{Hosts: []string{"a.com", "b.com"}}, false)
 	f(Match{Methods: []string{"GET", "POST"}}, Match{Methods: []string{"GET"}}, true)
 	f(Match{Methods: []string{"GET"}}, Match{Methods: []string{"GET", "POST"}}, false)
+	f(Match{Methods: []string{"GET"}}, Match{Methods: []string{"head"}}, true)
+	f(Match{Methods: []string{"HEAD"}}, Match{Methods: []string{"GET"}}, false)
 	f(Match{Methods: []string{"GET"}}, Match{}, false)
 	f(Match{Headers: []HeaderMatch{{"X-A", "1"}}}, Match{Headers: []HeaderMatch{{"x-a", "1"}, {"B", "2"}}}, true)
 	f(Match{Headers: []HeaderMatch{{"X-A", "1"}}}, Match{Headers: []HeaderMatch{{"x-a", "2"}}}, false)
@@ -305,7 +315,8 @@ func refMatch(m *Match, r req) bool {
 	if len(m.Methods) > 0 {
 		ok := false
 		for _, x := range m.Methods {
-			ok = ok || x == r.method
+			x, rm := strings.ToUpper(x), strings.ToUpper(r.method)
+			ok = ok || x == rm || x == "GET" && rm == "HEAD"
 		}
 		if !ok {
 			return false
@@ -330,7 +341,7 @@ func TestDifferential(t *testing.T) {
 	reqHosts := []string{"a.com", "A.COM:80", "b.com", "x.a.com", "y.x.A.com:1", "z.y.x.a.com", "com", ".a.com", "[::1]:9", "c.org", "", "q.c.org"}
 	paths := []string{"/", "/a", "/ab", "/abc", "/a/b", "/a/bc", "/b", "/abd", "/a/"}
 	reqPaths := append([]string{"*", "/abcd", "/a/b/c", "/bb", "/zz"}, paths...)
-	methods := []string{"GET", "POST", "PURGE", "HEAD"}
+	methods := []string{"GET", "POST", "PURGE", "HEAD", "get", "purge"}
 	headerNames := []string{"X-A", "x-b"}
 	headerVals := []string{"1", "2", ""}
 	pick := func(s []string) string { return s[rng.IntN(len(s))] }

@@ -1,6 +1,9 @@
 package router
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // Covers reports whether every request that later matches also matches
 // earlier, so that a route with match later placed after one with earlier
@@ -90,7 +93,11 @@ func coversMethods(a, b []string) bool {
 		return false
 	}
 	for _, m := range b {
-		if !contains(a, m) {
+		m = strings.ToUpper(m)
+		if !slices.ContainsFunc(a, func(x string) bool {
+			x = strings.ToUpper(x)
+			return x == m || x == "GET" && m == "HEAD" // GET implies HEAD (methodBitFold)
+		}) {
 			return false
 		}
 	}
