@@ -115,6 +115,7 @@ type clientConn struct {
 	retryBudget   *balancer.RetryBudget // held while this request retries
 	pendingHead   int                   // 1 + offset in wbuf of a response head not yet sent, else 0
 	respDone      bool
+	logged        bool // the exchange has its access-log line and count
 	reqDone       bool
 	retriesLeft   int
 	staleRetried  bool   // the keep-alive race retry was used
@@ -367,7 +368,7 @@ func (cc *clientConn) resetExchange() {
 	cc.releaseRetry()
 	cc.dropBodyCopy()
 	cc.id, cc.tokenSrc, cc.authChallenge, cc.hasLimit = nil, policy.TokenSource{}, "", false
-	cc.staleRetried = false
+	cc.staleRetried, cc.logged = false, false
 }
 
 // startRequest runs the pipeline for a parsed head: normalise, route, check
@@ -652,7 +653,9 @@ func (cc *clientConn) onRouteTimeout() {
 func (cc *clientConn) cutAnswer(e *errorKind) {
 	cc.abortUpstream()
 	cc.keepAlive = false
-	cc.errCode = e.code
+	if cc.errCode == "" { // an early answer's own reason stays
+		cc.errCode = e.code
+	}
 	cc.logRequest()
 	cc.closeNow()
 }
@@ -735,7 +738,10 @@ func (cc *clientConn) writeError(e *errorKind, closeAfter bool) {
 
 // respondError answers e and finishes the request.
 func (cc *clientConn) respondError(e *errorKind, closeAfter bool) {
-	if cc.respBegun && !cc.retractHead() {
+	// In stateDiscard the exchange was answered already (an early error, a
+	// direct response) and only its body is being read away: a second
+	// answer would desynchronise the connection.
+	if cc.state == stateDiscard || cc.respBegun && !cc.retractHead() {
 		cc.cutAnswer(e)
 		return
 	}
@@ -847,6 +853,7 @@ func (cc *clientConn) finishRequest() {
 		return
 	}
 	cc.state = stateIdle
+	cc.logged = false // what comes next (a request, a 408) is logged anew
 	cc.armIdle()
 	// Pipelined requests wait unparsed behind this one. An exchange that
 	// ended on an upstream or timer event (a response, a 502, a 504)
@@ -870,6 +877,13 @@ func (cc *clientConn) elapsed() time.Duration {
 }
 
 func (cc *clientConn) logRequest() {
+	// Once per exchange: a write that fails inside the pipeline can close
+	// the connection (and log it as cut) before the pipeline itself ends
+	// the exchange.
+	if cc.logged {
+		return
+	}
+	cc.logged = true
 	routeName := ""
 	took := cc.elapsed()
 	if cc.rt != nil {

@@ -302,6 +302,8 @@ func (lp *loop) pool(u *upstreamRT, addr string) *hostPool {
 	hp := lp.pools[key]
 	if hp == nil {
 		hp = &hostPool{lp: lp, addr: addr}
+		at, _ := lp.s.quickClosers.LoadOrStore(addr, new(atomic.Int64))
+		hp.quickCloseAt = at.(*atomic.Int64)
 		hp.sweep.Init(hp)
 		lp.pools[key] = hp
 	}

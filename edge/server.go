@@ -53,6 +53,11 @@ type Server struct {
 	bound []*boundListener
 	eng   gnet.Engine
 
+	// quickClosers: per target address, when it was last seen closing a
+	// connection right after its answer (*atomic.Int64, unix ns), shared
+	// by the loops' pools (see hostPool.quickCloseAt).
+	quickClosers sync.Map
+
 	loopsMu sync.Mutex
 	loops   map[gnet.EventLoop]*loop
 	loopSeq []*loop

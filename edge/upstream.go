@@ -7,11 +7,13 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/portico-gw/portico/edge/timewheel"
 	"github.com/portico-gw/portico/parser"
@@ -38,7 +40,19 @@ type hostPool struct {
 	connectTimeout time.Duration
 	sweep          timewheel.Timer // trims idle beyond maxIdle
 	lowIdle        int             // fewest idle connections since the sweep was armed
+	quickCloseAt   *atomic.Int64   // when the target last closed a connection right after its answer (unix ns; shared by the loops)
 }
+
+// An upstream that closes each connection right after its answer, without
+// "Connection: close", makes every reuse a race its FIN may win. A request
+// that can be sent again loses nothing (it is retried on a fresh
+// connection); one whose body has left cannot be, so while the target has
+// been seen doing this lately (quickCloseMemory) such requests take a new
+// connection rather than an idle one.
+const (
+	quickClose       = 100 * time.Millisecond // idle this briefly before the peer closed
+	quickCloseMemory = 10 * time.Second
+)
 
 // idleSweepDelay is how long the idle pool may exceed max_idle_conns before
 // the surplus is closed. Under steady concurrency above the cap, a
@@ -90,6 +104,7 @@ type upConn struct {
 	wbuf    []byte
 	gotData bool
 	timer   timewheel.Timer
+	idleAt  int64 // when it last went idle (unix ns)
 
 	resp      parser.Response
 	headDone  bool
@@ -104,12 +119,21 @@ type upConn struct {
 
 // get returns an idle connection bound to cc, or starts dialing a new one.
 func (hp *hostPool) get(cc *clientConn) *upConn {
+	if !cc.bodyResendable() {
+		if at := hp.quickCloseAt.Load(); at != 0 && hp.lp.now().UnixNano()-at < int64(quickCloseMemory) {
+			return hp.dialNew(cc)
+		}
+	}
 	for n := len(hp.idle); n > 0; n = len(hp.idle) {
 		uc := hp.idle[n-1]
 		hp.idle = hp.idle[:n-1]
 		hp.noteIdleLow()
 		hp.lp.wheel.Stop(&uc.timer)
 		if uc.dead {
+			continue
+		}
+		if !cc.bodyResendable() && uc.gc != nil && peerGone(uc.gc.Fd()) {
+			uc.discard()
 			continue
 		}
 		uc.cc = cc
@@ -119,6 +143,20 @@ func (hp *hostPool) get(cc *clientConn) *upConn {
 	}
 	hp.lowIdle = 0 // nothing idle: whatever is released next was needed
 	return hp.dialNew(cc)
+}
+
+// peerGone reports whether an idle upstream connection was closed by its
+// peer (or sent bytes nobody asked for) without the loop having seen it
+// yet: an upstream that closes after every answer without saying
+// "Connection: close" races the reuse of its connection. A request that
+// could be sent again (no body, or its body copied: retrybody.go) is
+// retried on a fresh connection when it loses that race; one whose body
+// is gone could not be, and would get a 502, so it pays this one
+// non-blocking peek before it takes an idle connection.
+func peerGone(fd int) bool {
+	var b [1]byte
+	_, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+	return err != unix.EAGAIN
 }
 
 // dialNew starts a new connection for cc; requests written before it opens
@@ -256,6 +294,7 @@ func (uc *upConn) release() {
 		return
 	}
 	hp.idle = append(hp.idle, uc)
+	uc.idleAt = hp.lp.now().UnixNano()
 	hp.lp.schedule(&uc.timer, upstreamIdleTimeout)
 	if len(hp.idle) > hp.maxIdle && !hp.sweep.Pending() {
 		hp.lowIdle = len(hp.idle)
@@ -289,6 +328,9 @@ func (uc *upConn) onClose(error) {
 	cc := uc.cc
 	uc.cc = nil
 	if cc == nil {
+		if !wasDead && uc.idleAt != 0 && uc.hp.lp.now().UnixNano()-uc.idleAt < int64(quickClose) {
+			uc.hp.quickCloseAt.Store(uc.hp.lp.now().UnixNano())
+		}
 		uc.removeIdle()
 		return
 	}
@@ -303,6 +345,9 @@ func (uc *upConn) onClose(error) {
 	if uc.headDone {
 		uc.cutResponse(cc) // truncated
 		return
+	}
+	if uc.reused && !uc.gotData {
+		uc.hp.quickCloseAt.Store(uc.hp.lp.now().UnixNano()) // closed as it was reused
 	}
 	if uc.reused && !uc.gotData && cc.bodyResendable() && !cc.staleRetried {
 		// The classic keep-alive race: the upstream closed an idle

@@ -164,3 +164,49 @@ routes:
 		t.Fatalf("h2: logged %d %q, want 200 payload_too_large", st, code)
 	}
 }
+
+// After a complete early answer (here a direct_response) the rest of the
+// request body is read away; a body that then goes over max_body_bytes
+// ends the connection. It used to get a second answer, a 413 that the
+// client took for the answer to its next request.
+func TestBodyOverLimitAfterDirectResponse(t *testing.T) {
+	g := startGateway(t, `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+admin: {address: "{{ADMIN}}"}
+access_log: {path: stdout}
+routes:
+  - name: direct
+    match: {path_prefix: /}
+    max_body_bytes: 4KiB
+    direct_response: {status: 200, body: "direct"}
+`)
+	conn, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(conn, "PUT /first HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("direct answer: %v %v", resp, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if string(b) != "direct" {
+		t.Fatalf("direct body %q", b)
+	}
+	io.WriteString(conn, strings.Repeat("1000\r\n"+strings.Repeat("x", 4096)+"\r\n", 2)+"0\r\n\r\nGET /second HTTP/1.1\r\nHost: a\r\n\r\n")
+	rest, _ := io.ReadAll(br)
+	if len(rest) != 0 {
+		t.Fatalf("a second answer after the direct one: %.120q", rest)
+	}
+	if st, code := logLine(t, g, "/first"); st != 200 || code != "payload_too_large" {
+		t.Fatalf("logged %d %q, want 200 payload_too_large", st, code)
+	}
+	if n := strings.Count(g.stdout.String(), `"path":"/first"`); n != 1 {
+		t.Fatalf("%d log lines for /first", n)
+	}
+}

@@ -160,3 +160,58 @@ func TestRetryCarriesSmallBodies(t *testing.T) {
 		t.Fatal("the resetting target was never tried")
 	}
 }
+
+// An upstream that closes its connection after every answer without
+// saying "Connection: close" races the reuse of that connection. A POST
+// with a body cannot be sent again once its body has left, so it must not
+// lose the race: once the target has been seen closing connections right
+// after answering, such requests take a new connection, and any request
+// whose body cannot be resent peeks at an idle connection before taking
+// it. The habit is known to every event loop once one has seen it.
+// (Before, about one POST in eight got a 502 with eight clients.)
+func TestSilentCloseAfterEachAnswerNoFailedPost(t *testing.T) {
+	up := rawUpstream(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		req, err := http.ReadRequest(bufioReader(c))
+		if err != nil {
+			return
+		}
+		body, _ := io.ReadAll(req.Body)
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	})
+	g := startGateway(t, strings.Replace(poolConfig("round_robin", "", up), "    retries: {attempts: 2, on: [connect_failure, reset, \"502\", \"503\"]}\n", "", 1))
+	// A few requests that can be resent show the target's habit first
+	// (they lose nothing: each lost race is retried on a new connection).
+	for i := 0; i < 10; i++ {
+		if resp, body := g.get("/warm"); resp.StatusCode != 200 {
+			t.Fatalf("warm-up GET %d: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	const workers, each = 8, 40
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		go func(w int) {
+			c := &http.Client{Timeout: 5 * time.Second}
+			for i := 0; i < each; i++ {
+				body := fmt.Sprintf("worker %d post %d", w, i)
+				resp, err := c.Post("http://"+g.addr+"/x", "text/plain", strings.NewReader(body))
+				if err != nil {
+					errs <- err
+					return
+				}
+				got, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 || string(got) != body {
+					errs <- fmt.Errorf("post %d/%d: %d %q", w, i, resp.StatusCode, got)
+					return
+				}
+			}
+			errs <- nil
+		}(w)
+	}
+	for w := 0; w < workers; w++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
