@@ -348,6 +348,27 @@ func (cc *clientConn) logFromRaw(buf []byte) {
 			break
 		}
 	}
+	cc.logHost = append(cc.logHost, rawHost(buf)...)
+}
+
+// rawHost finds the Host field of a head that never parsed (a 408 on a
+// partial head, a 400), for the log only: the first "Host:" line within
+// the first 8 KiB, its value trimmed and cut at 256 bytes.
+func rawHost(buf []byte) []byte {
+	buf = buf[:min(len(buf), 8<<10)]
+	for len(buf) > 0 {
+		i := bytes.IndexByte(buf, '\n')
+		if i < 0 {
+			return nil // the line may still be arriving: not a whole value
+		}
+		line := bytes.TrimRight(buf[:i], "\r")
+		buf = buf[i+1:]
+		if len(line) >= 5 && parser.EqualFoldString(line[:5], "host:") {
+			v := bytes.Trim(line[5:], " \t")
+			return v[:min(len(v), 256)]
+		}
+	}
+	return nil
 }
 
 func (cc *clientConn) newRequestID(client []byte) {

@@ -125,14 +125,17 @@ func TestH2EarlyResponseCurl(t *testing.T) {
 		size       int
 		status     int
 		tls        bool
+		stdin      bool // upload of unknown length (curl -T -)
 	}{
-		{"413 2KiB", "/limited/a", 2 << 10, 413, false},
-		{"413 200KiB", "/limited/b", 200 << 10, 413, false},
-		{"401 2KiB", "/secure/a", 2 << 10, 401, false},
-		{"401 200KiB", "/secure/b", 200 << 10, 401, false},
-		{"direct 200KiB", "/direct/a", 200 << 10, 200, false},
-		{"tls 413 200KiB", "/limited/c", 200 << 10, 413, true},
-		{"tls 401 2KiB", "/secure/c", 2 << 10, 401, true},
+		{"413 2KiB", "/limited/a", 2 << 10, 413, false, false},
+		{"413 200KiB", "/limited/b", 200 << 10, 413, false, false},
+		{"401 2KiB", "/secure/a", 2 << 10, 401, false, false},
+		{"401 200KiB", "/secure/b", 200 << 10, 401, false, false},
+		{"direct 200KiB", "/direct/a", 200 << 10, 200, false, false},
+		{"direct 300KiB of unknown length", "/direct/b", 300 << 10, 200, false, true},
+		{"direct empty of unknown length", "/direct/c", 0, 200, false, true},
+		{"tls 413 200KiB", "/limited/c", 200 << 10, 413, true, false},
+		{"tls 401 2KiB", "/secure/c", 2 << 10, 401, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := filepath.Join(dir, fmt.Sprintf("body-%d", tc.size))
@@ -140,6 +143,9 @@ func TestH2EarlyResponseCurl(t *testing.T) {
 				t.Fatal(err)
 			}
 			args := []string{"-sS", "-o", "/dev/null", "-w", "%{http_code} %{http_version}", "--data-binary", "@" + file}
+			if tc.stdin {
+				args = []string{"-sS", "-o", "/dev/null", "-w", "%{http_code} %{http_version}", "-X", "POST", "-T", "-"}
+			}
 			if tc.tls {
 				args = append(args, "--http2", "-k", "https://localhost:"+portOf(tlsAddr)+tc.path, "--resolve", "localhost:"+portOf(tlsAddr)+":127.0.0.1")
 			} else {
@@ -148,7 +154,16 @@ func TestH2EarlyResponseCurl(t *testing.T) {
 			want := fmt.Sprintf("%d 2", tc.status)
 			for i := range runs {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				out, err := exec.CommandContext(ctx, curl, args...).CombinedOutput()
+				cmd := exec.CommandContext(ctx, curl, args...)
+				if tc.stdin {
+					f, err := os.Open(file)
+					if err != nil {
+						t.Fatal(err)
+					}
+					cmd.Stdin = f
+					defer f.Close()
+				}
+				out, err := cmd.CombinedOutput()
 				cancel()
 				if err != nil || string(out) != want {
 					t.Fatalf("run %d: curl printed %q (%v), want %q", i, out, err, want)

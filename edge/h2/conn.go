@@ -475,9 +475,13 @@ func (c *ServerConn) onData(f *http2.DataFrame) error {
 	if s == nil || s.reqDone {
 		// Closed or half-closed (remote): give the connection credit back.
 		c.addConnCredit(length)
-		if s == nil && c.wasReset(id) && length > 0 {
-			// In flight when we reset it (RFC 9113 §5.1 "closed"). Not
-			// counted: flow control bounds it like DATA on a live stream.
+		if s == nil && c.wasReset(id) {
+			// In flight when we reset it (RFC 9113 §5.1 "closed": MUST be
+			// ignored). Not counted: flow control bounds it like DATA on
+			// a live stream; empty frames, which it does not bound, are.
+			if length == 0 {
+				return c.spendControl()
+			}
 			return nil
 		}
 		// Each of these provokes a RST_STREAM: counted.
@@ -1091,7 +1095,10 @@ func (c *ServerConn) prepareDrain(s *Stream) {
 		s.drainPlan = true
 		return
 	}
-	s.drainPlan = s.status >= 300 && s.recvWindow > 0
+	// Any status: a 2xx (a direct response) drained within the window
+	// the client has ends a small upload cleanly, where a reset at once
+	// lost the whole answer in curl 7.88 (exit 92).
+	s.drainPlan = s.recvWindow > 0
 }
 
 // finishStream is called once the response has ended (END_STREAM written).

@@ -402,6 +402,30 @@ func TestHostCaseInsensitive(t *testing.T) {
 	}
 }
 
+// TestFramesAfterOurResetIgnored: DATA the client sent before it saw our
+// RST_STREAM, an empty END_STREAM one included, is ignored (RFC 9113 §5.1
+// "closed"), not answered with RST_STREAM(STREAM_CLOSED).
+func TestFramesAfterOurResetIgnored(t *testing.T) {
+	cl := newClient(t, Config{})
+	cl.handshake()
+	cl.headers(1, false, reqFields("POST", "/hold", "x", "a\rb")...) // malformed: we reset it
+	if code := cl.expectRST(1); code != http2.ErrCodeProtocol {
+		t.Fatalf("code %v", code)
+	}
+	cl.fr.WriteData(1, false, []byte("late"))
+	cl.fr.WriteData(1, true, nil)
+	cl.headers(3, true, reqFields("GET", "/")...)
+	res, other := cl.collect(3)
+	if res[3].status != "200" {
+		t.Fatalf("%+v", res[3])
+	}
+	for _, f := range other {
+		if rst, ok := f.(*http2.RSTStreamFrame); ok {
+			t.Fatalf("late frames on a stream we reset got RST_STREAM(%v)", rst.ErrCode)
+		}
+	}
+}
+
 func TestContentLengthMismatch(t *testing.T) {
 	cl := newClient(t, Config{})
 	cl.handshake()

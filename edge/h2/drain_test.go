@@ -147,12 +147,23 @@ func TestEarlyResponseEnds(t *testing.T) {
 			cl.fr.WriteData(1, true, []byte("abc"))
 			return -1
 		}, 3},
-		{"2xx, length over MaxDiscardBytes: RST at once", Config{MaxDiscardBytes: 100 << 10}, "/early-ok", "102401", func(t *testing.T, cl *client) int {
+		{"2xx, length over MaxDiscardBytes: RST past it", Config{MaxDiscardBytes: 100 << 10}, "/early-ok", "1048576", func(t *testing.T, cl *client) int {
+			for range 7 { // the 7th frame crosses 100 KiB
+				cl.fr.WriteData(1, false, chunk)
+			}
 			return int(http2.ErrCodeNo)
-		}, 0},
-		{"2xx, unknown length: RST at once", Config{}, "/early-ok", "", func(t *testing.T, cl *client) int {
+		}, 7 * 16 << 10},
+		{"2xx, unknown length: drained", Config{}, "/early-ok", "", func(t *testing.T, cl *client) int {
+			cl.fr.WriteData(1, false, []byte("abc"))
+			cl.fr.WriteData(1, true, nil)
+			return -1
+		}, 3},
+		{"2xx, unknown length, window spent: RST", Config{InitialWindowSize: 64 << 10}, "/early-ok", "", func(t *testing.T, cl *client) int {
+			for range 4 {
+				cl.fr.WriteData(1, false, chunk)
+			}
 			return int(http2.ErrCodeNo)
-		}, 0},
+		}, 64 << 10},
 		{"error, length over MaxDiscardBytes: RST past it", Config{MaxDiscardBytes: 100 << 10}, "/early", "1048576", func(t *testing.T, cl *client) int {
 			for range 7 { // the 7th frame crosses 100 KiB
 				cl.fr.WriteData(1, false, chunk)
