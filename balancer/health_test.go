@@ -291,3 +291,60 @@ func TestNoHealthCheckStartIsNoop(t *testing.T) {
 		t.Fatal(errors.New("checker started without a health check config"))
 	}
 }
+
+// TestReloadHealthChecksOnOff: building a pool changes no shared state (a
+// reload may fail after it, and the old pool's checker runs until the new
+// pool is published); a pool without checks ignores health bits, even one
+// the old checker sets after the new pool was built; checks that come back
+// start from healthy targets.
+func TestReloadHealthChecksOnOff(t *testing.T) {
+	tcs := []TargetConfig{{Address: "127.0.0.1:1"}, {Address: "127.0.0.1:2"}}
+	hc := &HealthCheckConfig{Interval: time.Hour}
+	checked := mustPool(t, PoolConfig{Name: "u", Targets: tcs, HealthCheck: hc}, nil)
+	down := checked.targets[0]
+	if down.s.healthy.CompareAndSwap(true, false) {
+		checked.flipped(down, false)
+	}
+
+	unchecked, err := NewPool(PoolConfig{Name: "u", Targets: tcs}, checked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Built, not published: the live pool still sees the target down.
+	if down.Healthy() {
+		t.Fatal("building a pool without checks marked the live pool's target healthy")
+	}
+	if n := checked.AvailableCount(nowNS()); n != 1 {
+		t.Fatalf("live pool: %d available, want 1", n)
+	}
+	// The old checker records one more failure after the new pool was
+	// built: the new pool, which has no checker to undo it, ignores it.
+	unchecked.targets[1].s.healthy.Store(false)
+	for i, tg := range unchecked.targets {
+		if !tg.Healthy() || !tg.Available(nowNS()) {
+			t.Fatalf("target %d unusable in a pool without health checks", i)
+		}
+	}
+	got := map[string]int{}
+	for i := 0; i < 40; i++ {
+		got[unchecked.Pick(uint64(i), nowNS()).Address()]++
+	}
+	if len(got) != 2 {
+		t.Fatalf("picks %v, want both targets", got)
+	}
+
+	// Checks come back: the stale bits are reset when the pool starts.
+	rechecked, err := NewPool(PoolConfig{Name: "u", Targets: tcs, HealthCheck: hc}, unchecked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rechecked.Start(ctx)
+	defer rechecked.Stop()
+	for i, tg := range rechecked.targets {
+		if !tg.Healthy() {
+			t.Fatalf("target %d still down after checks restarted", i)
+		}
+	}
+}

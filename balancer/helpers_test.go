@@ -29,7 +29,10 @@ func targets(n int, weights ...int) []TargetConfig {
 }
 
 // setHealthy flips a target's active health as a checker would.
+// setHealthy plays the health checker: the pool counts health bits as if
+// checks were configured.
 func setHealthy(p *Pool, i int, v bool) {
+	p.checked = true
 	t := p.targets[i]
 	if t.s.healthy.CompareAndSwap(!v, v) {
 		p.flipped(t, v)

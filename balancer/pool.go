@@ -14,6 +14,10 @@ import (
 // atomic per-target state, so all methods are safe for concurrent use.
 type Pool struct {
 	cfg     PoolConfig // normalised
+	checked bool       // active health checks configured: the health bit counts
+	// resetHealthOnStart: the targets come from a pool without checks,
+	// whose health bits may be stale; the first Start marks them healthy.
+	resetHealthOnStart bool
 	targets []*Target
 	picker  Picker
 	budget  *RetryBudget
@@ -48,7 +52,8 @@ func NewPool(cfg PoolConfig, prev *Pool) (*Pool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot build upstream pool %q: %w", cfg.Name, err)
 	}
-	p := &Pool{cfg: ncfg}
+	p := &Pool{cfg: ncfg, checked: ncfg.HealthCheck != nil}
+	p.resetHealthOnStart = prev != nil && prev.cfg.HealthCheck == nil && p.checked
 	var old map[string]*targetState
 	if prev != nil {
 		old = make(map[string]*targetState, len(prev.targets))
@@ -58,12 +63,14 @@ func NewPool(cfg PoolConfig, prev *Pool) (*Pool, error) {
 	}
 	p.targets = make([]*Target, len(ncfg.Targets))
 	for i, tc := range ncfg.Targets {
+		// Building a pool changes no shared state: it may never be
+		// published (a reload that fails further on), and the previous
+		// pool's checker runs until this one is. A pool without checks
+		// ignores the health bit instead (Target.Healthy); Start resets
+		// it when checks come back after a spell without.
 		s := old[tc.Address]
 		if s == nil {
 			s = newTargetState()
-		} else if ncfg.HealthCheck == nil {
-			// No checker will ever mark it healthy again.
-			s.healthy.Store(true)
 		}
 		p.targets[i] = &Target{
 			address:  tc.Address,
@@ -186,7 +193,7 @@ func (p *Pool) refreshLocked(now int64) {
 		if ejected {
 			until = min(until, e)
 		}
-		if t.s.healthy.Load() {
+		if t.Healthy() {
 			healthy++
 			if !ejected {
 				avail++
@@ -262,6 +269,13 @@ func (p *Pool) Start(ctx context.Context) {
 	defer p.mu.Unlock()
 	if p.checker != nil {
 		return
+	}
+	if p.resetHealthOnStart {
+		p.resetHealthOnStart = false
+		for _, t := range p.targets {
+			t.s.healthy.Store(true)
+		}
+		stateGen.Add(1)
 	}
 	p.checker = startChecker(ctx, p)
 }

@@ -62,7 +62,7 @@ func (t *Target) Index() int { return t.index }
 func (t *Target) Pool() *Pool { return t.pool }
 
 // Healthy reports the active health-check state (true when checks are off).
-func (t *Target) Healthy() bool { return t.s.healthy.Load() }
+func (t *Target) Healthy() bool { return !t.pool.checked || t.s.healthy.Load() }
 
 // Ejected reports whether passive outlier detection has ejected the
 // target at time now (Unix ns).
@@ -70,7 +70,7 @@ func (t *Target) Ejected(now int64) bool { return now < t.s.ejectedUntil.Load() 
 
 // Available reports whether the target is healthy and not ejected at now.
 func (t *Target) Available(now int64) bool {
-	return t.s.healthy.Load() && now >= t.s.ejectedUntil.Load()
+	return t.Healthy() && now >= t.s.ejectedUntil.Load()
 }
 
 // InFlight returns the requests currently between Acquire and Release,
