@@ -198,6 +198,22 @@ func (cc *clientConn) OnTimer(t *timewheel.Timer, _ int64) {
 		buf, _ := cc.gc.Peek(-1)
 		cc.logFromRaw(buf) // what of the request line came, for the log
 		cc.respondError(errRequestTimeout, true)
+	case stateBody, stateDiscard:
+		// No body byte for idle_timeout (armBodyTimer): a client trickling
+		// or stalling its upload must not hold the connection (and an
+		// upstream connection) for ever. Unanswered: 408 and close; an
+		// answer already given or begun: close, logged with the reason.
+		cc.abortUpstream()
+		cc.respondError(errRequestTimeout, true)
+	}
+}
+
+// armBodyTimer (re)starts the wait for the next request-body byte of an
+// HTTP/1.x client, for idle_timeout. HTTP/2 streams are bounded by their
+// connection's own timers and flow control.
+func (cc *clientConn) armBodyTimer() {
+	if cc.raw != nil {
+		cc.lp.schedule(&cc.timer, cc.listener().idleTimeout)
 	}
 }
 
@@ -255,6 +271,10 @@ func (cc *clientConn) readHead() bool {
 	}
 	if cc.state == stateIdle {
 		cc.state = stateHead
+		// A new exchange begins with its first byte: an answer Portico
+		// makes before startRequest (a parse error, a 408) must not see
+		// the previous exchange's state (an answer begun, HEAD, identity).
+		cc.resetExchange()
 		cc.keyWaited = false
 		cc.start = cc.lp.now() // the request's time runs from its first byte
 		cc.lp.wheel.Stop(&cc.timer)
@@ -383,6 +403,7 @@ func (cc *clientConn) newRequestID(client []byte) {
 // resetExchange clears what one exchange leaves on cc before the next.
 func (cc *clientConn) resetExchange() {
 	cc.bytesIn, cc.bytesOut, cc.status, cc.errCode = 0, 0, 0, ""
+	cc.isHEAD, cc.expect100, cc.bodyKind = false, false, bodyNone
 	cc.rt, cc.up, cc.target, cc.respBegun, cc.respDone, cc.reqDone = nil, nil, nil, false, false, false
 	cc.pendingHead = 0
 	cc.carry = nil
@@ -541,9 +562,13 @@ func (cc *clientConn) readBody() bool {
 		return true
 	}
 	if cc.state == stateBody && cc.upstreamBacklogged() {
-		cc.lp.pauseClient(cc) // the upstream reads slower than the client sends
+		// The upstream reads slower than the client sends: the wait is
+		// ours, not the client's (the route timeout still bounds it).
+		cc.lp.wheel.Stop(&cc.timer)
+		cc.lp.pauseClient(cc)
 		return false
 	}
+	cc.armBodyTimer()
 	buf, _ := cc.gc.Peek(-1)
 	if len(buf) == 0 {
 		return false
@@ -557,6 +582,10 @@ func (cc *clientConn) readBody() bool {
 		}
 		if !discard {
 			cc.sendBody(buf[:k])
+			if cc.state != stateBody { // the exchange ended inside the write
+				consume(cc.gc, int(k))
+				return false
+			}
 		}
 		cc.bodyLeft -= k
 		cc.bytesIn += k
@@ -591,6 +620,10 @@ func (cc *clientConn) readBody() bool {
 					cc.sendBody(sc)
 					cc.sendBody(data)
 					cc.sendBody(crlf)
+					if cc.state != stateBody { // the exchange ended inside the write
+						consume(cc.gc, total)
+						return false
+					}
 				}
 			}
 			if done {
@@ -617,6 +650,7 @@ var (
 )
 
 func (cc *clientConn) bodyEnd(discarded bool) {
+	cc.lp.wheel.Stop(&cc.timer) // the body is in: no more waiting on the client
 	if discarded {
 		cc.reqDone = true
 		cc.finishRequest()
@@ -808,8 +842,11 @@ func (cc *clientConn) writeClient(b []byte) {
 	}
 	if len(cc.wbuf)+len(b) > coalesceMax {
 		cc.flush()
+		if cc.closed {
+			return
+		}
 		if len(b) > coalesceMax {
-			_, _ = cc.gc.Write(b)
+			cc.send(b)
 			return
 		}
 	}
@@ -845,18 +882,25 @@ func (cc *clientConn) retractHead() bool {
 func (cc *clientConn) flush() {
 	cc.pendingHead = 0
 	if len(cc.wbuf) > 0 && !cc.closed {
-		if cc.raw != nil && cc.gc == downstream(cc.raw) {
-			writeConn(cc.raw, cc.wbuf)
-		} else {
-			_, _ = cc.gc.Write(cc.wbuf)
-		}
+		cc.send(cc.wbuf)
 	}
 	cc.wbuf = cc.wbuf[:0]
+}
+
+// send writes b to the client now: the raw socket of a plain HTTP/1.x
+// connection, or the TLS session or HTTP/2 stream presented as one.
+func (cc *clientConn) send(b []byte) {
+	if cc.raw != nil && cc.gc == downstream(cc.raw) {
+		writeConn(cc.raw, b)
+	} else {
+		_, _ = cc.gc.Write(b)
+	}
 }
 
 // finishRequest logs the exchange and readies the connection for the next
 // request, or closes it.
 func (cc *clientConn) finishRequest() {
+	cc.pendingHead = 0 // a finished answer is never taken back
 	cc.lp.wheel.Stop(&cc.rtimer)
 	cc.releaseCompressor()
 	cc.releaseRetry()

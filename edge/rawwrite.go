@@ -17,8 +17,14 @@ import (
 // position handling (fdget_pos, vfs_write: about 1.5% of the proxy's CPU
 // in a profile), and MSG_NOSIGNAL spares a SIGPIPE on a peer that has
 // gone. Whatever the raw send does not take
-// (EAGAIN, a short write) or any error goes through gnet's Write, which
-// queues the rest or closes the connection as usual.
+// (EAGAIN, a short write) goes through gnet's Write, which queues it.
+//
+// A send that fails for good (the peer reset, EPIPE) closes the connection
+// asynchronously, after the current callback: gnet's Write would close it
+// right here, running its OnClose inside whatever pipeline step is writing
+// (a request body half forwarded, an answer half written), which then
+// carried on with an exchange that had ended under it, and wrote to a
+// descriptor already closed (and perhaps reused by another connection).
 func writeConn(c gnet.Conn, b []byte) {
 	if len(b) == 0 {
 		return
@@ -26,11 +32,14 @@ func writeConn(c gnet.Conn, b []byte) {
 	if c.OutboundBuffered() == 0 {
 		n, _, errno := syscall.RawSyscall6(unix.SYS_SENDTO, uintptr(c.Fd()), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)),
 			unix.MSG_NOSIGNAL, 0, 0)
-		if errno == 0 {
-			if int(n) == len(b) {
-				return
-			}
+		switch {
+		case errno == 0 && int(n) == len(b):
+			return
+		case errno == 0:
 			b = b[n:]
+		case errno != unix.EAGAIN && errno != unix.EINTR:
+			_ = c.Close()
+			return
 		}
 	}
 	_, _ = c.Write(b)

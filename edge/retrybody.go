@@ -55,16 +55,21 @@ func (cc *clientConn) startBodyCopy() {
 
 // sendBody writes request body bytes (already framed for the upstream) to
 // the upstream connection and to the retry copy.
+//
+// The copy is taken first: should the write find the connection gone and
+// a retry start from inside it, the retry resends these bytes too.
 func (cc *clientConn) sendBody(b []byte) {
-	cc.uc.write(b)
-	if !cc.copying {
-		return
+	uc := cc.uc
+	if cc.copying {
+		if len(cc.bodyCopy)+len(b) > retryBodyMax {
+			cc.dropBodyCopy()
+		} else {
+			cc.bodyCopy = append(cc.bodyCopy, b...)
+		}
 	}
-	if len(cc.bodyCopy)+len(b) > retryBodyMax {
-		cc.dropBodyCopy()
-		return
+	if uc != nil {
+		uc.write(b)
 	}
-	cc.bodyCopy = append(cc.bodyCopy, b...)
 }
 
 // resendBody writes the copy to a new upstream connection (a retry).
@@ -78,6 +83,14 @@ func (cc *clientConn) resendBody(uc *upConn) {
 // the copy.
 func (cc *clientConn) bodyResendable() bool {
 	return cc.bodyKind == bodyNone || cc.copying
+}
+
+// resendable: the request may be sent again after its connection failed
+// before any answer (the keep-alive race): an idempotent method whose body,
+// if any, is all in the copy. A POST is never replayed: the upstream may
+// have acted on it before it closed.
+func (cc *clientConn) resendable() bool {
+	return cc.idempotent && cc.bodyResendable()
 }
 
 // dropBodyCopy gives the copy back to the loop. Idempotent.

@@ -119,7 +119,7 @@ type upConn struct {
 
 // get returns an idle connection bound to cc, or starts dialing a new one.
 func (hp *hostPool) get(cc *clientConn) *upConn {
-	if !cc.bodyResendable() {
+	if !cc.resendable() {
 		if at := hp.quickCloseAt.Load(); at != 0 && hp.lp.now().UnixNano()-at < int64(quickCloseMemory) {
 			return hp.dialNew(cc)
 		}
@@ -132,7 +132,7 @@ func (hp *hostPool) get(cc *clientConn) *upConn {
 		if uc.dead {
 			continue
 		}
-		if !cc.bodyResendable() && uc.gc != nil && peerGone(uc.gc.Fd()) {
+		if !cc.resendable() && uc.gc != nil && peerGone(uc.gc.Fd()) {
 			uc.discard()
 			continue
 		}
@@ -151,8 +151,10 @@ func (hp *hostPool) get(cc *clientConn) *upConn {
 // "Connection: close" races the reuse of its connection. A request that
 // could be sent again (no body, or its body copied: retrybody.go) is
 // retried on a fresh connection when it loses that race; one whose body
-// is gone could not be, and would get a 502, so it pays this one
-// non-blocking peek before it takes an idle connection.
+// is gone could not be, and would get a 502; nor is a request of a method
+// that is not idempotent, which the upstream may have acted on before it
+// closed (a POST charged twice). Those pay this one non-blocking peek
+// before they take an idle connection.
 func peerGone(fd int) bool {
 	var b [1]byte
 	_, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
@@ -258,6 +260,9 @@ func (uc *upConn) write(b []byte) {
 	}
 	if len(uc.wbuf)+len(b) > coalesceMax {
 		uc.flush()
+		if uc.dead {
+			return // the flush found the connection gone
+		}
 		if len(b) > coalesceMax {
 			uc.send(b)
 			return
@@ -349,7 +354,7 @@ func (uc *upConn) onClose(error) {
 	if uc.reused && !uc.gotData {
 		uc.hp.quickCloseAt.Store(uc.hp.lp.now().UnixNano()) // closed as it was reused
 	}
-	if uc.reused && !uc.gotData && cc.bodyResendable() && !cc.staleRetried {
+	if uc.reused && !uc.gotData && cc.resendable() && !cc.staleRetried {
 		// The classic keep-alive race: the upstream closed an idle
 		// connection just as we reused it. Nothing was processed; send the
 		// request again on a fresh connection to the same target, once.

@@ -1,0 +1,314 @@
+//go:build integration
+
+package test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// An answer Portico makes before a request is parsed (a 400 for a bad
+// head, a 408) belongs to a new exchange: it used to see the previous
+// exchange's state on a keep-alive connection: after a proxied answer the
+// 400 was dropped (the connection just closed) or took the queued 200 back
+// with it, no 408 came, a 400 after HEAD had no body, and stale auth and
+// rate-limit headers rode along.
+func TestErrorAfterAnExchangeIsItsOwn(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		io.WriteString(w, "proxied")
+	})
+	g := startGateway(t, `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+    limits: {header_timeout: 1s}
+admin: {address: "{{ADMIN}}"}
+access_log: {path: stdout}
+upstreams:
+  - name: app
+    targets: [{address: "`+up.addr()+`"}]
+auth:
+  - name: keys
+    type: api_key
+    from: header:X-API-Key
+    keys:
+      - {consumer: acme, sha256: "`+strings.Repeat("ab", 32)+`"}
+rate_limits:
+  - {name: per-ip, key: ip, rate: 1000/s, burst: 1000}
+routes:
+  - name: secure
+    match: {path_prefix: /secure}
+    upstream: app
+    auth: [keys]
+  - name: limited
+    match: {path_prefix: /limited}
+    upstream: app
+    rate_limits: [per-ip]
+  - name: app
+    match: {path_prefix: /}
+    upstream: app
+`)
+	bad := "GET /bad\x01 HTTP/1.1\r\nHost: a\r\n\r\n"
+	for _, c := range []struct {
+		name, first string
+		firstStatus int
+	}{
+		{"after a proxied answer", "GET /p HTTP/1.1\r\nHost: a\r\n\r\n", 200},
+		{"after HEAD", "HEAD /p HTTP/1.1\r\nHost: a\r\n\r\n", 200},
+		{"after a 401", "GET /secure HTTP/1.1\r\nHost: a\r\n\r\n", 401},
+		{"after a rate-limited route", "GET /limited HTTP/1.1\r\nHost: a\r\n\r\n", 200},
+	} {
+		for _, pipelined := range []bool{false, true} {
+			conn, err := net.Dial("tcp", g.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+			br := bufio.NewReader(conn)
+			if pipelined {
+				io.WriteString(conn, c.first+bad)
+			} else {
+				io.WriteString(conn, c.first)
+			}
+			method := strings.Fields(c.first)[0]
+			resp, err := http.ReadResponse(br, &http.Request{Method: method})
+			if err != nil || resp.StatusCode != c.firstStatus {
+				t.Fatalf("%s (pipelined %v): first answer %v %v", c.name, pipelined, resp, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			if !pipelined {
+				io.WriteString(conn, bad)
+			}
+			resp, err = http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("%s (pipelined %v): no 400 after it: %v", c.name, pipelined, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 400 || !strings.Contains(string(body), `"code":"bad_request"`) {
+				t.Fatalf("%s (pipelined %v): %d %q", c.name, pipelined, resp.StatusCode, body)
+			}
+			for _, h := range []string{"WWW-Authenticate", "RateLimit-Limit", "RateLimit-Remaining"} {
+				if v := resp.Header.Get(h); v != "" {
+					t.Fatalf("%s: the 400 carries %s: %s from the previous exchange", c.name, h, v)
+				}
+			}
+			conn.Close()
+		}
+	}
+
+	// A partial head after a proxied answer gets its 408.
+	conn, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(conn)
+	io.WriteString(conn, "GET /p HTTP/1.1\r\nHost: a\r\n\r\n")
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("first: %v %v", resp, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	io.WriteString(conn, "GET /partial HTTP/1.1\r\nHost: a\r\n")
+	resp, err = http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 408 {
+		t.Fatalf("partial head after a proxied answer: %v %v, want 408", resp, err)
+	}
+}
+
+// A request body that stops coming holds its connection for idle_timeout
+// at most: 408 while unanswered, a close after a direct response.
+func TestStalledBodyTimesOut(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		io.WriteString(w, "proxied")
+	})
+	g := startGateway(t, `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+    limits: {idle_timeout: 1s}
+admin: {address: "{{ADMIN}}"}
+access_log: {path: stdout}
+upstreams:
+  - name: app
+    targets: [{address: "`+up.addr()+`"}]
+routes:
+  - name: direct
+    match: {path_prefix: /direct}
+    direct_response: {status: 200, body: "direct"}
+  - name: app
+    match: {path_prefix: /}
+    upstream: app
+    timeout: 30s
+`)
+	for _, c := range []struct {
+		path   string
+		status int
+	}{{"/direct/stall", 200}, {"/proxied/stall", 408}} {
+		conn, err := net.Dial("tcp", g.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(6 * time.Second))
+		start := time.Now()
+		io.WriteString(conn, "POST "+c.path+" HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789")
+		out, _ := io.ReadAll(conn) // until the gateway closes
+		took := time.Since(start)
+		if took < 900*time.Millisecond || took > 4*time.Second {
+			t.Fatalf("%s: closed after %v, want about idle_timeout (1s)", c.path, took)
+		}
+		if want := fmt.Sprintf("HTTP/1.1 %d", c.status); !strings.HasPrefix(string(out), want) {
+			t.Fatalf("%s: %.80q, want %s", c.path, out, want)
+		}
+		conn.Close()
+		if st, code := logLine(t, g, c.path); st != c.status || code != "request_timeout" {
+			t.Fatalf("%s: logged %d %q, want %d request_timeout", c.path, st, code, c.status)
+		}
+	}
+}
+
+// An upstream reset seen in the same event-loop round as a large request
+// body chunk used to close the upstream connection inside the write that
+// forwarded it, and the pipeline went on with the ended exchange: a nil
+// dereference that took the process down. Portico is frozen (SIGSTOP) so
+// both events land in one round.
+func TestUpstreamResetDuringBodyChunk(t *testing.T) {
+	up := rawUpstream(t, func(c net.Conn) {
+		_ = c.SetReadDeadline(time.Now().Add(time.Second))
+		io.Copy(io.Discard, c) // until the deadline
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetLinger(0) // RST
+		}
+	})
+	g := startGateway(t, `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+upstreams:
+  - name: app
+    targets: [{address: "`+up+`"}]
+routes:
+  - name: app
+    match: {path_prefix: /}
+    upstream: app
+    timeout: 10s
+`)
+	for round := 0; round < 2; round++ {
+		conn, err := net.Dial("tcp", g.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = conn.SetDeadline(time.Now().Add(8 * time.Second))
+		io.WriteString(conn, "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
+		time.Sleep(500 * time.Millisecond)
+		g.signal(syscall.SIGSTOP)
+		big := strings.Repeat("x", 40000)
+		fmt.Fprintf(conn, "%x\r\n%s\r\n5\r\nworld\r\n0\r\n\r\n", len(big), big)
+		time.Sleep(800 * time.Millisecond) // the upstream resets meanwhile
+		g.signal(syscall.SIGCONT)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		conn.Close()
+		if err != nil || resp.StatusCode != 502 {
+			t.Fatalf("round %d: %v %v, want 502", round, resp, err)
+		}
+	}
+	if resp, _ := g.get("/after"); resp == nil {
+		t.Fatal("no answer after the resets")
+	}
+	select {
+	case err := <-g.done:
+		g.done <- err
+		t.Fatalf("portico exited: %v", err)
+	default:
+	}
+}
+
+// A POST on a reused keep-alive connection that the upstream closes
+// without answering is not sent again: the upstream may have acted on it
+// (it did here: it saw the request). An idempotent GET is.
+func TestKeepAliveRaceNeverReplaysPost(t *testing.T) {
+	seen := make(chan string, 16)
+	up := rawUpstream(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		br := bufio.NewReader(c)
+		for n := 0; ; n++ {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			seen <- req.Method + " " + req.URL.Path
+			if n == 1 {
+				return // the second request on a connection: acted on, then closed unanswered
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	g := startGateway(t, `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+    limits: {}
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+upstreams:
+  - name: app
+    targets: [{address: "`+up+`"}]
+routes:
+  - name: app
+    match: {path_prefix: /}
+    upstream: app
+`)
+	// One client connection: its loop's pooled upstream connection is
+	// the one reused.
+	conn, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(conn)
+	send := func(req string) int {
+		t.Helper()
+		io.WriteString(conn, req)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%q: %v", req, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode
+	}
+	if st := send("GET /warm HTTP/1.1\r\nHost: a\r\n\r\n"); st != 200 {
+		t.Fatalf("warm-up: %d", st)
+	}
+	<-seen
+	if st := send("POST /charge HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n"); st != 502 {
+		t.Fatalf("POST on a connection closed unanswered: %d, want 502", st)
+	}
+	if got := <-seen; got != "POST /charge" {
+		t.Fatalf("upstream saw %q", got)
+	}
+	select {
+	case again := <-seen:
+		t.Fatalf("the POST was replayed: upstream also saw %q", again)
+	case <-time.After(300 * time.Millisecond):
+	}
+	// A GET in the same spot is retried on a new connection.
+	if st := send("GET /warm2 HTTP/1.1\r\nHost: a\r\n\r\n"); st != 200 {
+		t.Fatalf("warm-up 2: %d", st)
+	}
+	<-seen
+	if st := send("GET /again HTTP/1.1\r\nHost: a\r\n\r\n"); st != 200 {
+		t.Fatalf("GET on a connection closed unanswered: %d, want 200 from the retry", st)
+	}
+}
