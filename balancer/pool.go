@@ -18,9 +18,9 @@ type Pool struct {
 	// resetHealthOnStart: the targets come from a pool without checks,
 	// whose health bits may be stale; the first Start marks them healthy.
 	resetHealthOnStart bool
-	targets []*Target
-	picker  Picker
-	budget  *RetryBudget
+	targets            []*Target
+	picker             Picker
+	budget             *RetryBudget
 
 	// panicWord caches the panic decision: bit 63 is "panic", the low 63
 	// bits the Unix ns until which the decision holds (the earliest
