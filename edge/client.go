@@ -1017,7 +1017,7 @@ func (cc *clientConn) onClose(error) {
 		// answer begun that is 499, nginx's "client closed request".
 		if cc.status == 0 {
 			cc.status, cc.errCode = statusClientClosed, codeClientClosed
-		} else if cc.errCode == "" && !cc.respDone {
+		} else if cc.errCode == "" && !cc.respDone && cc.state != stateDiscard {
 			cc.errCode = codeClientClosed // left mid-answer: the status it got, and why it ended
 		}
 		cc.logRequest()

@@ -18,19 +18,20 @@ import (
 // balancing, upstream pools, retries, timeouts and logging are exactly the
 // HTTP/1.1 pipeline. Loop-owned.
 type h2Conn struct {
-	lp      *loop
-	gc      downstream // the socket, or its TLS session
-	bl      *boundListener
-	sc      *h2.ServerConn
-	proto   *clientConn // the connection's first clientConn: peer address, listener
-	free    []*clientConn
-	closing []*clientConn // stream conns whose Close ran this event
-	closed  bool
-	dirty   bool // Output has bytes to move to the socket
-	stalled bool // the socket's outbound queue is over highWater
-	goaway  bool
-	timer   timewheel.Timer // idle timeout while no stream is open
-	htimer  timewheel.Timer // header timeout while a header block is half received
+	lp       *loop
+	gc       downstream // the socket, or its TLS session
+	bl       *boundListener
+	sc       *h2.ServerConn
+	proto    *clientConn // the connection's first clientConn: peer address, listener
+	free     []*clientConn
+	closing  []*clientConn // stream conns whose Close ran this event
+	closed   bool
+	dirty    bool // Output has bytes to move to the socket
+	stalled  bool // the socket's outbound queue is over highWater
+	goaway   bool
+	goawayAt time.Time       // when the first, graceful GOAWAY went out
+	timer    timewheel.Timer // idle timeout while no stream is open
+	htimer   timewheel.Timer // header timeout while a header block is half received
 	// lastBusy is when a stream was last seen open: idle_timeout counts
 	// from there, so frames that open no stream (PING, SETTINGS, a header
 	// block trickled byte by byte) never keep an idle connection alive.
@@ -211,17 +212,28 @@ func (h *h2Conn) finishClosing() {
 	}
 }
 
-// drain starts a graceful GOAWAY (SIGTERM): open streams complete.
+// drain starts a graceful GOAWAY (SIGTERM): open streams complete. The
+// final GOAWAY follows the PING answer (the state machine sends it then);
+// for a client that does not answer, later calls send it once
+// goawayGrace has passed, time for requests the client had in flight
+// when the first GOAWAY left to arrive (the drain loop calls this every
+// few milliseconds: sending it on the next call cut off any client more
+// than that far away).
 func (h *h2Conn) drain() {
+	now := h.lp.now()
 	if !h.goaway {
 		h.goaway = true
+		h.goawayAt = now
 		h.sc.GoAway(true)
 		h.markDirty()
-	} else {
-		h.sc.GoAway(true) // second call: the final GOAWAY
+	} else if now.Sub(h.goawayAt) >= goawayGrace {
+		h.sc.GoAway(true) // the final GOAWAY
 		h.markDirty()
 	}
 }
+
+// goawayGrace is how long the final GOAWAY waits for a PING answer.
+const goawayGrace = time.Second
 
 func (h *h2Conn) onClose() {
 	h.closed = true

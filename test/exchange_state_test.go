@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // An answer Portico makes before a request is parsed (a 400 for a bad
@@ -310,5 +312,46 @@ routes:
 	<-seen
 	if st := send("GET /again HTTP/1.1\r\nHost: a\r\n\r\n"); st != 200 {
 		t.Fatalf("GET on a connection closed unanswered: %d, want 200 from the retry", st)
+	}
+}
+
+// A client that does not answer the drain's PING still gets time between
+// the first GOAWAY (last stream 2^31-1) and the final one: requests it had
+// in flight must be able to arrive. The final GOAWAY used to follow 20 ms
+// later.
+func TestH2FinalGoAwayWaitsForStragglers(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) { io.WriteString(w, "ok") })
+	g := startGateway(t, h2cConfig(up.addr()))
+	r := dialH2Frames(t, g.addr)
+	r.headers(1, ":method", "GET", ":scheme", "http", ":path", "/first", ":authority", "a")
+	if hdr, _ := r.response(1); hdr[":status"] != "200" {
+		t.Fatalf("first request: %v", hdr)
+	}
+	_ = r.c.SetDeadline(time.Now().Add(8 * time.Second))
+	g.signal(syscall.SIGTERM)
+	var first time.Time
+	for {
+		f, err := r.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("no final GOAWAY: %v", err)
+		}
+		ga, ok := f.(*http2.GoAwayFrame)
+		if !ok {
+			continue // the PING goes unanswered
+		}
+		if ga.LastStreamID == 1<<31-1 {
+			first = time.Now()
+			continue
+		}
+		if first.IsZero() {
+			t.Fatalf("final GOAWAY (last %d) without the graceful one first", ga.LastStreamID)
+		}
+		if gap := time.Since(first); gap < 900*time.Millisecond {
+			t.Fatalf("final GOAWAY %v after the first: no time for requests in flight", gap)
+		}
+		if ga.LastStreamID != 1 {
+			t.Fatalf("final GOAWAY names stream %d, want 1", ga.LastStreamID)
+		}
+		return
 	}
 }

@@ -125,7 +125,7 @@ type ServerConn struct {
 	active      int // open streams, draining ones included (they hold a concurrency slot)
 	draining    int // open streams in the draining state
 	total       uint32
-	recentRST   [32]uint32 // ids we reset lately: late frames on them are ignored
+	recentRST   []uint32 // ids we reset lately: late frames on them are ignored (recordReset)
 	recentIdx   int
 	// Ids of streams that were opened and have closed lately: HEADERS on
 	// one is STREAM_CLOSED, on a lower id never opened PROTOCOL_ERROR.
@@ -609,7 +609,12 @@ func (c *ServerConn) onHeaders(id uint32, flags http2.Flags, p []byte) error {
 	} else if id <= c.maxClientID {
 		switch {
 		case c.wasReset(id):
-			// Late frame for a stream we reset: decode to keep HPACK in sync, drop.
+			// Late frame for a stream we reset: decode to keep HPACK in
+			// sync, drop. Counted: the decoding costs CPU a flood could
+			// spend without limit.
+			if err := c.spendControl(); err != nil {
+				return err
+			}
 		case c.wasClosed(id):
 			// RFC 9113 §5.1: frames after END_STREAM both ways.
 			return c.connError(http2.ErrCodeStreamClosed, "headers_on_closed_stream")
@@ -629,6 +634,13 @@ func (c *ServerConn) onHeaders(id uint32, flags http2.Flags, p []byte) error {
 			c.stats.StreamsRefused++
 			c.setHdrRST(http2.ErrCodeRefusedStream)
 		default:
+			// A client that never reads but keeps opening streams answered
+			// with HEADERS alone (HEAD, 204, 304, errors) would grow our
+			// output without bound: such streams close at once, so the
+			// concurrency limit never holds them back.
+			if err := c.checkControlRoom(); err != nil {
+				return err
+			}
 			s := c.newStream(id)
 			c.hdrTarget = s
 			c.hdrIsNew = true
@@ -764,10 +776,12 @@ func (c *ServerConn) endHeaderBlock(id uint32) error {
 	s := c.hdrTarget
 	c.hdrTarget = nil
 	if c.hdrHasRST {
-		if c.hdrRSTCode != http2.ErrCodeStreamClosed {
-			if err := c.spendReset(); err != nil {
-				return err
-			}
+		// Every stream reset for the client's fault counts, STREAM_CLOSED
+		// for a second HEADERS on a stream it had ended included: that
+		// reset cancels the stream's exchange as RST_STREAM would, so not
+		// counting it reopened rapid reset (CVE-2023-44487).
+		if err := c.spendReset(); err != nil {
+			return err
 		}
 		// The stream may be new (self-dependency) or one the owner has.
 		return c.resetStream(id, c.streams[id], c.hdrRSTCode)
@@ -794,6 +808,9 @@ func (c *ServerConn) endHeaderBlock(id uint32) error {
 	}
 	if c.hdrTrailers {
 		if s.malformed || (s.contentLength >= 0 && s.dataRecv != s.contentLength) {
+			if err := c.spendReset(); err != nil { // as above: a reset the client caused
+				return err
+			}
 			return c.resetStream(s.id, s, http2.ErrCodeProtocol)
 		}
 		s.reqDone = true
@@ -1184,7 +1201,16 @@ func (c *ServerConn) closeStream(s *Stream) {
 	}
 }
 
+// recordReset remembers a stream we reset, so that frames the client sent
+// before it saw our RST_STREAM are ignored (RFC 9113 §5.1). As many as
+// streams may be open at once (at least 32, at most 1024) are remembered:
+// an upstream failing under every stream of a busy connection resets them
+// all, and their in-flight DATA must not cost the connection. Allocated on
+// the first reset: most connections never reset a stream.
 func (c *ServerConn) recordReset(id uint32) {
+	if c.recentRST == nil {
+		c.recentRST = make([]uint32, min(max(int(c.cfg.MaxConcurrentStreams), 32), 1024))
+	}
 	c.recentRST[c.recentIdx] = id
 	c.recentIdx = (c.recentIdx + 1) % len(c.recentRST)
 }
@@ -1358,7 +1384,12 @@ func (c *ServerConn) writeWindowUpdate(id, inc uint32) {
 
 func (c *ServerConn) writeRST(id uint32, code http2.ErrCode) {
 	c.stats.ResetsSent++
-	c.recordReset(id)
+	if code != http2.ErrCodeStreamClosed {
+		// STREAM_CLOSED answers a frame on a stream the client had
+		// already ended: nothing of it can still be in flight, and
+		// further frames on it stay errors.
+		c.recordReset(id)
+	}
 	c.appendFrameHeader(4, http2.FrameRSTStream, 0, id)
 	c.out = binary.BigEndian.AppendUint32(c.out, uint32(code))
 }

@@ -314,6 +314,113 @@ func TestDefenceClientNeverReads(t *testing.T) {
 	}
 }
 
+// TestDefenceHeadersOnlyAnswersNeverRead: a client that never reads but
+// keeps opening streams answered by HEADERS alone (HEAD, 204) cannot grow
+// the output without bound: those streams close at once, so only the
+// output bound holds them back.
+func TestDefenceHeadersOnlyAnswersNeverRead(t *testing.T) {
+	cl := newClient(t, Config{MaxPendingOutput: 16 << 10, MaxStreamsPerConn: 1 << 30})
+	cl.c.h = handlerFuncs{onRequest: func(s *Stream) { s.WriteHeaders(204, nil, true) }}
+	cl.handshake()
+	cl.noDrain = true
+	id := uint32(1)
+	for n := 0; n < 100000 && cl.err == nil; n++ {
+		cl.headers(id, true, reqFields("HEAD", "/")...)
+		id += 2
+		cl.sync()
+	}
+	if code, _ := connErrCode(cl.err); code != http2.ErrCodeEnhanceYourCalm {
+		t.Fatalf("err %v after %d streams", cl.err, id/2)
+	}
+	if p := len(cl.c.Output()); p > 16<<10+controlSlack+1024 {
+		t.Fatalf("output grew to %d", p)
+	}
+}
+
+// TestDefenceResetBypasses: streams reset for the client's fault by other
+// means than its own RST_STREAM (a second HEADERS on an ended stream,
+// malformed trailers, trailers that break content-length) each cancel an
+// exchange as RST_STREAM does, so they spend the same budget.
+func TestDefenceResetBypasses(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		send func(cl *client, id uint32)
+	}{
+		{"headers again", func(cl *client, id uint32) {
+			cl.headers(id, true, reqFields("GET", "/hold")...)
+			cl.headers(id, true, "x-again", "1")
+		}},
+		{"malformed trailers", func(cl *client, id uint32) {
+			cl.headers(id, false, reqFields("POST", "/hold")...)
+			cl.headers(id, true, ":path", "/x")
+		}},
+		{"trailers breaking content-length", func(cl *client, id uint32) {
+			cl.headers(id, false, reqFields("POST", "/hold", "content-length", "5")...)
+			cl.headers(id, true, "x-sum", "1")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := &fakeClock{t: time.Unix(1000, 0)}
+			cl := newClient(t, Config{MaxResetsPerSecond: 10, FloodWindow: 10 * time.Second, Now: clock.now})
+			cl.handshake()
+			id := uint32(1)
+			for n := 0; n < 1000 && cl.err == nil; n++ {
+				tc.send(cl, id)
+				id += 2
+				cl.sync()
+				cl.toCli.Reset()
+			}
+			if code, _ := connErrCode(cl.err); code != http2.ErrCodeEnhanceYourCalm {
+				t.Fatalf("err %v after %d streams", cl.err, id/2)
+			}
+			if cl.app.requests > 102 {
+				t.Fatalf("handler saw %d requests", cl.app.requests)
+			}
+		})
+	}
+}
+
+// TestDefenceLateFramesOnManyResetStreams: DATA a client had in flight on
+// each of 100 streams we reset (their upstreams failed) is ignored: no
+// RST_STREAM in reply, and the connection lives. HEADERS floods on a
+// reset stream are counted.
+func TestDefenceLateFramesOnManyResetStreams(t *testing.T) {
+	cl := newClient(t, Config{})
+	cl.handshake()
+	const n = 100
+	for i := uint32(0); i < n; i++ {
+		cl.headers(2*i+1, false, reqFields("POST", "/hold")...)
+	}
+	cl.sync()
+	for id, s := range cl.app.streams {
+		s.Reset(http2.ErrCodeInternal)
+		delete(cl.app.streams, id)
+	}
+	cl.sync()
+	cl.toCli.Reset()
+	for i := uint32(0); i < n; i++ {
+		for range 4 {
+			cl.fr.WriteData(2*i+1, false, []byte("late"))
+		}
+	}
+	cl.headers(2*n+1, true, reqFields("GET", "/")...)
+	res, other := cl.collect(2*n + 1)
+	if cl.err != nil || res[2*n+1].status != "200" {
+		t.Fatalf("after late DATA: err %v, %+v", cl.err, res[2*n+1])
+	}
+	for _, f := range other {
+		if rst, ok := f.(*http2.RSTStreamFrame); ok {
+			t.Fatalf("late DATA on stream %d got RST_STREAM(%v)", rst.StreamID, rst.ErrCode)
+		}
+	}
+	// Trailers in flight on one of them are dropped too, not a connection error.
+	cl.headers(1, true, "x-sum", "1")
+	cl.headers(2*n+3, true, reqFields("GET", "/")...)
+	if res, _ := cl.collect(2*n + 3); cl.err != nil || res[2*n+3].status != "200" {
+		t.Fatalf("after late trailers: err %v", cl.err)
+	}
+}
+
 // TestDefenceHugeClientWindow: the client opens its windows to 2^31-1 and
 // never reads a large response: WriteData stops at MaxPendingOutput and
 // resumes via OnWritable once output drains.
