@@ -204,7 +204,7 @@ func (cc *clientConn) OnTimer(t *timewheel.Timer, _ int64) {
 		// upstream connection) for ever. Unanswered: 408 and close; an
 		// answer already given or begun: close, logged with the reason.
 		cc.abortUpstream()
-		cc.respondError(errRequestTimeout, true)
+		cc.respondError(errBodyTimeout, true)
 	}
 }
 

@@ -23,6 +23,10 @@ var (
 	errAuthUnavailable = &errorKind{503, "unavailable", "authentication keys unavailable"}
 	errNotFound        = &errorKind{404, "not_found", "no route matches"}
 	errRequestTimeout  = &errorKind{408, "request_timeout", "request head not received in time"}
+	errBodyTimeout     = &errorKind{408, "request_timeout", "request body not received in time"}
+	// errClientStalled only ever cuts an answer under way (its code is
+	// logged): the client stopped reading it for idle_timeout.
+	errClientStalled   = &errorKind{408, "client_timeout", "client stopped reading"}
 	errPayloadTooLarge = &errorKind{413, "payload_too_large", "request body too large"}
 	errURITooLong      = &errorKind{414, "uri_too_long", "request line too long"}
 	errRateLimited     = &errorKind{429, "rate_limited", "rate limit exceeded"}

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"reflect"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
@@ -77,6 +78,7 @@ func (lp *loop) pauseUpstream(uc *upConn) {
 		return
 	}
 	uc.paused = true
+	uc.stallSince = time.Time{}
 	lp.pausedUp = append(lp.pausedUp, uc)
 	lp.pausedN.Add(1)
 }
@@ -137,6 +139,13 @@ func (lp *loop) resumePaused() {
 				if uc.dead {
 					uc.discard()
 				}
+			case cc.clientStalled(uc):
+				// The client has read nothing of the answer for
+				// idle_timeout: the connection (and the upstream one)
+				// must not be held for ever (nginx's send_timeout).
+				uc.paused = false
+				lp.pausedN.Add(-1)
+				cc.cutAnswer(errClientStalled)
 			default:
 				kept = append(kept, uc)
 			}
@@ -167,6 +176,18 @@ func (lp *loop) resumePaused() {
 		clear(list[len(kept):])
 		lp.pausedClients = append(kept, lp.pausedClients...)
 	}
+}
+
+// clientStalled reports whether the client behind a paused upstream has
+// taken none of its queued answer for idle_timeout. While uc is paused
+// nothing is added to that queue, so any shrinking is the client reading.
+func (cc *clientConn) clientStalled(uc *upConn) bool {
+	out, now := cc.gc.OutboundBuffered(), cc.lp.now()
+	if uc.stallSince.IsZero() || out < uc.stallOut {
+		uc.stallSince, uc.stallOut = now, out
+		return false
+	}
+	return now.Sub(uc.stallSince) >= cc.listener().idleTimeout
 }
 
 // canResume: the upstream we feed has drained, or the exchange that made us

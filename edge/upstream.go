@@ -106,6 +106,9 @@ type upConn struct {
 	timer   timewheel.Timer
 	idleAt  int64 // when it last went idle (unix ns)
 
+	stallSince time.Time // paused: when its client last read (clientStalled)
+	stallOut   int       // paused: the client's queued bytes then
+
 	resp      parser.Response
 	headDone  bool
 	interim   int // 1xx responses of this exchange (bounded: maxInterim)

@@ -355,3 +355,69 @@ func TestH2FinalGoAwayWaitsForStragglers(t *testing.T) {
 		return
 	}
 }
+
+// A client that stops reading a large answer is cut after idle_timeout
+// without progress (nginx's send_timeout), instead of holding its
+// connection and an upstream connection for ever; logged with the status
+// it got and client_timeout.
+func TestClientThatStopsReadingIsCut(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		chunk := make([]byte, 64<<10)
+		for i := 0; i < 512; i++ { // 32 MiB, far over every buffer on the way
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	})
+	g := startGateway(t, `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+    limits: {idle_timeout: 1s}
+admin: {address: "{{ADMIN}}"}
+access_log: {path: stdout}
+upstreams:
+  - name: app
+    targets: [{address: "`+up.addr()+`"}]
+routes:
+  - name: app
+    match: {path_prefix: /}
+    upstream: app
+    timeout: 60s
+`)
+	conn, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetReadBuffer(64 << 10)
+	}
+	start := time.Now()
+	io.WriteString(conn, "GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+	head := make([]byte, 4096)
+	if _, err := io.ReadAtLeast(conn, head, 12); err != nil || !strings.HasPrefix(string(head), "HTTP/1.1 200") {
+		t.Fatalf("head: %q %v", head[:12], err)
+	}
+	// Now read nothing: the answer backs up to the gateway, which pauses
+	// the upstream and, after idle_timeout without progress, cuts it.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(g.stdout.String(), `"path":"/big"`) {
+		if time.Now().After(deadline) {
+			t.Fatal("the stalled download was never cut")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if took := time.Since(start); took < time.Second {
+		t.Fatalf("cut after %v, before idle_timeout", took)
+	}
+	if st, code := logLine(t, g, "/big"); st != 200 || code != "client_timeout" {
+		t.Fatalf("logged %d %q, want 200 client_timeout", st, code)
+	}
+	// The connection is closed: what was queued drains, then EOF.
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := io.Copy(io.Discard, conn)
+	if err != nil || n >= 32<<20 {
+		t.Fatalf("after the cut: %d bytes, %v; want a short read ending in EOF", n, err)
+	}
+}

@@ -141,6 +141,9 @@ func startGateway(t *testing.T, routeFile string) *gateway {
 func tryStartGateway(t *testing.T, routeFile string) (*gateway, bool) {
 	t.Helper()
 	g := &gateway{t: t, addr: freePort(t), admin: freePort(t), stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan error, 1)}
+	for i := 0; g.admin == g.addr && i < 10; i++ {
+		g.admin = freePort(t) // the kernel may hand out a port just closed again
+	}
 	g.file = filepath.Join(t.TempDir(), "portico.yaml")
 	g.writeConfig(routeFile)
 	g.cmd = exec.Command(bin(t), "run", "-c", g.file)
