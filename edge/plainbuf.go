@@ -2,6 +2,7 @@ package edge
 
 import (
 	"errors"
+	"io"
 
 	edgetls "github.com/portico-gw/portico/tls"
 )
@@ -44,9 +45,13 @@ func (p *plainBuf) consume(n int) {
 	}
 }
 
-// readRecords decrypts every complete record the session holds. It reports
-// false when the session failed (anything but "need more ciphertext").
-func (p *plainBuf) readRecords(tc *edgetls.Conn, lp *loop) bool {
+// readRecords decrypts every complete record the session holds. ok is
+// false when the session failed (anything but "need more ciphertext" or the
+// peer's close_notify); eof reports the close_notify, after which no more
+// comes: the plaintext that arrived before it, often in the same read (a
+// request or a response followed by the peer's close), is kept for the
+// owner to read before the connection closes.
+func (p *plainBuf) readRecords(tc *edgetls.Conn, lp *loop) (ok, eof bool) {
 	p.acquireScratch(lp)
 	for {
 		if cap(p.b)-len(p.b) < 16<<10 {
@@ -64,7 +69,10 @@ func (p *plainBuf) readRecords(tc *edgetls.Conn, lp *loop) bool {
 		n, err := tc.Read(p.b[len(p.b):cap(p.b)])
 		p.b = p.b[:len(p.b)+n]
 		if err != nil {
-			return errors.Is(err, edgetls.ErrNeedMore)
+			if errors.Is(err, io.EOF) {
+				return true, true
+			}
+			return errors.Is(err, edgetls.ErrNeedMore), false
 		}
 	}
 }

@@ -101,7 +101,8 @@ func (s *tlsSession) onTraffic() gnet.Action {
 		s.ready = true
 		s.start()
 	}
-	if !s.decrypt() {
+	ok, eof := s.decrypt()
+	if !ok {
 		s.plain.settle()
 		s.sendOutput()
 		return gnet.Close
@@ -114,6 +115,11 @@ func (s *tlsSession) onTraffic() gnet.Action {
 		act = s.cc.onTraffic()
 	}
 	s.plain.settle()
+	if eof {
+		// The client's close_notify: what came before it was served
+		// above, as a plain connection's last bytes before its FIN are.
+		return gnet.Close
+	}
 	return act
 }
 
@@ -133,10 +139,10 @@ func (s *tlsSession) start() {
 }
 
 // decrypt reads every complete record into the plaintext buffer.
-func (s *tlsSession) decrypt() bool {
-	ok := s.plain.readRecords(s.tc, s.lp)
+func (s *tlsSession) decrypt() (ok, eof bool) {
+	ok, eof = s.plain.readRecords(s.tc, s.lp)
 	s.tc.Settle() // FeedInto's scratch is free again
-	return ok
+	return ok, eof
 }
 
 func (s *tlsSession) sendOutput() {

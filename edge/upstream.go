@@ -397,11 +397,18 @@ func (uc *upConn) readAndPump() bool {
 		uc.pump()
 		return true
 	}
-	ok := uc.decrypt()
+	ok, eof := uc.decrypt()
 	if ok {
 		uc.pump()
 	}
 	uc.plain.settle() // the loop's plaintext scratch is free again
+	if ok && eof && !uc.dead && uc.gc != nil {
+		// The upstream's close_notify, often in the same read as the end
+		// of its answer: that answer was relayed above; the close then
+		// ends it as a TCP close would (a close-delimited body, or a
+		// connection that cannot be reused).
+		_ = uc.gc.Close()
+	}
 	return ok
 }
 
@@ -1013,19 +1020,20 @@ func (uc *upConn) consumeInput(n int) {
 }
 
 // decrypt feeds the socket's bytes to the TLS session and reads every
-// complete record into plain. It reports false when the session failed.
-func (uc *upConn) decrypt() bool {
+// complete record into plain. ok is false when the session failed; eof
+// reports the upstream's close_notify (readRecords).
+func (uc *upConn) decrypt() (ok, eof bool) {
 	if buf, _ := uc.gc.Peek(-1); len(buf) > 0 {
 		err := uc.tls.FeedInto(uc.hp.lp.tlsIn, buf)
 		consume(uc.gc, len(buf))
 		if err != nil {
-			return false
+			return false, false
 		}
 	}
-	ok := uc.plain.readRecords(uc.tls, uc.hp.lp)
+	ok, eof = uc.plain.readRecords(uc.tls, uc.hp.lp)
 	uc.tls.Settle() // FeedInto's scratch is free again
 	if out := uc.tls.TakeOutput(); len(out) > 0 {
 		writeConn(uc.gc, out) // a KeyUpdate answer
 	}
-	return ok
+	return ok, eof
 }

@@ -1,0 +1,125 @@
+//go:build integration
+
+package test
+
+import (
+	"bufio"
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// close_notify in the same read as the last data it follows: the data is
+// still read. It used to count as a failed session, so an upstream answer
+// followed by the upstream's close became a 502 (or a cut answer), and a
+// TLS client's request followed by its close_notify got no answer. Portico
+// is frozen (SIGSTOP) while both are sent so that one read takes them.
+func TestTLSCloseNotifyAfterData(t *testing.T) {
+	p := newPKI(t, "ca")
+	_, _, upPair := p.issue(t, "upstream", false, "up.example")
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{upPair}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	gotRequest := make(chan net.Conn, 4)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				br := bufio.NewReader(c)
+				req, err := http.ReadRequest(br)
+				if err != nil {
+					c.Close()
+					return
+				}
+				io.Copy(io.Discard, req.Body)
+				gotRequest <- c // the test freezes Portico, then answers and closes
+			}()
+		}
+	}()
+	srvCert, srvKey, _ := p.issue(t, "gateway", false, "gw.example")
+	tlsAddr := freePort(t)
+	g := startGateway(t, `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+  - name: tls
+    address: "`+tlsAddr+`"
+    tls:
+      certificates: [{cert_file: "`+srvCert+`", key_file: "`+srvKey+`"}]
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+upstreams:
+  - name: secure
+    targets: [{address: "`+ln.Addr().String()+`"}]
+    tls: {server_name: up.example, ca_file: "`+filepath.Join(p.dir, "ca.crt")+`"}
+routes:
+  - name: direct
+    match: {path_prefix: /direct}
+    direct_response: {status: 200, body: "direct"}
+  - name: secure
+    match: {path_prefix: /}
+    upstream: secure
+`)
+	for _, c := range []struct{ name, answer, want string }{
+		{"content-length", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello", "hello"},
+		{"close-delimited", "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the close", "until the close"},
+	} {
+		done := make(chan string, 1)
+		go func() {
+			resp, err := client.Get("http://" + g.addr + "/up")
+			if err != nil {
+				done <- "error: " + err.Error()
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			done <- resp.Status + " " + string(b)
+		}()
+		var uc net.Conn
+		select {
+		case uc = <-gotRequest:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the upstream got no request")
+		}
+		g.signal(syscall.SIGSTOP)
+		io.WriteString(uc, c.answer)
+		uc.Close() // close_notify right behind the answer
+		time.Sleep(100 * time.Millisecond)
+		g.signal(syscall.SIGCONT)
+		if got := <-done; got != "200 OK "+c.want {
+			t.Fatalf("%s answer then close_notify: %q", c.name, got)
+		}
+	}
+
+	// A TLS client's request followed at once by its close_notify.
+	conn, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: "gw.example", RootCAs: p.pool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if err := conn.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	g.signal(syscall.SIGSTOP)
+	io.WriteString(conn, "GET /direct HTTP/1.1\r\nHost: gw.example\r\n\r\n")
+	conn.CloseWrite()
+	time.Sleep(100 * time.Millisecond)
+	g.signal(syscall.SIGCONT)
+	out, _ := io.ReadAll(conn)
+	if !strings.HasPrefix(string(out), "HTTP/1.1 200") || !strings.HasSuffix(string(out), "direct") {
+		t.Fatalf("request then close_notify: %q", out)
+	}
+}
