@@ -44,7 +44,9 @@ var stateGen atomic.Uint64
 
 // NewPool builds a pool from cfg. When prev is non-nil (the same upstream
 // before a reload), targets whose address is in both keep their health,
-// ejection and in-flight state, and the retry budget carries over. The
+// ejection and in-flight state. The retry budget starts afresh (retries in
+// flight on the old pool's finish against it), so a reload may let a few
+// more retries start at once. The
 // caller should Start the new pool and then Stop prev once the new pool is
 // published; prev keeps working for requests still using it.
 func NewPool(cfg PoolConfig, prev *Pool) (*Pool, error) {

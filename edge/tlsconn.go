@@ -25,9 +25,12 @@ type tlsSession struct {
 	hsFed    int  // bytes fed while the handshake ran
 }
 
-// handshakeFeedMax is what is fed to a handshake in progress per event; it
-// stays well under the tls package's MaxHandshakeBuffered.
-const handshakeFeedMax = 64 << 10
+// handshakeFeedMax is what is fed to a handshake in progress, in all: room
+// for a client's flights with a long certificate chain (mTLS) and for
+// application data sent right behind them, yet under the tls package's
+// MaxHandshakeBuffered, past which it fails the connection. The rest waits
+// in the socket until the handshake ends.
+const handshakeFeedMax = edgetls.MaxHandshakeBuffered * 3 / 4
 
 func (lp *loop) newTLSSession(c gnet.Conn, cc *clientConn, srv *edgetls.Server) *tlsSession {
 	s := &tlsSession{lp: lp, raw: c, cc: cc}

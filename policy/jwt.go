@@ -127,7 +127,7 @@ func NewJWT(cfg JWTConfig) (*JWT, error) {
 		name:      cfg.Name,
 		issuer:    cfg.Issuer,
 		audiences: append([]string(nil), cfg.Audiences...),
-		leeway:    int64(cfg.Leeway / time.Second),
+		leeway:    int64((cfg.Leeway + time.Second - 1) / time.Second), // JWT times are whole seconds: a partial one rounds up
 		from:      append([]TokenSource(nil), cfg.TokenFrom...),
 		consumer:  cmpOr(cfg.ConsumerClaim, DefaultConsumerClaim),
 		tenant:    cfg.TenantClaim,

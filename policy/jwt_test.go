@@ -499,3 +499,28 @@ func TestEdDSAAndEd25519AreAliases(t *testing.T) {
 		}
 	}
 }
+
+// TestLeewayFractionRoundsUp: JWT times are whole seconds, so a leeway
+// with a fraction counts as the next whole second; it used to be cut
+// down, 1.9 s acting as 1 s.
+func TestLeewayFractionRoundsUp(t *testing.T) {
+	k := keys(t)
+	for _, c := range []struct {
+		leeway time.Duration
+		expAgo int64
+		wantOK bool
+	}{
+		{1900 * time.Millisecond, 1, true},
+		{1900 * time.Millisecond, 2, false}, // now == exp + 2 s: not before it
+		{500 * time.Millisecond, 1, false},
+		{500 * time.Millisecond, 0, true},
+		{2 * time.Second, 1, true},
+	} {
+		j, _ := fileVerifier(t, allKeysJWKS(k), func(cfg *JWTConfig) { cfg.Leeway = c.leeway })
+		tok := sign(t, "RS256", k.rsa, map[string]any{"kid": "rsa1"}, with(stdClaims(), "exp", testNow.Unix()-c.expAgo))
+		_, r := j.Verify([]byte(tok))
+		if (r == ReasonOK) != c.wantOK {
+			t.Errorf("leeway %v, expired %d s ago: %v", c.leeway, c.expAgo, r)
+		}
+	}
+}
