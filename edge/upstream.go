@@ -135,7 +135,7 @@ func (hp *hostPool) get(cc *clientConn) *upConn {
 		if uc.dead {
 			continue
 		}
-		if !cc.resendable() && uc.gc != nil && peerGone(uc.gc.Fd()) {
+		if !cc.resendable() && uc.gc != nil && hp.lp.now().UnixNano()-uc.idleAt >= int64(peekAfterIdle) && peerGone(uc.gc.Fd()) {
 			uc.discard()
 			continue
 		}
@@ -148,16 +148,20 @@ func (hp *hostPool) get(cc *clientConn) *upConn {
 	return hp.dialNew(cc)
 }
 
+// A request that could not be sent again if its connection failed before
+// any answer (a body that has left, or a method that is not idempotent,
+// which the upstream may have acted on before it closed: a POST charged
+// twice) checks an idle connection for a pending close (peerGone) before
+// taking it, when the connection sat idle for peekAfterIdle or more: one
+// taken again sooner (under load, microseconds after its last answer) was
+// not closed by an idle timeout, and an upstream that closes right after
+// each answer is the quick-close case above; so the busy path makes no
+// extra system call.
+const peekAfterIdle = 500 * time.Millisecond
+
 // peerGone reports whether an idle upstream connection was closed by its
 // peer (or sent bytes nobody asked for) without the loop having seen it
-// yet: an upstream that closes after every answer without saying
-// "Connection: close" races the reuse of its connection. A request that
-// could be sent again (no body, or its body copied: retrybody.go) is
-// retried on a fresh connection when it loses that race; one whose body
-// is gone could not be, and would get a 502; nor is a request of a method
-// that is not idempotent, which the upstream may have acted on before it
-// closed (a POST charged twice). Those pay this one non-blocking peek
-// before they take an idle connection.
+// yet: one non-blocking peek.
 func peerGone(fd int) bool {
 	var b [1]byte
 	_, _, err := unix.Recvfrom(fd, b[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
