@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/signal"
 	"sort"
 	"strings"
 	"time"
@@ -37,6 +38,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "portico demo: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
+	sigs := watchSignals()
+	defer signal.Stop(sigs)
 	// The demo serves a minted token, an API key and an echo of every
 	// request: it stays on loopback.
 	for _, a := range []struct{ flag, addr string }{{"listen", *listen}, {"tls-listen", *tlsListen}, {"admin", *adminAddr}} {
@@ -119,7 +122,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	base := "http://" + *listen
 	// The curl lines are printed once the listeners accept: a port that
 	// is taken fails the start first, without lines that cannot work.
-	return serve(srv, log, func() {
+	return serve(srv, log, sigs, func() {
 		fmt.Fprintf(stdout, `Portico demo: gateway on %[1]s, admin on http://%[2]s
 Try:
   curl -i %[1]s/status

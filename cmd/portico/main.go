@@ -167,6 +167,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if !ok {
 		return 2
 	}
+	sigs := watchSignals()
+	defer signal.Stop(sigs)
 	log := newLogger(stderr)
 	cfg, err := config.Load(path)
 	if err != nil {
@@ -178,13 +180,23 @@ func cmdRun(args []string, stderr io.Writer) int {
 		log.Error("cannot compile route file", "file", path, "error", err.Error())
 		return 1
 	}
-	return serve(srv, log, nil)
+	return serve(srv, log, sigs, nil)
+}
+
+// watchSignals starts catching SIGHUP, SIGTERM and SIGINT before anything
+// slow (loading and compiling a large route file, binding): a SIGHUP sent
+// while the process starts must not kill it with the default action. What
+// arrives meanwhile is handled once serving (a reload, or a drain).
+func watchSignals() chan os.Signal {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	return sigs
 }
 
 // serve runs srv until SIGTERM/SIGINT (drain, exit 0); SIGHUP reloads.
 // serve runs srv until a signal; started, when non-nil, runs once the
 // listeners accept connections.
-func serve(srv *edge.Server, log *slog.Logger, started func()) int {
+func serve(srv *edge.Server, log *slog.Logger, sigs chan os.Signal, started func()) int {
 	if err := srv.Start(); err != nil {
 		log.Error("cannot start", "error", err.Error())
 		return 1
@@ -192,9 +204,6 @@ func serve(srv *edge.Server, log *slog.Logger, started func()) int {
 	if started != nil {
 		started()
 	}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
 	for {
 		select {
 		case sig := <-sigs:

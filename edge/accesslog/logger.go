@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -124,8 +125,14 @@ func New(w io.Writer, o Options) *Logger {
 	return newLogger(w, nil, "writer", o)
 }
 
+// openFile opens the log file for appending. O_NONBLOCK: opening a FIFO
+// with no reader would otherwise block for ever (at start, and on the
+// reopen of every reload, which then hung SIGHUP, /reload and SIGTERM);
+// it fails at once instead. Go's runtime poller then makes the writes of
+// the flusher goroutine wait for room in the pipe, off the event loops.
+// Regular files ignore the flag.
 func openFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NONBLOCK, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open access log: %w", err)
 	}

@@ -6,12 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -543,5 +545,49 @@ func TestReopenFailureKeepsOldFile(t *testing.T) {
 	}
 	if n := len(readLines(t, filepath.Join(moved, "access.log"))); n != 1 {
 		t.Fatalf("old file has %d lines", n)
+	}
+}
+
+// A FIFO with no reader fails to open at once (it blocked for ever: the
+// start, and each reload's reopen, hung); with a reader it is written to.
+func TestOpenFIFO(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "log.fifo")
+	if err := syscall.Mkfifo(path, 0o600); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		l, err := Open(path, 0)
+		if err == nil {
+			l.Close()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("a FIFO without a reader opened")
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("opening a FIFO without a reader blocked")
+	}
+	// With a reader.
+	r, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	l, err := Open(path, 0)
+	if err != nil {
+		t.Fatalf("with a reader: %v", err)
+	}
+	l.Log(&Entry{Method: []byte("GET"), Path: []byte("/fifo"), Status: 200})
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = r.SetReadDeadline(time.Now().Add(3 * time.Second))
+	got, _ := io.ReadAll(r)
+	if !bytes.Contains(got, []byte(`"path":"/fifo"`)) {
+		t.Fatalf("read %q", got)
 	}
 }

@@ -362,7 +362,8 @@ func TestRedactedSecrets(t *testing.T) {
 	c := &Config{
 		Auth: []Auth{{Name: "users", Type: "jwt", JWKSURL: "https://id.example.com/jwks?token=s3cret&tenant=acme"}},
 		Routes: []Route{{Name: "r",
-			RequestHeaders: &HeaderOps{Set: map[string]string{"Authorization": "Basic dXNlcjpwYXNz", "X-Gateway": "portico"},
+			Match: Match{Headers: map[string]string{"X-Internal-Token": "gate-789", "X-Api-Version": "2"}},
+			RequestHeaders: &HeaderOps{Set: map[string]string{"Authorization": "Basic dXNlcjpwYXNz", "X-Gateway": "portico", "X-Bearer": "b-000"},
 				Add: map[string]string{"X-Api-Key": "k-123", "X-Upstream-Token": "t-456"}},
 			ResponseHeaders: &HeaderOps{Set: map[string]string{"Set-Cookie": "sid=abc", "Cache-Control": "no-store"}},
 		}},
@@ -372,12 +373,12 @@ func TestRedactedSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := string(b)
-	for _, secret := range []string{"s3cret", "dXNlcjpwYXNz", "k-123", "t-456", "sid=abc"} {
+	for _, secret := range []string{"s3cret", "dXNlcjpwYXNz", "k-123", "t-456", "sid=abc", "gate-789", "b-000"} {
 		if strings.Contains(s, secret) {
 			t.Errorf("/config shows %q:\n%s", secret, s)
 		}
 	}
-	for _, kept := range []string{"https://id.example.com/jwks?", "tenant=REDACTED", `"X-Gateway": "portico"`, `"Cache-Control": "no-store"`, `"Authorization": "REDACTED"`} {
+	for _, kept := range []string{"https://id.example.com/jwks?", "tenant=REDACTED", `"X-Gateway": "portico"`, `"Cache-Control": "no-store"`, `"Authorization": "REDACTED"`, `"X-Api-Version": "2"`} {
 		if !strings.Contains(s, kept) {
 			t.Errorf("/config lacks %s:\n%s", kept, s)
 		}

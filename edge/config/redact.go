@@ -17,8 +17,9 @@ const Redacted = "REDACTED"
 //   - API key hashes (a sha256 of a low-entropy key can be brute-forced);
 //   - query values and a password in a jwks_url (an identity provider may
 //     take an access token there);
-//   - the values of credential-like headers a route sets or adds
-//     (Authorization, Cookie, or a name with key, token, secret, ...).
+//   - the values of credential-like headers a route matches on, sets or
+//     adds (Authorization, Cookie, or a name with key, token, secret,
+//     bearer, ...).
 //
 // File paths stay, file contents are never part of a Config. c itself is
 // not changed.
@@ -39,6 +40,9 @@ func (c *Config) Redacted() *Config {
 	for i := range r.Routes {
 		r.Routes[i].RequestHeaders = redactHeaderOps(r.Routes[i].RequestHeaders)
 		r.Routes[i].ResponseHeaders = redactHeaderOps(r.Routes[i].ResponseHeaders)
+		// A route that matches on a shared secret (X-Internal-Token: ...)
+		// is a gate whose value is the secret.
+		r.Routes[i].Match.Headers = redactHeaderMap(r.Routes[i].Match.Headers)
 	}
 	return &r
 }
@@ -70,7 +74,7 @@ func credentialHeader(name string) bool {
 	case "authorization", "proxy-authorization", "cookie", "set-cookie":
 		return true
 	}
-	for _, w := range []string{"key", "token", "secret", "password", "passwd", "auth", "session", "credential", "signature"} {
+	for _, w := range []string{"key", "token", "secret", "password", "passwd", "auth", "session", "credential", "signature", "bearer", "private"} {
 		if strings.Contains(n, w) {
 			return true
 		}

@@ -44,9 +44,9 @@ func (v *validator) run() {
 	if len(c.Listeners) == 0 && !v.d.bad["listeners"] {
 		v.d.add(v.d.lookup("listeners"), "listeners", "at least one listener is required")
 	}
-	if c.DrainTimeout < 0 {
-		v.errf("drain_timeout", "must not be negative")
-	}
+	// 0 would read as "no drain", yet the server has to wait some time for
+	// what is in flight: refused like every other timeout.
+	v.positive("drain_timeout", c.DrainTimeout)
 	v.accessLog()
 	binds := v.listeners()
 	if a := c.Admin; a != nil {
