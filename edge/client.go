@@ -121,6 +121,8 @@ type clientConn struct {
 	staleRetried  bool   // the keep-alive race retry was used
 	headCopy      []byte // upstream request head, kept for a retry until the response begins
 	pathBuf       []byte
+	rewriteRaw    []byte // the route's rewrite of pathBuf, before it is normalised again
+	rewriteBuf    []byte // the path sent upstream on a route with a rewrite (rewritePath)
 	upstreamStart time.Time
 	hdrs          headerView
 	hdrFunc       policy.HeaderFunc // cc.hdrs.get, bound once per connection
@@ -482,6 +484,10 @@ func (cc *clientConn) startRequest(head []byte) {
 	}
 	if rt.direct != nil {
 		cc.respondDirect(rt.direct)
+		return
+	}
+	if (rt.stripPrefix != "" || rt.addPrefix != "") && !cc.rewritePath() {
+		cc.respondError(errBadPath, true) // it would leave the route's add_prefix
 		return
 	}
 	up := rt.pickUpstream()

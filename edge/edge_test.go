@@ -38,6 +38,13 @@ func TestTraceparent(t *testing.T) {
 	f("cc-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01xyz", false)
 	f("ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", false)
 	f("0g-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", false)
+	// Flag bits version 00 does not define are sent as zero (W3C §3.2.2.5).
+	for in, want := range map[string]string{"ff": "-03", "fe": "-02", "03": "-03", "a1": "-01", "10": "-00"} {
+		got := string(appendTraceparent(nil, []byte("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-"+in)))
+		if got[52:] != want {
+			t.Errorf("flags %s sent as %s, want %s", in, got[52:], want)
+		}
+	}
 }
 
 func TestNewIDShape(t *testing.T) {

@@ -136,18 +136,22 @@ func appendField(b []byte, name, value string) []byte {
 	return append(b, "\r\n"...)
 }
 
-// buildUpstreamHead appends the request head sent upstream (SPEC §3).
-func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
-	r := &cc.req
+// rewritePath applies the route's rewrite to the normalised path, into
+// cc.rewriteBuf, and normalises the result again (SPEC §3: paths are
+// forwarded normalised). It reports false when the result leaves the
+// add_prefix: a byte-prefix strip can leave a dot segment ("/api../admin"
+// with strip_prefix "/api" leaves "../admin"), which behind add_prefix
+// "/svc/" would reach "/admin" on the upstream, outside what the route
+// exposes.
+func (cc *clientConn) rewritePath() bool {
 	rt := cc.rt
-	b = append(b, r.Method...)
-	b = append(b, ' ')
 	path := cc.pathBuf
 	if rt.stripPrefix != "" && len(path) >= len(rt.stripPrefix) && string(path[:len(rt.stripPrefix)]) == rt.stripPrefix {
 		path = path[len(rt.stripPrefix):]
 	}
+	rw := cc.rewriteRaw[:0]
 	if rt.addPrefix != "" {
-		b = append(b, rt.addPrefix...)
+		rw = append(rw, rt.addPrefix...)
 		if len(path) > 0 && path[0] == '/' && rt.addPrefix[len(rt.addPrefix)-1] == '/' {
 			path = path[1:]
 		}
@@ -156,9 +160,31 @@ func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
 	// ("/v1" with strip /v1, add /internal is "/internal", as Envoy's and
 	// nginx's prefix rewrites give), else "/".
 	if rt.addPrefix == "" && (len(path) == 0 || path[0] != '/') {
-		b = append(b, '/')
+		rw = append(rw, '/')
 	}
-	b = append(b, path...)
+	rw = append(rw, path...)
+	cc.rewriteRaw = rw
+	out, err := parser.NormalizePath(cc.rewriteBuf[:0], rw)
+	if err != nil {
+		return false
+	}
+	cc.rewriteBuf = out
+	// Normalising may only have removed dot segments within what follows
+	// the add_prefix, never climbed out of it.
+	return rt.addPrefixNorm == "" || bytes.HasPrefix(out, []byte(rt.addPrefixNorm))
+}
+
+// buildUpstreamHead appends the request head sent upstream (SPEC §3).
+func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
+	r := &cc.req
+	rt := cc.rt
+	b = append(b, r.Method...)
+	b = append(b, ' ')
+	if rt.stripPrefix == "" && rt.addPrefix == "" {
+		b = append(b, cc.pathBuf...)
+	} else {
+		b = append(b, cc.rewriteBuf...) // rewritePath, at the request's start
+	}
 	if r.Query != nil {
 		if cc.tokenSrc.Kind == policy.FromQuery && cc.tokenSrc.Removable() {
 			// The credential came in the query: it does not go upstream.

@@ -35,7 +35,9 @@ func appendTraceparent(dst, client []byte) []byte {
 		dst = append(dst, "00-"...)
 		dst = append(dst, client[3:36]...) // 32 hex trace id + "-"
 		dst = appendNewID(dst, 8)
-		return append(dst, client[52:55]...) // "-" + flags
+		// Version 00 defines two flag bits (sampled, random); the others
+		// MUST be sent as zero (W3C Trace Context §3.2.2.5).
+		return append(dst, '-', '0', "0123"[unhex(client[54])&3])
 	}
 	dst = append(dst, "00-"...)
 	dst = appendNewID(dst, 16)
@@ -84,4 +86,12 @@ func allZero(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// unhex is the value of a lower-case hex digit (validTraceparent checked it).
+func unhex(c byte) byte {
+	if c >= 'a' {
+		return c - 'a' + 10
+	}
+	return c - '0'
 }

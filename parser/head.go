@@ -295,6 +295,11 @@ func validHost(h []byte) bool {
 			if c := h[i]; charClass[c]&cHost == 0 || c == '[' || c == ']' {
 				return false
 			}
+			// A reg-name's '%' is pct-encoded: two hex digits follow
+			// (RFC 3986 §3.2.2).
+			if h[i] == '%' && (i+2 >= len(h) || unhex(h[i+1]) < 0 || unhex(h[i+2]) < 0) {
+				return false
+			}
 		}
 	}
 	if i == len(h) {

@@ -323,6 +323,10 @@ func TestParseRequestReject(t *testing.T) {
 	f("Host two ports", "GET / HTTP/1.1\r\nHost: a:80:90\r\n\r\n", 400, "invalid Host")
 	f("Host stray bracket", "GET / HTTP/1.1\r\nHost: a]\r\n\r\n", 400, "invalid Host")
 	f("Host after IPv6", "GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n", 400, "invalid Host")
+	f("Host bad percent", "GET / HTTP/1.1\r\nHost: adm%zzin\r\n\r\n", 400, "invalid Host")
+	f("Host trailing percent", "GET / HTTP/1.1\r\nHost: a%\r\n\r\n", 400, "invalid Host")
+	f("Host short percent", "GET / HTTP/1.1\r\nHost: a%4\r\n\r\n", 400, "invalid Host")
+	f("absolute bad percent", "GET http://a%/x HTTP/1.1\r\nHost: h\r\n\r\n", 400, "invalid absolute-form target")
 	f("absolute bad port", "GET http://h:x/ HTTP/1.1\r\nHost: h\r\n\r\n", 400, "invalid absolute-form target")
 
 	// Field syntax.

@@ -100,3 +100,59 @@ func TestEmptyBodyLengthForwarded(t *testing.T) {
 		t.Fatalf("h2 POST without a body reached the upstream as %s", got)
 	}
 }
+
+// A rewrite never sends a path that climbs out of its add_prefix: a byte-
+// prefix strip can leave a dot segment ("/api../admin" with strip_prefix
+// /api leaves "../admin"), and behind add_prefix /svc/ it reached /admin on
+// the upstream. Such a request is a 400; the path sent is normalised.
+func TestRewriteStaysUnderAddPrefix(t *testing.T) {
+	seen := make(chan string, 16)
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		seen <- r.RequestURI
+		io.WriteString(w, "ok")
+	})
+	g := startGateway(t, `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+upstreams:
+  - name: app
+    targets: [{address: "`+up.addr()+`"}]
+routes:
+  - name: api
+    match: {path_prefix: /api}
+    upstream: app
+    rewrite: {strip_prefix: /api, add_prefix: /svc/}
+  - name: b
+    match: {path_prefix: /b}
+    upstream: app
+    rewrite: {strip_prefix: /b}
+`)
+	for _, c := range []struct{ path, status, upstream string }{
+		{"/api../admin", "HTTP/1.1 400 Bad Request", ""},
+		{"/api%2e%2e/admin", "HTTP/1.1 400 Bad Request", ""},
+		{"/api..", "HTTP/1.1 400 Bad Request", ""},
+		{"/api/x", "HTTP/1.1 200 OK", "/svc/x"},
+		{"/api", "HTTP/1.1 200 OK", "/svc/"},
+		{"/api.x/y", "HTTP/1.1 200 OK", "/svc/.x/y"},
+		{"/b../etc", "HTTP/1.1 200 OK", "/etc"}, // no add_prefix: nothing to leave
+		{"/b/x?q=1", "HTTP/1.1 200 OK", "/x?q=1"},
+	} {
+		got := statusOf(g.raw("GET "+c.path+" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 3*time.Second))
+		if got != c.status {
+			t.Fatalf("%s: %s, want %s", c.path, got, c.status)
+		}
+		if c.upstream != "" {
+			if u := <-seen; u != c.upstream {
+				t.Fatalf("%s reached the upstream as %s, want %s", c.path, u, c.upstream)
+			}
+		}
+	}
+	select {
+	case u := <-seen:
+		t.Fatalf("a refused request reached the upstream: %s", u)
+	default:
+	}
+}
