@@ -385,6 +385,9 @@ func rawHost(buf []byte) []byte {
 		}
 		line := bytes.TrimRight(buf[:i], "\r")
 		buf = buf[i+1:]
+		if len(line) == 0 {
+			return nil // the head ended: what follows is a body or the next request
+		}
 		if len(line) >= 5 && parser.EqualFoldString(line[:5], "host:") {
 			v := bytes.Trim(line[5:], " \t")
 			return v[:min(len(v), 256)]
@@ -432,7 +435,7 @@ func (cc *clientConn) startRequest(head []byte) {
 		cc.logRemote = append(cc.logRemote, cc.clientAddr()...)
 	}
 	cc.http10 = cc.proto == "" && r.ProtoMinor == 0
-	cc.isHEAD = string(r.Method) == "HEAD"
+	cc.isHEAD = isHEAD(r.Method)
 	cc.keepAlive = r.KeepAlive && !cc.lp.s.draining.Load()
 	cc.expect100 = r.Expect100
 	cc.idempotent = idempotentMethod(r.Method)
@@ -553,13 +556,19 @@ func (cc *clientConn) failUpstream(e *errorKind) {
 	cc.respondError(e, true)
 }
 
+// Methods are compared without regard to case, as routes match them: an
+// origin that upper-cases "head" answers it without a body, which the
+// relay must then expect.
 func idempotentMethod(m []byte) bool {
-	switch string(m) {
-	case "GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE":
-		return true
+	for _, x := range [...]string{"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE"} {
+		if parser.EqualFoldString(m, x) {
+			return true
+		}
 	}
 	return false
 }
+
+func isHEAD(m []byte) bool { return parser.EqualFoldString(m, "HEAD") }
 
 // readBody forwards (or discards) buffered request body bytes.
 func (cc *clientConn) readBody() bool {
@@ -574,7 +583,12 @@ func (cc *clientConn) readBody() bool {
 		cc.lp.pauseClient(cc)
 		return false
 	}
-	cc.armBodyTimer()
+	if !(cc.state == stateBody && cc.expect100 && cc.bytesIn == 0) {
+		// A client that sent Expect: 100-continue holds its body until
+		// the upstream's 100 (forwarded: the timer starts then) or a
+		// final answer: its silence is not a stall.
+		cc.armBodyTimer()
+	}
 	buf, _ := cc.gc.Peek(-1)
 	if len(buf) == 0 {
 		return false

@@ -399,7 +399,7 @@ func (cc *clientConn) rejectH2Head(s *h2.Stream, e *errorKind) {
 	host := s.Authority()
 	cc.logHost = append(cc.logHost[:0], host[:min(len(host), 256)]...)
 	cc.logRemote, cc.logTarget = cc.logRemote[:0], ""
-	cc.isHEAD = string(method) == "HEAD"
+	cc.isHEAD = isHEAD(method)
 	cc.respondError(e, true)
 }
 

@@ -390,9 +390,5 @@ func appendLastChunk(b, trailers []byte) []byte {
 }
 
 func methodWithContent(m []byte) bool {
-	switch string(m) {
-	case "POST", "PUT", "PATCH":
-		return true
-	}
-	return false
+	return parser.EqualFoldString(m, "POST") || parser.EqualFoldString(m, "PUT") || parser.EqualFoldString(m, "PATCH")
 }

@@ -139,10 +139,10 @@ func (lp *loop) resumePaused() {
 				if uc.dead {
 					uc.discard()
 				}
-			case cc.clientStalled(uc):
-				// The client has read nothing of the answer for
-				// idle_timeout: the connection (and the upstream one)
-				// must not be held for ever (nginx's send_timeout).
+			case cc.clientStalled(uc, sendStallTimeout(cc.listener().idleTimeout)):
+				// The client has read nothing of the answer for that
+				// long: the connection (and the upstream one) must not
+				// be held for ever (nginx's send_timeout).
 				uc.paused = false
 				lp.pausedN.Add(-1)
 				cc.cutAnswer(errClientStalled)
@@ -179,15 +179,54 @@ func (lp *loop) resumePaused() {
 }
 
 // clientStalled reports whether the client behind a paused upstream has
-// taken none of its queued answer for idle_timeout. While uc is paused
-// nothing is added to that queue, so any shrinking is the client reading.
-func (cc *clientConn) clientStalled(uc *upConn) bool {
-	out, now := cc.gc.OutboundBuffered(), cc.lp.now()
+// taken none of its queued answer for timeout. While uc is paused nothing
+// is added to that queue, so any shrinking is the client reading. The
+// queue counts the socket's kernel send queue too: a client reading
+// slowly drains the kernel buffers (megabytes) long before gnet's own
+// queue moves, and judged on gnet's queue alone it looked stalled.
+func (cc *clientConn) clientStalled(uc *upConn, timeout time.Duration) bool {
+	out, now := cc.gc.OutboundBuffered()+kernelSendQueue(cc.socket()), cc.lp.now()
 	if uc.stallSince.IsZero() || out < uc.stallOut {
 		uc.stallSince, uc.stallOut = now, out
 		return false
 	}
-	return now.Sub(uc.stallSince) >= cc.listener().idleTimeout
+	return now.Sub(uc.stallSince) >= timeout
+}
+
+// sendStallTimeout is how long a client may read nothing of an answer:
+// idle_timeout, but at least a minute (nginx's send_timeout), since the
+// kernel reports a slow reader's progress only as its receive window
+// reopens, which can take tens of seconds at low rates.
+func sendStallTimeout(idle time.Duration) time.Duration {
+	return max(idle, time.Minute)
+}
+
+// socket is the client's TCP socket: its own, or its HTTP/2 connection's.
+func (cc *clientConn) socket() gnet.Conn {
+	if cc.raw != nil {
+		return cc.raw
+	}
+	if sio, ok := cc.gc.(*streamIO); ok {
+		switch c := sio.h.gc.(type) {
+		case gnet.Conn:
+			return c
+		case *tlsSession:
+			return c.raw
+		}
+	}
+	return nil
+}
+
+// kernelSendQueue is what c's socket holds unsent or unacknowledged.
+func kernelSendQueue(c gnet.Conn) int {
+	if c == nil {
+		return 0
+	}
+	n, err := unix.IoctlGetInt(c.Fd(), unix.SIOCOUTQ)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // canResume: the upstream we feed has drained, or the exchange that made us

@@ -105,6 +105,10 @@ type upConn struct {
 	gotData bool
 	timer   timewheel.Timer
 	idleAt  int64 // when it last went idle (unix ns)
+	idleFor int64 // how long it had been idle when last reused (ns)
+	// peerClosed: the upstream's TLS close_notify came; the TCP close
+	// follows, and the connection must not be reused meanwhile.
+	peerClosed bool
 
 	stallSince time.Time // paused: when its client last read (clientStalled)
 	stallOut   int       // paused: the client's queued bytes then
@@ -123,7 +127,15 @@ type upConn struct {
 // get returns an idle connection bound to cc, or starts dialing a new one.
 func (hp *hostPool) get(cc *clientConn) *upConn {
 	if !cc.resendable() {
-		if at := hp.quickCloseAt.Load(); at != 0 && hp.lp.now().UnixNano()-at < int64(quickCloseMemory) {
+		now := hp.lp.now().UnixNano()
+		if at := hp.quickCloseAt.Load(); at != 0 && now-at < int64(quickCloseMemory) {
+			// The target closes connections right after answering: only
+			// one that outlived quickClose (and has no close pending) is
+			// safe for a request that cannot be sent again.
+			if uc := hp.takeSurvivor(now); uc != nil {
+				uc.bind(cc, now)
+				return uc
+			}
 			return hp.dialNew(cc)
 		}
 	}
@@ -139,13 +151,35 @@ func (hp *hostPool) get(cc *clientConn) *upConn {
 			uc.discard()
 			continue
 		}
-		uc.cc = cc
-		uc.reused = true
-		uc.resetResponse()
+		uc.bind(cc, hp.lp.now().UnixNano())
 		return uc
 	}
 	hp.lowIdle = 0 // nothing idle: whatever is released next was needed
 	return hp.dialNew(cc)
+}
+
+// bind hands an idle connection to cc.
+func (uc *upConn) bind(cc *clientConn, now int64) {
+	uc.cc = cc
+	uc.reused = true
+	uc.idleFor = now - uc.idleAt
+	uc.resetResponse()
+}
+
+// takeSurvivor removes and returns the newest idle connection that has
+// been idle for quickClose or more and has no close pending, or nil.
+func (hp *hostPool) takeSurvivor(now int64) *upConn {
+	for i := len(hp.idle) - 1; i >= 0; i-- {
+		uc := hp.idle[i]
+		if uc.dead || uc.gc == nil || now-uc.idleAt < int64(quickClose) || peerGone(uc.gc.Fd()) {
+			continue
+		}
+		hp.idle = append(hp.idle[:i], hp.idle[i+1:]...)
+		hp.noteIdleLow()
+		hp.lp.wheel.Stop(&uc.timer)
+		return uc
+	}
+	return nil
 }
 
 // A request that could not be sent again if its connection failed before
@@ -301,7 +335,7 @@ func (uc *upConn) discard() {
 func (uc *upConn) release() {
 	uc.cc = nil
 	hp := uc.hp
-	if uc.dead || uc.gc == nil || hp.maxIdle <= 0 || hp.lp.s.draining.Load() {
+	if uc.dead || uc.peerClosed || uc.gc == nil || hp.maxIdle <= 0 || hp.lp.s.draining.Load() {
 		uc.discard()
 		return
 	}
@@ -358,8 +392,11 @@ func (uc *upConn) onClose(error) {
 		uc.cutResponse(cc) // truncated
 		return
 	}
-	if uc.reused && !uc.gotData {
-		uc.hp.quickCloseAt.Store(uc.hp.lp.now().UnixNano()) // closed as it was reused
+	if uc.reused && !uc.gotData && uc.idleFor < int64(quickClose) {
+		// Closed as it was reused, right after its last answer: the
+		// target's habit. (One idle for long was its idle timeout
+		// meeting our reuse, a race any keep-alive upstream has.)
+		uc.hp.quickCloseAt.Store(uc.hp.lp.now().UnixNano())
 	}
 	if uc.reused && !uc.gotData && cc.resendable() && !cc.staleRetried {
 		// The classic keep-alive race: the upstream closed an idle
@@ -402,6 +439,9 @@ func (uc *upConn) readAndPump() bool {
 		return true
 	}
 	ok, eof := uc.decrypt()
+	if eof {
+		uc.peerClosed = true // never back to the pool, even if the answer ends in this pump
+	}
 	if ok {
 		uc.pump()
 	}
@@ -478,6 +518,9 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 			if cc.expect100 && !cc.http10 {
 				cc.writeClient(cc.continueHead())
 				cc.expect100 = false // once: a retry's target may send its own
+				if cc.state == stateBody {
+					cc.armBodyTimer() // the body is due now
+				}
 			}
 		case !cc.http10: // 102, 103 …: a proxy forwards them (RFC 9110 §15.2), never to HTTP/1.0
 			cc.writeClient(uc.buildInformationalHead(cc))

@@ -35,7 +35,7 @@ func TestPositionAccuracy(t *testing.T) {
 		path, frag string
 	}{
 		{minimal + "routes:\n  - name: r\n    upstream: app\n    match:\n      path_prefix: nope\n", 8, 20, "routes[0].match.path_prefix", "must start with '/'"},
-		{minimal + "routes:\n  - {name: r, upstream: app, match: {methods: [GET, post]}}\n", 5, 53, "routes[0].match.methods[1]", "uppercase"},
+		{minimal + "routes:\n  - {name: r, upstream: app, match: {methods: [GET, post]}}\n", 5, 53, "routes[0].match.methods[1]", "upper case"},
 		{minimal + "routes:\n  - name: r\n    upstream: missing\n", 6, 15, "routes[0].upstream", `unknown upstream "missing"`},
 		{minimal + "routes:\n  - name: r\n    upstream: app\n    timeout:   5parsecs\n", 7, 16, "routes[0].timeout", "invalid duration"},
 		{minimal + "routes:\n  - name: r\n    upstream: app\n    retries:\n      attempts: 2\n      on:\n        - reset\n        - \"418\"\n", 11, 11, "routes[0].retries.on[1]", `unknown condition "418"`},

@@ -220,7 +220,7 @@ func (v *validator) match(path string, m *Match) {
 		case !isToken(meth):
 			v.errf(mp, "invalid method %q", meth)
 		case strings.ToUpper(meth) != meth:
-			v.errf(mp, "methods are case-sensitive and uppercase: %q is not %q", meth, strings.ToUpper(meth))
+			v.errf(mp, "methods are written in upper case: %q is not %q", meth, strings.ToUpper(meth))
 		case slices.Index(m.Methods, meth) < i:
 			v.errf(mp, "%s is listed twice", meth)
 		}

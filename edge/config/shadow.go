@@ -115,7 +115,10 @@ func methodsCover(a, b []string) bool {
 		return false
 	}
 	for _, m := range b {
-		if !slices.Contains(a, m) {
+		// As the router matches: without regard to case, GET covering HEAD.
+		if !slices.ContainsFunc(a, func(x string) bool {
+			return strings.EqualFold(x, m) || strings.EqualFold(x, "GET") && strings.EqualFold(m, "HEAD")
+		}) {
 			return false
 		}
 	}
