@@ -89,17 +89,17 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		booted:  make(chan struct{}),
 		stopped: make(chan struct{}),
 	}
+	aps, err := resolveBinds(cfg)
+	if err != nil {
+		return nil, err
+	}
 	snap, err := compile(cfg, nil, s.metrics, s.log)
 	if err != nil {
 		return nil, err
 	}
 	for i := range cfg.Listeners {
 		l := &cfg.Listeners[i]
-		ap, err := resolveListener(l)
-		if err != nil {
-			return nil, err
-		}
-		bl := &boundListener{name: l.Name, addr: ap}
+		bl := &boundListener{name: l.Name, addr: aps[i]}
 		s.bound = append(s.bound, bl)
 		s.metrics.connectionsGauge(l.Name, &bl.active)
 		bl.refused = s.metrics.refusedCounter(l.Name)
@@ -115,13 +115,45 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// resolveListener resolves a listener's address as run binds it.
-func resolveListener(l *config.Listener) (netip.AddrPort, error) {
-	ap, err := resolveAddrPort(l.Address)
-	if err != nil {
-		return ap, fmt.Errorf("cannot resolve listener %q address %q: %w", l.Name, l.Address, err)
+// resolveBinds resolves every listener's address, and the admin listener's,
+// as run binds them, and refuses two that would bind the same socket once
+// resolved: the route file check compares addresses as written, so
+// "localhost:8080" and "127.0.0.1:8080" (or "08080") passed it, and with
+// SO_REUSEPORT both binds succeeded and silently split the traffic (a TLS
+// listener then served plaintext). Problems carry the file position.
+func resolveBinds(cfg *config.Config) ([]netip.AddrPort, error) {
+	var problems []config.Problem
+	type bind struct {
+		path string
+		ap   netip.AddrPort
 	}
-	return ap, nil
+	var seen []bind
+	check := func(path, addr string) netip.AddrPort {
+		ap, err := resolveAddrPort(addr)
+		if err != nil {
+			problems = append(problems, cfg.Problem(path, "cannot resolve %q: %v", addr, err))
+			return ap
+		}
+		for _, b := range seen {
+			if b.ap.Port() == ap.Port() && ap.Port() != 0 && (b.ap.Addr() == ap.Addr() || b.ap.Addr().IsUnspecified() || ap.Addr().IsUnspecified()) {
+				problems = append(problems, cfg.Problem(path, "%s binds the same socket as %s (%s)", addr, b.path, b.ap))
+				break
+			}
+		}
+		seen = append(seen, bind{path, ap})
+		return ap
+	}
+	aps := make([]netip.AddrPort, len(cfg.Listeners))
+	for i := range cfg.Listeners {
+		aps[i] = check(fmt.Sprintf("listeners[%d].address", i), cfg.Listeners[i].Address)
+	}
+	if cfg.Admin != nil && cfg.Admin.Address != "" {
+		check("admin.address", cfg.Admin.Address)
+	}
+	if len(problems) > 0 {
+		return nil, &config.Errors{Problems: problems}
+	}
+	return aps, nil
 }
 
 func resolveAddrPort(addr string) (netip.AddrPort, error) {

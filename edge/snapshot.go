@@ -460,10 +460,8 @@ func upstreamDefinition(u *config.Upstream) string {
 // the route file itself validated, so features that are parsed but not served
 // yet are reported instead of silently ignored.
 func Check(cfg *config.Config) error {
-	for i := range cfg.Listeners { // run resolves them before binding
-		if _, err := resolveListener(&cfg.Listeners[i]); err != nil {
-			return err
-		}
+	if _, err := resolveBinds(cfg); err != nil { // run resolves them before binding
+		return err
 	}
 	snap, err := compile(cfg, nil, newMetricsRegistry(), slog.New(slog.DiscardHandler))
 	if snap != nil {

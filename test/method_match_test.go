@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +156,38 @@ routes:
 	case u := <-seen:
 		t.Fatalf("a refused request reached the upstream: %s", u)
 	default:
+	}
+}
+
+// Two listeners (or a listener and the admin listener) that bind the same
+// socket once their addresses are resolved are refused with the position
+// of the second: "localhost:P" and "127.0.0.1:P" passed the check of the
+// addresses as written, and with SO_REUSEPORT both binds succeeded and
+// split the traffic.
+func TestSameSocketSpelledTwiceRefused(t *testing.T) {
+	dir := t.TempDir()
+	port := strings.TrimPrefix(freePort(t), "127.0.0.1:")
+	for _, c := range []struct{ name, body, want string }{
+		{"listeners", `listeners:
+  - {name: a, address: "127.0.0.1:` + port + `"}
+  - {name: b, address: "localhost:` + port + `"}
+`, "listeners[1].address"},
+		{"admin", `listeners:
+  - {name: a, address: "127.0.0.1:` + port + `"}
+admin: {address: "localhost:` + port + `"}
+`, "admin.address"},
+		{"leading zero", `listeners:
+  - {name: a, address: "127.0.0.1:` + port + `"}
+  - {name: b, address: "127.0.0.1:0` + port + `"}
+`, "listeners[1].address"},
+	} {
+		file := filepath.Join(dir, c.name+".yaml")
+		os.WriteFile(file, []byte("version: 1\n"+c.body+`routes:
+  - {name: d, match: {path_prefix: /}, direct_response: {status: 200, body: ok}}
+`), 0o644)
+		out, code := runValidate(t, file)
+		if code != 1 || !strings.Contains(out, c.want) || !strings.Contains(out, "binds the same socket") {
+			t.Errorf("%s: exit %d\n%s", c.name, code, out)
+		}
 	}
 }
