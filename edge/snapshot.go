@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -66,6 +67,11 @@ type headerOps struct {
 	// The route sets or removes X-Forwarded-Proto / -Host: the gateway's
 	// own line is left out (a set value then comes from set).
 	ownProto, ownHost bool
+	// The route sets or adds Date (response ops): Portico adds none.
+	ownDate bool
+	// The route sets or adds Content-Encoding (response ops): the body
+	// is not compressed again under it.
+	ownEncoding bool
 }
 
 // route is a compiled route: everything a request needs, resolved at load.
@@ -381,6 +387,11 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 		}
 		r.reqHeaders = compileHeaderOps(rc.RequestHeaders)
 		r.respHeaders = compileHeaderOps(rc.ResponseHeaders)
+		if r.respHeaders.ownEncoding {
+			// The route states the body's coding itself: encoding it
+			// again would make that statement false (or doubly encode).
+			r.compress = nil
+		}
 		if rt := rc.Retries; rt != nil {
 			r.retryAttempts = rt.Attempts
 			for _, on := range rt.On {
@@ -443,6 +454,10 @@ func compileHeaderOps(h *config.HeaderOps) headerOps {
 	for _, kv := range h.SetList {
 		ops.ownProto = ops.ownProto || strings.EqualFold(kv.Name, "X-Forwarded-Proto")
 		ops.ownHost = ops.ownHost || strings.EqualFold(kv.Name, "X-Forwarded-Host")
+	}
+	for _, kv := range append(slices.Clip(h.SetList), h.AddList...) {
+		ops.ownDate = ops.ownDate || strings.EqualFold(kv.Name, "Date")
+		ops.ownEncoding = ops.ownEncoding || strings.EqualFold(kv.Name, "Content-Encoding")
 	}
 	return ops
 }

@@ -734,9 +734,9 @@ func (uc *upConn) buildClientHead(cc *clientConn) []byte {
 		b = appendInt(b, max(r.ContentLength, 0))
 		b = append(b, "\r\n"...)
 	}
-	if _, ok := parser.Lookup(r.Fields, "Date"); !ok {
+	if _, ok := parser.Lookup(r.Fields, "Date"); !ok && !cc.rt.respHeaders.ownDate {
 		// RFC 9110 §6.6.1: a recipient with a clock adds the Date an
-		// origin left out.
+		// origin left out (unless the route's response_headers give one).
 		b = append(b, "Date: "...)
 		b = append(b, cc.lp.httpDate()...)
 		b = append(b, "\r\n"...)
