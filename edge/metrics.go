@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -206,6 +207,64 @@ func (m *metricsRegistry) setTargetHealth(targets []healthTarget) {
 		}
 	}
 	m.healthy = current
+}
+
+// dropStale unregisters the series of routes and upstreams a reload
+// removed (requests, durations, auth and rate-limit rejections): renamed
+// or deleted routes would otherwise be scraped for ever. Requests still
+// finishing on the old snapshot update the dropped series unseen; a name
+// that comes back later starts new ones (a counter reset, which rate()
+// handles).
+func (m *metricsRegistry) dropStale(routes, upstreams map[string]bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name := range m.routes {
+		if name != "" && !routes[name] {
+			delete(m.routes, name)
+		}
+	}
+	for name := range m.upstreams {
+		if !upstreams[name] {
+			delete(m.upstreams, name)
+		}
+	}
+	for _, series := range m.set.ListMetricNames() {
+		if v, ok := labelValue(series, "route"); ok && v != "" && !routes[v] {
+			m.set.UnregisterMetric(series)
+		} else if v, ok := labelValue(series, "upstream"); ok && !upstreams[v] && !strings.HasPrefix(series, "portico_upstream_target_healthy{") {
+			m.set.UnregisterMetric(series)
+		}
+	}
+}
+
+// labelValue returns the unescaped value of label in a series name such
+// as `family{a="x",route="y"}`.
+func labelValue(series, label string) (string, bool) {
+	i := strings.Index(series, "{"+label+`="`)
+	if i < 0 {
+		i = strings.Index(series, ","+label+`="`)
+	}
+	if i < 0 {
+		return "", false
+	}
+	v := series[i+len(label)+3:]
+	var b strings.Builder
+	for j := 0; j < len(v); j++ {
+		switch c := v[j]; {
+		case c == '\\' && j+1 < len(v):
+			j++
+			if v[j] == 'n' {
+				b.WriteByte('\n')
+			} else {
+				b.WriteByte(v[j])
+			}
+		case c == '"':
+			return b.String(), true
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return "", false
 }
 
 // specFamilies are the metric families SPEC §5 says must exist. A family

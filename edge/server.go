@@ -189,6 +189,16 @@ func (s *Server) publish(snap, prev *snapshot) {
 		}
 	}
 	s.metrics.setTargetHealth(health)
+	if prev != nil {
+		live, ups := make(map[string]bool, len(snap.routes)), make(map[string]bool, len(snap.upstreams))
+		for _, r := range snap.routes {
+			live[r.name] = true
+		}
+		for name := range snap.upstreams {
+			ups[name] = true
+		}
+		s.metrics.dropStale(live, ups)
+	}
 	startAuth(snap, prev)
 	s.snap.Store(snap)
 	if prev != nil {
