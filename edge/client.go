@@ -121,7 +121,7 @@ type clientConn struct {
 	staleRetried  bool   // the keep-alive race retry was used
 	headCopy      []byte // upstream request head, kept for a retry until the response begins
 	pathBuf       []byte
-	rewriteRaw    []byte // the route's rewrite of pathBuf, before it is normalised again
+	rewriteRaw    []byte // what follows the stripped prefix, to normalise (rewritePath)
 	rewriteBuf    []byte // the path sent upstream on a route with a rewrite (rewritePath)
 	upstreamStart time.Time
 	hdrs          headerView
@@ -490,7 +490,7 @@ func (cc *clientConn) startRequest(head []byte) {
 		return
 	}
 	if (rt.stripPrefix != "" || rt.addPrefix != "") && !cc.rewritePath() {
-		cc.respondError(errBadPath, true) // it would leave the route's add_prefix
+		cc.respondError(errBadPath, true)
 		return
 	}
 	up := rt.pickUpstream()

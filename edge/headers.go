@@ -137,48 +137,61 @@ func appendField(b []byte, name, value string) []byte {
 }
 
 // rewritePath applies the route's rewrite to the normalised path, into
-// cc.rewriteBuf, and normalises the result again (SPEC §3: paths are
-// forwarded normalised). It reports false when the result leaves the
-// add_prefix: a byte-prefix strip can leave a dot segment ("/api../admin"
-// with strip_prefix "/api" leaves "../admin"), which behind add_prefix
-// "/svc/" would reach "/admin" on the upstream, outside what the route
-// exposes.
+// cc.rewriteBuf. A byte-prefix strip can leave a dot segment at the start
+// of what remains ("/api../admin" with strip_prefix "/api" leaves
+// "../admin"); where that starts a segment of its own (after an add_prefix
+// ending in "/", or with none) it is normalised as a path of its own, so
+// it cannot climb above the add_prefix (it reached "/admin" behind
+// "/svc/"). Where it continues the add_prefix's last segment ("/svc" +
+// "../admin" is "/svc../admin") nothing can climb. The add_prefix itself
+// is used as written. It reports false only for a path that cannot be
+// normalised (it cannot happen: the pieces come from a normalised path).
 func (cc *clientConn) rewritePath() bool {
 	rt := cc.rt
-	path := cc.pathBuf
-	if rt.stripPrefix != "" && len(path) >= len(rt.stripPrefix) && string(path[:len(rt.stripPrefix)]) == rt.stripPrefix {
-		path = path[len(rt.stripPrefix):]
+	rest := cc.pathBuf
+	if rt.stripPrefix != "" && len(rest) >= len(rt.stripPrefix) && string(rest[:len(rt.stripPrefix)]) == rt.stripPrefix {
+		rest = rest[len(rt.stripPrefix):]
 	}
-	rw := cc.rewriteRaw[:0]
-	if rt.addPrefix != "" {
-		rw = append(rw, rt.addPrefix...)
-		if len(path) > 0 && path[0] == '/' && rt.addPrefix[len(rt.addPrefix)-1] == '/' {
-			path = path[1:]
+	out := cc.rewriteBuf[:0]
+	switch {
+	case len(rest) == 0:
+		// Nothing left after the strip: the add_prefix alone is the path
+		// ("/v1" with strip /v1, add /internal is "/internal", as Envoy's
+		// and nginx's prefix rewrites give), else "/".
+		out = append(out, rt.addPrefix...)
+		if len(out) == 0 {
+			out = append(out, '/')
+		}
+	case rt.addPrefix != "" && rt.addPrefix[len(rt.addPrefix)-1] != '/':
+		out = append(out, rt.addPrefix...)
+		out = append(out, rest...)
+	default:
+		raw := append(cc.rewriteRaw[:0], '/')
+		if rest[0] == '/' {
+			rest = rest[1:]
+		}
+		raw = append(raw, rest...)
+		cc.rewriteRaw = raw
+		out = append(out, rt.addPrefix...)
+		mark := len(out)
+		norm, err := parser.NormalizePath(out, raw)
+		if err != nil {
+			return false
+		}
+		out = norm
+		if rt.addPrefix != "" { // it ends in "/": one slash between
+			out = append(out[:mark], out[mark+1:]...)
 		}
 	}
-	// Nothing left after the strip: the add_prefix alone is the path
-	// ("/v1" with strip /v1, add /internal is "/internal", as Envoy's and
-	// nginx's prefix rewrites give), else "/".
-	if rt.addPrefix == "" && (len(path) == 0 || path[0] != '/') {
-		rw = append(rw, '/')
-	}
-	rw = append(rw, path...)
-	cc.rewriteRaw = rw
-	out, err := parser.NormalizePath(cc.rewriteBuf[:0], rw)
-	if err != nil {
-		return false
-	}
 	cc.rewriteBuf = out
-	// Normalising may only have removed dot segments within what follows
-	// the add_prefix, never climbed out of it.
-	return rt.addPrefixNorm == "" || bytes.HasPrefix(out, []byte(rt.addPrefixNorm))
+	return true
 }
 
 // buildUpstreamHead appends the request head sent upstream (SPEC §3).
 func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
 	r := &cc.req
 	rt := cc.rt
-	b = append(b, r.Method...)
+	b = appendMethod(b, r.Method)
 	b = append(b, ' ')
 	if rt.stripPrefix == "" && rt.addPrefix == "" {
 		b = append(b, cc.pathBuf...)
@@ -391,4 +404,18 @@ func appendLastChunk(b, trailers []byte) []byte {
 
 func methodWithContent(m []byte) bool {
 	return parser.EqualFoldString(m, "POST") || parser.EqualFoldString(m, "PUT") || parser.EqualFoldString(m, "PATCH")
+}
+
+// appendMethod writes the request method upstream, a standard one in its
+// canonical upper case: routes and the relay treat "head" as HEAD (a
+// bodiless answer), so the upstream must see HEAD too. A case-sensitive
+// origin would otherwise answer "head" with a body the relay did not
+// expect, left on a pooled connection for the next request to read.
+func appendMethod(b, m []byte) []byte {
+	for _, x := range [...]string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE"} {
+		if parser.EqualFoldString(m, x) {
+			return append(b, x...)
+		}
+	}
+	return append(b, m...)
 }

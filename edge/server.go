@@ -106,7 +106,7 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 	}
 	acc, err := accesslog.Open(cfg.AccessLog.Path, 1<<20)
 	if err != nil {
-		return nil, fmt.Errorf("cannot open access log %q: %w", cfg.AccessLog.Path, err)
+		return nil, err // "cannot open access log: open PATH: reason"
 	}
 	s.access = acc
 	s.metrics.logDropped = acc.Dropped

@@ -19,7 +19,6 @@ import (
 	"github.com/portico-gw/portico/balancer"
 	"github.com/portico-gw/portico/edge/config"
 	"github.com/portico-gw/portico/edge/router"
-	"github.com/portico-gw/portico/parser"
 	edgetls "github.com/portico-gw/portico/tls"
 )
 
@@ -86,14 +85,11 @@ type route struct {
 
 	stripPrefix string
 	addPrefix   string
-	// addPrefixNorm is addPrefix normalised as a rewritten path is: what
-	// every rewritten path must still start with (rewritePath).
-	addPrefixNorm string
-	hostRewrite   string
-	reqHeaders    headerOps
-	respHeaders   headerOps
-	timeout       time.Duration
-	maxBody       int64 // 0: the listener's default
+	hostRewrite string
+	reqHeaders  headerOps
+	respHeaders headerOps
+	timeout     time.Duration
+	maxBody     int64 // 0: the listener's default
 
 	retryAttempts int
 	retryOn       retryMask
@@ -375,10 +371,6 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 		}
 		if rw := rc.Rewrite; rw != nil {
 			r.stripPrefix, r.addPrefix, r.hostRewrite = rw.StripPrefix, rw.AddPrefix, rw.Host
-			r.addPrefixNorm = r.addPrefix
-			if n, err := parser.NormalizePath(nil, []byte(r.addPrefix)); err == nil && r.addPrefix != "" {
-				r.addPrefixNorm = string(n)
-			}
 		}
 		for _, c := range rc.Compress {
 			if enc := encodingID(c); enc != encIdentity {

@@ -420,7 +420,9 @@ func (uc *upConn) onTraffic() gnet.Action {
 		uc.hp.lp.setReadInterest(uc.gc, false) // gnet re-armed reads after a flush
 		return gnet.None
 	}
-	uc.gotData = true
+	if uc.tls == nil {
+		uc.gotData = true // (TLS: when plaintext comes, readAndPump)
+	}
 	if !uc.readAndPump() {
 		uc.dead = true
 		return gnet.Close
@@ -439,6 +441,11 @@ func (uc *upConn) readAndPump() bool {
 		return true
 	}
 	ok, eof := uc.decrypt()
+	if uc.plain.len() > 0 {
+		// Only plaintext is an answer: a bare close_notify on a reused
+		// connection is the keep-alive race (retried like a TCP close).
+		uc.gotData = true
+	}
 	if eof {
 		uc.peerClosed = true // never back to the pool, even if the answer ends in this pump
 	}
@@ -883,6 +890,11 @@ func (uc *upConn) responseDone(cc *clientConn) {
 	uc.discard()
 	cc.keepAlive = false
 	cc.state = stateDiscard
+	// The rest of the body is now only read away: bounded like any body
+	// wait (a client that held its body for a 100 Continue that never
+	// came had no timer at all).
+	cc.expect100 = false
+	cc.armBodyTimer()
 }
 
 // canRetry: attempts left, an idempotent request that can be sent again

@@ -408,3 +408,47 @@ routes:
 		t.Fatalf("body %q", b)
 	}
 }
+
+// Expect: 100-continue answered by a final status without a 100: the
+// client may never send its body; the wait for it is bounded by
+// idle_timeout like any body wait (it held the connection for ever).
+func TestExpectContinueFinalAnswerDoesNotHold(t *testing.T) {
+	up := rawUpstream(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(8 * time.Second))
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		time.Sleep(6 * time.Second)
+	})
+	g := startGateway(t, `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+    limits: {idle_timeout: 1s}
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+upstreams:
+  - name: app
+    targets: [{address: "`+up+`"}]
+routes:
+  - name: app
+    match: {path_prefix: /}
+    upstream: app
+`)
+	conn, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(8 * time.Second))
+	start := time.Now()
+	io.WriteString(conn, "PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+	out, _ := io.ReadAll(conn) // the answer, then the close
+	if !strings.HasPrefix(string(out), "HTTP/1.1 200") {
+		t.Fatalf("answer %q", out)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the connection was held %v waiting for a body the client never sends", took)
+	}
+}

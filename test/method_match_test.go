@@ -84,6 +84,9 @@ func TestEmptyBodyLengthForwarded(t *testing.T) {
 		{"PUT /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", "PUT cl=true te=false"},
 		{"DELETE /x HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", "DELETE cl=true te=false"},
 		{"GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", "GET cl=false te=false"},
+		// A standard method in any case goes upstream in upper case: the
+		// relay treats "head" as HEAD, so must the upstream.
+		{"head /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", "HEAD cl=false te=false"},
 	} {
 		if out := g.raw(c.req, 3*time.Second); !strings.HasPrefix(out, "HTTP/1.1 200") {
 			t.Fatalf("%q: %.60q", c.req, out)
@@ -106,7 +109,8 @@ func TestEmptyBodyLengthForwarded(t *testing.T) {
 // A rewrite never sends a path that climbs out of its add_prefix: a byte-
 // prefix strip can leave a dot segment ("/api../admin" with strip_prefix
 // /api leaves "../admin"), and behind add_prefix /svc/ it reached /admin on
-// the upstream. Such a request is a 400; the path sent is normalised.
+// the upstream. What follows the prefix is normalised on its own; the
+// add_prefix is used as written (an encoded "/" in it stays).
 func TestRewriteStaysUnderAddPrefix(t *testing.T) {
 	seen := make(chan string, 16)
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
@@ -131,16 +135,22 @@ routes:
     match: {path_prefix: /b}
     upstream: app
     rewrite: {strip_prefix: /b}
+  - name: proj
+    match: {path_prefix: /proj}
+    upstream: app
+    rewrite: {strip_prefix: /proj, add_prefix: "/api/v4/projects/group%2Fproject"}
 `)
 	for _, c := range []struct{ path, status, upstream string }{
-		{"/api../admin", "HTTP/1.1 400 Bad Request", ""},
-		{"/api%2e%2e/admin", "HTTP/1.1 400 Bad Request", ""},
-		{"/api..", "HTTP/1.1 400 Bad Request", ""},
+		{"/api../admin", "HTTP/1.1 200 OK", "/svc/admin"},
+		{"/api%2e%2e/admin", "HTTP/1.1 200 OK", "/svc/admin"},
+		{"/api..", "HTTP/1.1 200 OK", "/svc/"},
 		{"/api/x", "HTTP/1.1 200 OK", "/svc/x"},
 		{"/api", "HTTP/1.1 200 OK", "/svc/"},
 		{"/api.x/y", "HTTP/1.1 200 OK", "/svc/.x/y"},
 		{"/b../etc", "HTTP/1.1 200 OK", "/etc"}, // no add_prefix: nothing to leave
 		{"/b/x?q=1", "HTTP/1.1 200 OK", "/x?q=1"},
+		{"/proj/issues", "HTTP/1.1 200 OK", "/api/v4/projects/group%2Fproject/issues"},
+		{"/projx", "HTTP/1.1 200 OK", "/api/v4/projects/group%2Fprojectx"}, // byte-prefix rewrite, as Envoy and nginx
 	} {
 		got := statusOf(g.raw("GET "+c.path+" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 3*time.Second))
 		if got != c.status {
@@ -151,11 +161,6 @@ routes:
 				t.Fatalf("%s reached the upstream as %s, want %s", c.path, u, c.upstream)
 			}
 		}
-	}
-	select {
-	case u := <-seen:
-		t.Fatalf("a refused request reached the upstream: %s", u)
-	default:
 	}
 }
 

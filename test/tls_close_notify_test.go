@@ -123,3 +123,72 @@ routes:
 		t.Fatalf("request then close_notify: %q", out)
 	}
 }
+
+// A TLS upstream that ends a pooled connection with close_notify just as
+// it is reused (its keep-alive timeout meeting our reuse) is the same
+// race as a TCP close: the GET is sent again on a new connection, not
+// answered 502.
+func TestTLSUpstreamCloseNotifyOnReuseRetried(t *testing.T) {
+	p := newPKI(t, "ca")
+	_, _, upPair := p.issue(t, "upstream", false, "up.example")
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{upPair}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				br := bufio.NewReader(c)
+				for n := 0; ; n++ {
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					if n == 1 {
+						return // the second request: close_notify, no answer
+					}
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				}
+			}()
+		}
+	}()
+	g := startGateway(t, `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+upstreams:
+  - name: secure
+    targets: [{address: "`+ln.Addr().String()+`"}]
+    tls: {server_name: up.example, ca_file: "`+filepath.Join(p.dir, "ca.crt")+`"}
+routes:
+  - name: secure
+    match: {path_prefix: /}
+    upstream: secure
+`)
+	conn, err := net.Dial("tcp", g.addr) // one client connection: one loop, one pool
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(8 * time.Second))
+	br := bufio.NewReader(conn)
+	for i := 0; i < 6; i++ {
+		io.WriteString(conn, "GET /r HTTP/1.1\r\nHost: a\r\n\r\n")
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d, want 200 (the reuse race is retried)", i, resp.StatusCode)
+		}
+	}
+}
