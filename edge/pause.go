@@ -184,8 +184,16 @@ func (lp *loop) resumePaused() {
 // queue counts the socket's kernel send queue too: a client reading
 // slowly drains the kernel buffers (megabytes) long before gnet's own
 // queue moves, and judged on gnet's queue alone it looked stalled.
+//
+// Paused connections are visited every few milliseconds; the look (an
+// ioctl) is taken at most once a second per connection.
 func (cc *clientConn) clientStalled(uc *upConn, timeout time.Duration) bool {
-	out, now := cc.gc.OutboundBuffered()+kernelSendQueue(cc.socket()), cc.lp.now()
+	now := cc.lp.now()
+	if !uc.stallSince.IsZero() && now.Sub(uc.stallLook) < time.Second {
+		return false
+	}
+	uc.stallLook = now
+	out := cc.gc.OutboundBuffered() + kernelSendQueue(cc.socket())
 	if uc.stallSince.IsZero() || out < uc.stallOut {
 		uc.stallSince, uc.stallOut = now, out
 		return false

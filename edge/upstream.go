@@ -112,6 +112,7 @@ type upConn struct {
 
 	stallSince time.Time // paused: when its client last read (clientStalled)
 	stallOut   int       // paused: the client's queued bytes then
+	stallLook  time.Time // paused: when clientStalled last looked
 
 	resp      parser.Response
 	headDone  bool
