@@ -13,6 +13,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -213,10 +214,34 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("%s %s is not allowed; use %s", r.Method, r.URL.Path, allow))
 		return
 	}
+	if crossSite(r) {
+		writeError(w, http.StatusForbidden, "forbidden",
+			"cross-origin requests to the admin listener are refused")
+		return
+	}
 	if !readBody(w, r) {
 		return
 	}
 	handle(w, r)
+}
+
+// crossSite reports a request a browser made on behalf of another site: a
+// page elsewhere could otherwise make a visitor's browser POST /reload (the
+// admin listener has no credentials to forge). Browsers name the
+// requesting page's origin (Origin on cross-origin requests and on POST;
+// Sec-Fetch-Site on every request); tools such as curl send neither. (A
+// DNS-rebinding page is same-origin by the browser's count: binding the
+// admin listener to loopback and a firewall remain the defence there.)
+func crossSite(r *http.Request) bool {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+		return true
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return false
+	}
+	u, err := url.Parse(origin)
+	return err != nil || !strings.EqualFold(u.Host, r.Host)
 }
 
 func methodAllowed(method, allow string) bool {

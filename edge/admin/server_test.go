@@ -544,3 +544,37 @@ func TestServerTimeoutsAreSet(t *testing.T) {
 		t.Fatalf("huge header answered %q", buf[:n])
 	}
 }
+
+// TestCrossSiteRefused: a browser request made on another site's behalf
+// (a page making a visitor's browser POST /reload) is refused with 403 and
+// never reaches the provider; tools (no Origin, no Sec-Fetch-Site) and
+// same-origin requests are served.
+func TestCrossSiteRefused(t *testing.T) {
+	p := newFake()
+	h := New("", p, nil)
+	for _, c := range []struct {
+		name   string
+		hdr    []string
+		status int
+	}{
+		{"curl", nil, 200},
+		{"cross-origin form", []string{"Origin", "http://evil.example", "Content-Type", "application/x-www-form-urlencoded"}, 403},
+		{"cross-site fetch", []string{"Sec-Fetch-Site", "cross-site"}, 403},
+		{"same-site fetch", []string{"Sec-Fetch-Site", "same-site"}, 403},
+		{"bad origin", []string{"Origin", "::"}, 403},
+		{"same origin", []string{"Origin", "http://example.com", "Sec-Fetch-Site", "same-origin"}, 200},
+		{"typed in the address bar", []string{"Sec-Fetch-Site", "none"}, 200},
+	} {
+		before := p.reloads.Load()
+		r := do(t, h, "POST", "/reload", "", c.hdr...)
+		if r.status != c.status {
+			t.Errorf("%s: %d, want %d", c.name, r.status, c.status)
+		}
+		if got := p.reloads.Load() - before; (c.status == 200) != (got == 1) {
+			t.Errorf("%s: provider reloaded %d times", c.name, got)
+		}
+	}
+	if r := do(t, h, "GET", "/config", "", "Origin", "http://evil.example"); r.status != 403 || errorOf(t, r) != "forbidden" {
+		t.Errorf("cross-origin GET /config: %d", r.status)
+	}
+}
