@@ -169,6 +169,7 @@ func (d *decoder) entries(n *yaml.Node, path string, depth int) []entry {
 		return nil
 	}
 	var own, merged []entry
+	merges := 0
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := deref(n.Content[i]), n.Content[i+1]
 		if k == nil || k.Kind != yaml.ScalarNode {
@@ -176,6 +177,12 @@ func (d *decoder) entries(n *yaml.Node, path string, depth int) []entry {
 			continue
 		}
 		if k.ShortTag() == "!!merge" {
+			// One merge key per mapping, as for any key (yaml.v3's own
+			// decoder refuses a second): list several mappings in one.
+			if merges++; merges > 1 {
+				d.errNode(k, path, `duplicate merge key "<<": merge several mappings with one "<<: [*a, *b]"`)
+				continue
+			}
 			m := deref(v)
 			switch {
 			case m != nil && m.Kind == yaml.MappingNode:
