@@ -69,34 +69,14 @@ func logLine(t *testing.T, g *gateway, path string) (int, string) {
 // log keeps the 200 the client got, with the reason.
 func TestBodyFailureAfterTheAnswerBegan(t *testing.T) {
 	up := earlyAnswerUpstream(t)
-	g := startGateway(t, `version: 1
-listeners:
-  - name: public
-    address: "{{LISTEN}}"
-    protocols: [http1, h2c]
-admin: {address: "{{ADMIN}}"}
-access_log: {path: stdout}
-upstreams:
-  - name: app
-    targets: [{address: "`+up+`"}]
-routes:
-  - name: all
-    match: {path_prefix: /}
-    upstream: app
-    max_body_bytes: 4KiB
-    timeout: 10s
-`)
+	g := startGateway(t, oneRouteConfig(up, "    protocols: [http1, h2c]\n", "    max_body_bytes: 4KiB\n    timeout: 10s\n"))
 	for _, c := range []struct {
 		path, body, code string
 	}{
 		{"/too-large", strings.Repeat("1000\r\n"+strings.Repeat("x", 4096)+"\r\n", 2) + "0\r\n\r\n", "payload_too_large"},
 		{"/bad-chunk", "zz\r\n", "bad_request"},
 	} {
-		conn, err := net.Dial("tcp", g.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		conn := g.dial(5 * time.Second)
 		io.WriteString(conn, "PUT "+c.path+" HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
 		br := bufio.NewReader(conn)
 		resp, err := http.ReadResponse(br, nil)
@@ -182,12 +162,7 @@ routes:
     max_body_bytes: 4KiB
     direct_response: {status: 200, body: "direct"}
 `)
-	conn, err := net.Dial("tcp", g.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	conn := g.dial(5 * time.Second)
 	io.WriteString(conn, "PUT /first HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)

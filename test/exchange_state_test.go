@@ -68,11 +68,7 @@ routes:
 		{"after a rate-limited route", "GET /limited HTTP/1.1\r\nHost: a\r\n\r\n", 200},
 	} {
 		for _, pipelined := range []bool{false, true} {
-			conn, err := net.Dial("tcp", g.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+			conn := g.dial(5 * time.Second)
 			br := bufio.NewReader(conn)
 			if pipelined {
 				io.WriteString(conn, c.first+bad)
@@ -106,12 +102,7 @@ routes:
 	}
 
 	// A partial head after a proxied answer gets its 408.
-	conn, err := net.Dial("tcp", g.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	conn := g.dial(5 * time.Second)
 	br := bufio.NewReader(conn)
 	io.WriteString(conn, "GET /p HTTP/1.1\r\nHost: a\r\n\r\n")
 	resp, err := http.ReadResponse(br, nil)
@@ -155,11 +146,7 @@ routes:
 		path   string
 		status int
 	}{{"/direct/stall", 200}, {"/proxied/stall", 408}} {
-		conn, err := net.Dial("tcp", g.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = conn.SetDeadline(time.Now().Add(6 * time.Second))
+		conn := g.dial(6 * time.Second)
 		start := time.Now()
 		io.WriteString(conn, "POST "+c.path+" HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\n\r\n0123456789")
 		out, _ := io.ReadAll(conn) // until the gateway closes
@@ -190,27 +177,9 @@ func TestUpstreamResetDuringBodyChunk(t *testing.T) {
 			tc.SetLinger(0) // RST
 		}
 	})
-	g := startGateway(t, `version: 1
-listeners:
-  - name: public
-    address: "{{LISTEN}}"
-admin: {address: "{{ADMIN}}"}
-access_log: {path: "off"}
-upstreams:
-  - name: app
-    targets: [{address: "`+up+`"}]
-routes:
-  - name: app
-    match: {path_prefix: /}
-    upstream: app
-    timeout: 10s
-`)
+	g := startGateway(t, oneRouteConfig(up, "", "    timeout: 10s\n"))
 	for round := 0; round < 2; round++ {
-		conn, err := net.Dial("tcp", g.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = conn.SetDeadline(time.Now().Add(8 * time.Second))
+		conn := g.dial(8 * time.Second)
 		io.WriteString(conn, "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n")
 		time.Sleep(500 * time.Millisecond)
 		g.signal(syscall.SIGSTOP)
@@ -256,29 +225,10 @@ func TestKeepAliveRaceNeverReplaysPost(t *testing.T) {
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		}
 	})
-	g := startGateway(t, `version: 1
-listeners:
-  - name: public
-    address: "{{LISTEN}}"
-    limits: {}
-admin: {address: "{{ADMIN}}"}
-access_log: {path: "off"}
-upstreams:
-  - name: app
-    targets: [{address: "`+up+`"}]
-routes:
-  - name: app
-    match: {path_prefix: /}
-    upstream: app
-`)
+	g := startGateway(t, oneRouteConfig(up, "", ""))
 	// One client connection: its loop's pooled upstream connection is
 	// the one reused.
-	conn, err := net.Dial("tcp", g.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	conn := g.dial(5 * time.Second)
 	br := bufio.NewReader(conn)
 	send := func(req string) int {
 		t.Helper()
@@ -372,27 +322,8 @@ func TestExpectContinueWaitIsNotABodyStall(t *testing.T) {
 		body, _ := io.ReadAll(req.Body)
 		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 	})
-	g := startGateway(t, `version: 1
-listeners:
-  - name: public
-    address: "{{LISTEN}}"
-    limits: {idle_timeout: 1s}
-admin: {address: "{{ADMIN}}"}
-access_log: {path: "off"}
-upstreams:
-  - name: app
-    targets: [{address: "`+up+`"}]
-routes:
-  - name: app
-    match: {path_prefix: /}
-    upstream: app
-`)
-	conn, err := net.Dial("tcp", g.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(8 * time.Second))
+	g := startGateway(t, oneRouteConfig(up, "    limits: {idle_timeout: 1s}\n", ""))
+	conn := g.dial(8 * time.Second)
 	io.WriteString(conn, "PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)
@@ -421,27 +352,8 @@ func TestExpectContinueFinalAnswerDoesNotHold(t *testing.T) {
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		time.Sleep(6 * time.Second)
 	})
-	g := startGateway(t, `version: 1
-listeners:
-  - name: public
-    address: "{{LISTEN}}"
-    limits: {idle_timeout: 1s}
-admin: {address: "{{ADMIN}}"}
-access_log: {path: "off"}
-upstreams:
-  - name: app
-    targets: [{address: "`+up+`"}]
-routes:
-  - name: app
-    match: {path_prefix: /}
-    upstream: app
-`)
-	conn, err := net.Dial("tcp", g.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(8 * time.Second))
+	g := startGateway(t, oneRouteConfig(up, "    limits: {idle_timeout: 1s}\n", ""))
+	conn := g.dial(8 * time.Second)
 	start := time.Now()
 	io.WriteString(conn, "PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
 	out, _ := io.ReadAll(conn) // the answer, then the close

@@ -213,6 +213,40 @@ func (g *gateway) raw(req string, timeout time.Duration) string {
 	return string(out)
 }
 
+// dial opens a raw connection to the gateway's listener with a deadline of
+// timeout for the whole exchange; the test's end closes it.
+func (g *gateway) dial(timeout time.Duration) net.Conn {
+	g.t.Helper()
+	c, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	g.t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(timeout))
+	return c
+}
+
+// oneRouteConfig is a route file with one listener, one upstream "app" at
+// up and one catch-all route "app" to it, access log on stdout (logLine
+// reads it). listenerExtra and routeExtra are further YAML lines of the
+// listener and the route, each line indented four spaces ("" for none).
+func oneRouteConfig(up, listenerExtra, routeExtra string) string {
+	return `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+` + listenerExtra + `admin: {address: "{{ADMIN}}"}
+access_log: {path: stdout}
+upstreams:
+  - name: app
+    targets: [{address: "` + up + `"}]
+routes:
+  - name: app
+    match: {path_prefix: /}
+    upstream: app
+` + routeExtra
+}
+
 // rawResponses sends req and parses the responses that come back in order.
 func (g *gateway) rawResponses(req string, n int) []*http.Response {
 	g.t.Helper()

@@ -19,22 +19,9 @@ func TestResponseOpsOwnDateAndEncoding(t *testing.T) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"items":"` + strings.Repeat("x", 4096) + `"}`))
 	})
-	g := startGateway(t, `version: 1
-listeners:
-  - name: public
-    address: "{{LISTEN}}"
-admin: {address: "{{ADMIN}}"}
-access_log: {path: "off"}
-upstreams:
-  - name: app
-    targets: [{address: "`+up.addr()+`"}]
-routes:
-  - name: app
-    match: {path_prefix: /}
-    upstream: app
-    compress: [gzip]
+	g := startGateway(t, oneRouteConfig(up.addr(), "", `    compress: [gzip]
     response_headers: {set: {Date: "Thu, 01 Jan 2026 00:00:00 GMT", Content-Encoding: identity}}
-`)
+`))
 	out := g.raw("GET /d HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n", 3*time.Second)
 	head, _, _ := strings.Cut(out, "\r\n\r\n")
 	if n := strings.Count(strings.ToLower(head), "\r\ndate:"); n != 1 {

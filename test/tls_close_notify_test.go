@@ -173,12 +173,7 @@ routes:
     match: {path_prefix: /}
     upstream: secure
 `)
-	conn, err := net.Dial("tcp", g.addr) // one client connection: one loop, one pool
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(8 * time.Second))
+	conn := g.dial(8 * time.Second) // one client connection: one loop, one pool
 	br := bufio.NewReader(conn)
 	for i := 0; i < 6; i++ {
 		io.WriteString(conn, "GET /r HTTP/1.1\r\nHost: a\r\n\r\n")
