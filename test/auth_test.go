@@ -256,7 +256,7 @@ func TestAuthAtTheEdge(t *testing.T) {
 		t.Errorf("forged X-Portico-Consumer reached upstream on a public route: %q", v)
 	}
 
-	resp, body = doReq(t, "GET", "http://"+g.admin+"/metrics", nil)
+	_, body = doReq(t, "GET", "http://"+g.admin+"/metrics", nil)
 	for _, want := range []string{
 		`portico_auth_rejected_total{route="private",auth="users",reason="missing"}`,
 		`portico_auth_rejected_total{route="private",auth="users",reason="bad_signature"}`,
