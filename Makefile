@@ -22,12 +22,15 @@ demo: build
 # concurrent packages, and integration tests against the real binary.
 test: test-tools lint check-imports test-unit test-race test-integration
 
-# test-tools: the one test tool that is not a Go module (openssl, for the
-# s_client interoperability tests of tls/); installed when missing.
+# test-tools: the test tools that are not Go modules (openssl for the
+# s_client interoperability tests of tls/, curl for the HTTP/2 client
+# interoperability test); installed when missing.
 test-tools:
-	@command -v openssl >/dev/null 2>&1 || { echo "installing openssl"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl) >/dev/null 2>&1 || \
-	  { echo "openssl is missing and could not be installed"; exit 1; }; }
+	@for tool in openssl curl; do \
+	  command -v $$tool >/dev/null 2>&1 && continue; echo "installing $$tool"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$tool) >/dev/null 2>&1 || \
+	    { echo "$$tool is missing and could not be installed"; exit 1; }; \
+	done
 
 test-unit:
 	$(GO) test -count=1 -timeout 10m $(PKGS)

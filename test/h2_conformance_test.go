@@ -111,7 +111,7 @@ func waitLogCount(t *testing.T, g *gateway, path string, status, n int) {
 func TestH2EarlyResponseCurl(t *testing.T) {
 	curl, err := exec.LookPath("curl")
 	if err != nil {
-		t.Skip("curl not installed")
+		t.Fatal("curl is not installed; `make test` installs it (make test-tools)")
 	}
 	up := echoHashUpstream(t)
 	p := newPKI(t, "ca")
