@@ -164,6 +164,8 @@ func (m *metricsRegistry) handshakeGauges(s *Server) {
 			st := lp.handshakes.Stats()
 			t.InFlight += st.InFlight
 			t.Queued += st.Queued
+			t.AwaitingPeer += st.AwaitingPeer
+			t.TimedOut += st.TimedOut
 			t.Refused += st.Refused
 			t.Completed += st.Completed
 			t.Failed += st.Failed
@@ -172,6 +174,7 @@ func (m *metricsRegistry) handshakeGauges(s *Server) {
 	}
 	m.set.NewGauge(`portico_tls_handshakes_in_flight`, func() float64 { return float64(m.handshakeTotals().InFlight) })
 	m.set.NewGauge(`portico_tls_handshakes_queued`, func() float64 { return float64(m.handshakeTotals().Queued) })
+	m.set.NewGauge(`portico_tls_handshakes_awaiting_peer`, func() float64 { return float64(m.handshakeTotals().AwaitingPeer) })
 }
 
 // healthTarget is one upstream target as portico_upstream_target_healthy
@@ -297,6 +300,7 @@ func (m *metricsRegistry) writePrometheus(w io.Writer) {
 		writeCounter(w, "portico_tls_handshakes_refused_total", t.Refused)
 		writeCounter(w, "portico_tls_handshakes_completed_total", t.Completed)
 		writeCounter(w, "portico_tls_handshakes_failed_total", t.Failed)
+		writeCounter(w, "portico_tls_handshakes_timed_out_total", t.TimedOut)
 	}
 	if m.logDropped != nil {
 		writeCounter(w, "portico_access_log_dropped_total", m.logDropped())

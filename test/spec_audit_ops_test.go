@@ -402,8 +402,15 @@ routes:
 			t.Errorf("%s is typed %s, want counter", m[1], m[2])
 		}
 	}
-	if !strings.Contains(m, "# TYPE portico_tls_handshakes_completed_total counter") {
-		t.Errorf("no counter type line for portico_tls_handshakes_completed_total")
+	for _, c := range []string{"completed", "failed", "timed_out", "refused"} {
+		if !strings.Contains(m, "# TYPE portico_tls_handshakes_"+c+"_total counter") {
+			t.Errorf("no counter type line for portico_tls_handshakes_%s_total", c)
+		}
+	}
+	for _, g := range []string{"in_flight", "queued", "awaiting_peer"} {
+		if !regexp.MustCompile(`(?m)^portico_tls_handshakes_` + g + ` \d+$`).MatchString(m) {
+			t.Errorf("no gauge portico_tls_handshakes_%s", g)
+		}
 	}
 	for _, h := range []string{"portico_http_request_duration_seconds", "portico_upstream_request_duration_seconds"} {
 		if !strings.Contains(m, "# TYPE "+h+" histogram") {

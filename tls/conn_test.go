@@ -218,6 +218,10 @@ func TestHandshakeLimiter(t *testing.T) {
 	var mu sync.Mutex
 	woken := 0
 	wake := func() { mu.Lock(); woken++; mu.Unlock() }
+	// The test holds the only CPU slot, so the three handshakes it feeds
+	// all wait for it: capacity is MaxInFlight+MaxQueue = 3 handshakes
+	// wanting the CPU, and the 4th is refused.
+	lim.acquire()
 	var conns []*Conn
 	for i := 0; i < 3; i++ {
 		c := srv.NewConn(nil, nil, lim, wake)
@@ -226,7 +230,6 @@ func TestHandshakeLimiter(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	// Capacity is MaxInFlight+MaxQueue = 3: the 4th is refused.
 	c4 := srv.NewConn(nil, nil, lim, wake)
 	if err := c4.Feed(hello); err != ErrHandshakeRefused {
 		t.Fatalf("4th: %v", err)
@@ -234,6 +237,7 @@ func TestHandshakeLimiter(t *testing.T) {
 	if c4.HandshakeErr() != ErrHandshakeRefused {
 		t.Fatal("refusal not recorded")
 	}
+	lim.release()
 	// All three answer the ClientHello (one at a time) and then wait for
 	// the client, holding no CPU slot.
 	waitFor(t, func() bool { st := lim.Stats(); return st.AwaitingPeer == 3 && st.InFlight == 0 })
@@ -242,9 +246,19 @@ func TestHandshakeLimiter(t *testing.T) {
 			t.Fatalf("no ServerHello flight: %x", out)
 		}
 	}
+	// Handshakes parked on a silent client hold no place: a new one is
+	// admitted while all three wait (a slowloris of ClientHellos cannot
+	// lock real clients out).
+	c6 := srv.NewConn(nil, nil, lim, nil)
+	if err := c6.Feed(hello); err != nil {
+		t.Fatalf("admission with parked handshakes: %v", err)
+	}
+	waitFor(t, func() bool { return lim.Stats().AwaitingPeer == 4 })
+	c6.Close()
+	waitFor(t, func() bool { return lim.Stats().Failed == 1 })
 	// Owner closes one mid-handshake; the other two time out.
 	conns[0].Close()
-	waitFor(t, func() bool { st := lim.Stats(); return st.Failed == 3 })
+	waitFor(t, func() bool { st := lim.Stats(); return st.Failed == 4 })
 	st := lim.Stats()
 	if st.Refused != 1 || st.TimedOut != 2 || st.Completed != 0 || st.InFlight != 0 || st.AwaitingPeer != 0 || st.Queued != 0 {
 		t.Fatalf("stats %+v", st)
@@ -272,7 +286,7 @@ func TestHandshakeLimiter(t *testing.T) {
 		t.Fatal(err)
 	}
 	c5.Close()
-	waitFor(t, func() bool { return lim.Stats().Failed == 4 })
+	waitFor(t, func() bool { return lim.Stats().Failed == 5 })
 }
 
 func waitFor(t *testing.T, cond func() bool) {

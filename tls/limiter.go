@@ -17,9 +17,12 @@ type HandshakeLimits struct {
 	// goroutine, not a slot. Keeping this small (about one per loop) keeps
 	// a handshake flood from crowding the loops' goroutines off the CPU.
 	MaxInFlight int
-	// MaxQueue caps admitted handshakes that do not hold a slot: waiting
-	// for one, or waiting for the peer. Past MaxInFlight+MaxQueue admitted
-	// handshakes, Conn.Feed returns ErrHandshakeRefused.
+	// MaxQueue caps handshakes waiting for a slot. Past
+	// MaxInFlight+MaxQueue handshakes that want the CPU, Conn.Feed returns
+	// ErrHandshakeRefused. Handshakes parked waiting for the peer are not
+	// counted: a client that sends a ClientHello and goes silent must not
+	// hold a place that a real client needs (slowloris); parked ones are
+	// bounded by the listener's connection cap and the handshake timeout.
 	MaxQueue int
 }
 
@@ -31,7 +34,7 @@ type HandshakeLimiter struct {
 	slots    chan struct{}
 	capacity int64
 
-	admitted     atomic.Int64 // in flight + queued + awaiting peer
+	admitted     atomic.Int64 // in flight + queued: handshakes that want the CPU
 	inFlight     atomic.Int64
 	queued       atomic.Int64
 	awaitingPeer atomic.Int64
@@ -115,12 +118,16 @@ func (l *HandshakeLimiter) release() {
 	<-l.slots
 }
 
-// park/unpark bracket a wait for peer bytes, with the slot released.
+// park/unpark bracket a wait for peer bytes, with the slot released and
+// the handshake out of the admission count. Unparking may take the count
+// past capacity for a moment: the handshake was admitted already, and
+// its peer's bytes are here.
 func (l *HandshakeLimiter) park() {
 	if l == nil {
 		return
 	}
 	l.release()
+	l.admitted.Add(-1)
 	l.awaitingPeer.Add(1)
 }
 
@@ -129,6 +136,7 @@ func (l *HandshakeLimiter) unpark() {
 		return
 	}
 	l.awaitingPeer.Add(-1)
+	l.admitted.Add(1)
 	l.acquire()
 }
 
