@@ -309,7 +309,12 @@ func (lp *loop) pool(u *upstreamRT, addr string) *hostPool {
 	}
 	hp.maxIdle = u.maxIdle
 	hp.connectTimeout = u.connectTimeout
-	hp.tlsCfg = u.tlsConfigs[addr]
+	if cfg := u.tlsConfigs[addr]; cfg != hp.tlsCfg {
+		// A reload changed the upstream's TLS settings (or turned TLS on
+		// or off): connections made under the old ones are not reused.
+		hp.tlsCfg = cfg
+		hp.closeIdle()
+	}
 	return hp
 }
 

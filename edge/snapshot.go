@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -131,6 +132,7 @@ type upstreamRT struct {
 	hashOn         int                    // consistent_hash key kind (hashIP, ...); hashNone otherwise
 	hashName       string                 // header or cookie name for hashHeader / hashCookie
 	tlsConfigs     map[string]*tls.Config // per target address; nil: plaintext
+	tlsIDs         map[string]string      // per target address: what its config was built from (upstreamTLSIdentity)
 	duration       *metrics.PrometheusHistogram
 	// defaultHost is the Host sent upstream for a client request that had
 	// none (HTTP/1.0 may omit it): the TLS server_name, else the first
@@ -223,12 +225,24 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 	for i := range cfg.Upstreams {
 		u := &cfg.Upstreams[i]
 		var tlsConfigs map[string]*tls.Config
+		var tlsIDs map[string]string
 		if u.TLS != nil {
 			tlsConfigs = make(map[string]*tls.Config, len(u.Targets))
+			tlsIDs = make(map[string]string, len(u.Targets))
 			for _, t := range u.Targets {
 				name := u.TLS.ServerName
 				if name == "" {
 					name, _, _ = net.SplitHostPort(t.Address)
+				}
+				id := upstreamTLSIdentity(name, u.TLS.CAFile)
+				tlsIDs[t.Address] = id
+				if prev != nil {
+					// Unchanged settings keep their config, and with it the
+					// pooled connections and the session cache.
+					if pu := prev.upstreams[u.Name]; pu != nil && pu.tlsIDs[t.Address] == id && pu.tlsConfigs[t.Address] != nil {
+						tlsConfigs[t.Address] = pu.tlsConfigs[t.Address]
+						continue
+					}
 				}
 				cfg, err := edgetls.NewClientConfig(name, u.TLS.CAFile)
 				if err != nil {
@@ -290,6 +304,7 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 			def:            def,
 			duration:       m.upstreamDuration(u.Name),
 			tlsConfigs:     tlsConfigs,
+			tlsIDs:         tlsIDs,
 			defaultHost:    upstreamDefaultHost(u),
 		}
 		if u.Balancer == "consistent_hash" {
@@ -513,4 +528,20 @@ func compileListenerTLS(l *config.Listener, prev *snapshot) (*edgetls.Server, er
 		}
 	}
 	return edgetls.NewServer(cfg, prevSrv)
+}
+
+// upstreamTLSIdentity names what an upstream TLS config is built from: the
+// name verified and the trusted CAs, by content (a CA file replaced in
+// place is a change). A reload keeps the config, and the connections made
+// with it, only while this stays the same.
+func upstreamTLSIdentity(serverName, caFile string) string {
+	if caFile == "" {
+		return serverName + "\x00system roots"
+	}
+	b, err := os.ReadFile(caFile)
+	if err != nil {
+		return serverName + "\x00" + caFile + "\x00unreadable"
+	}
+	sum := sha256.Sum256(b)
+	return serverName + "\x00" + caFile + "\x00" + hex.EncodeToString(sum[:])
 }

@@ -82,6 +82,17 @@ func (hp *hostPool) OnTimer(*timewheel.Timer, int64) {
 	}
 }
 
+// closeIdle closes every idle connection of the pool.
+func (hp *hostPool) closeIdle() {
+	for _, uc := range hp.idle {
+		hp.lp.wheel.Stop(&uc.timer)
+		uc.discard()
+	}
+	clear(hp.idle)
+	hp.idle = hp.idle[:0]
+	hp.lowIdle = 0
+}
+
 // noteIdleLow records how low the idle list went since the sweep was armed.
 func (hp *hostPool) noteIdleLow() {
 	if len(hp.idle) < hp.lowIdle {
@@ -100,6 +111,7 @@ type upConn struct {
 	dead    bool
 	paused  bool          // reads switched off until the client drains (see pause.go)
 	tls     *edgetls.Conn // upstream TLS session, handshaken by the dialer
+	tlsCfg  *tls.Config   // what it was dialed with; another after a reload: not pooled
 	plain   plainBuf      // decrypted response bytes not yet consumed
 	wbuf    []byte
 	gotData bool
@@ -206,7 +218,7 @@ func peerGone(fd int) bool {
 // dialNew starts a new connection for cc; requests written before it opens
 // are queued.
 func (hp *hostPool) dialNew(cc *clientConn) *upConn {
-	uc := &upConn{hp: hp, cc: cc}
+	uc := &upConn{hp: hp, cc: cc, tlsCfg: hp.tlsCfg}
 	uc.timer.Init(uc)
 	uc.resetResponse()
 	go uc.dial(hp.lp, hp.addr, hp.connectTimeout, hp.tlsCfg)
@@ -226,12 +238,13 @@ func (uc *upConn) dial(lp *loop, addr string, timeout time.Duration, tlsCfg *tls
 	if timeout <= 0 {
 		timeout = time.Second
 	}
-	d := net.Dialer{Timeout: timeout}
+	deadline := time.Now().Add(timeout)
+	d := net.Dialer{Deadline: deadline}
 	c, err := d.Dial("tcp", addr)
 	if err == nil && tlsCfg != nil {
-		// The handshake runs here, off the loop, within connect_timeout;
-		// the loop then only encrypts and decrypts records.
-		uc.tls, err = edgetls.Client(c, tlsCfg, timeout)
+		// The handshake runs here, off the loop, within what is left of
+		// connect_timeout; the loop then only encrypts and decrypts records.
+		uc.tls, err = edgetls.Client(c, tlsCfg, max(time.Until(deadline), time.Millisecond))
 		if err != nil {
 			_ = c.Close()
 			c = nil
@@ -336,7 +349,7 @@ func (uc *upConn) discard() {
 func (uc *upConn) release() {
 	uc.cc = nil
 	hp := uc.hp
-	if uc.dead || uc.peerClosed || uc.gc == nil || hp.maxIdle <= 0 || hp.lp.s.draining.Load() {
+	if uc.dead || uc.peerClosed || uc.gc == nil || hp.maxIdle <= 0 || hp.lp.s.draining.Load() || uc.tlsCfg != hp.tlsCfg {
 		uc.discard()
 		return
 	}

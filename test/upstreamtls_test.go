@@ -8,11 +8,13 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -78,4 +80,99 @@ routes:
 	}
 	resp, body = g.get("/wrong/x")
 	checkEnvelope(t, resp, body, 502, "bad_gateway")
+}
+
+// A reload that changes an upstream's TLS settings (its CA, or TLS turned
+// on for a plaintext upstream) must not leave requests riding keep-alive
+// connections made under the old settings; a reload that changes nothing
+// keeps them (and the session cache).
+func TestUpstreamTLSReloadDropsPooledConns(t *testing.T) {
+	var tlsConns, plainConns atomic.Int32
+	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "tls") }))
+	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			tlsConns.Add(1)
+		}
+	}
+	up.StartTLS()
+	defer up.Close()
+	plain := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "plain") }))
+	plain.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			plainConns.Add(1)
+		}
+	}
+	plain.Start()
+	defer plain.Close()
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "up-ca.crt")
+	os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: up.Certificate().Raw}), 0o644)
+	wrongCA := filepath.Join(newPKI(t, "some-other-ca").dir, "ca.crt")
+	config := func(secureCA, plainTLS string) string {
+		return `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+upstreams:
+  - name: secure
+    targets: [{address: "` + strings.TrimPrefix(up.URL, "https://") + `"}]
+    tls: {server_name: example.com, ca_file: "` + secureCA + `"}
+  - name: plain
+    targets: [{address: "` + strings.TrimPrefix(plain.URL, "http://") + `"}]
+` + plainTLS + `
+routes:
+  - name: plain
+    match: {path_prefix: /plain}
+    upstream: plain
+  - name: secure
+    match: {path_prefix: /}
+    upstream: secure
+`
+	}
+	g := startGateway(t, config(ca, ""))
+	reload := func(text string) {
+		t.Helper()
+		g.writeConfig(text)
+		resp, err := http.Post("http://"+g.admin+"/reload", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("reload: %d", resp.StatusCode)
+		}
+	}
+	// Sequential requests on one client connection stay on one loop, so
+	// one pooled upstream connection serves them all.
+	expect := func(path string, status int) {
+		t.Helper()
+		for i := 0; i < 5; i++ {
+			resp, body := g.get(path)
+			if resp.StatusCode != status {
+				t.Fatalf("%s request %d: %d %q", path, i, resp.StatusCode, body)
+			}
+		}
+	}
+	expect("/x", 200)
+	expect("/plain", 200)
+	tlsBefore, plainBefore := tlsConns.Load(), plainConns.Load()
+
+	reload(config(ca, "")) // nothing changed: the pooled connections stay
+	expect("/x", 200)
+	expect("/plain", 200)
+	if tlsConns.Load() != tlsBefore || plainConns.Load() != plainBefore {
+		t.Fatalf("an unchanged reload re-dialled: tls %d -> %d, plain %d -> %d", tlsBefore, tlsConns.Load(), plainBefore, plainConns.Load())
+	}
+
+	// The CA no longer trusts the upstream's certificate: new handshakes
+	// fail, and no request may use a connection verified under the old CA.
+	reload(config(wrongCA, ""))
+	expect("/x", 502)
+	// TLS turned on for an upstream that speaks plaintext: nothing may go
+	// out in clear text over a pooled connection.
+	reload(config(ca, `    tls: {server_name: example.com, ca_file: "`+ca+`"}`))
+	expect("/plain", 502)
+	expect("/x", 200)
 }
