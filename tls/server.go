@@ -261,8 +261,8 @@ func LoadCertificate(certFile, keyFile string) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot read certificate file %q: %w", certFile, err)
 	}
-	if !hasPEMBlock(certPEM, func(t string) bool { return t == "CERTIFICATE" }) {
-		return nil, fmt.Errorf("cannot load certificate file %q: no PEM CERTIFICATE block", certFile)
+	if _, err := parsePEMCertificates(certPEM); err != nil {
+		return nil, fmt.Errorf("cannot load certificate file %q: %w", certFile, err)
 	}
 	keyPEM, err := os.ReadFile(keyFile)
 	if err != nil {
@@ -291,11 +291,46 @@ func LoadCAPool(caFile string) (*x509.CertPool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot read CA file %q: %w", caFile, err)
 	}
+	certs, err := parsePEMCertificates(b)
+	if err != nil {
+		return nil, fmt.Errorf("cannot load CA file %q: %w", caFile, err)
+	}
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
-		return nil, fmt.Errorf("cannot load CA file %q: no PEM certificates", caFile)
+	for _, c := range certs {
+		pool.AddCert(c)
 	}
 	return pool, nil
+}
+
+// parsePEMCertificates reads every CERTIFICATE block of a PEM file and
+// insists that each parses and that no block is cut short: a file caught
+// mid-write (a chain missing its intermediate, a CA bundle missing a CA)
+// must fail the load, and the reload with it, not load partly. Text
+// between blocks (bundles often carry comments) is allowed.
+func parsePEMCertificates(b []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	for i := 1; ; i++ {
+		blk, rest := pem.Decode(b)
+		if blk == nil {
+			if bytes.Contains(b, []byte("-----BEGIN")) {
+				return nil, fmt.Errorf("PEM block %d is incomplete or malformed (file cut short?)", i)
+			}
+			break
+		}
+		b = rest
+		if blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("PEM block %d: %w", i, err)
+		}
+		certs = append(certs, c)
+	}
+	if len(certs) == 0 {
+		return nil, errors.New("no PEM CERTIFICATE block")
+	}
+	return certs, nil
 }
 
 func hasPEMBlock(b []byte, want func(string) bool) bool {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"io"
 	"net"
 	"os"
@@ -427,7 +428,21 @@ func TestNewServerErrors(t *testing.T) {
 	check(ServerConfig{Certificates: []CertFiles{good}, ClientAuthMode: "optional"}, "client_auth")
 	check(ServerConfig{Certificates: []CertFiles{good}, ClientAuthMode: "require"}, "ca_file")
 	check(ServerConfig{Certificates: []CertFiles{good}, ClientAuthMode: "require", ClientCAFile: missing}, "cannot read CA file", missing)
-	check(ServerConfig{Certificates: []CertFiles{good}, ClientAuthMode: "request", ClientCAFile: noPEM}, "no PEM certificates", noPEM)
+	check(ServerConfig{Certificates: []CertFiles{good}, ClientAuthMode: "request", ClientCAFile: noPEM}, "no PEM CERTIFICATE", noPEM)
+	// A file caught mid-write: a chain missing the end of its second
+	// certificate, a CA bundle missing the end of its second CA. Neither
+	// may load partly; text between blocks (bundle comments) is fine.
+	leafPEM, _ := os.ReadFile(f.def.certFile)
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.ca.cert.Raw})
+	cut := filepath.Join(dir, "cut.crt")
+	os.WriteFile(cut, append(append([]byte{}, leafPEM...), caPEM[:len(caPEM)/2]...), 0o600)
+	check(ServerConfig{Certificates: []CertFiles{{CertFile: cut, KeyFile: f.def.keyFile}}}, "incomplete", cut)
+	check(ServerConfig{Certificates: []CertFiles{good}, ClientAuthMode: "request", ClientCAFile: cut}, "incomplete", cut)
+	commented := filepath.Join(dir, "commented.crt")
+	os.WriteFile(commented, append(append([]byte("# Issuer: CN=test\n"), caPEM...), "# end\n"...), 0o600)
+	if _, err := LoadCAPool(commented); err != nil {
+		t.Fatalf("bundle with comments: %v", err)
+	}
 
 	s := mustServer(t, ServerConfig{Certificates: []CertFiles{good}, MinVersion: "1.3", ALPN: []string{"h2"}}, nil)
 	c := s.TLSConfig()

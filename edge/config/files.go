@@ -73,14 +73,19 @@ func checkCertPair(certFile, certName, keyFile, keyName string) (which string, e
 	return "", nil
 }
 
-// certsIn checks that data holds at least one PEM certificate and that all
-// of them parse.
+// certsIn checks that data holds at least one PEM certificate, that all
+// of them parse, and that no PEM block is cut short: a file caught
+// mid-write (a chain without its intermediate, a CA bundle missing a CA)
+// must fail, not load partly.
 func certsIn(data []byte) error {
 	n := 0
 	for {
 		var b *pem.Block
 		b, data = pem.Decode(data)
 		if b == nil {
+			if bytes.Contains(data, []byte("-----BEGIN")) {
+				return fmt.Errorf("a PEM block after certificate %d is incomplete or malformed (file cut short?)", n)
+			}
 			break
 		}
 		if b.Type != "CERTIFICATE" {

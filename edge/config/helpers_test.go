@@ -61,6 +61,7 @@ func writeFile(t testing.TB, path, content string) {
 //	certs/other.crt, certs/other.key another pair; other.key does not fit api.crt
 //	certs/ca.crt                     a CA bundle
 //	certs/notpem.crt                 text that is not PEM
+//	certs/cut.crt                    api.crt then a CA certificate cut short (a file caught mid-write)
 //	jwks.json                        a JWK set
 //	secrets/hs256.key                a 32-byte secret
 //	empty.txt                        an empty file
@@ -72,6 +73,9 @@ func fixtures(t testing.TB) string {
 	writeKeyPair(t, j("certs/other.crt"), j("certs/other.key"), "other.example.com")
 	writeKeyPair(t, j("certs/ca.crt"), "", "Test CA")
 	writeFile(t, j("certs/notpem.crt"), "hello\n")
+	api, _ := os.ReadFile(j("certs/api.crt"))
+	ca, _ := os.ReadFile(j("certs/ca.crt"))
+	writeFile(t, j("certs/cut.crt"), string(api)+string(ca[:len(ca)/2]))
 	writeFile(t, j("jwks.json"), `{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`)
 	writeFile(t, j("secrets/hs256.key"), "0123456789abcdef0123456789abcdef")
 	writeFile(t, j("empty.txt"), "")
