@@ -374,6 +374,9 @@ func trailerForwarded(name []byte) bool {
 	if parser.IsHopByHop(name) || hasPrefixFold(name, "X-Portico-") || hasPrefixFold(name, "X-Forwarded-") {
 		return false
 	}
+	if bytes.IndexByte(name, '_') >= 0 && spoofsOwnedHeader(name) {
+		return false // X_Portico_Consumer: CGI-style upstreams read it as ours
+	}
 	for _, n := range [...]string{"Content-Length", "Content-Type", "Content-Encoding", "Content-Range",
 		"Host", "Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "Expect", "Max-Forwards",
 		"Cache-Control", "X-Request-Id", "Traceparent", "Tracestate"} {
