@@ -121,6 +121,11 @@ func (s *tlsSession) onTraffic() gnet.Action {
 	if eof {
 		// The client's close_notify: what came before it was served
 		// above, as a plain connection's last bytes before its FIN are.
+		// Ours follows those answers (RFC 8446 §6.1: each side sends one
+		// before closing its write side), so they are sealed first.
+		s.lp.flushDirty()
+		_ = s.tc.Close()
+		s.sendOutput()
 		return gnet.Close
 	}
 	return act

@@ -103,11 +103,15 @@ routes:
 		}
 	}
 
-	// A TLS client's request followed at once by its close_notify.
-	conn, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: "gw.example", RootCAs: p.pool()})
+	// A TLS client's request followed at once by its close_notify. TLS
+	// 1.2, whose record headers show an alert as such (type 21), so the
+	// test can see the gateway's own close_notify come back.
+	raw, err := net.Dial("tcp", tlsAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
+	rec := &recordingConn{Conn: raw}
+	conn := tls.Client(rec, &tls.Config{ServerName: "gw.example", RootCAs: p.pool(), MaxVersion: tls.VersionTLS12})
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
 	if err := conn.Handshake(); err != nil {
@@ -122,6 +126,36 @@ routes:
 	if !strings.HasPrefix(string(out), "HTTP/1.1 200") || !strings.HasSuffix(string(out), "direct") {
 		t.Fatalf("request then close_notify: %q", out)
 	}
+	// The gateway answers the close_notify with its own, after the answer
+	// (RFC 8446 §6.1): the last record it sent is an alert.
+	if types := rec.recordTypes(); len(types) == 0 || types[len(types)-1] != 21 {
+		t.Fatalf("record types from the gateway %v: the last is not an alert (no close_notify back)", types)
+	}
+}
+
+// recordingConn keeps every byte read, to list the TLS records a peer sent.
+type recordingConn struct {
+	net.Conn
+	got []byte
+}
+
+func (r *recordingConn) Read(p []byte) (int, error) {
+	n, err := r.Conn.Read(p)
+	r.got = append(r.got, p[:n]...)
+	return n, err
+}
+
+func (r *recordingConn) recordTypes() []byte {
+	var types []byte
+	for b := r.got; len(b) >= 5; {
+		n := 5 + (int(b[3])<<8 | int(b[4]))
+		if n > len(b) {
+			break
+		}
+		types = append(types, b[0])
+		b = b[n:]
+	}
+	return types
 }
 
 // A TLS upstream that ends a pooled connection with close_notify just as
