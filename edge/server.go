@@ -57,6 +57,11 @@ type Server struct {
 	// connection right after its answer (*atomic.Int64, unix ns), shared
 	// by the loops' pools (see hostPool.quickCloseAt).
 	quickClosers sync.Map
+	// dialWarnedAt: per target address, when a failed dial was last
+	// logged at warning level (unix ns, *atomic.Int64): the cause (a
+	// refused connect, an untrusted certificate) is worth seeing without
+	// debug logging, but not once per request.
+	dialWarnedAt sync.Map
 
 	loopsMu sync.Mutex
 	loops   map[gnet.EventLoop]*loop

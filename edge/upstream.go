@@ -241,11 +241,13 @@ func (uc *upConn) dial(lp *loop, addr string, timeout time.Duration, tlsCfg *tls
 	deadline := time.Now().Add(timeout)
 	d := net.Dialer{Deadline: deadline}
 	c, err := d.Dial("tcp", addr)
+	inHandshake := false
 	if err == nil && tlsCfg != nil {
 		// The handshake runs here, off the loop, within what is left of
 		// connect_timeout; the loop then only encrypts and decrypts records.
 		uc.tls, err = edgetls.Client(c, tlsCfg, max(time.Until(deadline), time.Millisecond))
 		if err != nil {
+			inHandshake = true
 			_ = c.Close()
 			c = nil
 		}
@@ -260,9 +262,7 @@ func (uc *upConn) dial(lp *loop, addr string, timeout time.Duration, tlsCfg *tls
 		_ = c.Close() // gnet holds a dup of the socket
 	}
 	if err != nil {
-		lp.s.log.Debug("upstream dial failed", "target", addr, "error", err.Error())
-	}
-	if err != nil {
+		lp.s.logDialFailure(addr, inHandshake, err)
 		_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 			lp.enter()
 			uc.onDialFailed()
@@ -270,6 +270,27 @@ func (uc *upConn) dial(lp *loop, addr string, timeout time.Duration, tlsCfg *tls
 			return nil
 		}))
 	}
+}
+
+// dialWarnEvery bounds the warnings a failing target writes to the log.
+const dialWarnEvery = 10 * time.Second
+
+// logDialFailure logs why a dial failed: at warning level at most once per
+// target every dialWarnEvery, at debug level otherwise. Runs on the
+// dialing goroutine.
+func (s *Server) logDialFailure(addr string, inHandshake bool, err error) {
+	msg := "upstream connect failed"
+	if inHandshake {
+		msg = "upstream TLS handshake failed"
+	}
+	now := time.Now().UnixNano()
+	v, _ := s.dialWarnedAt.LoadOrStore(addr, new(atomic.Int64))
+	at := v.(*atomic.Int64)
+	if last := at.Load(); now-last >= int64(dialWarnEvery) && at.CompareAndSwap(last, now) {
+		s.log.Warn(msg, "target", addr, "error", err.Error(), "next_warning_after", dialWarnEvery.String())
+		return
+	}
+	s.log.Debug(msg, "target", addr, "error", err.Error())
 }
 
 func (uc *upConn) onOpen(c gnet.Conn) {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestUpstreamTLS: upstreams[].tls verifies the upstream's certificate
@@ -80,6 +81,16 @@ routes:
 	}
 	resp, body = g.get("/wrong/x")
 	checkEnvelope(t, resp, body, 502, "bad_gateway")
+	// The cause is in the log without debug logging, once per target per
+	// interval, not once per request.
+	g.get("/wrong/y")
+	deadline := time.Now().Add(2 * time.Second)
+	for !strings.Contains(g.stderr.String(), `"upstream TLS handshake failed"`) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := strings.Count(g.stderr.String(), `"level":"WARN","msg":"upstream TLS handshake failed"`); n != 1 {
+		t.Fatalf("%d warnings for the failing handshakes, want 1:\n%s", n, g.stderr.String())
+	}
 }
 
 // A reload that changes an upstream's TLS settings (its CA, or TLS turned
