@@ -144,9 +144,10 @@ func TestHealthCheck503AndRecovery(t *testing.T) {
 	a.status.Store(503)
 	took := waitFor(t, 3*testInterval+testMargin, "503 target turns unhealthy", func() bool { return !ta.Healthy() })
 	t.Logf("503: unhealthy after %v (interval %v × unhealthy_threshold 3 = %v)", took, testInterval, 3*testInterval)
-	if !p.targets[1].Healthy() {
-		t.Fatal("the other target was marked unhealthy")
-	}
+	// The other target is unaffected. (Its own 20 ms checks may time out
+	// now and then on a loaded machine under -race: it must be healthy
+	// again within the margin, not necessarily at this instant.)
+	waitFor(t, 2*testInterval+testMargin, "the other target is healthy", p.targets[1].Healthy)
 	now := nowNS()
 	for range 100 {
 		if p.Pick(0, now) == ta {
@@ -162,10 +163,16 @@ func TestHealthCheck503AndRecovery(t *testing.T) {
 	took = waitFor(t, 2*testInterval+testMargin, "recovered target turns healthy", ta.Healthy)
 	t.Logf("recovery: healthy after %v (interval × healthy_threshold 2 = %v)", took, 2*testInterval)
 
+	// OnChange reports each transition once: down, then up (a loaded
+	// machine may add a timed-out check's down-and-up in between).
 	mu.Lock()
 	defer mu.Unlock()
-	if len(changes) != 2 || changes[0] || !changes[1] {
-		t.Fatalf("OnChange saw %v, want [false true]", changes)
+	ok := len(changes) >= 2 && len(changes)%2 == 0
+	for i := 0; ok && i < len(changes); i++ {
+		ok = changes[i] == (i%2 == 1)
+	}
+	if !ok {
+		t.Fatalf("OnChange saw %v, want [false true] (or more such pairs)", changes)
 	}
 }
 
@@ -191,9 +198,7 @@ func TestHealthCheckSlowTarget(t *testing.T) {
 	a.delay.Store(int64(200 * time.Millisecond)) // over the 20ms timeout
 	took := waitFor(t, 3*(testInterval+20*time.Millisecond)+testMargin, "slow target turns unhealthy", func() bool { return !p.targets[0].Healthy() })
 	t.Logf("slow: unhealthy after %v", took)
-	if !p.targets[1].Healthy() {
-		t.Fatal("a slow target made another one unhealthy")
-	}
+	waitFor(t, 2*testInterval+testMargin, "the other target is healthy (a slow target does not hold up its checks)", p.targets[1].Healthy)
 }
 
 func TestHealthCheckBoundedConcurrencyAndStop(t *testing.T) {
@@ -235,8 +240,9 @@ func TestHealthCheckBoundedConcurrencyAndStop(t *testing.T) {
 
 	p.Stop()
 	// A request written just before Stop may reach its server a moment
-	// later; let those land before counting.
-	time.Sleep(30 * time.Millisecond)
+	// later (much later on a loaded machine under -race); let those land
+	// before counting.
+	time.Sleep(250 * time.Millisecond)
 	var hits int64
 	for _, u := range ups {
 		hits += u.hits.Load()
