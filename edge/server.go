@@ -190,7 +190,9 @@ func (s *Server) publish(snap, prev *snapshot) {
 	for _, u := range snap.upstreams {
 		u.pool.Start(s.healthCtx)
 		for _, t := range u.pool.Targets() {
-			health = append(health, healthTarget{upstream: u.name, target: t.Address(), healthy: t.Healthy})
+			// 1 while the target takes traffic: passing its checks and not
+			// ejected by outlier detection.
+			health = append(health, healthTarget{upstream: u.name, target: t.Address(), healthy: func() bool { return t.Available(time.Now().UnixNano()) }})
 		}
 	}
 	s.metrics.setTargetHealth(health)

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"runtime"
 	"strconv"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -487,5 +488,29 @@ func TestConnectFailureRetryCarriesTheBody(t *testing.T) {
 		if resp.StatusCode != 200 || string(b) != "POST "+big {
 			t.Fatalf("300 KB body %d: %d, %d bytes back", i, resp.StatusCode, len(b))
 		}
+	}
+}
+
+// portico_upstream_target_healthy reads 0 for a target outlier detection
+// ejected (no health_check configured): it takes no traffic, and an alert
+// on the gauge must see that.
+func TestEjectedTargetReadsUnhealthy(t *testing.T) {
+	live := namedUpstream(t, "live", 0)
+	dead := freePort(t)
+	g := startGateway(t, poolConfig("round_robin", "    outlier: {consecutive_failures: 2, base_ejection: 30s}\n", live.addr(), dead))
+	for i := 0; i < 6; i++ {
+		if resp, body := doReq(t, "GET", "http://"+g.addr+"/x", nil); resp.StatusCode != 200 {
+			t.Fatalf("request %d: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	_, m := adminGet(t, g, "GET", "/metrics")
+	for addr, want := range map[string]string{live.addr(): "1", dead: "0"} {
+		re := `(?m)^portico_upstream_target_healthy\{upstream="pool",target="` + regexp.QuoteMeta(addr) + `"\} ` + want + `$`
+		if !regexp.MustCompile(re).MatchString(m) {
+			t.Errorf("metrics lack %s", re)
+		}
+	}
+	if _, body := adminGet(t, g, "GET", "/upstreams"); !strings.Contains(body, `"ejected":true`) {
+		t.Errorf("/upstreams does not show the ejection: %s", body)
 	}
 }
