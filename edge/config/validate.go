@@ -432,8 +432,11 @@ func (v *validator) balancer(path string, u *Upstream) {
 	bp, hp := join(path, "balancer"), join(path, "hash_on")
 	switch u.Balancer {
 	case "round_robin", "least_request", "random":
-		if u.HashOn != "" {
-			v.errf(hp, "is only used by balancer consistent_hash")
+		// Read only by consistent_hash, and ignored by the others (SPEC's
+		// own example pairs it with round_robin, so switching a pool's
+		// balancer is a one-line change); its spelling is still checked.
+		if u.HashOn != "" && u.HashOn != "ip" && u.HashOn != "consumer" && !namedSource(u.HashOn, "header", "cookie") {
+			v.errf(hp, "invalid %q (want ip, consumer, header:NAME or cookie:NAME)", u.HashOn)
 		}
 	case "consistent_hash":
 		if u.HashOn == "" {
