@@ -151,8 +151,9 @@ func (lp *loop) newClientConn(c gnet.Conn, bl *boundListener) *clientConn {
 	// The first head must arrive within header_timeout of the accept (a
 	// TLS handshake included), not idle_timeout: a connection that never
 	// sends a byte would otherwise hold a slot for the whole keep-alive
-	// idle time. It is closed without an answer, as nginx does, since
-	// there was no request to answer; a partial head gets its 408.
+	// idle time. Past it: 408 and close (SPEC §2), a connection that sent
+	// nothing included (as HAProxy answers; nginx closes silently).
+	cc.start = lp.now()
 	cc.lp.schedule(&cc.timer, cc.listener().headerTimeout)
 	return cc
 }
@@ -192,6 +193,16 @@ func (cc *clientConn) OnTimer(t *timewheel.Timer, _ int64) {
 	}
 	switch cc.state {
 	case stateIdle:
+		if cc.served == 0 && cc.speaksHTTP1() {
+			// No head within header_timeout of the accept: 408 (SPEC §2).
+			// Between keep-alive requests idle_timeout runs, and the close
+			// is silent.
+			cc.state = stateHead
+			cc.resetExchange()
+			cc.newRequestID(nil)
+			cc.respondError(errRequestTimeout, true)
+			return
+		}
 		cc.closeNow()
 	case stateKeyWait:
 		cc.resumeAfterKeys(cc.keyWaitGen) // waited long enough: authenticate with what there is
@@ -208,6 +219,19 @@ func (cc *clientConn) OnTimer(t *timewheel.Timer, _ int64) {
 		cc.abortUpstream()
 		cc.respondError(errBodyTimeout, true)
 	}
+}
+
+// speaksHTTP1 reports whether an HTTP/1.1 answer can be sent on the
+// connection now: the listener speaks HTTP/1.1 (an HTTP/2-only listener's
+// client would read it as garbage) and, over TLS, the handshake is done.
+func (cc *clientConn) speaksHTTP1() bool {
+	if !cc.listener().http1 {
+		return false
+	}
+	if s, ok := cc.gc.(*tlsSession); ok {
+		return s.ready && s.h2 == nil
+	}
+	return true
 }
 
 // armBodyTimer (re)starts the wait for the next request-body byte of an

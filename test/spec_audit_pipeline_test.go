@@ -3,6 +3,7 @@
 package test
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -158,10 +159,10 @@ func TestBytesAfterBodilessResponseNotReused(t *testing.T) {
 	}
 }
 
-// SPEC §2 header_timeout: "full request head must arrive within". A new
-// connection that sends nothing is closed after header_timeout (1s here),
-// not kept for idle_timeout (60s default); one that sent part of a head
-// gets its 408.
+// SPEC §2 header_timeout: "full request head must arrive within; else 408
+// and close". A new connection that sends nothing gets its 408 after
+// header_timeout (1s here), not kept for idle_timeout (60s default); so
+// does one that sent part of a head.
 func TestHeaderTimeoutFromAccept(t *testing.T) {
 	up := newUpstream(t, defaultHandler)
 	g := startGateway(t, basicConfig(up.addr()))
@@ -176,8 +177,8 @@ func TestHeaderTimeoutFromAccept(t *testing.T) {
 	if d := time.Since(start); d < 800*time.Millisecond || d > 3*time.Second {
 		t.Fatalf("silent connection closed after %v, want about the 1s header_timeout", d)
 	}
-	if len(out) != 0 {
-		t.Fatalf("silent connection got %q, want a plain close", out)
+	if !strings.HasPrefix(string(out), "HTTP/1.1 408 ") || !strings.Contains(string(out), `"code":"request_timeout"`) || !strings.Contains(string(out), "Connection: close") {
+		t.Fatalf("silent connection got %q, want a 408 envelope and a close", out)
 	}
 	if resp := g.raw("GET /partial-head HTTP/1.1\r\nHost: a\r\n", 5*time.Second); !strings.HasPrefix(resp, "HTTP/1.1 408") {
 		t.Fatalf("partial head: %q", statusOf(resp))
@@ -187,7 +188,7 @@ func TestHeaderTimeoutFromAccept(t *testing.T) {
 	var entry map[string]any
 	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline) && entry == nil; time.Sleep(50 * time.Millisecond) {
 		for _, l := range strings.Split(g.stdout.String(), "\n") {
-			if strings.Contains(l, `"status":408`) {
+			if strings.Contains(l, `"status":408`) && strings.Contains(l, `"path":"/partial-head"`) {
 				_ = json.Unmarshal([]byte(l), &entry)
 			}
 		}
@@ -502,5 +503,49 @@ func TestBrokenUpstreamBodyBeforeAndAfterTheHeadLeft(t *testing.T) {
 	}
 	if l := accessLogLine(t, g, resp.Header.Get("X-Request-Id")); l["status"] != float64(200) || l["error_code"] != "bad_gateway" {
 		t.Errorf("log: status %v error_code %v, want the status sent and bad_gateway", l["status"], l["error_code"])
+	}
+}
+
+// Over TLS the same holds once the handshake is done: a client silent after
+// it gets the 408 (encrypted); one that never finishes the handshake is
+// closed without an answer, as there is no channel to answer on.
+func TestHeaderTimeoutTLS(t *testing.T) {
+	p := newPKI(t, "ca")
+	cert, key, _ := p.issue(t, "gw", false, "gw.example")
+	tlsAddr := freePort(t)
+	startGateway(t, `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+  - name: tls
+    address: "`+tlsAddr+`"
+    limits: {header_timeout: 1s}
+    tls:
+      certificates: [{cert_file: "`+cert+`", key_file: "`+key+`"}]
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+upstreams:
+  - {name: app, targets: [{address: "127.0.0.1:9"}]}
+routes:
+  - {name: all, upstream: app}
+`)
+	conn, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: "gw.example", RootCAs: p.pool(), NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	out, _ := io.ReadAll(conn)
+	if !strings.HasPrefix(string(out), "HTTP/1.1 408 ") {
+		t.Fatalf("silent after the handshake: %q", out)
+	}
+	raw, err := net.Dial("tcp", tlsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	_ = raw.SetDeadline(time.Now().Add(5 * time.Second))
+	if out, _ := io.ReadAll(raw); len(out) != 0 {
+		t.Fatalf("no handshake: got %q, want a plain close", out)
 	}
 }
