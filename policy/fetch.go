@@ -22,6 +22,7 @@ import (
 type jwksSource struct {
 	url, file   string
 	client      *http.Client
+	ownClient   bool // client was built here: its idle connections are closed with the verifier
 	timeout     time.Duration
 	refresh     time.Duration
 	minInterval time.Duration
@@ -95,6 +96,7 @@ func newJWKSSource(cfg *JWTConfig, keys *atomic.Pointer[KeySet]) (*jwksSource, e
 		}
 		tr.TLSClientConfig.RootCAs = pool
 	}
+	s.ownClient = true
 	s.client = &http.Client{
 		Transport: tr,
 		Timeout:   s.timeout,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -464,5 +465,45 @@ func TestAwaitRefetch(t *testing.T) {
 	}
 	if !j2.AwaitRefetch(seq, func() { ranN.Add(1) }) || ranN.Load() != maxRefetchWaiters+1 {
 		t.Fatal("after stop, a waiter must run at once")
+	}
+}
+
+// Close leaves no keep-alive connection to the JWKS server behind: a
+// reload replaces verifiers, and each would otherwise hold a socket and
+// two goroutines until the transport's idle timeout.
+func TestCloseDropsJWKSConnection(t *testing.T) {
+	k := keys(t)
+	body := jwksJSON(jwkOf("k1", &k.rsa.PublicKey, ""))
+	var open atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	cfg := baseConfig(&fakeClock{t: testNow})
+	cfg.JWKSURL = srv.URL
+	j, err := NewJWT(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Start(context.Background())
+	if err := j.WaitReady(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if open.Load() != 1 {
+		t.Fatalf("%d connections open after the fetch, want the 1 kept alive", open.Load())
+	}
+	j.Close()
+	for deadline := time.Now().Add(2 * time.Second); open.Load() != 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if open.Load() != 0 {
+		t.Fatalf("%d connections to the JWKS server left open after Close", open.Load())
 	}
 }

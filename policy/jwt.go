@@ -262,11 +262,16 @@ func (j *JWT) Start(ctx context.Context) {
 }
 
 // Close stops the background refresh and waits for it to end. The
-// verifier keeps working with the last key set.
+// verifier keeps working with the last key set. Its keep-alive connection
+// to the JWKS server is closed rather than left to time out: a reload
+// that replaces verifiers must not leave one per reload behind.
 func (j *JWT) Close() {
 	if j.cancel != nil {
 		j.cancel()
 		<-j.done
+	}
+	if j.src != nil && j.src.ownClient {
+		j.src.client.CloseIdleConnections()
 	}
 }
 
