@@ -197,14 +197,7 @@ func (s *Server) publish(snap, prev *snapshot) {
 	}
 	s.metrics.setTargetHealth(health)
 	if prev != nil {
-		live, ups := make(map[string]bool, len(snap.routes)), make(map[string]bool, len(snap.upstreams))
-		for _, r := range snap.routes {
-			live[r.name] = true
-		}
-		for name := range snap.upstreams {
-			ups[name] = true
-		}
-		s.metrics.dropStale(live, ups)
+		s.dropSeriesNotIn(snap)
 	}
 	startAuth(snap, prev)
 	s.snap.Store(snap)
@@ -324,10 +317,26 @@ func (s *Server) reload() error {
 	}
 	snap, err := compile(cfg, prev, s.metrics, s.log)
 	if err != nil {
+		// compile registered the refused file's route and upstream series
+		// as it went: nothing will ever count in them.
+		s.dropSeriesNotIn(prev)
 		return err
 	}
 	s.publish(snap, prev)
 	return nil
+}
+
+// dropSeriesNotIn unregisters the metric series of routes and upstreams
+// that snap does not have.
+func (s *Server) dropSeriesNotIn(snap *snapshot) {
+	live, ups := make(map[string]bool, len(snap.routes)), make(map[string]bool, len(snap.upstreams))
+	for _, r := range snap.routes {
+		live[r.name] = true
+	}
+	for name := range snap.upstreams {
+		ups[name] = true
+	}
+	s.metrics.dropStale(live, ups)
 }
 
 // sameListeners refuses a reload that would need sockets bound or closed: the

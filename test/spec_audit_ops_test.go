@@ -850,3 +850,45 @@ routes:
 		t.Errorf("%d target health series after the reload, want 1:\n%s", n, regexp.MustCompile(`(?m)^portico_upstream_target_healthy\{.*$`).FindAllString(m, -1))
 	}
 }
+
+// A reload refused while compiling (here: a JWKS file with no usable key,
+// which only the key parser sees) leaves no metric series for the routes
+// and upstreams of the file it refused.
+func TestFailedReloadLeavesNoSeries(t *testing.T) {
+	up := newUpstream(t, nil)
+	g := startGateway(t, oneRouteConfig(up.addr(), "", ""))
+	jwks := filepath.Join(t.TempDir(), "bad.jwks")
+	if err := os.WriteFile(jwks, []byte(`{"keys":[{"kty":"XX"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g.writeConfig(`version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+admin: {address: "{{ADMIN}}"}
+access_log: {path: stdout}
+upstreams:
+  - {name: app, targets: [{address: "` + up.addr() + `"}]}
+  - {name: ghost, targets: [{address: "` + up.addr() + `"}]}
+auth:
+  - {name: broken, type: jwt, jwks_file: "` + jwks + `", algorithms: [ES256]}
+rate_limits:
+  - {name: ghostly, key: ip, rate: 10/s}
+routes:
+  - name: ghost
+    match: {path_prefix: /ghost/}
+    auth: [broken]
+    rate_limits: [ghostly]
+    upstream: ghost
+  - {name: all, upstream: app}
+`)
+	if resp, body := adminGet(t, g, "POST", "/reload"); resp.StatusCode != 400 || !strings.Contains(body, "broken") {
+		t.Fatalf("reload of a file that cannot compile: %d %s", resp.StatusCode, body)
+	}
+	_, m := adminGet(t, g, "GET", "/metrics")
+	for _, s := range []string{`route="ghost"`, `upstream="ghost"`} {
+		if strings.Contains(m, s) {
+			t.Errorf("a refused reload left series with %s", s)
+		}
+	}
+}
