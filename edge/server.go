@@ -74,6 +74,7 @@ type Server struct {
 	ready        atomic.Bool
 	clients      atomic.Int64 // open client connections, all listeners
 	reloadMu     sync.Mutex
+	shutDown     bool // set by Close under reloadMu: no reload after it
 	healthCtx    context.Context
 	healthCancel context.CancelFunc
 }
@@ -279,6 +280,9 @@ func (s *Server) Done() <-chan struct{} { return s.stopped }
 func (s *Server) Reload() error {
 	s.reloadMu.Lock()
 	defer s.reloadMu.Unlock()
+	if s.shutDown {
+		return errors.New("shutting down; reload refused")
+	}
 	// A file access log is reopened under its path, whatever the route
 	// file says: logrotate renames the file, then sends SIGHUP.
 	if err := s.access.Reopen(); err != nil {
@@ -395,12 +399,17 @@ func (s *Server) Close() {
 		cancel()
 	}
 	s.stopEngine()
+	// Under the reload lock: a reload finishing now must not start health
+	// checkers after these are stopped, nor one start later.
+	s.reloadMu.Lock()
+	s.shutDown = true
 	if s.healthCancel != nil {
 		s.healthCancel()
 	}
 	for _, u := range s.snap.Load().upstreams {
 		u.pool.Stop()
 	}
+	s.reloadMu.Unlock()
 	s.access.Close()
 }
 
@@ -518,13 +527,15 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	bl := s.listenerFor(c.LocalAddr())
 	snap := s.snap.Load()
 	ls := snap.listeners[bl.name]
-	if s.draining.Load() || (ls != nil && ls.maxConnections > 0 && bl.active.Load() >= ls.maxConnections) {
+	// Counted first, then checked: loops accepting at the same moment
+	// must not all see room for one more.
+	if n := bl.active.Add(1); s.draining.Load() || (ls != nil && ls.maxConnections > 0 && n > ls.maxConnections) {
+		bl.active.Add(-1)
 		bl.refused.Inc() // over max_connections, or draining: otherwise invisible
 		// Refused before any byte is read: cheaper than a 503, and what a
 		// full accept queue would have done anyway.
 		return nil, gnet.Close
 	}
-	bl.active.Add(1)
 	s.clients.Add(1)
 	lp := s.loopFor(c.EventLoop())
 	lp.enter()

@@ -11,7 +11,6 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -128,7 +127,6 @@ type upstreamRT struct {
 	pool           *balancer.Pool
 	connectTimeout time.Duration
 	maxIdle        int
-	def            string                 // canonical definition, to keep the pool on reload
 	hashOn         int                    // consistent_hash key kind (hashIP, ...); hashNone otherwise
 	hashName       string                 // header or cookie name for hashHeader / hashCookie
 	tlsConfigs     map[string]*tls.Config // per target address; nil: plaintext
@@ -166,8 +164,10 @@ func (r *route) pickUpstream() *upstreamRT {
 }
 
 // compile turns a validated config into a snapshot. prev, when non-nil, lends
-// its balancer pools to upstreams whose definition did not change, so health,
-// ejection and in-flight state survive a reload.
+// each upstream's new balancer pool the per-target state of the old one
+// (balancer.NewPool), so health, ejection and in-flight counts of targets
+// that stay survive a reload; the pool itself (its health checkers and
+// retry budget) is new.
 func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.Logger) (*snapshot, error) {
 	var problems []config.Problem
 	bad := func(path, format string, args ...any) {
@@ -252,7 +252,6 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 				tlsConfigs[t.Address] = cfg
 			}
 		}
-		def := upstreamDefinition(u)
 		var prevPool *balancer.Pool
 		if prev != nil {
 			if pu := prev.upstreams[u.Name]; pu != nil {
@@ -301,7 +300,6 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 			pool:           pool,
 			connectTimeout: time.Duration(u.ConnectTimeout),
 			maxIdle:        u.MaxIdleConns,
-			def:            def,
 			duration:       m.upstreamDuration(u.Name),
 			tlsConfigs:     tlsConfigs,
 			tlsIDs:         tlsIDs,
@@ -467,15 +465,6 @@ func compileHeaderOps(h *config.HeaderOps) headerOps {
 		ops.ownEncoding = ops.ownEncoding || strings.EqualFold(kv.Name, "Content-Encoding")
 	}
 	return ops
-}
-
-func upstreamDefinition(u *config.Upstream) string {
-	var b strings.Builder
-	b.WriteString(u.Balancer)
-	for _, t := range u.Targets {
-		b.WriteString("|" + t.Address + "*" + strconv.Itoa(t.Weight))
-	}
-	return b.String()
 }
 
 // Check compiles cfg without serving it: what `portico validate` runs after
