@@ -21,7 +21,7 @@ import (
 
 // Set by the linker (-X main.version=… -X main.commit=…) in `make build`.
 var (
-	version = "dev"
+	version = "0.1.0-dev"
 	commit  = ""
 )
 
