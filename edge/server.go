@@ -291,6 +291,12 @@ func (s *Server) Reload() error {
 	err := s.reload()
 	if err != nil {
 		s.metrics.reloadFailure.Inc()
+		var errs *config.Errors
+		if errors.As(err, &errs) {
+			for _, p := range errs.Problems { // one line each, as at start
+				s.log.Error("route file problem", "problem", p.String())
+			}
+		}
 		s.log.Error("reload failed; keeping the previous config", "error", err.Error())
 		return err
 	}

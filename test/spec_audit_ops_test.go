@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -890,5 +891,36 @@ routes:
 		if strings.Contains(m, s) {
 			t.Errorf("a refused reload left series with %s", s)
 		}
+	}
+}
+
+// `portico run` on a file with several problems exits 1 and logs each as
+// its own JSON line, in validate's FILE:LINE:COL: field.path: message form.
+func TestRunLogsEachProblem(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(file, []byte("version: 2\nlisteners: []\nbogus: 1\n"), 0o644)
+	cmd := exec.Command(bin(t), "run", "-c", file)
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("run on a bad file: %v\n%s", err, stderr.String())
+	}
+	var problems int
+	for _, l := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+		var e map[string]any
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("not a JSON log line: %q", l)
+		}
+		if p, _ := e["problem"].(string); p != "" {
+			problems++
+			if !regexp.MustCompile(`^` + regexp.QuoteMeta(file) + `:\d+:\d+: \S+: .+`).MatchString(p) {
+				t.Errorf("problem %q is not FILE:LINE:COL: field.path: message", p)
+			}
+		}
+	}
+	if problems < 3 {
+		t.Fatalf("%d problems logged, want one line each for version, listeners and bogus:\n%s", problems, stderr.String())
 	}
 }

@@ -172,15 +172,26 @@ func cmdRun(args []string, stderr io.Writer) int {
 	log := newLogger(stderr)
 	cfg, err := config.Load(path)
 	if err != nil {
-		log.Error("cannot load route file", "file", path, "error", err.Error())
+		logProblems(log, "cannot load route file", path, err)
 		return 1
 	}
 	srv, err := edge.New(cfg, edge.Options{ConfigPath: path, Logger: log})
 	if err != nil {
-		log.Error("cannot compile route file", "file", path, "error", err.Error())
+		logProblems(log, "cannot compile route file", path, err)
 		return 1
 	}
 	return serve(srv, log, sigs, nil)
+}
+
+// logProblems logs each problem of a route file that cannot be served as
+// its own line (what validate prints, one per line), then msg with the
+// count: a JSON log line holding them all would read as one long string.
+func logProblems(log *slog.Logger, msg, path string, err error) {
+	ps := problems(path, err)
+	for _, p := range ps {
+		log.Error("route file problem", "problem", p.String())
+	}
+	log.Error(msg, "file", path, "problems", len(ps))
 }
 
 // watchSignals starts catching SIGHUP, SIGTERM and SIGINT before anything
