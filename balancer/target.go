@@ -73,6 +73,15 @@ func (t *Target) Available(now int64) bool {
 	return t.Healthy() && now >= t.s.ejectedUntil.Load()
 }
 
+// LastCheckError returns the error of the last failed health check since
+// the last passing one, or "".
+func (t *Target) LastCheckError() string {
+	if e := t.s.lastError.Load(); e != nil {
+		return *e
+	}
+	return ""
+}
+
 // InFlight returns the requests currently between Acquire and Release,
 // counted across every loop and across reloads.
 func (t *Target) InFlight() int64 { return t.s.inflight.Load() }

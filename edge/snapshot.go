@@ -258,10 +258,21 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 				prevPool = pu.pool
 			}
 		}
+		upstreamName := u.Name
 		pc := balancer.PoolConfig{
 			Name:      u.Name,
 			Algorithm: u.Balancer,
 			MaxConns:  u.MaxConns,
+			// Health flips are logged (from the checker goroutine, never a
+			// loop): an operator sees a target leave and rejoin without
+			// scraping /metrics.
+			OnChange: func(t *balancer.Target, healthy bool) {
+				if healthy {
+					log.Info("upstream target healthy again", "upstream", upstreamName, "target", t.Address())
+				} else {
+					log.Warn("upstream target unhealthy", "upstream", upstreamName, "target", t.Address(), "error", t.LastCheckError())
+				}
+			},
 		}
 		for _, t := range u.Targets {
 			pc.Targets = append(pc.Targets, balancer.TargetConfig{Address: t.Address, Weight: t.Weight})

@@ -195,6 +195,10 @@ func TestKillOneOfThreeNoClientErrors(t *testing.T) {
 	if failed.Load() != 0 || ok.Load() < 200 {
 		t.Fatalf("%d ok, %d failed: want zero failures", ok.Load(), failed.Load())
 	}
+	// The health checks' verdict is in the log, naming the target.
+	if log := g.stderr.String(); !regexp.MustCompile(`"msg":"upstream target unhealthy","upstream":"pool","target":"` + regexp.QuoteMeta(b.addr()) + `"`).MatchString(log) {
+		t.Errorf("no log line for the dead target going unhealthy:\n%s", log)
+	}
 }
 
 func TestAllTargetsDown503Fast(t *testing.T) {
