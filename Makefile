@@ -15,8 +15,9 @@ build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/portico ./cmd/portico
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/portico-bench ./cmd/portico-bench
 
+# DEMO_FLAGS moves the demo's ports: -listen, -tls-listen, -admin.
 demo: build
-	$(BIN)/portico demo
+	$(BIN)/portico demo $(DEMO_FLAGS)
 
 # test: everything CI runs: vet + formatting, unit tests, race tests of the
 # concurrent packages, and integration tests against the real binary.
@@ -27,9 +28,9 @@ test: test-tools lint check-imports test-unit test-race test-integration
 # interoperability test); installed when missing.
 test-tools:
 	@for tool in openssl curl; do \
-	  command -v $$tool >/dev/null 2>&1 && continue; echo "installing $$tool"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$tool) >/dev/null 2>&1 || \
-	    { echo "$$tool is missing and could not be installed"; exit 1; }; \
+	  command -v $$tool >/dev/null 2>&1 && continue; echo "installing $$tool (apt-get; needs root)"; \
+	  out=$$( (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$tool) 2>&1 ) || \
+	    { echo "$$out" | tail -5; echo "$$tool is missing and could not be installed: install it, then run make test again"; exit 1; }; \
 	done
 
 test-unit:

@@ -2,16 +2,16 @@
 # cpu-anatomy.sh: where a proxy's CPU per request goes: user vs system time
 # (utime/stime from /proc over one load run) and system calls per request
 # (perf stat on raw_syscalls), for Portico, HAProxy or nginx set up as in
-# ../shared/peers/ (proxy on CPU 0, load and origin on CPU 1).
+# bench/peers/ (a copy of the shared peers folder; proxy on CPU 0, load and origin on CPU 1).
 # Usage: bench/scripts/cpu-anatomy.sh TARGET SCENARIO
 #   TARGET: portico | haproxy | nginx    SCENARIO: h1 | h1tls | h2c | h2tls
-#   env: PORTICO_BIN (default bin/portico), PEERS (default ../shared/peers),
+#   env: PORTICO_BIN (default bin/portico), PEERS (default bench/peers),
 #        PORT_BASE (default 27280), DUR (seconds, default 5), SYSCALLS=1 to count calls
 set -euo pipefail
 T=${1:?target}; SC=${2:?scenario}; DUR=${DUR:-5}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${PORTICO_BIN:-$ROOT/bin/portico}; [[ $BIN = /* ]] || BIN=$ROOT/$BIN
-PEERS=${PEERS:-$ROOT/../shared/peers}
+PEERS=${PEERS:-$ROOT/bench/peers}
 cd "$PEERS"
 OUT=$(mktemp -d); mkdir -p "$OUT/certs" "$OUT/tmp" "$OUT/www"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -keyout "$OUT/certs/key.pem" \

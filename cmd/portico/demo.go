@@ -47,6 +47,17 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "portico demo: -%s %s: the demo listens on loopback only (127.0.0.0/8, [::1])\n", a.flag, a.addr)
 			return 2
 		}
+		// A taken port is the newcomer's likeliest stumble: say which
+		// flag moves it, rather than only logging the bind error.
+		ln, err := net.Listen("tcp", a.addr)
+		if err != nil {
+			fmt.Fprintf(stderr, "portico demo: cannot listen on %s (-%s): %v\n"+
+				"  choose free ports, e.g.: portico demo -listen 127.0.0.1:18080 -tls-listen 127.0.0.1:18443 -admin 127.0.0.1:19901\n"+
+				"  (with make: make demo DEMO_FLAGS=\"-listen 127.0.0.1:18080 -tls-listen 127.0.0.1:18443 -admin 127.0.0.1:19901\")\n",
+				a.addr, a.flag, err)
+			return 1
+		}
+		_ = ln.Close()
 	}
 	log := newLogger(stderr)
 	echoAddr, stopEcho, err := serveDemo(http.HandlerFunc(echoHandler))
