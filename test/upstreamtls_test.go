@@ -98,21 +98,10 @@ routes:
 // connections made under the old settings; a reload that changes nothing
 // keeps them (and the session cache).
 func TestUpstreamTLSReloadDropsPooledConns(t *testing.T) {
-	var tlsConns, plainConns atomic.Int32
-	up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "tls") }))
-	up.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			tlsConns.Add(1)
-		}
-	}
+	up, tlsConns := countingServer("tls")
 	up.StartTLS()
 	defer up.Close()
-	plain := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "plain") }))
-	plain.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			plainConns.Add(1)
-		}
-	}
+	plain, plainConns := countingServer("plain")
 	plain.Start()
 	defer plain.Close()
 	dir := t.TempDir()
@@ -186,4 +175,17 @@ routes:
 	reload(config(ca, `    tls: {server_name: example.com, ca_file: "`+ca+`"}`))
 	expect("/plain", 502)
 	expect("/x", 200)
+}
+
+// countingServer answers every request with body and counts the
+// connections it accepts.
+func countingServer(body string) (*httptest.Server, *atomic.Int32) {
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) }))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	return srv, &conns
 }
