@@ -121,11 +121,16 @@ func (s *tlsSession) onTraffic() gnet.Action {
 	if eof {
 		// The client's close_notify: what came before it was served
 		// above, as a plain connection's last bytes before its FIN are.
-		// Ours follows those answers (RFC 8446 §6.1: each side sends one
-		// before closing its write side), so they are sealed first.
-		s.lp.flushDirty()
-		_ = s.tc.Close()
-		s.sendOutput()
+		// When every answer is complete, ours follows them (RFC 8446
+		// §6.1: each side sends one before closing its write side), so
+		// they are sealed first. An answer still in progress is cut: a
+		// close_notify would tell the client a close-delimited body was
+		// complete (RFC 9112 §9.8), so that close stays bare.
+		if s.h2 == nil && s.cc.state == stateIdle {
+			s.lp.flushDirty()
+			_ = s.tc.Close()
+			s.sendOutput()
+		}
 		return gnet.Close
 	}
 	return act

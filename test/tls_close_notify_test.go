@@ -131,6 +131,38 @@ routes:
 	if types := rec.recordTypes(); len(types) == 0 || types[len(types)-1] != 21 {
 		t.Fatalf("record types from the gateway %v: the last is not an alert (no close_notify back)", types)
 	}
+
+	// A close_notify in the middle of a close-delimited answer cuts it,
+	// and the cut must stay visible: no close_notify back, which would
+	// tell the client the body was complete (RFC 9112 §9.8).
+	raw, err = net.Dial("tcp", tlsAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec = &recordingConn{Conn: raw}
+	conn = tls.Client(rec, &tls.Config{ServerName: "gw.example", RootCAs: p.pool(), MaxVersion: tls.VersionTLS12})
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(conn, "GET /up HTTP/1.0\r\nHost: gw.example\r\n\r\n")
+	var uc net.Conn
+	select {
+	case uc = <-gotRequest:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the upstream got no request")
+	}
+	defer uc.Close()
+	io.WriteString(uc, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nfirst part, ")
+	first := make([]byte, 64)
+	if n, err := conn.Read(first); err != nil || !strings.HasPrefix(string(first[:n]), "HTTP/1.1 200") {
+		t.Fatalf("answer head: %q %v", first[:n], err)
+	}
+	conn.CloseWrite()
+	time.Sleep(100 * time.Millisecond)
+	io.WriteString(uc, "second part")
+	io.ReadAll(conn)
+	if types := rec.recordTypes(); len(types) > 0 && types[len(types)-1] == 21 {
+		t.Fatalf("record types from the gateway %v: a cut answer ended with an alert (close_notify claims it complete)", types)
+	}
 }
 
 // recordingConn keeps every byte read, to list the TLS records a peer sent.
