@@ -309,10 +309,12 @@ func (lp *loop) pool(u *upstreamRT, addr string) *hostPool {
 	}
 	hp.maxIdle = u.maxIdle
 	hp.connectTimeout = u.connectTimeout
-	if cfg := u.tlsConfigs[addr]; cfg != hp.tlsCfg {
+	if cfg := u.tlsConfigs[addr]; cfg != hp.tlsCfg && u.gen >= hp.tlsGen {
 		// A reload changed the upstream's TLS settings (or turned TLS on
-		// or off): connections made under the old ones are not reused.
-		hp.tlsCfg = cfg
+		// or off): connections made under the old ones are not reused. A
+		// request still running on an older snapshot does not turn the
+		// pool back (it dials with the current settings).
+		hp.tlsCfg, hp.tlsGen = cfg, u.gen
 		hp.closeIdle()
 	}
 	return hp

@@ -34,6 +34,7 @@ type snapshot struct {
 	auth      map[string]*authRT
 	limits    map[string]*limitRT
 	sha256    string
+	gen       uint64 // 1 for the first snapshot, one more per reload
 }
 
 // listenerSnap is the per-listener part of a snapshot (limits can change on
@@ -131,6 +132,7 @@ type upstreamRT struct {
 	hashName       string                 // header or cookie name for hashHeader / hashCookie
 	tlsConfigs     map[string]*tls.Config // per target address; nil: plaintext
 	tlsIDs         map[string]string      // per target address: what its config was built from (upstreamTLSIdentity)
+	gen            uint64                 // the snapshot's generation
 	duration       *metrics.PrometheusHistogram
 	// defaultHost is the Host sent upstream for a client request that had
 	// none (HTTP/1.0 may omit it): the TLS server_name, else the first
@@ -179,6 +181,10 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 		listeners: make(map[string]*listenerSnap, len(cfg.Listeners)),
 		upstreams: make(map[string]*upstreamRT, len(cfg.Upstreams)),
 		sha256:    cfg.SHA256,
+		gen:       1,
+	}
+	if prev != nil {
+		s.gen = prev.gen + 1
 	}
 	if s.sha256 == "" {
 		sum := sha256.Sum256([]byte(fmt.Sprintf("%p", cfg)))
@@ -307,6 +313,7 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 			continue
 		}
 		urt := &upstreamRT{
+			gen:            s.gen,
 			name:           u.Name,
 			pool:           pool,
 			connectTimeout: time.Duration(u.ConnectTimeout),

@@ -35,6 +35,7 @@ type hostPool struct {
 	lp             *loop
 	addr           string
 	tlsCfg         *tls.Config // nil: plaintext upstream
+	tlsGen         uint64      // snapshot generation tlsCfg came from
 	idle           []*upConn   // oldest first; get takes the newest
 	maxIdle        int
 	connectTimeout time.Duration
