@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -197,6 +198,13 @@ func (s *Server) publish(snap, prev *snapshot) {
 		}
 	}
 	s.metrics.setTargetHealth(health)
+	// Warning pacing is kept only for targets still configured.
+	s.dialWarnedAt.Range(func(k, _ any) bool {
+		if !slices.ContainsFunc(health, func(h healthTarget) bool { return h.target == k }) {
+			s.dialWarnedAt.Delete(k)
+		}
+		return true
+	})
 	if prev != nil {
 		s.dropSeriesNotIn(snap)
 	}
@@ -292,10 +300,12 @@ func (s *Server) Reload() error {
 	if err != nil {
 		s.metrics.reloadFailure.Inc()
 		var errs *config.Errors
-		if errors.As(err, &errs) {
+		if errors.As(err, &errs) && len(errs.Problems) > 0 {
 			for _, p := range errs.Problems { // one line each, as at start
 				s.log.Error("route file problem", "problem", p.String())
 			}
+			s.log.Error("reload failed; keeping the previous config", "problems", len(errs.Problems))
+			return err
 		}
 		s.log.Error("reload failed; keeping the previous config", "error", err.Error())
 		return err

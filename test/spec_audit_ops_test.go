@@ -892,6 +892,14 @@ routes:
 			t.Errorf("a refused reload left series with %s", s)
 		}
 	}
+	// The log has each problem once, on its own line, then the summary.
+	log := g.stderr.String()
+	if n := strings.Count(log, `"msg":"route file problem"`); n != 1 || !regexp.MustCompile(`"problem":"[^"]+:\d+:\d+: auth\[0\]`).MatchString(log) {
+		t.Errorf("%d problem lines for one problem:\n%s", n, log)
+	}
+	if !strings.Contains(log, `"msg":"reload failed; keeping the previous config","problems":1}`) {
+		t.Errorf("no summary line with the count:\n%s", log)
+	}
 }
 
 // `portico run` on a file with several problems exits 1 and logs each as
