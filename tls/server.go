@@ -308,6 +308,10 @@ func LoadCAPool(caFile string) (*x509.CertPool, error) {
 // must fail the load, and the reload with it, not load partly. Text
 // between blocks (bundles often carry comments) is allowed.
 func parsePEMCertificates(b []byte) ([]*x509.Certificate, error) {
+	// pem.Decode skips a block whose base64 is broken and returns the
+	// next good one: every BEGIN line must yield a block.
+	begins := bytes.Count(b, []byte("-----BEGIN "))
+	decoded := 0
 	var certs []*x509.Certificate
 	for i := 1; ; i++ {
 		blk, rest := pem.Decode(b)
@@ -318,6 +322,7 @@ func parsePEMCertificates(b []byte) ([]*x509.Certificate, error) {
 			break
 		}
 		b = rest
+		decoded++
 		if blk.Type != "CERTIFICATE" {
 			continue
 		}
@@ -326,6 +331,9 @@ func parsePEMCertificates(b []byte) ([]*x509.Certificate, error) {
 			return nil, fmt.Errorf("PEM block %d: %w", i, err)
 		}
 		certs = append(certs, c)
+	}
+	if decoded != begins {
+		return nil, fmt.Errorf("%d of %d PEM blocks are malformed", begins-decoded, begins)
 	}
 	if len(certs) == 0 {
 		return nil, errors.New("no PEM CERTIFICATE block")

@@ -438,6 +438,11 @@ func TestNewServerErrors(t *testing.T) {
 	os.WriteFile(cut, append(append([]byte{}, leafPEM...), caPEM[:len(caPEM)/2]...), 0o600)
 	check(ServerConfig{Certificates: []CertFiles{{CertFile: cut, KeyFile: f.def.keyFile}}}, "incomplete", cut)
 	check(ServerConfig{Certificates: []CertFiles{good}, ClientAuthMode: "request", ClientCAFile: cut}, "incomplete", cut)
+	// A block with intact BEGIN/END lines but broken base64, followed by
+	// a good one: pem.Decode would skip it silently.
+	corrupt := filepath.Join(dir, "corrupt.crt")
+	os.WriteFile(corrupt, append(bytes.Replace(caPEM, []byte("\n"), []byte("\n!"), 3), leafPEM...), 0o600)
+	check(ServerConfig{Certificates: []CertFiles{good}, ClientAuthMode: "request", ClientCAFile: corrupt}, "malformed", corrupt)
 	commented := filepath.Join(dir, "commented.crt")
 	os.WriteFile(commented, append(append([]byte("# Issuer: CN=test\n"), caPEM...), "# end\n"...), 0o600)
 	if _, err := LoadCAPool(commented); err != nil {

@@ -78,6 +78,9 @@ func checkCertPair(certFile, certName, keyFile, keyName string) (which string, e
 // mid-write (a chain without its intermediate, a CA bundle missing a CA)
 // must fail, not load partly.
 func certsIn(data []byte) error {
+	// pem.Decode skips a block whose base64 is broken and returns the
+	// next good one: every BEGIN line must yield a block.
+	begins, decoded := bytes.Count(data, []byte("-----BEGIN ")), 0
 	n := 0
 	for {
 		var b *pem.Block
@@ -88,6 +91,7 @@ func certsIn(data []byte) error {
 			}
 			break
 		}
+		decoded++
 		if b.Type != "CERTIFICATE" {
 			continue
 		}
@@ -95,6 +99,9 @@ func certsIn(data []byte) error {
 			return fmt.Errorf("certificate %d does not parse: %w", n+1, err)
 		}
 		n++
+	}
+	if decoded != begins {
+		return fmt.Errorf("%d of %d PEM blocks are malformed", begins-decoded, begins)
 	}
 	if n == 0 {
 		return errors.New("no PEM certificate found")

@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -62,6 +63,7 @@ func writeFile(t testing.TB, path, content string) {
 //	certs/ca.crt                     a CA bundle
 //	certs/notpem.crt                 text that is not PEM
 //	certs/cut.crt                    api.crt then a CA certificate cut short (a file caught mid-write)
+//	certs/corrupt.crt                a CA certificate with broken base64, then api.crt
 //	jwks.json                        a JWK set
 //	secrets/hs256.key                a 32-byte secret
 //	empty.txt                        an empty file
@@ -76,6 +78,7 @@ func fixtures(t testing.TB) string {
 	api, _ := os.ReadFile(j("certs/api.crt"))
 	ca, _ := os.ReadFile(j("certs/ca.crt"))
 	writeFile(t, j("certs/cut.crt"), string(api)+string(ca[:len(ca)/2]))
+	writeFile(t, j("certs/corrupt.crt"), strings.Replace(string(ca), "\n", "\n!", 3)+string(api))
 	writeFile(t, j("jwks.json"), `{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"k1","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`)
 	writeFile(t, j("secrets/hs256.key"), "0123456789abcdef0123456789abcdef")
 	writeFile(t, j("empty.txt"), "")
