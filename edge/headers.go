@@ -371,11 +371,23 @@ func (cc *clientConn) clientAddr() string {
 // 9110 §6.5.1): not hop-by-hop, not framing, routing, authentication or
 // content metadata, which a trailer may not change, and nothing of ours.
 func trailerForwarded(name []byte) bool {
+	if bytes.IndexByte(name, '_') >= 0 {
+		// CGI-style upstreams read X_Portico_Consumer as X-Portico-Consumer:
+		// the rules apply to the name as they will read it.
+		var buf [64]byte
+		if len(name) > len(buf) {
+			return false // no legitimate trailer needs such a name
+		}
+		d := buf[:copy(buf[:], name)]
+		for i, c := range d {
+			if c == '_' {
+				d[i] = '-'
+			}
+		}
+		name = d
+	}
 	if parser.IsHopByHop(name) || hasPrefixFold(name, "X-Portico-") || hasPrefixFold(name, "X-Forwarded-") {
 		return false
-	}
-	if bytes.IndexByte(name, '_') >= 0 && spoofsOwnedHeader(name) {
-		return false // X_Portico_Consumer: CGI-style upstreams read it as ours
 	}
 	for _, n := range [...]string{"Content-Length", "Content-Type", "Content-Encoding", "Content-Range",
 		"Host", "Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "Expect", "Max-Forwards",

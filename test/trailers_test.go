@@ -61,7 +61,7 @@ func TestTrailersHTTP1(t *testing.T) {
 	defer c.Close()
 	io.WriteString(c, "POST /plain/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Req-Sum\r\n\r\n"+
 		"5\r\nhello\r\n0\r\nX-Req-Sum: 42\r\nContent-Length: 99\r\nX-Portico-Auth: forged\r\n"+
-		"X_Portico_Consumer: forged\r\nX_Forwarded_For: 10.0.0.1\r\n\r\n")
+		"X_Portico_Consumer: forged\r\nX_Forwarded_For: 10.0.0.1\r\nX_Forwarded_Prefix: /evil\r\nProxy_Authorization: x\r\n\r\n")
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
@@ -79,7 +79,7 @@ func TestTrailersHTTP1(t *testing.T) {
 		}
 		// CGI-style upstreams read X_Portico_Consumer as X-Portico-Consumer.
 		for name := range tr {
-			if n := strings.ToLower(strings.ReplaceAll(name, "_", "-")); strings.HasPrefix(n, "x-portico-") || strings.HasPrefix(n, "x-forwarded-") {
+			if n := strings.ToLower(strings.ReplaceAll(name, "_", "-")); strings.HasPrefix(n, "x-portico-") || strings.HasPrefix(n, "x-forwarded-") || n == "proxy-authorization" {
 				t.Errorf("upstream saw trailer %s: %v", name, tr)
 			}
 		}
