@@ -134,6 +134,7 @@ type ServerConn struct {
 
 	// Flow control. Windows are int64 so SETTINGS may drive them negative.
 	connSend          int64 // what we may still send
+	peakConnSend      int64 // the largest connSend the peer has granted (sliver)
 	connRecv          int64 // what the peer may still send us
 	connCredit        int64 // returned by the owner, not yet sent in WINDOW_UPDATE
 	connDebt          int64 // window granted ahead for draining (prepareDrain), kept from future credit
@@ -141,6 +142,7 @@ type ServerConn struct {
 	peerMaxFrame      int
 	blocked           []*Stream
 	wakeScratch       []*Stream
+	waitScratch       []*Stream
 	outBlocked        bool
 
 	// Output.
@@ -174,6 +176,7 @@ func NewServerConn(cfg Config, h Handler) *ServerConn {
 		h:                 h,
 		streams:           make(map[uint32]*Stream, 16),
 		connSend:          65535,
+		peakConnSend:      65535,
 		connRecv:          int64(cfg.ConnWindowSize),
 		peerInitialWindow: 65535,
 		peerMaxFrame:      minMaxFrameSize,
@@ -981,6 +984,7 @@ func (c *ServerConn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 		if c.connSend > maxWindow {
 			return c.connError(http2.ErrCodeFlowControl, "conn_window_overflow")
 		}
+		c.peakConnSend = max(c.peakConnSend, c.connSend)
 		c.wake()
 		return nil
 	}
@@ -1247,6 +1251,22 @@ func (c *ServerConn) addConnCredit(n int64) {
 	}
 }
 
+// sliver reports whether what limits s's next DATA frame is a window
+// too small to be worth a frame: under 2 KiB, or under a quarter of the
+// window the peer grants (per stream: SETTINGS_INITIAL_WINDOW_SIZE; for
+// the connection: the largest it granted) when that is smaller. Waiting
+// for more is safe with any receiver that returns credit before three
+// quarters of its window is unacknowledged, as receivers do (at half).
+func (c *ServerConn) sliver(s *Stream) bool {
+	if c.connSend < s.sendWindow {
+		return c.connSend < min(minDataFrame, c.peakConnSend/4)
+	}
+	return s.sendWindow < min(minDataFrame, c.peerInitialWindow/4)
+}
+
+// minDataFrame: see sliver.
+const minDataFrame = 2048
+
 func (c *ServerConn) block(s *Stream) {
 	if !s.blocked {
 		s.blocked = true
@@ -1275,15 +1295,29 @@ func (c *ServerConn) wake() {
 	for _, s := range list {
 		s.blocked = false
 	}
+	// Round robin: streams that got their turn and block again go behind
+	// those that did not get one, so one long body cannot take every
+	// connection-window credit while the others wait.
+	waiting := c.waitScratch[:0]
 	for i, s := range list {
 		switch {
 		case !s.open:
 		case c.closed || c.connSend <= 0 || c.outBlocked || s.sendWindow <= 0:
-			c.block(s)
+			s.blocked = true
+			waiting = append(waiting, s)
 		default:
 			c.h.OnWritable(s)
 		}
 		list[i] = nil
+	}
+	if len(waiting) > 0 {
+		// The two lists trade arrays: waiting's becomes c.blocked (the
+		// waiting streams, then those that blocked again), and the old
+		// c.blocked array, cleared, the next round's scratch.
+		again := c.blocked
+		c.blocked = append(waiting, again...)
+		clear(again)
+		c.waitScratch = again[:0]
 	}
 	c.wakeScratch = list[:0]
 }
