@@ -3,6 +3,8 @@ package edge
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"io"
 	"math/rand/v2"
 	"net"
 	"strconv"
@@ -403,7 +405,7 @@ func (uc *upConn) removeIdle() {
 	}
 }
 
-func (uc *upConn) onClose(error) {
+func (uc *upConn) onClose(err error) {
 	wasDead := uc.dead
 	uc.dead = true
 	uc.hp.lp.wheel.Stop(&uc.timer)
@@ -420,7 +422,7 @@ func (uc *upConn) onClose(error) {
 		return
 	}
 	cc.uc = nil
-	if uc.headDone && uc.bodyKind == bodyUntilClose {
+	if uc.headDone && uc.bodyKind == bodyUntilClose && uc.closedCleanly(err) {
 		uc.finishCloseDelimited(cc)
 		return
 	}
@@ -446,6 +448,17 @@ func (uc *upConn) onClose(error) {
 		return
 	}
 	cc.upstreamFailed(retryReset, errBadGateway)
+}
+
+// closedCleanly says whether the close that ends a close-delimited body
+// marks it complete: an orderly FIN, not a reset (whose unsent data the
+// upstream's kernel threw away), and over TLS only after the upstream's
+// close_notify (RFC 9112 §9.8: without one the body is incomplete).
+func (uc *upConn) closedCleanly(err error) bool {
+	if uc.tls != nil {
+		return uc.peerClosed
+	}
+	return err == nil || errors.Is(err, io.EOF)
 }
 
 func (uc *upConn) onTraffic() gnet.Action {

@@ -185,3 +185,42 @@ routes:
 		t.Fatalf("%d log lines for /first", n)
 	}
 }
+
+// A close-delimited answer (no length, not chunked) ends at the upstream's
+// close, but only an orderly one: a reset throws away what the upstream's
+// kernel still held, so the body relayed so far is cut short and must
+// reach the client as cut (no last chunk), logged as bad_gateway. An
+// orderly close still ends the body normally.
+func TestCloseDelimitedResetIsTruncation(t *testing.T) {
+	up := rawUpstream(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n"))
+		c.Write(bytes.Repeat([]byte("x"), 4<<20))
+		if req.URL.Path == "/reset" {
+			c.(*net.TCPConn).SetLinger(0) // RST: the unsent bytes are dropped
+		}
+	})
+	g := startGateway(t, oneRouteConfig(up, "", ""))
+	for _, c := range []struct {
+		path     string
+		complete bool
+	}{{"/reset", false}, {"/fin", true}} {
+		conn := g.dial(10 * time.Second)
+		io.WriteString(conn, "GET "+c.path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		time.Sleep(300 * time.Millisecond) // the upstream's close lands while the gateway still relays
+		out, _ := io.ReadAll(conn)
+		conn.Close()
+		ended := bytes.HasSuffix(out, []byte("\r\n0\r\n\r\n"))
+		if ended != c.complete {
+			t.Errorf("%s: body ended with the last chunk: %v, want %v (%d bytes)", c.path, ended, c.complete, len(out))
+		}
+		status, code := logLine(t, g, c.path)
+		if wantCode := map[bool]string{true: "", false: "bad_gateway"}[c.complete]; status != 200 || code != wantCode {
+			t.Errorf("%s: logged %d %q, want 200 %q", c.path, status, code, wantCode)
+		}
+	}
+}
