@@ -279,7 +279,12 @@ func (cc *clientConn) processBuffered() {
 			if !cc.readBody() {
 				return
 			}
-		default: // waiting on the upstream, on keys, or closing: leave bytes buffered
+		case stateClosing:
+			// Answered and closing (perhaps waiting for the answer to
+			// leave): what else the client sends is never read.
+			consume(cc.gc, cc.gc.InboundBuffered())
+			return
+		default: // waiting on the upstream or on keys: leave bytes buffered
 			if (cc.state == stateAwait || cc.state == stateKeyWait) && cc.gc.InboundBuffered() > cc.ls.maxHeaderBytes+highWater {
 				cc.lp.pauseClient(cc) // a pipelining client must not make us buffer without bound
 			}
@@ -1046,8 +1051,12 @@ func (cc *clientConn) closeNow() {
 		return
 	}
 	cc.state = stateClosing
-	cc.flush()        // what this event queued goes out before the close
-	_ = cc.gc.Close() // gnet: asynchronous, runs after this callback returns
+	cc.flush() // what this event queued goes out before the close
+	if raw, ok := cc.gc.(gnet.Conn); ok {
+		cc.lp.closeWhenSent(raw, cc.listener().idleTimeout)
+		return
+	}
+	_ = cc.gc.Close() // a TLS session (it lingers the same way) or an HTTP/2 stream
 }
 
 func (cc *clientConn) onClose(error) {

@@ -193,7 +193,11 @@ func (h *h2Conn) flush() {
 	h.finishClosing()
 	if (h.sc.Done() || h.abandon) && len(h.sc.Output()) == 0 {
 		h.closed = true
-		_ = h.gc.Close()
+		if raw, ok := h.gc.(gnet.Conn); ok {
+			h.lp.closeWhenSent(raw, h.proto.listener().idleTimeout)
+		} else {
+			_ = h.gc.Close()
+		}
 	}
 }
 

@@ -66,7 +66,11 @@ type loop struct {
 	pausedClients []*clientConn
 	pausedN       atomic.Int32 // read by the driver goroutine to tick faster
 	stalledN      atomic.Int32
-	tickFn        gnet.Runnable
+	// lingering: client sockets closed by us with output still queued in
+	// gnet, by when they are closed anyway (closeWhenSent).
+	lingering map[gnet.Conn]int64
+	lingerN   atomic.Int32
+	tickFn    gnet.Runnable
 }
 
 func newLoop(s *Server, el gnet.EventLoop) *loop {
@@ -114,7 +118,7 @@ func (lp *loop) drive(stop <-chan struct{}) {
 				return
 			}
 			d := tickInterval
-			if lp.pausedN.Load() > 0 || lp.stalledN.Load() > 0 {
+			if lp.pausedN.Load() > 0 || lp.stalledN.Load() > 0 || lp.lingerN.Load() > 0 {
 				d = pausedTick
 			}
 			t.Reset(d)
@@ -230,8 +234,53 @@ func (lp *loop) tick() {
 	defer lp.flushDirty()
 	lp.wheel.Advance(lp.now().UnixNano())
 	lp.resumePaused()
+	lp.closeSent()
 	if lp.s.draining.Load() {
 		lp.closeIdleClients()
+	}
+}
+
+// closeWhenSent closes a client socket once gnet has sent what is queued
+// for it: gnet's own close writes only what the kernel takes at once and
+// drops the rest, which would cut a large answer to a slow reader (a body
+// delimited by the close would even look complete). A reader that takes
+// nothing for limit is closed anyway.
+func (lp *loop) closeWhenSent(c gnet.Conn, limit time.Duration) {
+	if c.OutboundBuffered() == 0 {
+		_ = c.Close()
+		return
+	}
+	if lp.lingering == nil {
+		lp.lingering = make(map[gnet.Conn]int64)
+	}
+	if _, ok := lp.lingering[c]; !ok {
+		lp.lingering[c] = lp.now().Add(max(limit, time.Second)).UnixNano()
+		lp.lingerN.Store(int32(len(lp.lingering)))
+	}
+}
+
+// closeSent closes the lingering sockets whose output has left, or whose
+// time is up.
+func (lp *loop) closeSent() {
+	if len(lp.lingering) == 0 {
+		return
+	}
+	now := lp.now().UnixNano()
+	for c, deadline := range lp.lingering {
+		if c.OutboundBuffered() == 0 || now >= deadline {
+			delete(lp.lingering, c)
+			_ = c.Close()
+		}
+	}
+	lp.lingerN.Store(int32(len(lp.lingering)))
+}
+
+// forgetLingering drops a socket that closed (the peer left) while it
+// lingered.
+func (lp *loop) forgetLingering(c gnet.Conn) {
+	if _, ok := lp.lingering[c]; ok {
+		delete(lp.lingering, c)
+		lp.lingerN.Store(int32(len(lp.lingering)))
 	}
 }
 

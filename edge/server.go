@@ -566,6 +566,9 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 }
 
 func (h *handler) OnClose(c gnet.Conn, err error) gnet.Action {
+	if _, up := c.Context().(*upConn); !up && c.Context() != nil {
+		h.s.loopFor(c.EventLoop()).forgetLingering(c)
+	}
 	switch x := c.Context().(type) {
 	case *clientConn:
 		x.lp.enter()

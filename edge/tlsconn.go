@@ -210,7 +210,8 @@ func (s *tlsSession) Close() error {
 	}
 	_ = s.tc.Close()
 	s.sendOutput()
-	return s.raw.Close()
+	s.lp.closeWhenSent(s.raw, s.cc.listener().idleTimeout)
+	return nil
 }
 
 func (s *tlsSession) onClose() {
