@@ -134,7 +134,6 @@ type ServerConn struct {
 
 	// Flow control. Windows are int64 so SETTINGS may drive them negative.
 	connSend          int64 // what we may still send
-	peakConnSend      int64 // the largest connSend the peer has granted (sliver)
 	connRecv          int64 // what the peer may still send us
 	connCredit        int64 // returned by the owner, not yet sent in WINDOW_UPDATE
 	connDebt          int64 // window granted ahead for draining (prepareDrain), kept from future credit
@@ -176,7 +175,6 @@ func NewServerConn(cfg Config, h Handler) *ServerConn {
 		h:                 h,
 		streams:           make(map[uint32]*Stream, 16),
 		connSend:          65535,
-		peakConnSend:      65535,
 		connRecv:          int64(cfg.ConnWindowSize),
 		peerInitialWindow: 65535,
 		peerMaxFrame:      minMaxFrameSize,
@@ -984,7 +982,6 @@ func (c *ServerConn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 		if c.connSend > maxWindow {
 			return c.connError(http2.ErrCodeFlowControl, "conn_window_overflow")
 		}
-		c.peakConnSend = max(c.peakConnSend, c.connSend)
 		c.wake()
 		return nil
 	}
@@ -1251,22 +1248,6 @@ func (c *ServerConn) addConnCredit(n int64) {
 	}
 }
 
-// sliver reports whether what limits s's next DATA frame is a window
-// too small to be worth a frame: under 2 KiB, or under a quarter of the
-// window the peer grants (per stream: SETTINGS_INITIAL_WINDOW_SIZE; for
-// the connection: the largest it granted) when that is smaller. Waiting
-// for more is safe with any receiver that returns credit before three
-// quarters of its window is unacknowledged, as receivers do (at half).
-func (c *ServerConn) sliver(s *Stream) bool {
-	if c.connSend < s.sendWindow {
-		return c.connSend < min(minDataFrame, c.peakConnSend/4)
-	}
-	return s.sendWindow < min(minDataFrame, c.peerInitialWindow/4)
-}
-
-// minDataFrame: see sliver.
-const minDataFrame = 2048
-
 func (c *ServerConn) block(s *Stream) {
 	if !s.blocked {
 		s.blocked = true
@@ -1310,6 +1291,16 @@ func (c *ServerConn) wake() {
 		}
 		list[i] = nil
 	}
+	// A waiting stream closed by another's OnWritable (a connection error
+	// resets them all) has left the blocked list for good.
+	kept := waiting[:0]
+	for _, s := range waiting {
+		if s.open && s.blocked {
+			kept = append(kept, s)
+		}
+	}
+	clear(waiting[len(kept):])
+	waiting = kept
 	if len(waiting) > 0 {
 		// The two lists trade arrays: waiting's becomes c.blocked (the
 		// waiting streams, then those that blocked again), and the old

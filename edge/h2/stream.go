@@ -308,13 +308,6 @@ func (s *Stream) WriteData(p []byte, endStream bool) (int, error) {
 	n := 0
 	for n < len(p) {
 		allowed := min(s.sendWindow, c.connSend, int64(c.cfg.MaxPendingOutput-c.pending()), int64(c.peerMaxFrame))
-		if allowed > 0 && min(s.sendWindow, c.connSend) < int64(len(p)-n) && c.sliver(s) {
-			// A sliver of window: wait for a useful one rather than send
-			// it. Split between streams and returned frame by frame, the
-			// windows would otherwise come back as ever smaller credits,
-			// down to 1-byte DATA frames (silly window syndrome).
-			allowed = 0
-		}
 		if allowed <= 0 {
 			if c.pending() >= c.cfg.MaxPendingOutput {
 				c.outBlocked = true
