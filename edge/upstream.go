@@ -451,14 +451,13 @@ func (uc *upConn) onClose(err error) {
 }
 
 // closedCleanly says whether the close that ends a close-delimited body
-// marks it complete: an orderly FIN, not a reset (whose unsent data the
-// upstream's kernel threw away), and over TLS only after the upstream's
-// close_notify (RFC 9112 §9.8: without one the body is incomplete).
+// marks it complete: an orderly FIN (or, over TLS, close_notify), not a
+// reset, whose unsent data the upstream's kernel threw away. A TLS close
+// without close_notify counts as orderly, as nginx, Go and curl take it:
+// Python's ssl, among others, never sends one (RFC 9112 §9.8 would call
+// such a body incomplete).
 func (uc *upConn) closedCleanly(err error) bool {
-	if uc.tls != nil {
-		return uc.peerClosed
-	}
-	return err == nil || errors.Is(err, io.EOF)
+	return uc.peerClosed || err == nil || errors.Is(err, io.EOF)
 }
 
 func (uc *upConn) onTraffic() gnet.Action {
