@@ -71,6 +71,12 @@ func (cc *clientConn) upgradeToH2() {
 
 func (h *h2Conn) onTraffic() gnet.Action {
 	if h.closed {
+		if raw, ok := h.gc.(gnet.Conn); ok && h.lp.lingers(raw) {
+			// Closing, output still leaving: the client's WINDOW_UPDATEs,
+			// PINGs and GOAWAY are read and dropped (closeWhenSent).
+			consume(raw, raw.InboundBuffered())
+			return gnet.None
+		}
 		return gnet.Close
 	}
 	buf, _ := h.gc.Peek(-1)

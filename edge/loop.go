@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/portico-gw/portico/edge/h2"
 	"github.com/portico-gw/portico/edge/timewheel"
@@ -68,8 +69,7 @@ type loop struct {
 	stalledN      atomic.Int32
 	// lingering: client sockets closed by us with output still queued in
 	// gnet, by when they are closed anyway (closeWhenSent).
-	lingering map[gnet.Conn]int64
-	lingerN   atomic.Int32
+	lingering map[gnet.Conn]*linger
 	tickFn    gnet.Runnable
 }
 
@@ -118,7 +118,7 @@ func (lp *loop) drive(stop <-chan struct{}) {
 				return
 			}
 			d := tickInterval
-			if lp.pausedN.Load() > 0 || lp.stalledN.Load() > 0 || lp.lingerN.Load() > 0 {
+			if lp.pausedN.Load() > 0 || lp.stalledN.Load() > 0 {
 				d = pausedTick
 			}
 			t.Reset(d)
@@ -240,47 +240,101 @@ func (lp *loop) tick() {
 	}
 }
 
-// closeWhenSent closes a client socket once gnet has sent what is queued
-// for it: gnet's own close writes only what the kernel takes at once and
-// drops the rest, which would cut a large answer to a slow reader (a body
-// delimited by the close would even look complete). A reader that takes
-// nothing for limit is closed anyway.
+// closeWhenSent closes a client socket once what is queued for it has
+// reached the client. gnet's own close writes only what the kernel takes
+// at once and drops the rest, which cut large answers to slow readers (a
+// body delimited by the close even looked complete); and closing with the
+// kernel's queue still full lets any byte the client sends meanwhile turn
+// the close into a reset that discards that queue. So, as nginx's
+// lingering close does: wait until gnet's queue is empty, shut the write
+// side (the FIN follows the queued bytes), keep reading and discarding,
+// and let the client's own close end it. A client that takes nothing for
+// limit is cut with a reset, so the cut is not mistaken for the end of a
+// body.
 func (lp *loop) closeWhenSent(c gnet.Conn, limit time.Duration) {
-	if c.OutboundBuffered() == 0 {
-		_ = c.Close()
+	if lp.lingering == nil {
+		lp.lingering = make(map[gnet.Conn]*linger)
+	}
+	if _, ok := lp.lingering[c]; ok {
 		return
 	}
-	if lp.lingering == nil {
-		lp.lingering = make(map[gnet.Conn]int64)
-	}
-	if _, ok := lp.lingering[c]; !ok {
-		lp.lingering[c] = lp.now().Add(max(limit, time.Second)).UnixNano()
-		lp.lingerN.Store(int32(len(lp.lingering)))
-	}
+	limit = max(limit, time.Second)
+	l := &linger{limit: int64(limit), deadline: lp.now().UnixNano() + int64(limit), left: -1}
+	lp.lingering[c] = l
+	lp.lingerStep(c, l, lp.now().UnixNano())
 }
 
-// closeSent closes the lingering sockets whose output has left, or whose
-// time is up.
+// lingerAfterSent bounds the wait for the client's close once everything
+// reached it (nginx's lingering_timeout is 5 s too).
+const lingerAfterSent = 5 * time.Second
+
+// linger is a closing socket's progress (closeWhenSent).
+type linger struct {
+	limit    int64 // ns without progress before the cut
+	deadline int64 // unix ns
+	left     int   // bytes queued (gnet's and the kernel's) at the last look
+	shut     bool  // the write side is shut: waiting for the client's close
+}
+
+// lingerStep moves one closing socket on: shut it once gnet's queue is
+// empty, extend its deadline while its queues shrink, cut it when none
+// moved for the limit. It reports whether the socket is done with.
+func (lp *loop) lingerStep(c gnet.Conn, l *linger, now int64) bool {
+	queued := c.OutboundBuffered()
+	if queued == 0 && !l.shut {
+		l.shut = true
+		if err := unix.Shutdown(c.Fd(), unix.SHUT_WR); err != nil {
+			lp.dropLingering(c)
+			_ = c.Close()
+			return true
+		}
+	}
+	left := queued + kernelSendQueue(c)
+	if l.left < 0 || left < l.left {
+		l.left, l.deadline = left, now+l.limit // progress
+	}
+	if l.shut && left == 0 {
+		// All of it reached the client: its close should follow; a
+		// client that keeps its half open gets lingerAfterSent.
+		l.deadline = min(l.deadline, now+int64(lingerAfterSent))
+	}
+	if now < l.deadline {
+		return false
+	}
+	lp.dropLingering(c)
+	if left > 0 {
+		// Cut short: a reset, not a FIN that would read as the end.
+		_ = unix.SetsockoptLinger(c.Fd(), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	}
+	_ = c.Close()
+	return true
+}
+
+// closeSent moves every lingering socket on (lingerStep).
 func (lp *loop) closeSent() {
 	if len(lp.lingering) == 0 {
 		return
 	}
 	now := lp.now().UnixNano()
-	for c, deadline := range lp.lingering {
-		if c.OutboundBuffered() == 0 || now >= deadline {
-			delete(lp.lingering, c)
-			_ = c.Close()
-		}
+	for c, l := range lp.lingering {
+		lp.lingerStep(c, l, now)
 	}
-	lp.lingerN.Store(int32(len(lp.lingering)))
 }
 
-// forgetLingering drops a socket that closed (the peer left) while it
-// lingered.
+func (lp *loop) dropLingering(c gnet.Conn) { delete(lp.lingering, c) }
+
+// lingers reports whether c is closing (closeWhenSent): what it receives
+// is read and dropped.
+func (lp *loop) lingers(c gnet.Conn) bool {
+	_, ok := lp.lingering[c]
+	return ok
+}
+
+// forgetLingering drops a socket that closed (the client's close, after
+// ours, is the usual end) while it lingered.
 func (lp *loop) forgetLingering(c gnet.Conn) {
 	if _, ok := lp.lingering[c]; ok {
-		delete(lp.lingering, c)
-		lp.lingerN.Store(int32(len(lp.lingering)))
+		lp.dropLingering(c)
 	}
 }
 

@@ -292,3 +292,62 @@ func tail(s string, n int) string {
 	}
 	return s
 }
+
+// A drain that ends an HTTP/2 connection while a large answer is still
+// queued for a slow reader (which keeps sending WINDOW_UPDATEs, as every
+// client does) delivers every byte before the socket closes: the client's
+// frames after our GOAWAY must not close it early, nor the close discard
+// what the kernel still holds. (Before, the reader got about half.)
+func TestH2DrainDeliversQueuedAnswer(t *testing.T) {
+	up := echoHashUpstream(t)
+	g := startGateway(t, h2cConfig(up.addr()))
+	c, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.(*net.TCPConn).SetReadBuffer(16 << 10) // a slow reader's small window on the wire
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	io.WriteString(c, http2.ClientPreface)
+	fr := http2.NewFramer(c, c)
+	fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 16 << 20})
+	fr.WriteWindowUpdate(0, 16<<20)
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":path", "/big"}, {":authority", "x"}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: true})
+	got, ended, signalled := 0, false, false
+	start := time.Now()
+	for !ended {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("after %d of %d bytes: %v", got, 8<<20, err)
+		}
+		d, ok := f.(*http2.DataFrame)
+		if !ok || d.StreamID != 1 {
+			continue
+		}
+		got += len(d.Data())
+		ended = d.StreamEnded()
+		if n := uint32(len(d.Data())); n > 0 {
+			fr.WriteWindowUpdate(0, n) // credit, as a client does while the GOAWAY is out
+			fr.WriteWindowUpdate(1, n)
+		}
+		if !signalled && time.Since(start) > 300*time.Millisecond {
+			signalled = true
+			g.signal(syscall.SIGTERM) // drain: GOAWAY, then close once the stream is done
+		}
+		time.Sleep(time.Duration(len(d.Data())) * time.Microsecond / 4) // about 4 MB/s
+	}
+	if got != 8<<20 {
+		t.Fatalf("got %d of %d bytes", got, 8<<20)
+	}
+	select {
+	case <-g.done:
+		g.done <- nil
+	case <-time.After(10 * time.Second):
+		t.Fatal("the gateway did not exit after the drain")
+	}
+}
