@@ -61,17 +61,23 @@ func requestHeaderDropped(name []byte, req *parser.Request, ops *headerOps, hasC
 // default for the same reason; Envoy offers it as an option.
 func spoofsOwnedHeader(name []byte) bool {
 	var buf [32]byte
-	n := copy(buf[:], name) // a longer name can only match by its prefix
-	for i := 0; i < n; i++ {
-		if buf[i] == '_' {
-			buf[i] = '-'
-		}
-	}
-	d := buf[:n]
+	d := dashed(buf[:], name) // a longer name can only match by its prefix
 	if len(name) > len(buf) {
 		return hasPrefixFold(d, "X-Portico-")
 	}
 	return ownedRequestField(d)
+}
+
+// dashed copies name into buf (cut at its length) with '_' read as '-',
+// as CGI-style upstreams read a field name.
+func dashed(buf, name []byte) []byte {
+	d := buf[:copy(buf, name)]
+	for i, c := range d {
+		if c == '_' {
+			d[i] = '-'
+		}
+	}
+	return d
 }
 
 // ownedRequestField reports whether name is one the gateway sets on every
@@ -378,13 +384,7 @@ func trailerForwarded(name []byte) bool {
 		if len(name) > len(buf) {
 			return false // no legitimate trailer needs such a name
 		}
-		d := buf[:copy(buf[:], name)]
-		for i, c := range d {
-			if c == '_' {
-				d[i] = '-'
-			}
-		}
-		name = d
+		name = dashed(buf[:], name)
 	}
 	if parser.IsHopByHop(name) || hasPrefixFold(name, "X-Portico-") || hasPrefixFold(name, "X-Forwarded-") {
 		return false

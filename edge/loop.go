@@ -278,15 +278,15 @@ type linger struct {
 
 // lingerStep moves one closing socket on: shut it once gnet's queue is
 // empty, extend its deadline while its queues shrink, cut it when none
-// moved for the limit. It reports whether the socket is done with.
-func (lp *loop) lingerStep(c gnet.Conn, l *linger, now int64) bool {
+// moved for the limit.
+func (lp *loop) lingerStep(c gnet.Conn, l *linger, now int64) {
 	queued := c.OutboundBuffered()
 	if queued == 0 && !l.shut {
 		l.shut = true
 		if err := unix.Shutdown(c.Fd(), unix.SHUT_WR); err != nil {
 			lp.dropLingering(c)
 			_ = c.Close()
-			return true
+			return
 		}
 	}
 	left := queued + kernelSendQueue(c)
@@ -299,7 +299,7 @@ func (lp *loop) lingerStep(c gnet.Conn, l *linger, now int64) bool {
 		l.deadline = min(l.deadline, now+int64(lingerAfterSent))
 	}
 	if now < l.deadline {
-		return false
+		return
 	}
 	lp.dropLingering(c)
 	if left > 0 {
@@ -307,7 +307,6 @@ func (lp *loop) lingerStep(c gnet.Conn, l *linger, now int64) bool {
 		_ = unix.SetsockoptLinger(c.Fd(), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 	}
 	_ = c.Close()
-	return true
 }
 
 // closeSent moves every lingering socket on (lingerStep).
@@ -321,21 +320,21 @@ func (lp *loop) closeSent() {
 	}
 }
 
-func (lp *loop) dropLingering(c gnet.Conn) { delete(lp.lingering, c) }
+// dropLingering forgets a socket that is closed or closing for good.
+func (lp *loop) dropLingering(c gnet.Conn) {
+	if len(lp.lingering) > 0 {
+		delete(lp.lingering, c)
+	}
+}
 
 // lingers reports whether c is closing (closeWhenSent): what it receives
 // is read and dropped.
 func (lp *loop) lingers(c gnet.Conn) bool {
+	if len(lp.lingering) == 0 {
+		return false
+	}
 	_, ok := lp.lingering[c]
 	return ok
-}
-
-// forgetLingering drops a socket that closed (the client's close, after
-// ours, is the usual end) while it lingered.
-func (lp *loop) forgetLingering(c gnet.Conn) {
-	if _, ok := lp.lingering[c]; ok {
-		lp.dropLingering(c)
-	}
 }
 
 func (lp *loop) schedule(t *timewheel.Timer, d time.Duration) {

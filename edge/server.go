@@ -566,12 +566,10 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 }
 
 func (h *handler) OnClose(c gnet.Conn, err error) gnet.Action {
-	if _, up := c.Context().(*upConn); !up && c.Context() != nil {
-		h.s.loopFor(c.EventLoop()).forgetLingering(c)
-	}
 	switch x := c.Context().(type) {
 	case *clientConn:
 		x.lp.enter()
+		x.lp.dropLingering(c) // the client's close ends a lingering close
 		x.onClose(err)
 		x.bl.active.Add(-1)
 		h.s.clients.Add(-1)
@@ -582,12 +580,14 @@ func (h *handler) OnClose(c gnet.Conn, err error) gnet.Action {
 		x.hp.lp.flushDirty()
 	case *h2Conn:
 		x.lp.enter()
+		x.lp.dropLingering(c)
 		x.onClose()
 		x.bl.active.Add(-1)
 		h.s.clients.Add(-1)
 		x.lp.flushDirty()
 	case *tlsSession:
 		x.lp.enter()
+		x.lp.dropLingering(c)
 		x.onClose()
 		x.cc.bl.active.Add(-1)
 		h.s.clients.Add(-1)

@@ -44,7 +44,7 @@ func (s *tlsSession) onTraffic() gnet.Action {
 	if s.closed {
 		return gnet.Close
 	}
-	if len(s.lp.lingering) > 0 && s.lp.lingers(s.raw) {
+	if s.lp.lingers(s.raw) {
 		// Closing, output still leaving (closeWhenSent): what the client
 		// sends now (its close_notify, WINDOW_UPDATEs) is dropped unread.
 		consume(s.raw, s.raw.InboundBuffered())

@@ -224,7 +224,7 @@ func (hp *hostPool) dialNew(cc *clientConn) *upConn {
 	uc := &upConn{hp: hp, cc: cc, tlsCfg: hp.tlsCfg}
 	uc.timer.Init(uc)
 	uc.resetResponse()
-	go uc.dial(hp.lp, hp.addr, hp.connectTimeout, hp.tlsCfg)
+	go uc.dial(hp.lp, hp.addr, hp.connectTimeout)
 	return uc
 }
 
@@ -237,7 +237,8 @@ func (uc *upConn) resetResponse() {
 
 // dial runs off the loop (connect_timeout needs a blocking dial), then
 // enrolls the socket onto the owning loop, which calls onOpen.
-func (uc *upConn) dial(lp *loop, addr string, timeout time.Duration, tlsCfg *tls.Config) {
+func (uc *upConn) dial(lp *loop, addr string, timeout time.Duration) {
+	tlsCfg := uc.tlsCfg
 	if timeout <= 0 {
 		timeout = time.Second
 	}

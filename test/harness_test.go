@@ -304,6 +304,12 @@ func rawUpstream(t *testing.T, serve func(c net.Conn)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rawUpstreamOn(t, ln, serve)
+}
+
+// rawUpstreamOn is rawUpstream on a listener of the caller's (a TLS one,
+// say).
+func rawUpstreamOn(t *testing.T, ln net.Listener, serve func(c net.Conn)) string {
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {

@@ -201,29 +201,19 @@ func TestTLSUpstreamCloseNotifyOnReuseRetried(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	upAddr := rawUpstreamOn(t, ln, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		br := bufio.NewReader(c)
+		for n := 0; ; n++ {
+			if _, err := http.ReadRequest(br); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-				br := bufio.NewReader(c)
-				for n := 0; ; n++ {
-					if _, err := http.ReadRequest(br); err != nil {
-						return
-					}
-					if n == 1 {
-						return // the second request: close_notify, no answer
-					}
-					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-				}
-			}()
+			if n == 1 {
+				return // the second request: close_notify, no answer
+			}
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 		}
-	}()
+	})
 	g := startGateway(t, `version: 1
 listeners:
   - name: public
@@ -232,7 +222,7 @@ admin: {address: "{{ADMIN}}"}
 access_log: {path: "off"}
 upstreams:
   - name: secure
-    targets: [{address: "`+ln.Addr().String()+`"}]
+    targets: [{address: "`+upAddr+`"}]
     tls: {server_name: up.example, ca_file: "`+filepath.Join(p.dir, "ca.crt")+`"}
 routes:
   - name: secure
