@@ -468,32 +468,12 @@ const (
 	bitPATCH
 )
 
-func methodBit(m string) uint16 {
-	switch m {
-	case "GET":
-		return bitGET
-	case "HEAD":
-		return bitHEAD
-	case "POST":
-		return bitPOST
-	case "PUT":
-		return bitPUT
-	case "DELETE":
-		return bitDELETE
-	case "CONNECT":
-		return bitCONNECT
-	case "OPTIONS":
-		return bitOPTIONS
-	case "TRACE":
-		return bitTRACE
-	case "PATCH":
-		return bitPATCH
-	}
-	return 0
-}
+// methodBit is methodBitBytes for a route's method (compiled once per
+// snapshot, so the conversion's copy does not matter).
+func methodBit(m string) uint16 { return methodBitBytes([]byte(m)) }
 
-// methodBitBytes is methodBit for a byte slice; the conversion in a switch
-// does not allocate.
+// methodBitBytes maps a method to its bit (0 for a method without one);
+// the conversion in a switch does not allocate.
 func methodBitBytes(m []byte) uint16 {
 	switch string(m) {
 	case "GET":
