@@ -83,6 +83,11 @@ func compileAuth(cfg *config.Config, prev *snapshot, log *slog.Logger, bad func(
 				}
 				continue
 			}
+			if prev != nil {
+				if old := prev.auth[a.Name]; old != nil {
+					j.AdoptKeys(old.jwt)
+				}
+			}
 			rt.jwt = j
 			rt.method = policy.JWTMethod(j)
 		case "api_key":

@@ -28,6 +28,7 @@ type jwksSource struct {
 	minInterval time.Duration
 	keys        *atomic.Pointer[KeySet]
 	log         *slog.Logger
+	adopted     bool // the key set came from a replaced verifier: fetch at once all the same
 
 	trig        chan struct{}
 	lastTrigger atomic.Int64  // UnixNano of the last accepted trigger
@@ -232,7 +233,7 @@ func (s *jwksSource) lastError() error {
 // at refresh and 1m); serve triggers in between.
 func (s *jwksSource) run(ctx context.Context) {
 	first := time.Duration(0)
-	if s.keys.Load() != nil {
+	if s.keys.Load() != nil && !s.adopted {
 		first = s.refresh
 	}
 	timer := time.NewTimer(first)
@@ -274,7 +275,11 @@ func (s *jwksSource) fetch(ctx context.Context) error {
 	s.fetches.Add(1)
 	if err != nil {
 		s.failures.Add(1)
-		s.log.Warn("jwks fetch failed; keeping the last good key set", "source", s.where(), "error", err, "have_keys", s.keys.Load() != nil)
+		if s.keys.Load() != nil {
+			s.log.Warn("jwks fetch failed; keeping the last good key set", "source", s.where(), "error", err)
+		} else {
+			s.log.Warn("jwks fetch failed; no key set yet (tokens needing one are refused with 503)", "source", s.where(), "error", err)
+		}
 	} else {
 		s.lastOK.Store(time.Now().UnixNano())
 	}

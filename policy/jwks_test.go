@@ -203,6 +203,64 @@ func TestJWKSStaleIfError(t *testing.T) {
 	}
 }
 
+// TestAdoptKeysAcrossReload: a verifier replacing another on the same JWKS
+// URL (a reload changed another setting) starts with the old one's keys,
+// so an IdP that is down at that moment does not turn 200s into 503s; it
+// still fetches at once, and keys are never taken from another URL.
+func TestAdoptKeysAcrossReload(t *testing.T) {
+	k := keys(t)
+	srv := newJWKSServer(t, jwksJSON(jwkOf("k1", &k.rsa.PublicKey, "")))
+	old := urlVerifier(t, srv.URL, nil)
+	if err := old.WaitReady(ctxT(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	tok := []byte(sign(t, "RS256", k.rsa, map[string]any{"kid": "k1"}, stdClaims()))
+	srv.set(nil, true) // the IdP goes down
+	fetched := srv.count.Load()
+
+	build := func(url string) *JWT {
+		cfg := baseConfig(&fakeClock{t: testNow})
+		cfg.JWKSURL = url
+		cfg.Leeway = 7 * time.Second // the changed setting
+		cfg.FetchTimeout = 2 * time.Second
+		j, err := NewJWT(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(j.Close)
+		return j
+	}
+	other := build(srv.URL + "?other")
+	if other.AdoptKeys(old) {
+		t.Fatal("keys adopted from another URL")
+	}
+	j := build(srv.URL)
+	if !j.AdoptKeys(old) {
+		t.Fatal("keys not adopted from the same URL")
+	}
+	if j.AdoptKeys(old) {
+		t.Fatal("adopted twice")
+	}
+	j.Start(context.Background())
+	if _, r := j.Verify(tok); r != ReasonOK {
+		t.Fatalf("replacement verifier with the IdP down = %v, want ok", r)
+	}
+	// The replacement still fetches at once (here: fails, keys kept).
+	ctx := ctxT(t, 5*time.Second)
+	for srv.count.Load() == fetched && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if srv.count.Load() == fetched {
+		t.Fatal("no fetch at start after adopting keys")
+	}
+	if _, r := j.Verify(tok); r != ReasonOK {
+		t.Fatalf("after the failed fetch = %v", r)
+	}
+	if old.AdoptKeys(j) {
+		t.Fatal("a started verifier adopted keys")
+	}
+}
+
 func TestUnknownKidFlood(t *testing.T) {
 	k := keys(t)
 	srv := newJWKSServer(t, jwksJSON(jwkOf("k1", &k.ec256.PublicKey, "")))

@@ -275,6 +275,25 @@ func (j *JWT) Close() {
 	}
 }
 
+// AdoptKeys gives j the key set of old, the verifier j replaces, when both
+// fetch the same JWKS URL and j has none yet. A reload that changes
+// another setting of the method (leeway, audiences, claims) then goes on
+// verifying with the last good keys, as a failed refresh would, instead
+// of refusing every token with 503 until its first fetch succeeds; that
+// fetch still runs at Start. Call it before Start; it reports whether
+// keys were adopted.
+func (j *JWT) AdoptKeys(old *JWT) bool {
+	if old == nil || j.src == nil || old.src == nil || j.src.url == "" || j.src.url != old.src.url || j.started.Load() {
+		return false
+	}
+	ks := old.keys.Load()
+	if ks == nil || !j.keys.CompareAndSwap(nil, ks) {
+		return false
+	}
+	j.src.adopted = true
+	return true
+}
+
 // WaitReady blocks until a key set is present (immediately for HMAC-only
 // verifiers) or ctx ends. For startup and tests, not for the event loop.
 func (j *JWT) WaitReady(ctx context.Context) error {

@@ -24,6 +24,7 @@ type rotatingIssuer struct {
 	keys    map[string]*ecdsa.PrivateKey
 	served  []string // kids in the JWKS now
 	fetches atomic.Int64
+	down    atomic.Bool // answer 503, as an identity provider in an outage
 }
 
 func newRotatingIssuer(t *testing.T, kids ...string) *rotatingIssuer {
@@ -36,6 +37,10 @@ func newRotatingIssuer(t *testing.T, kids ...string) *rotatingIssuer {
 	is.publish(t, kids...)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		is.fetches.Add(1)
+		if is.down.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
 		is.mu.Lock()
 		var keys []map[string]string
 		for _, kid := range is.served {
@@ -162,5 +167,70 @@ routes:
 	}
 	if d := time.Since(start); d > 6*time.Second {
 		t.Fatalf("refusal of an unknown kid took %v", d)
+	}
+}
+
+// A reload that changes a JWT method's settings (here its leeway) while
+// the identity provider is down keeps admitting valid tokens with the
+// last good keys (stale-if-error across the reload), instead of refusing
+// them with 503 until the provider is back.
+func TestReloadKeepsKeysWhileJWKSDown(t *testing.T) {
+	up := newUpstream(t, nil)
+	is := newRotatingIssuer(t, "k1")
+	conf := func(leeway string) string {
+		return `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+upstreams:
+  - name: app
+    targets: [{address: "` + up.addr() + `"}]
+auth:
+  - name: users
+    type: jwt
+    jwks_url: "` + is.url + `/jwks"
+    issuer: "` + is.url + `/"
+    audiences: [api]
+    algorithms: [ES256]
+    leeway: ` + leeway + `
+routes:
+  - name: private
+    match: {path_prefix: /}
+    auth: [users]
+    upstream: app
+`
+	}
+	g := startGateway(t, conf("30s"))
+	base := "http://" + g.addr + "/x"
+	bearer := map[string]string{"Authorization": "Bearer " + is.token(t, "k1")}
+	if resp, body := doReq(t, "GET", base, bearer); resp.StatusCode != 200 {
+		t.Fatalf("before: %d %s", resp.StatusCode, body)
+	}
+	is.down.Store(true)
+	fetched := is.fetches.Load()
+	g.writeConfig(conf("45s"))
+	resp, err := http.Post("http://"+g.admin+"/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("reload: %d", resp.StatusCode)
+	}
+	if resp, body := doReq(t, "GET", base, bearer); resp.StatusCode != 200 {
+		t.Fatalf("after the reload with the JWKS down: %d %s", resp.StatusCode, body)
+	}
+	// The new verifier did try the provider at once.
+	deadline := time.Now().Add(5 * time.Second)
+	for is.fetches.Load() == fetched && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if is.fetches.Load() == fetched {
+		t.Fatal("no JWKS fetch after the reload")
+	}
+	if resp, body := doReq(t, "GET", base, bearer); resp.StatusCode != 200 {
+		t.Fatalf("after the failed fetch: %d %s", resp.StatusCode, body)
 	}
 }
