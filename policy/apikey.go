@@ -71,7 +71,7 @@ func NewAPIKeys(cfg APIKeyConfig) (*APIKeys, error) {
 			return fail("keys[%d]: consumer is required", i)
 		}
 		if !headerSafe([]byte(k.Consumer)) || !headerSafe([]byte(k.Tenant)) {
-			return fail("keys[%d]: consumer and tenant must not contain control characters", i)
+			return fail("keys[%d]: consumer and tenant must not contain control characters or begin or end with a space", i)
 		}
 		e := &apiKeyEntry{id: Identity{Auth: cfg.Name, Consumer: k.Consumer, Tenant: k.Tenant}}
 		copy(e.sum[:], raw)

@@ -66,6 +66,8 @@ func TestAPIKeyConfigErrors(t *testing.T) {
 		{Name: "n", From: h, Keys: []APIKey{{Consumer: "a", SHA256Hex: sha("x")[:62] + "zz"}}},
 		{Name: "n", From: h, Keys: []APIKey{{SHA256Hex: sha("x")}}},
 		{Name: "n", From: h, Keys: []APIKey{{Consumer: "a\r\nb", SHA256Hex: sha("x")}}},
+		{Name: "n", From: h, Keys: []APIKey{{Consumer: " a", SHA256Hex: sha("x")}}},
+		{Name: "n", From: h, Keys: []APIKey{{Consumer: "a", Tenant: "t ", SHA256Hex: sha("x")}}},
 		{Name: "n", From: h, Keys: []APIKey{{Consumer: "a", SHA256Hex: sha("x")}, {Consumer: "b", SHA256Hex: sha("x")}}},
 	} {
 		if _, err := NewAPIKeys(cfg); err == nil {

@@ -917,9 +917,15 @@ func (j *JWT) audienceOK(s []byte) bool {
 	return false
 }
 
-// headerSafe reports whether s may become a header value: no control
-// bytes (a claim "a\r\nX-Evil: 1" must never reach the upstream).
+// headerSafe reports whether s may become a header value as it is: no
+// control bytes (a claim "a\r\nX-Evil: 1" must never reach the
+// upstream), and no space at either end, which the upstream's parser
+// would trim (" admin " would reach it as "admin" while rate limits and
+// the access log saw another consumer).
 func headerSafe(s []byte) bool {
+	if len(s) > 0 && (s[0] == ' ' || s[len(s)-1] == ' ') {
+		return false
+	}
 	for _, c := range s {
 		if c < 0x20 || c == 0x7f {
 			return false
