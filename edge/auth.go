@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -143,19 +145,49 @@ func authDefinition(a *config.Auth) (string, []byte, error) {
 // routeAuth is a route's compiled auth: its methods in file order, the
 // scopes it requires and lazily created rejection counters.
 type routeAuth struct {
-	methods  []policy.Method
-	names    []string
-	scopes   []string
-	route    string
-	reg      *metricsRegistry
-	rejected [][]atomic.Pointer[metrics.Counter] // [method][reason]
+	methods []policy.Method
+	names   []string
+	scopes  []string
+	// Every query parameter and cookie any method reads a credential from
+	// is removed from what goes upstream, whichever method admitted the
+	// request: an application must never see a credential the gateway did
+	// not check as if it had been.
+	stripQuery, stripCookies []string
+	// credHeaders are the headers methods read credentials from, with the
+	// index of the first method reading each: a request carrying one of
+	// them twice is refused, since the upstream might read the other copy.
+	credHeaders []credHeader
+	route       string
+	reg         *metricsRegistry
+	rejected    [][]atomic.Pointer[metrics.Counter] // [method][reason]
+}
+
+type credHeader struct {
+	name   string
+	method int
 }
 
 func newRouteAuth(route string, methods []*authRT, scopes []string, reg *metricsRegistry) *routeAuth {
 	ra := &routeAuth{route: route, scopes: scopes, reg: reg}
-	for _, m := range methods {
+	for i, m := range methods {
 		ra.methods = append(ra.methods, m.method)
 		ra.names = append(ra.names, m.name)
+		for _, src := range m.method.Sources() {
+			switch src.Kind {
+			case policy.FromQuery:
+				if !slices.Contains(ra.stripQuery, src.Name) {
+					ra.stripQuery = append(ra.stripQuery, src.Name)
+				}
+			case policy.FromCookie:
+				if !slices.Contains(ra.stripCookies, src.Name) {
+					ra.stripCookies = append(ra.stripCookies, src.Name)
+				}
+			case policy.FromHeader:
+				if !slices.ContainsFunc(ra.credHeaders, func(h credHeader) bool { return strings.EqualFold(h.name, src.Name) }) {
+					ra.credHeaders = append(ra.credHeaders, credHeader{src.Name, i})
+				}
+			}
+		}
 	}
 	nReasons := len(policy.Reasons()) + 1
 	ra.rejected = make([][]atomic.Pointer[metrics.Counter], len(methods))
@@ -239,6 +271,13 @@ func (cc *clientConn) authenticate(ra *routeAuth) bool {
 		q = cc.req.Query
 	}
 	cookie = cc.cookies()
+	for _, h := range ra.credHeaders {
+		if cc.fieldCount(h.name) > 1 {
+			ra.countRejected(h.method, policy.ReasonMalformed)
+			cc.respondAuthError(policy.ReasonMalformed)
+			return false
+		}
+	}
 	req := policy.Request{Header: cc.hdrFunc, RawQuery: q, Cookie: cookie}
 	res := policy.Authenticate(ra.methods, &req)
 	if res.ID == nil {
@@ -259,8 +298,18 @@ func (cc *clientConn) authenticate(ra *routeAuth) bool {
 		return false
 	}
 	cc.id = res.ID
-	cc.tokenSrc = res.Source
 	return true
+}
+
+// fieldCount counts the request's fields called name.
+func (cc *clientConn) fieldCount(name string) int {
+	n := 0
+	for i := range cc.req.Fields {
+		if f := &cc.req.Fields[i]; len(f.Name) == len(name) && parser.EqualFoldString(f.Name, name) {
+			n++
+		}
+	}
+	return n
 }
 
 // keyWaitMax bounds how long a request waits for a JWKS refetch: the

@@ -127,9 +127,8 @@ type clientConn struct {
 	hdrs          headerView
 	hdrFunc       policy.HeaderFunc // cc.hdrs.get, bound once per connection
 	id            *policy.Identity  // after auth; shared, read-only
-	tokenSrc      policy.TokenSource
-	authChallenge string // WWW-Authenticate for the next 401
-	certSubject   string // verified mTLS client certificate (RFC 2253), per connection
+	authChallenge string            // WWW-Authenticate for the next 401
+	certSubject   string            // verified mTLS client certificate (RFC 2253), per connection
 	certSHA256    string
 	limit         limiter.Decision // tightest rate-limit decision (hasLimit)
 	acceptEnc     uint8            // the coding a compressible response would get (compress.go)
@@ -443,7 +442,7 @@ func (cc *clientConn) resetExchange() {
 	cc.carry = nil
 	cc.releaseRetry()
 	cc.dropBodyCopy()
-	cc.id, cc.tokenSrc, cc.authChallenge, cc.hasLimit = nil, policy.TokenSource{}, "", false
+	cc.id, cc.authChallenge, cc.hasLimit = nil, "", false
 	cc.staleRetried, cc.logged = false, false
 }
 

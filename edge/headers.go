@@ -204,13 +204,14 @@ func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
 	} else {
 		b = append(b, cc.rewriteBuf...) // rewritePath, at the request's start
 	}
+	ra := rt.auth
 	if r.Query != nil {
-		if cc.tokenSrc.Kind == policy.FromQuery && cc.tokenSrc.Removable() {
-			// The credential came in the query: it does not go upstream.
+		if ra != nil && len(ra.stripQuery) > 0 {
+			// Credentials in the query do not go upstream.
 			mark := len(b)
 			b = append(b, '?')
 			var n int
-			b, n = policy.StripQueryParam(b, r.Query, cc.tokenSrc.Name)
+			b, n = policy.StripQueryParams(b, r.Query, ra.stripQuery)
 			if n > 0 && len(b) == mark+1 {
 				b = b[:mark]
 			}
@@ -240,11 +241,11 @@ func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
 		if parent == nil && len(f.Name) == len("Tracestate") && parser.EqualFoldString(f.Name, "Tracestate") {
 			continue // a new trace starts without the old one's vendor state (W3C Trace Context §3.3)
 		}
-		if cc.tokenSrc.Kind == policy.FromCookie && parser.EqualFoldString(f.Name, "Cookie") {
+		if ra != nil && len(ra.stripCookies) > 0 && parser.EqualFoldString(f.Name, "Cookie") {
 			mark := len(b)
 			b = append(b, "Cookie: "...)
 			valueStart := len(b)
-			b, _ = policy.StripCookie(b, f.Value, cc.tokenSrc.Name)
+			b, _ = policy.StripCookies(b, f.Value, ra.stripCookies)
 			if len(b) == valueStart {
 				b = b[:mark] // nothing else was in it
 			} else {

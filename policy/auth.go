@@ -25,6 +25,18 @@ func (m Method) Name() string {
 	return ""
 }
 
+// Sources lists where this method reads credentials, in lookup order;
+// the caller must not modify it.
+func (m Method) Sources() []TokenSource {
+	switch {
+	case m.jwt != nil:
+		return m.jwt.from
+	case m.key != nil:
+		return []TokenSource{m.key.from}
+	}
+	return nil
+}
+
 // Authenticate runs this one method against r.
 func (m Method) Authenticate(r *Request) (*Identity, Reason, TokenSource) {
 	id, reason, src, _ := m.authenticate(r)

@@ -161,8 +161,9 @@ func trimOWS(v []byte) []byte {
 }
 
 // QueryParam returns the raw (still percent-encoded) value of the first
-// parameter called name in rawQuery and whether it was present. Names
-// are compared byte for byte without decoding. It does not allocate.
+// parameter called name in rawQuery and whether it was present. A name is
+// compared as the application behind the gateway reads it, percent-decoded
+// ("access%5Ftoken" is access_token). It does not allocate.
 func QueryParam(rawQuery []byte, name string) ([]byte, bool) {
 	for len(rawQuery) > 0 {
 		var part []byte
@@ -175,7 +176,7 @@ func QueryParam(rawQuery []byte, name string) ([]byte, bool) {
 		if i := indexByte(part, '='); i >= 0 {
 			k, v = part[:i], part[i+1:]
 		}
-		if string(k) == name {
+		if queryNameIs(k, name) {
 			return v, true
 		}
 	}
@@ -210,11 +211,12 @@ func CookieValue(cookie []byte, name string) ([]byte, bool) {
 	return nil, false
 }
 
-// StripQueryParam appends rawQuery without every parameter called name to
-// dst and returns it, with the number of parameters removed. Other
-// parameters keep their bytes and order. With enough capacity in dst it
-// does not allocate. dst must not overlap rawQuery.
-func StripQueryParam(dst, rawQuery []byte, name string) ([]byte, int) {
+// StripQueryParams appends rawQuery without every parameter whose name
+// (percent-decoded, see QueryParam) is one of names to dst and returns it,
+// with the number of parameters removed. Other parameters keep their bytes
+// and order. With enough capacity in dst it does not allocate. dst must
+// not overlap rawQuery.
+func StripQueryParams(dst, rawQuery []byte, names []string) ([]byte, int) {
 	removed := 0
 	first := true
 	for len(rawQuery) > 0 {
@@ -228,7 +230,7 @@ func StripQueryParam(dst, rawQuery []byte, name string) ([]byte, int) {
 		if i := indexByte(part, '='); i >= 0 {
 			k = part[:i]
 		}
-		if string(k) == name {
+		if queryNameIn(k, names) {
 			removed++
 			continue
 		}
@@ -244,11 +246,54 @@ func StripQueryParam(dst, rawQuery []byte, name string) ([]byte, int) {
 	return dst, removed
 }
 
-// StripCookie appends the Cookie header value without every cookie called
-// name to dst ("; "-separated) and returns it, with the number removed.
-// When nothing is left the caller should drop the Cookie header. With
-// enough capacity in dst it does not allocate. dst must not overlap cookie.
-func StripCookie(dst, cookie []byte, name string) ([]byte, int) {
+func queryNameIn(raw []byte, names []string) bool {
+	for _, n := range names {
+		if queryNameIs(raw, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// queryNameIs reports whether the raw query name decodes to name ('+' is
+// a space; a bad escape never matches, names have no '%'). It does not
+// allocate.
+func queryNameIs(raw []byte, name string) bool {
+	if string(raw) == name {
+		return true
+	}
+	j := 0
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		switch c {
+		case '+':
+			c = ' '
+		case '%':
+			if i+2 >= len(raw) {
+				return false
+			}
+			h, ok1 := unhex(raw[i+1])
+			l, ok2 := unhex(raw[i+2])
+			if !ok1 || !ok2 {
+				return false
+			}
+			c = h<<4 | l
+			i += 2
+		}
+		if j >= len(name) || name[j] != c {
+			return false
+		}
+		j++
+	}
+	return j == len(name)
+}
+
+// StripCookies appends the Cookie header value without every cookie whose
+// name is one of names to dst ("; "-separated) and returns it, with the
+// number removed. When nothing is left the caller should drop the Cookie
+// header. With enough capacity in dst it does not allocate. dst must not
+// overlap cookie.
+func StripCookies(dst, cookie []byte, names []string) ([]byte, int) {
 	removed := 0
 	first := true
 	for len(cookie) > 0 {
@@ -266,7 +311,7 @@ func StripCookie(dst, cookie []byte, name string) ([]byte, int) {
 		if i := indexByte(part, '='); i >= 0 {
 			k = trimOWS(part[:i])
 		}
-		if string(k) == name {
+		if cookieNameIn(k, names) {
 			removed++
 			continue
 		}
@@ -277,6 +322,15 @@ func StripCookie(dst, cookie []byte, name string) ([]byte, int) {
 		dst = append(dst, part...)
 	}
 	return dst, removed
+}
+
+func cookieNameIn(k []byte, names []string) bool {
+	for _, n := range names {
+		if string(k) == n {
+			return true
+		}
+	}
+	return false
 }
 
 // DecodeQueryValue percent-decodes v ('+' means space) into dst and

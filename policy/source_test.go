@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"strings"
 	"testing"
 )
 
@@ -58,6 +59,9 @@ func TestQueryAndCookie(t *testing.T) {
 	q("xaccess_token=1", "access_token", "", false)
 	q("", "a", "", false)
 	q("&&a=1&&", "a", "1", true)
+	q("access%5Ftoken=enc&access_token=plain", "access_token", "enc", true)
+	q("access%5Gtoken=bad", "access_token", "", false)
+	q("a+b=1", "a b", "1", true)
 
 	c := func(raw, name, want string, present bool) {
 		t.Helper()
@@ -75,9 +79,9 @@ func TestQueryAndCookie(t *testing.T) {
 
 	sq := func(raw, name, want string, n int) {
 		t.Helper()
-		got, removed := StripQueryParam(nil, []byte(raw), name)
+		got, removed := StripQueryParams(nil, []byte(raw), strings.Split(name, ","))
 		if string(got) != want || removed != n {
-			t.Fatalf("StripQueryParam(%q, %q) = %q %d", raw, name, got, removed)
+			t.Fatalf("StripQueryParams(%q, %q) = %q %d", raw, name, got, removed)
 		}
 	}
 	sq("a=1&access_token=x&b=2", "access_token", "a=1&b=2", 1)
@@ -85,18 +89,23 @@ func TestQueryAndCookie(t *testing.T) {
 	sq("access_token=x&access_token=y&z", "access_token", "z", 2)
 	sq("a=1&b=2", "access_token", "a=1&b=2", 0)
 	sq("access_token", "access_token", "", 1)
+	// Names match as the application decodes them.
+	sq("access%5Ftoken=x&a=1&access_%74oken=y&access%5ftoken=z", "access_token", "a=1", 3)
+	sq("access%5Ftoke=x&access%5=y&access_token%00=z", "access_token", "access%5Ftoke=x&access%5=y&access_token%00=z", 0)
+	sq("access_token=x&api_key=y&b=2", "access_token,api_key", "b=2", 2)
 
 	sc := func(raw, name, want string, n int) {
 		t.Helper()
-		got, removed := StripCookie(nil, []byte(raw), name)
+		got, removed := StripCookies(nil, []byte(raw), strings.Split(name, ","))
 		if string(got) != want || removed != n {
-			t.Fatalf("StripCookie(%q, %q) = %q %d", raw, name, got, removed)
+			t.Fatalf("StripCookies(%q, %q) = %q %d", raw, name, got, removed)
 		}
 	}
 	sc("a=1; session=x; b=2", "session", "a=1; b=2", 1)
 	sc("session=x", "session", "", 1)
 	sc("a=1;session=x;session=y", "session", "a=1", 2)
 	sc("a=1", "session", "a=1", 0)
+	sc("a=1; session=x; sid=y; b=2", "session,sid", "a=1; b=2", 2)
 
 	d := func(in, want string, ok bool) {
 		t.Helper()

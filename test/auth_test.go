@@ -228,6 +228,25 @@ func TestAuthAtTheEdge(t *testing.T) {
 		t.Fatalf("token in a second Cookie field: %.60q", out)
 	}
 
+	// Credentials the gateway did not check never reach the upstream: a
+	// forged token beside the one that admitted the request (in the query,
+	// also under a percent-encoded name, or in a cookie) is removed, and a
+	// second Authorization field is refused.
+	resp, _ = doReq(t, "GET", base+"/private/q?x=1&access_token=FORGED&access%5Ftoken=FORGED2&y=2",
+		map[string]string{"Authorization": "Bearer " + good, "Cookie": "session=FORGED; a=1"})
+	if resp.StatusCode != 200 {
+		t.Fatalf("bearer with forged query and cookie tokens: %d", resp.StatusCode)
+	}
+	last = up.requests()[len(up.requests())-1]
+	if last.RawQuery != "x=1&y=2" || last.Header.Get("Cookie") != "a=1" {
+		t.Errorf("unchecked credentials upstream: query %q cookie %q", last.RawQuery, last.Header.Get("Cookie"))
+	}
+	before = len(up.requests())
+	out = g.raw("GET /private/a HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer "+good+"\r\nAuthorization: Bearer forged.forged.forged\r\nConnection: close\r\n\r\n", 3*time.Second)
+	if !strings.HasPrefix(out, "HTTP/1.1 401") || len(up.requests()) != before {
+		t.Errorf("two Authorization fields: %.60q (upstream saw %d)", out, len(up.requests())-before)
+	}
+
 	// API keys: right, wrong, in the query.
 	resp, _ = doReq(t, "GET", base+"/private/k", map[string]string{"X-API-Key": key})
 	if resp.StatusCode != 200 {
@@ -262,6 +281,7 @@ func TestAuthAtTheEdge(t *testing.T) {
 		`portico_auth_rejected_total{route="private",auth="users",reason="bad_signature"}`,
 		`portico_auth_rejected_total{route="scoped",auth="users",reason="insufficient_scope"}`,
 		`portico_auth_rejected_total{route="private",auth="users",reason="missing_tenant"} 2`,
+		`portico_auth_rejected_total{route="private",auth="users",reason="malformed"} 1`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %s", want)
