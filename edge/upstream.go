@@ -437,11 +437,18 @@ func (uc *upConn) onClose(err error) {
 		// meeting our reuse, a race any keep-alive upstream has.)
 		uc.hp.quickCloseAt.Store(uc.hp.lp.now().UnixNano())
 	}
-	if uc.reused && !uc.gotData && cc.resendable() && !cc.staleRetried {
+	if uc.reused && !uc.gotData && cc.resendable() && !cc.staleRetried &&
+		(cc.rt == nil || cc.rt.retryAttempts == 0 || cc.retriesLeft > 0) {
 		// The classic keep-alive race: the upstream closed an idle
-		// connection just as we reused it. Nothing was processed; send the
-		// request again on a fresh connection to the same target, once.
+		// connection just as we reused it. An idempotent request is sent
+		// again on a fresh connection to the same target, once, as Go's
+		// and nginx's clients do. A route with retries pays for it with
+		// one of its attempts, so the upstream never sees more than
+		// attempts + 1 copies of a request.
 		cc.staleRetried = true
+		if cc.rt != nil && cc.rt.retryAttempts > 0 {
+			cc.retriesLeft--
+		}
 		nu := uc.hp.dialNew(cc)
 		cc.uc = nu
 		nu.write(cc.headCopy)

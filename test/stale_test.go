@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestStaleKeepAliveRetried: an upstream that closes a kept-alive
@@ -41,5 +42,54 @@ func TestStaleKeepAliveRetried(t *testing.T) {
 	}
 	if conns.Load() < 3 {
 		t.Errorf("upstream saw %d connections; the stale ones were not replaced", conns.Load())
+	}
+}
+
+// TestStaleResendCountsAsAttempt: the resend on a fresh connection after a
+// reused one fails is one of the route's retry attempts, so an upstream
+// that resets every try of a request sees it attempts + 1 times, never
+// more (here attempts: 2, so 3).
+func TestStaleResendCountsAsAttempt(t *testing.T) {
+	var boom atomic.Int64
+	up := rawUpstream(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			if req.URL.Path == "/boom" {
+				boom.Add(1)
+				if tc, ok := c.(*net.TCPConn); ok {
+					tc.SetLinger(0) // a reset, not a close
+				}
+				return
+			}
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	g := startGateway(t, poolConfig("round_robin", "", up))
+	conn := g.dial(5 * time.Second)
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	do := func(path string) int {
+		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: a\r\n\r\n", path)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := do("/ok"); code != 200 {
+		t.Fatalf("/ok: %d", code)
+	}
+	if code := do("/boom"); code != 502 {
+		t.Fatalf("/boom: %d, want 502", code)
+	}
+	if n := boom.Load(); n != 3 {
+		t.Errorf("upstream saw /boom %d times, want 3 (attempts 2 + the first try)", n)
 	}
 }
