@@ -186,6 +186,7 @@ func (h *h2Conn) flush() {
 				h.stalled = true
 				h.lp.stalledH2 = append(h.lp.stalledH2, h)
 				h.lp.stalledN.Store(int32(len(h.lp.stalledH2)))
+				h.lp.wakeBy(h.lp.now().UnixNano() + int64(pausedTick))
 			}
 			break
 		}

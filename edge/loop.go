@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -70,6 +71,11 @@ type loop struct {
 	pausedClients []*clientConn
 	pausedN       atomic.Int32 // read by the driver goroutine to tick faster
 	stalledN      atomic.Int32
+	// wakeAt is when the driver next ticks the loop (unix ns): the next
+	// timer's tick, or sooner while connections are paused. kick tells the
+	// driver the plan changed.
+	wakeAt atomic.Int64
+	kick   chan struct{}
 	// lingering: client sockets closed by us with output still queued in
 	// gnet, by when they are closed anyway (closeWhenSent).
 	lingering map[gnet.Conn]*linger
@@ -86,7 +92,9 @@ func newLoop(s *Server, el gnet.EventLoop) *loop {
 		h2conns:    make(map[*h2Conn]struct{}),
 		handshakes: edgetls.NewHandshakeLimiter(edgetls.HandshakeLimits{}),
 		scratch:    make([]byte, 0, 8192),
+		kick:       make(chan struct{}, 1),
 	}
+	lp.wakeAt.Store(math.MaxInt64)
 	lp.plainScratch = make([]byte, 0, plainScratchSize)
 	lp.tlsOut = make([]byte, 0, 80<<10)
 	lp.tlsIn = make([]byte, 0, 128<<10)
@@ -107,8 +115,11 @@ func newLoop(s *Server, el gnet.EventLoop) *loop {
 // 1 MiB high water it still lets a fast reader pull 500 MiB/s.
 const pausedTick = 2 * time.Millisecond
 
-// drive enqueues a tick on the loop every tickInterval (pausedTick while any
-// connection is paused) until the server stops.
+// drive enqueues a tick on the loop when it is due (wakeAt) until the
+// server stops. A loop with nothing timed is not woken at all: each
+// wake-up of an idle loop costs far more than its tick (the runtime's
+// sysmon takes the loop's P back from the blocked epoll_wait and spins
+// for a while after), about 1% of a core per 10 wake-ups a second here.
 func (lp *loop) drive(stop <-chan struct{}) {
 	t := time.NewTimer(tickInterval)
 	defer t.Stop()
@@ -116,18 +127,59 @@ func (lp *loop) drive(stop <-chan struct{}) {
 		select {
 		case <-stop:
 			return
+		case <-lp.kick: // a new plan: sleep until it
 		case <-t.C:
+			// Until the tick plans anew (it stores wakeAt and kicks).
+			lp.wakeAt.Store(time.Now().UnixNano() + int64(tickInterval))
 			if lp.el.Execute(context.Background(), lp.tickFn) != nil {
 				return
 			}
-			d := tickInterval
-			if lp.pausedN.Load() > 0 || lp.stalledN.Load() > 0 {
-				d = pausedTick
-			}
-			t.Reset(d)
 		}
+		d := time.Duration(lp.wakeAt.Load() - time.Now().UnixNano())
+		t.Reset(min(max(d, 0), maxDriveSleep)) // Go 1.23+: no stale tick survives Reset
 	}
 }
+
+// maxDriveSleep bounds a loop's sleep with nothing timed, as a safety net.
+const maxDriveSleep = time.Minute
+
+// wakeBy asks the driver to tick the loop by at (unix ns) if it planned to
+// sleep longer. Safe from any goroutine.
+func (lp *loop) wakeBy(at int64) {
+	for {
+		cur := lp.wakeAt.Load()
+		if at >= cur {
+			return
+		}
+		if lp.wakeAt.CompareAndSwap(cur, at) {
+			break
+		}
+	}
+	select {
+	case lp.kick <- struct{}{}:
+	default:
+	}
+}
+
+// planWake sets when the driver next ticks: soon while connections are
+// paused (their resumption is polled), else at the next timer's tick.
+func (lp *loop) planWake(now int64) {
+	at := lp.wheel.NextExpiry(wakeLookAhead)
+	if lp.pausedN.Load() > 0 || lp.stalledN.Load() > 0 {
+		at = min(at, now+int64(pausedTick))
+	} else if lp.s.draining.Load() {
+		at = min(at, now+int64(tickInterval))
+	}
+	lp.wakeAt.Store(at)
+	select {
+	case lp.kick <- struct{}{}:
+	default:
+	}
+}
+
+// wakeLookAhead is how many wheel ticks planWake looks ahead (a loop whose
+// timers are all further away wakes at the end of them to look again).
+const wakeLookAhead = 256
 
 // coalesceMax bounds the bytes gathered per connection before a write.
 const coalesceMax = 32 << 10
@@ -235,12 +287,13 @@ func (lp *loop) flushDeferredH2() {
 
 func (lp *loop) tick() {
 	defer lp.flushDirty()
-	lp.wheel.Advance(lp.now().UnixNano())
+	now := lp.now().UnixNano()
+	lp.wheel.Advance(now)
 	lp.resumePaused()
-	lp.closeSent()
 	if lp.s.draining.Load() {
 		lp.closeIdleClients()
 	}
+	lp.planWake(now)
 }
 
 // closeWhenSent closes a client socket once what is queued for it has
@@ -262,27 +315,52 @@ func (lp *loop) closeWhenSent(c gnet.Conn, limit time.Duration) {
 		return
 	}
 	limit = max(limit, time.Second)
-	l := &linger{limit: int64(limit), deadline: lp.now().UnixNano() + int64(limit), left: -1}
+	now := lp.now().UnixNano()
+	l := &linger{lp: lp, c: c, limit: int64(limit), deadline: now + int64(limit), left: -1, queued: -1,
+		pace: tickInterval, lookEvery: lingerLookMin}
+	l.timer.Init(l)
 	lp.lingering[c] = l
-	lp.lingerStep(c, l, lp.now().UnixNano())
+	lp.lingerStep(l, now)
 }
 
 // lingerAfterSent bounds the wait for the client's close once everything
 // reached it (nginx's lingering_timeout is 5 s too).
 const lingerAfterSent = 5 * time.Second
 
-// linger is a closing socket's progress (closeWhenSent).
+// lingerLookMin is the longest a closing socket waits between steps while
+// gnet's queue is not empty, and how soon after a change the kernel's
+// queue (a system call) is looked at again; a queue that stands still is
+// looked at ever more rarely, up to a quarter of the socket's limit.
+const lingerLookMin = time.Second
+
+// linger is a closing socket's progress (closeWhenSent). Each has its own
+// timer, so a loop with thousands of closing sockets (slow readers, or
+// clients that never read) visits only those due, not all of them every
+// tick.
 type linger struct {
-	limit    int64 // ns without progress before the cut
-	deadline int64 // unix ns
-	left     int   // bytes queued (gnet's and the kernel's) at the last look
-	shut     bool  // the write side is shut: waiting for the client's close
+	timer     timewheel.Timer
+	lp        *loop
+	c         gnet.Conn
+	limit     int64         // ns without progress before the cut
+	deadline  int64         // unix ns
+	left      int           // bytes queued (gnet's and the kernel's) at the last look
+	queued    int           // gnet's queue at the last step
+	pace      time.Duration // until the next step while gnet's queue is not empty
+	lookEvery time.Duration // between looks at the kernel's queue
+	nextLook  int64         // unix ns of the next look at the kernel's queue
+	shut      bool          // the write side is shut: waiting for the client's close
 }
+
+func (l *linger) OnTimer(_ *timewheel.Timer, now int64) { l.lp.lingerStep(l, now) }
 
 // lingerStep moves one closing socket on: shut it once gnet's queue is
 // empty, extend its deadline while its queues shrink, cut it when none
-// moved for the limit.
-func (lp *loop) lingerStep(c gnet.Conn, l *linger, now int64) {
+// moved for the limit. gnet's queue is read without a system call, so it
+// is looked at each tick while it moves (the FIN ends a close-delimited
+// body: it should follow the last byte closely), ever more rarely while
+// it stands still.
+func (lp *loop) lingerStep(l *linger, now int64) {
+	c := l.c
 	queued := c.OutboundBuffered()
 	if queued == 0 && !l.shut {
 		l.shut = true
@@ -292,40 +370,51 @@ func (lp *loop) lingerStep(c gnet.Conn, l *linger, now int64) {
 			return
 		}
 	}
-	left := queued + kernelSendQueue(c)
-	if l.left < 0 || left < l.left {
-		l.left, l.deadline = left, now+l.limit // progress
+	if queued != l.queued {
+		l.pace = tickInterval
+	} else {
+		l.pace = min(2*l.pace, lingerLookMin)
 	}
-	if l.shut && left == 0 {
-		// All of it reached the client: its close should follow; a
-		// client that keeps its half open gets lingerAfterSent.
-		l.deadline = min(l.deadline, now+int64(lingerAfterSent))
+	l.queued = queued
+	if now >= l.nextLook || now >= l.deadline {
+		left := queued + kernelSendQueue(c)
+		if l.left < 0 || left < l.left {
+			l.left, l.deadline = left, now+l.limit // progress
+			l.lookEvery = lingerLookMin
+		} else {
+			l.lookEvery = min(2*l.lookEvery, time.Duration(l.limit/4))
+		}
+		l.nextLook = now + int64(l.lookEvery)
+		if l.shut && left == 0 {
+			// All of it reached the client: its close should follow; a
+			// client that keeps its half open gets lingerAfterSent.
+			l.deadline = min(l.deadline, now+int64(lingerAfterSent))
+		}
+		if now >= l.deadline {
+			lp.dropLingering(c)
+			if left > 0 {
+				// Cut short: a reset, not a FIN that would read as the end.
+				_ = unix.SetsockoptLinger(c.Fd(), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+			}
+			_ = c.Close()
+			return
+		}
 	}
-	if now < l.deadline {
-		return
+	next := time.Duration(l.nextLook - now)
+	if !l.shut {
+		next = l.pace
 	}
-	lp.dropLingering(c)
-	if left > 0 {
-		// Cut short: a reset, not a FIN that would read as the end.
-		_ = unix.SetsockoptLinger(c.Fd(), unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
-	}
-	_ = c.Close()
-}
-
-// closeSent moves every lingering socket on (lingerStep).
-func (lp *loop) closeSent() {
-	if len(lp.lingering) == 0 {
-		return
-	}
-	now := lp.now().UnixNano()
-	for c, l := range lp.lingering {
-		lp.lingerStep(c, l, now)
-	}
+	next = min(next, time.Duration(l.nextLook-now), time.Duration(l.deadline-now))
+	lp.scheduleAt(&l.timer, max(next, 0), now)
 }
 
 // dropLingering forgets a socket that is closed or closing for good.
 func (lp *loop) dropLingering(c gnet.Conn) {
-	if len(lp.lingering) > 0 {
+	if len(lp.lingering) == 0 {
+		return
+	}
+	if l := lp.lingering[c]; l != nil {
+		lp.wheel.Stop(&l.timer)
 		delete(lp.lingering, c)
 	}
 }
@@ -341,7 +430,12 @@ func (lp *loop) lingers(c gnet.Conn) bool {
 }
 
 func (lp *loop) schedule(t *timewheel.Timer, d time.Duration) {
-	lp.wheel.Schedule(t, d, lp.now().UnixNano())
+	lp.scheduleAt(t, d, lp.now().UnixNano())
+}
+
+func (lp *loop) scheduleAt(t *timewheel.Timer, d time.Duration, now int64) {
+	lp.wheel.Schedule(t, d, now)
+	lp.wakeBy(t.FiresAt())
 }
 
 // expireDrain runs when drain_timeout has passed with exchanges still

@@ -92,6 +92,38 @@ func (w *Wheel) Len() int { return w.count }
 // the first Schedule or Advance.
 func (w *Wheel) NextTick() int64 { return satMul(w.cur+1, w.tick) }
 
+// NextExpiry returns the earliest time (ns) at which Advance would fire a
+// timer pending now, looking at most ticks ticks ahead: the end of the
+// first tick holding a due timer, or, when none is due that soon, the end
+// of the last tick looked at (a caller sleeping until then looks again).
+// With no timer pending it returns math.MaxInt64. It looks at each timer
+// in the ticks it passes, so a loop calls it once per wake-up.
+func (w *Wheel) NextExpiry(ticks int) int64 {
+	if w.count == 0 {
+		return math.MaxInt64
+	}
+	ticks = max(1, min(ticks, len(w.slots)))
+	for i := int64(1); i <= int64(ticks); i++ {
+		tk := w.cur + i
+		s := &w.slots[tk&w.mask]
+		for t := s.next; t != s; t = t.next {
+			if t.exp <= tk {
+				return satMul(tk, w.tick)
+			}
+		}
+	}
+	return satMul(w.cur+int64(ticks), w.tick)
+}
+
+// FiresAt is the earliest time (ns) at which an Advance fires t as
+// scheduled last: the end of its deadline's tick.
+func (t *Timer) FiresAt() int64 {
+	if t.w == nil {
+		return math.MaxInt64
+	}
+	return satMul(t.exp, t.w.tick)
+}
+
 // Schedule arms t to fire d after now (monotonic ns), replacing any pending
 // schedule of t. It fires during the first Advance whose now reaches the end
 // of the tick containing now+d; a d <= 0 fires at the next tick.

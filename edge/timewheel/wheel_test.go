@@ -348,3 +348,45 @@ func TestMany(t *testing.T) {
 		}
 	}
 }
+
+// TestNextExpiry: a loop sleeps until NextExpiry and misses nothing:
+// Advance at that time fires the earliest timer, and no earlier Advance
+// fires anything; far timers give the end of the look-ahead.
+func TestNextExpiry(t *testing.T) {
+	w := New(10*time.Millisecond, 16)
+	if got := w.NextExpiry(16); got != math.MaxInt64 {
+		t.Fatalf("empty wheel: %d", got)
+	}
+	os := newOwners(3, nil)
+	now := 1000 * ms
+	w.Schedule(&os[0].t, 35*time.Millisecond, now) // fires at 1040 ms
+	w.Schedule(&os[1].t, 10*time.Second, now)      // beyond one revolution
+	if got := os[0].t.FiresAt(); got != 1040*ms {
+		t.Fatalf("FiresAt = %d ms, want 1040", got/ms)
+	}
+	next := w.NextExpiry(16)
+	if next != 1040*ms {
+		t.Fatalf("NextExpiry = %d ms, want 1040", next/ms)
+	}
+	if n := w.Advance(next - 1); n != 0 {
+		t.Fatalf("fired %d before NextExpiry", n)
+	}
+	if n := w.Advance(next); n != 1 || len(os[0].fires) != 1 {
+		t.Fatalf("at NextExpiry fired %d", n)
+	}
+	// Only the far timer is left: the look-ahead's end (16 ticks), then
+	// again from there until it is due.
+	if got := w.NextExpiry(16); got != 1040*ms+160*ms {
+		t.Fatalf("far timer: NextExpiry = %d ms, want %d", got/ms, 1200)
+	}
+	for i := 0; i < 100 && len(os[1].fires) == 0; i++ {
+		next = w.NextExpiry(16)
+		w.Advance(next)
+	}
+	if len(os[1].fires) != 1 || os[1].fires[0] < 11000*ms || os[1].fires[0] > 11010*ms {
+		t.Fatalf("far timer fired at %v", os[1].fires)
+	}
+	if got := w.NextExpiry(16); got != math.MaxInt64 {
+		t.Fatalf("emptied wheel: %d", got)
+	}
+}
