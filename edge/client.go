@@ -774,7 +774,7 @@ func (cc *clientConn) respondAndSkipBody(e *errorKind) {
 		cc.respondError(e, false)
 		return
 	}
-	if cc.bodyKind != bodyLength || cc.bodyLeft > skipBodyMax {
+	if cc.bodyKind != bodyLength || cc.bodyLeft > skipBodyMax || cc.bodyWithheld() {
 		cc.respondError(e, true)
 		return
 	}
@@ -782,7 +782,20 @@ func (cc *clientConn) respondAndSkipBody(e *errorKind) {
 	cc.state = stateDiscard
 }
 
+// bodyWithheld reports whether the client sent Expect: 100-continue, got
+// no 100 and has sent no body byte yet: after a final answer it may never
+// send the body (RFC 9110 §10.1.1). Waiting to read it away would hold the
+// connection until the idle timeout, and reading on would take the next
+// request for body bytes, so such an exchange ends with a close.
+func (cc *clientConn) bodyWithheld() bool {
+	return cc.expect100 && cc.bytesIn == 0 && cc.bodyKind != bodyNone && !cc.reqDone
+}
+
 func (cc *clientConn) respondDirect(d *directResponse) {
+	withheld := cc.bodyWithheld()
+	if withheld {
+		cc.keepAlive = false
+	}
 	cc.status = d.status
 	b := appendStatusLine(cc.lp.scratch[:0], d.status)
 	if d.status == 204 || d.status == 304 {
@@ -805,7 +818,7 @@ func (cc *clientConn) respondDirect(d *directResponse) {
 	}
 	cc.lp.scratch = b[:0]
 	cc.writeClient(b)
-	if cc.bodyKind != bodyNone {
+	if cc.bodyKind != bodyNone && !withheld {
 		cc.state = stateDiscard
 		return
 	}

@@ -945,6 +945,14 @@ func (uc *upConn) responseDone(cc *clientConn) {
 	// message and cannot be reused; the client connection closes after.
 	uc.discard()
 	cc.keepAlive = false
+	if cc.bodyWithheld() {
+		// The client waits for a 100 that will not come: it need not send
+		// the body now (RFC 9110 §10.1.1). Close (lingering) instead of
+		// waiting for it until the idle timeout.
+		cc.reqDone = true
+		cc.finishRequest()
+		return
+	}
 	cc.state = stateDiscard
 	// The rest of the body is now only read away: bounded like any body
 	// wait (a client that held its body for a 100 Continue that never
