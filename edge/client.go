@@ -284,7 +284,7 @@ func (cc *clientConn) processBuffered() {
 			consume(cc.gc, cc.gc.InboundBuffered())
 			return
 		default: // waiting on the upstream or on keys: leave bytes buffered
-			if (cc.state == stateAwait || cc.state == stateKeyWait) && cc.gc.InboundBuffered() > cc.ls.maxHeaderBytes+highWater {
+			if (cc.state == stateAwait || cc.state == stateKeyWait) && cc.gc.InboundBuffered() > cc.ls.maxHeaderBytes+pipelineSlack {
 				cc.lp.pauseClient(cc) // a pipelining client must not make us buffer without bound
 			}
 			return

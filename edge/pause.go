@@ -28,6 +28,13 @@ const (
 	lowWater  = 256 << 10
 )
 
+// pipelineSlack is what a client may pipeline beyond one full head while
+// its current exchange waits: dozens of ordinary requests, but not the
+// megabyte per connection that let a few hundred pipelining clients hold
+// hundreds of MiB (HAProxy holds two 16 KiB buffers, nginx a few 8 KiB
+// ones). Reading resumes below half of it.
+const pipelineSlack = 64 << 10
+
 // epollFD digs the loop's epoll descriptor out of gnet's unexported poller:
 // conn.loop.poller.fd. It returns -1 if the layout is not what we expect, in
 // which case pausing is disabled and buffering falls back to gnet's growth.
@@ -256,7 +263,7 @@ func (cc *clientConn) canResume() bool {
 	case stateAwait, stateKeyWait:
 		// Paused for pipelined bytes: read again once they are mostly
 		// served, without waiting for a gap between exchanges.
-		return cc.gc.InboundBuffered() < lowWater
+		return cc.gc.InboundBuffered() < pipelineSlack/2
 	}
 	return true
 }

@@ -202,7 +202,7 @@ func TestHeaderTimeoutFromAccept(t *testing.T) {
 }
 
 // A client pipelining more than the gateway buffers (max_header_bytes +
-// 1 MiB) is paused and resumed as its answers drain, and every request
+// 64 KiB) is paused and resumed as its answers drain, and every request
 // is answered, in order; none stays stalled on a lost resume. What was
 // read is served at the upstream's pace while reading is paused, not one
 // request per resume tick (12,000 requests took about 15 s that way; 10 s
@@ -210,7 +210,7 @@ func TestHeaderTimeoutFromAccept(t *testing.T) {
 func TestPipelineFloodAllAnswered(t *testing.T) {
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) { io.WriteString(w, "k") })
 	g := startGateway(t, basicConfig(up.addr()))
-	const n = 12000 // of about 240 bytes each: 2.9 MB, past the 1.05 MB bound
+	const n = 12000 // of about 240 bytes each: 2.9 MB, far past the bound
 	c, err := net.Dial("tcp", g.addr)
 	if err != nil {
 		t.Fatal(err)
