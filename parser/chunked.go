@@ -17,6 +17,12 @@ const (
 	// MaxChunkSize bounds one chunk's size (2^62), far above any real
 	// chunk and safely below int64 overflow.
 	MaxChunkSize = 1 << 62
+	// MaxChunkOverhead bounds the framing (size lines, extensions, CRLFs)
+	// a body may carry beyond an allowance of 16 bytes plus twice the data
+	// of each chunk, as Go's net/http does: max_body_bytes counts data
+	// only, and one-byte chunks with long extensions would otherwise
+	// stream gigabytes of framing for a small body.
+	MaxChunkOverhead = 16 << 10
 )
 
 type chunkState uint8
@@ -54,6 +60,7 @@ const (
 type ChunkedDecoder struct {
 	size    uint64 // chunk size being read, then data bytes left in the chunk
 	line    int32  // bytes of the current chunk-size line (<= MaxChunkLineBytes+1)
+	excess  int32  // framing beyond the allowance so far (<= MaxChunkOverhead)
 	trailer int32  // bytes of the trailer section (<= MaxTrailerBytes+1)
 	state   chunkState
 	err     errKind
@@ -145,6 +152,14 @@ func (d *ChunkedDecoder) Decode(in []byte) (consumed int, data []byte, done bool
 		case csSizeLF:
 			if c != '\n' {
 				return d.fail(p, errBareCR)
+			}
+			// The line, its CRLF and the CRLF after the data, against 16
+			// bytes plus twice the chunk's data.
+			d.excess += d.line + 4 - 16 - 2*int32(min(d.size, MaxChunkOverhead))
+			if d.excess < 0 {
+				d.excess = 0
+			} else if d.excess > MaxChunkOverhead {
+				return d.fail(p, errChunkOverhead)
 			}
 			if d.size == 0 {
 				d.state = csTrailerStart

@@ -120,6 +120,25 @@ func TestChunkedDecoderReject(t *testing.T) {
 	f("end bare LF", "0\r\n\n", "bare LF line ending")
 	f("end bare CR", "0\r\n\rX", "bare CR")
 	f("trailer too large", "0\r\n"+strings.Repeat("X-Pad: "+strings.Repeat("p", 100)+"\r\n", MaxTrailerBytes/100+1)+"\r\n", "trailer section too large")
+	// One-byte chunks with 200-byte extensions: framing far beyond the data.
+	f("framing overhead", strings.Repeat("1;"+strings.Repeat("e", 200)+"\r\nx\r\n", 100)+"0\r\n\r\n", "chunked framing far larger than its data")
+}
+
+// TestChunkedOverheadAllowance: real framing stays within the allowance
+// (16 bytes plus twice the data per chunk): one-byte chunks without
+// extensions, small chunks with a short extension, a long extension on a
+// large chunk.
+func TestChunkedOverheadAllowance(t *testing.T) {
+	for name, in := range map[string]string{
+		"1-byte chunks":      strings.Repeat("1\r\nx\r\n", 50000) + "0\r\n\r\n",
+		"short extensions":   strings.Repeat("4;n=v\r\nabcd\r\n", 20000) + "0\r\n\r\n",
+		"long ext, big data": strings.Repeat("800;"+strings.Repeat("e", 3000)+"\r\n"+strings.Repeat("d", 0x800)+"\r\n", 50) + "0\r\n\r\n",
+	} {
+		var d ChunkedDecoder
+		if _, _, done, err := decodeAll(&d, []byte(in), 0); err != nil || !done {
+			t.Errorf("%s: done=%v err=%v", name, done, err)
+		}
+	}
 }
 
 func TestChunkedDecoderIncomplete(t *testing.T) {

@@ -111,6 +111,7 @@ const (
 	errPathBadPercent
 	errPathBadByte
 	errBodyTooLarge
+	errChunkOverhead
 	numErrKinds
 )
 
@@ -176,6 +177,7 @@ var errDescs = [numErrKinds]errDesc{
 	errPathBadPercent:        {400, codeBadRequest, "invalid percent-encoding in path"},
 	errPathBadByte:           {400, codeBadRequest, "control byte in path"},
 	errBodyTooLarge:          {413, codeTooLarge, "body too large"},
+	errChunkOverhead:         {400, codeBadRequest, "chunked framing far larger than its data"},
 }
 
 // reqErrs holds the sentinels for input that came from a client;
