@@ -84,7 +84,7 @@ func (h *h2Conn) onTraffic() gnet.Action {
 		n, err := h.sc.Feed(buf)
 		consume(h.gc, n)
 		if err != nil {
-			h.lp.s.log.Debug("http2 connection error", "error", err.Error())
+			h.lp.s.noteH2ConnError(h.proto.listener().name, h.proto.peerStr, err)
 		}
 		h.markDirty()
 		h.noteBusy()

@@ -145,6 +145,14 @@ func (m *metricsRegistry) refusedCounter(listener string) *metrics.Counter {
 	return m.set.GetOrCreateCounter(`portico_connections_refused_total{listener="` + escapeLabel(listener) + `"}`)
 }
 
+// h2ErrorCounter returns portico_h2_connection_errors_total{listener,reason}:
+// HTTP/2 connections ended with a GOAWAY carrying an error, by the
+// defence or rule that ended them (rapid_reset, settings_flood, ...).
+func (m *metricsRegistry) h2ErrorCounter(listener, reason string) *metrics.Counter {
+	return m.set.GetOrCreateCounter(`portico_h2_connection_errors_total{listener="` + escapeLabel(listener) +
+		`",reason="` + escapeLabel(reason) + `"}`)
+}
+
 // connectionsGauge registers portico_connections_active{listener} reading n.
 func (m *metricsRegistry) connectionsGauge(listener string, n *atomic.Int64) {
 	m.set.GetOrCreateGauge(`portico_connections_active{listener="`+escapeLabel(listener)+`"}`, func() float64 {

@@ -63,6 +63,7 @@ type Server struct {
 	// refused connect, an untrusted certificate) is worth seeing without
 	// debug logging, but not once per request.
 	dialWarnedAt sync.Map
+	h2WarnedAt   atomic.Int64 // when an HTTP/2 connection error was last logged as a warning
 
 	loopsMu sync.Mutex
 	loops   map[gnet.EventLoop]*loop

@@ -17,6 +17,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/portico-gw/portico/edge/h2"
 	"github.com/portico-gw/portico/edge/timewheel"
 	"github.com/portico-gw/portico/parser"
 	"github.com/portico-gw/portico/policy"
@@ -295,6 +296,26 @@ func (s *Server) logDialFailure(addr string, inHandshake bool, err error) {
 		return
 	}
 	s.log.Debug(msg, "target", addr, "error", err.Error())
+}
+
+// noteH2ConnError counts an HTTP/2 connection the gateway ended with an
+// error (a GOAWAY: a flood defence, a protocol violation) in
+// portico_h2_connection_errors_total{listener,reason}, and logs it at
+// warning level at most once every dialWarnEvery (an attack makes many).
+func (s *Server) noteH2ConnError(listener, peer string, err error) {
+	reason := "other"
+	var ce *h2.ConnError
+	if errors.As(err, &ce) && ce.Reason != "" {
+		reason = ce.Reason
+	}
+	s.metrics.h2ErrorCounter(listener, reason).Inc()
+	now := time.Now().UnixNano()
+	if last := s.h2WarnedAt.Load(); now-last >= int64(dialWarnEvery) && s.h2WarnedAt.CompareAndSwap(last, now) {
+		s.log.Warn("http2 connection ended with an error", "listener", listener, "remote", peer, "error", err.Error(),
+			"next_warning_after", dialWarnEvery.String())
+		return
+	}
+	s.log.Debug("http2 connection ended with an error", "listener", listener, "remote", peer, "error", err.Error())
 }
 
 func (uc *upConn) onOpen(c gnet.Conn) {

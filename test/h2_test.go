@@ -239,6 +239,13 @@ func TestH2RapidResetBounded(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatalf("no GOAWAY after %d rapid resets", sent)
 	}
+	// The defence is visible: counted by reason, and logged.
+	if _, body := adminGet(t, g, "GET", "/metrics"); !strings.Contains(body, `portico_h2_connection_errors_total{listener="public",reason="rapid_reset"} 1`) {
+		t.Errorf("metrics lack the rapid-reset GOAWAY:\n%s", grepLines(body, "portico_h2_"))
+	}
+	if !strings.Contains(g.stderr.String(), `"msg":"http2 connection ended with an error"`) {
+		t.Errorf("no warning logged for the rapid-reset GOAWAY")
+	}
 }
 
 // TestH2Spec runs h2spec (a go tool dependency) against the h2c listener
