@@ -210,15 +210,7 @@ routes:
 	}
 	is.down.Store(true)
 	fetched := is.fetches.Load()
-	g.writeConfig(conf("45s"))
-	resp, err := http.Post("http://"+g.admin+"/reload", "", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("reload: %d", resp.StatusCode)
-	}
+	g.reload(conf("45s"))
 	if resp, body := doReq(t, "GET", base, bearer); resp.StatusCode != 200 {
 		t.Fatalf("after the reload with the JWKS down: %d %s", resp.StatusCode, body)
 	}

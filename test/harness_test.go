@@ -190,6 +190,22 @@ func (g *gateway) writeConfig(routeFile string) {
 	}
 }
 
+// reload writes routeFile and applies it with POST /reload, which must
+// succeed.
+func (g *gateway) reload(routeFile string) {
+	g.t.Helper()
+	g.writeConfig(routeFile)
+	resp, err := http.Post("http://"+g.admin+"/reload", "", nil)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		g.t.Fatalf("reload: %d %s", resp.StatusCode, b)
+	}
+}
+
 func (g *gateway) signal(sig syscall.Signal) {
 	if err := g.cmd.Process.Signal(sig); err != nil {
 		g.t.Fatal(err)

@@ -132,18 +132,7 @@ routes:
 `
 	}
 	g := startGateway(t, config(ca, ""))
-	reload := func(text string) {
-		t.Helper()
-		g.writeConfig(text)
-		resp, err := http.Post("http://"+g.admin+"/reload", "", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			t.Fatalf("reload: %d", resp.StatusCode)
-		}
-	}
+	reload := g.reload
 	// Sequential requests on one client connection stay on one loop, so
 	// one pooled upstream connection serves them all.
 	expect := func(path string, status int) {
