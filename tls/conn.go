@@ -207,16 +207,20 @@ func (c *Conn) handshake() {
 	t := &c.t
 	t.mu.Lock()
 	t.blocking = false
+	counted := err // what the limiter's counters see
 	if t.err == ErrHandshakeTimeout {
 		// Also when Handshake won the race with the timer: the transport is
 		// already closed, so the connection is unusable anyway.
-		err = ErrHandshakeTimeout
+		err, counted = ErrHandshakeTimeout, ErrHandshakeTimeout
 	} else if err == nil && t.err != nil {
+		// Completed, but the connection was closed meanwhile (the client
+		// closed right after its Finished): unusable, yet a handshake
+		// that succeeded.
 		err = t.err
 	}
 	t.mu.Unlock()
 	c.lim.release()
-	c.lim.finish(err)
+	c.lim.finish(counted)
 	if err != nil {
 		c.hsErr = err
 		c.state.Store(stateFailed)
@@ -417,7 +421,12 @@ func (t *transport) Read(p []byte) (int, error) {
 		return d.Read(p)
 	}
 	for {
-		if t.err != nil {
+		// A close during the handshake still lets it read what was fed
+		// before: a client that sends its Finished and closes at once (a
+		// TLS health check, a scanner) did complete its handshake. A
+		// timeout ends it at once. (During the handshake the input is
+		// the connection's own, never a borrowed buffer.)
+		if t.err != nil && (t.err != ErrConnClosed || !t.blocking || t.off >= len(t.in)) {
 			err := t.err
 			t.mu.Unlock()
 			return 0, err

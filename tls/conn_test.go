@@ -289,6 +289,55 @@ func TestHandshakeLimiter(t *testing.T) {
 	waitFor(t, func() bool { return lim.Stats().Failed == 5 })
 }
 
+// A client that completes its handshake and closes at once (a TLS health
+// check, a scanner) counts as a completed handshake: what was fed before
+// the close is read first. (It counted as failed, so a load balancer's TLS
+// checks filled portico_tls_handshakes_failed_total.)
+func TestHandshakeCompletedThenClosed(t *testing.T) {
+	f := newFixture(t)
+	srv := mustServer(t, ServerConfig{Certificates: f.certs}, nil)
+	lim := NewHandshakeLimiter(HandshakeLimits{MaxInFlight: 1, MaxQueue: 4})
+	ms := newMemSession(srv, lim, f.client("a.example.com"))
+	cerr := make(chan error, 1)
+	go func() { cerr <- ms.client.Handshake() }()
+	deadline := time.After(10 * time.Second)
+loop:
+	for {
+		select {
+		case err := <-cerr:
+			if err != nil {
+				t.Fatalf("client handshake: %v", err)
+			}
+			break loop
+		case <-ms.mc.up.notify:
+		case <-ms.wake:
+		case <-deadline:
+			t.Fatal("client handshake did not finish")
+		}
+		if in := ms.mc.up.take(); len(in) > 0 {
+			if err := ms.conn.Feed(in); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if out := ms.conn.TakeOutput(); len(out) > 0 {
+			ms.mc.down.write(out)
+		}
+	}
+	// The client's Finished is queued. Holding the only CPU slot keeps the
+	// server's handshake from reading it before the close.
+	lim.acquire()
+	if err := ms.conn.Feed(ms.mc.up.take()); err != nil {
+		t.Fatal(err)
+	}
+	ms.conn.Close()
+	lim.release()
+	waitFor(t, func() bool { st := lim.Stats(); return st.Completed+st.Failed > 0 })
+	if st := lim.Stats(); st.Completed != 1 || st.Failed != 0 {
+		t.Fatalf("completed %d failed %d, want 1 and 0", st.Completed, st.Failed)
+	}
+	ms.mc.Close()
+}
+
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	for i := 0; i < 500; i++ {
