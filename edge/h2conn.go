@@ -38,6 +38,7 @@ type h2Conn struct {
 	lastBusy   int64
 	lastOpened uint64 // streams opened as of lastBusy
 	abandon    bool   // header timeout: close once the GOAWAY is out
+	errNoted   bool   // the connection error was counted
 }
 
 // Over-size header blocks are answered by the shared error path, not by edge/h2.
@@ -82,10 +83,18 @@ func (h *h2Conn) onTraffic() gnet.Action {
 	buf, _ := h.gc.Peek(-1)
 	if len(buf) > 0 {
 		n, err := h.sc.Feed(buf)
-		consume(h.gc, n)
 		if err != nil {
-			h.lp.s.noteH2ConnError(h.proto.listener().name, h.proto.peerStr, err)
+			// The connection is over: what else the client sends is
+			// dropped, not kept (a client flooding a connection whose
+			// GOAWAY cannot leave grew its input buffer without bound),
+			// and the error is counted once.
+			n = len(buf)
+			if !h.errNoted {
+				h.errNoted = true
+				h.lp.s.noteH2ConnError(h.proto.listener().name, h.proto.peerStr, err)
+			}
 		}
+		consume(h.gc, n)
 		h.markDirty()
 		h.noteBusy()
 		if h.awaitingHeaders(buf[n:]) {
@@ -181,7 +190,10 @@ func (h *h2Conn) flush() {
 		if len(out) == 0 {
 			break
 		}
-		if h.gc.OutboundBuffered() > highWater {
+		// A finished connection writes what is left (the GOAWAY, bounded)
+		// even past highWater: it closes once that is out, and the
+		// lingering close bounds a client that never reads it.
+		if h.gc.OutboundBuffered() > highWater && !h.sc.Done() && !h.abandon {
 			if !h.stalled {
 				h.stalled = true
 				h.lp.stalledH2 = append(h.lp.stalledH2, h)

@@ -437,3 +437,67 @@ func TestH2ManyUploadsShareTheBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A connection error on an HTTP/2 connection whose output is stalled (the
+// client reads nothing) ends it: what the client sends after the error is
+// dropped, not buffered (a PING flood grew the gateway by hundreds of MiB),
+// the error is counted once, and the connection is cut once idle_timeout
+// passes without the client taking anything.
+func TestH2ErroredStalledConnectionBounded(t *testing.T) {
+	chunk := bytes.Repeat([]byte("0123456789abcdef"), 64<<10/16)
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		n := 32 << 20
+		w.Header().Set("Content-Length", fmt.Sprint(n))
+		for ; n > 0; n -= len(chunk) {
+			if _, err := w.Write(chunk[:min(n, len(chunk))]); err != nil {
+				return
+			}
+		}
+	})
+	cfg := strings.Replace(h2BoundsConfig(up.addr(), ""), "limits: {h2_max_concurrent_streams: 128}",
+		"limits: {h2_max_concurrent_streams: 128, idle_timeout: 2s}", 1)
+	g := startGateway(t, cfg)
+	r := dialH2Frames(t, g.addr)
+	_ = r.c.SetDeadline(time.Now().Add(20 * time.Second))
+	// Huge windows, and the socket is never read: the gateway's output
+	// backs up into its own queue.
+	r.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1<<31 - 1})
+	r.fr.WriteWindowUpdate(0, 1<<31-1-65535)
+	for i := uint32(0); i < 4; i++ {
+		r.headers(2*i+1, ":method", "GET", ":scheme", "http", ":authority", "a", ":path", "/big")
+	}
+	time.Sleep(1500 * time.Millisecond)
+	base := rssOf(t, g.cmd.Process.Pid)
+	// A connection error: WINDOW_UPDATE on a stream never opened.
+	r.fr.WriteWindowUpdate(99, 1)
+	// Then a flood of PINGs, 32 MiB of them.
+	ping := make([]byte, 0, 17*4096)
+	for i := 0; i < 4096; i++ {
+		ping = append(ping, 0, 0, 8, byte(http2.FramePing), 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8)
+	}
+	sent := 0
+	start := time.Now()
+	var werr error
+	for sent < 32<<20 && time.Since(start) < 10*time.Second {
+		var n int
+		n, werr = r.c.Write(ping)
+		sent += n
+		if werr != nil {
+			break
+		}
+	}
+	if grown := rssOf(t, g.cmd.Process.Pid) - base; grown > 48<<20 {
+		t.Errorf("gateway grew by %d MiB while %d MiB were flooded at an errored connection", grown>>20, sent>>20)
+	}
+	// The connection ends (cut: the client took nothing for idle_timeout).
+	for werr == nil && time.Since(start) < 15*time.Second {
+		_, werr = r.c.Write(ping[:17])
+		time.Sleep(50 * time.Millisecond)
+	}
+	if werr == nil {
+		t.Errorf("errored, stalled connection still open after %v", time.Since(start))
+	}
+	if _, body := adminGet(t, g, "GET", "/metrics"); !strings.Contains(body, `portico_h2_connection_errors_total{listener="public",reason="window_update_on_idle_stream"} 1`) {
+		t.Errorf("connection error not counted once:\n%s", grepLines(body, "portico_h2_"))
+	}
+}
