@@ -327,11 +327,15 @@ func (lp *loop) closeWhenSent(c gnet.Conn, limit time.Duration) {
 // reached it (nginx's lingering_timeout is 5 s too).
 const lingerAfterSent = 5 * time.Second
 
-// lingerLookMin is the longest a closing socket waits between steps while
-// gnet's queue is not empty, and how soon after a change the kernel's
-// queue (a system call) is looked at again; a queue that stands still is
-// looked at ever more rarely, up to a quarter of the socket's limit.
+// lingerLookMin is how soon after a change the kernel's queue (a system
+// call) is looked at again; a queue that stands still is looked at ever
+// more rarely, up to a quarter of the socket's limit.
 const lingerLookMin = time.Second
+
+// lingerPaceMax bounds the wait between looks at gnet's queue (no system
+// call) while it is not empty: the FIN follows the last byte by at most
+// this much, and for a body delimited by the close that FIN is its end.
+const lingerPaceMax = 100 * time.Millisecond
 
 // linger is a closing socket's progress (closeWhenSent). Each has its own
 // timer, so a loop with thousands of closing sockets (slow readers, or
@@ -373,7 +377,7 @@ func (lp *loop) lingerStep(l *linger, now int64) {
 	if queued != l.queued {
 		l.pace = tickInterval
 	} else {
-		l.pace = min(2*l.pace, lingerLookMin)
+		l.pace = min(2*l.pace, lingerPaceMax)
 	}
 	l.queued = queued
 	if now >= l.nextLook || now >= l.deadline {
