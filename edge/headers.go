@@ -212,7 +212,10 @@ func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
 			b = append(b, '?')
 			var n int
 			b, n = policy.StripQueryParams(b, r.Query, ra.stripQuery)
-			if n > 0 && len(b) == mark+1 {
+			switch {
+			case n == 0:
+				b = append(b[:mark+1], r.Query...) // nothing removed: the query exactly as sent
+			case len(b) == mark+1:
 				b = b[:mark]
 			}
 		} else {

@@ -213,18 +213,19 @@ func CookieValue(cookie []byte, name string) ([]byte, bool) {
 
 // StripQueryParams appends rawQuery without every parameter whose name
 // (percent-decoded, see QueryParam) is one of names to dst and returns it,
-// with the number of parameters removed. Other parameters keep their bytes
-// and order. With enough capacity in dst it does not allocate. dst must
+// with the number of parameters removed. Other parameters, empty ones
+// included, keep their bytes and order. With enough capacity in dst it does not allocate. dst must
 // not overlap rawQuery.
 func StripQueryParams(dst, rawQuery []byte, names []string) ([]byte, int) {
 	removed := 0
 	first := true
-	for len(rawQuery) > 0 {
+	for more := len(rawQuery) > 0; more; {
+		// Split on every '&', so a trailing one keeps its (empty) part.
 		var part []byte
 		if i := indexByte(rawQuery, '&'); i >= 0 {
 			part, rawQuery = rawQuery[:i], rawQuery[i+1:]
 		} else {
-			part, rawQuery = rawQuery, nil
+			part, rawQuery, more = rawQuery, nil, false
 		}
 		k := part
 		if i := indexByte(part, '='); i >= 0 {
@@ -232,9 +233,6 @@ func StripQueryParams(dst, rawQuery []byte, names []string) ([]byte, int) {
 		}
 		if queryNameIn(k, names) {
 			removed++
-			continue
-		}
-		if len(part) == 0 {
 			continue
 		}
 		if !first {

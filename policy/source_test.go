@@ -93,6 +93,7 @@ func TestQueryAndCookie(t *testing.T) {
 	sq("access%5Ftoken=x&a=1&access_%74oken=y&access%5ftoken=z", "access_token", "a=1", 3)
 	sq("access%5Ftoke=x&access%5=y&access_token%00=z", "access_token", "access%5Ftoke=x&access%5=y&access_token%00=z", 0)
 	sq("access_token=x&api_key=y&b=2", "access_token,api_key", "b=2", 2)
+	sq("a=1&&access_token=x&b=2&", "access_token", "a=1&&b=2&", 1) // other bytes kept, empty parameters too
 
 	sc := func(raw, name, want string, n int) {
 		t.Helper()

@@ -241,6 +241,14 @@ func TestAuthAtTheEdge(t *testing.T) {
 	if last.RawQuery != "x=1&y=2" || last.Header.Get("Cookie") != "a=1" {
 		t.Errorf("unchecked credentials upstream: query %q cookie %q", last.RawQuery, last.Header.Get("Cookie"))
 	}
+	// With nothing to strip, the query goes upstream exactly as sent.
+	resp, _ = doReq(t, "GET", base+"/private/q?a=1&&b=%41&", map[string]string{"Authorization": "Bearer " + good})
+	if resp.StatusCode != 200 {
+		t.Fatalf("bearer with a plain query: %d", resp.StatusCode)
+	}
+	if q := up.requests()[len(up.requests())-1].RawQuery; q != "a=1&&b=%41&" {
+		t.Errorf("query upstream %q, want it as sent", q)
+	}
 	before = len(up.requests())
 	out = g.raw("GET /private/a HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer "+good+"\r\nAuthorization: Bearer forged.forged.forged\r\nConnection: close\r\n\r\n", 3*time.Second)
 	if !strings.HasPrefix(out, "HTTP/1.1 401") || len(up.requests()) != before {
