@@ -117,6 +117,7 @@ type clientConn struct {
 	respDone      bool
 	logged        bool // the exchange has its access-log line and count
 	reqDone       bool
+	headPending   int // bytes of the head being started, still in gnet's buffer
 	retriesLeft   int
 	staleRetried  bool   // the keep-alive race retry was used
 	headCopy      []byte // upstream request head, kept for a retry until the response begins
@@ -353,6 +354,7 @@ func (cc *clientConn) readHead() bool {
 	}
 	cc.lp.wheel.Stop(&cc.timer)
 	cc.served++
+	cc.headPending = hn
 	cc.startRequest(buf[:hn])
 	if cc.state == stateKeyWait {
 		// Parked: the head stays buffered and is read again on resume.
@@ -360,6 +362,7 @@ func (cc *clientConn) readHead() bool {
 		return false
 	}
 	consume(cc.gc, hn)
+	cc.headPending = 0
 	return true
 }
 
@@ -783,12 +786,12 @@ func (cc *clientConn) respondAndSkipBody(e *errorKind) {
 }
 
 // bodyWithheld reports whether the client sent Expect: 100-continue, got
-// no 100 and has sent no body byte yet: after a final answer it may never
+// no 100 and has sent no body byte yet (none read, none buffered): after a final answer it may never
 // send the body (RFC 9110 §10.1.1). Waiting to read it away would hold the
 // connection until the idle timeout, and reading on would take the next
 // request for body bytes, so such an exchange ends with a close.
 func (cc *clientConn) bodyWithheld() bool {
-	return cc.expect100 && cc.bytesIn == 0 && cc.bodyKind != bodyNone && !cc.reqDone
+	return cc.expect100 && cc.bytesIn == 0 && cc.bodyKind != bodyNone && !cc.reqDone && cc.gc.InboundBuffered() <= cc.headPending
 }
 
 func (cc *clientConn) respondDirect(d *directResponse) {

@@ -386,4 +386,21 @@ routes:
 			}
 		}
 	}
+	// A client that sent its body with the head anyway keeps its
+	// connection after the gateway's own early answer.
+	conn := g.dial(5 * time.Second)
+	io.WriteString(conn, "PUT /direct HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\nhello"+
+		"GET /direct HTTP/1.1\r\nHost: a\r\n\r\n")
+	br := bufio.NewReader(conn)
+	for i := 0; i < 2; i++ {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer %d after a body sent with the head: %v", i, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 403 || resp.Close {
+			t.Fatalf("answer %d: %d close=%v", i, resp.StatusCode, resp.Close)
+		}
+	}
 }
