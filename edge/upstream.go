@@ -966,10 +966,12 @@ func (uc *upConn) responseDone(cc *clientConn) {
 	// message and cannot be reused; the client connection closes after.
 	uc.discard()
 	cc.keepAlive = false
-	if cc.bodyWithheld() {
-		// The client waits for a 100 that will not come: it need not send
-		// the body now (RFC 9110 §10.1.1). Close (lingering) instead of
-		// waiting for it until the idle timeout.
+	if _, stream := cc.gc.(*streamIO); !stream || cc.bodyWithheld() {
+		// An HTTP/1.1 connection closes now: the lingering close reads
+		// and drops the rest of the body, and a client that was sent a
+		// final answer may skip its body altogether (RFC 9110 §10.1.1,
+		// also after a 100), which waiting for it would have held until
+		// the idle timeout.
 		cc.reqDone = true
 		cc.finishRequest()
 		return

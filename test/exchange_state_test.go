@@ -340,16 +340,21 @@ func TestExpectContinueWaitIsNotABodyStall(t *testing.T) {
 	}
 }
 
-// Expect: 100-continue answered by a final status without a 100: the
-// client may never send its body (RFC 9110 §10.1.1), so the gateway closes
-// after the answer instead of waiting for the body (it held the connection
-// until idle_timeout, and reading on would take the next request for body
-// bytes). The same for an answer of the gateway's own (a direct response).
+// Expect: 100-continue answered by a final status, with or without a 100
+// before it: the client may never send its body (RFC 9110 §10.1.1), so
+// the gateway closes after the answer instead of waiting for the body (it
+// held the connection until idle_timeout, and reading on would take the
+// next request for body bytes). The same for an answer of the gateway's
+// own (a direct response).
 func TestExpectContinueFinalAnswerDoesNotHold(t *testing.T) {
 	up := rawUpstream(t, func(c net.Conn) {
 		_ = c.SetDeadline(time.Now().Add(8 * time.Second))
-		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
 			return
+		}
+		if req.URL.Path == "/x100" {
+			io.WriteString(c, "HTTP/1.1 100 Continue\r\n\r\n") // then the final answer at once
 		}
 		io.WriteString(c, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope")
 		time.Sleep(6 * time.Second)
@@ -371,7 +376,7 @@ routes:
     match: {path_prefix: /}
     upstream: app
 `)
-	for _, tc := range []struct{ path string }{{"/x"}, {"/direct"}} {
+	for _, tc := range []struct{ path string }{{"/x"}, {"/x100"}, {"/direct"}} {
 		for _, framing := range []string{"Content-Length: 616", "Transfer-Encoding: chunked"} {
 			conn := g.dial(8 * time.Second)
 			start := time.Now()
