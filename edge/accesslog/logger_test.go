@@ -198,7 +198,10 @@ func TestLoggerCloseTimeoutWithStalledWriter(t *testing.T) {
 
 func TestLoggerConcurrent(t *testing.T) {
 	var out syncBuffer
-	l := New(&out, Options{FlushInterval: time.Millisecond})
+	// Each ring holds every line the test logs, so nothing may drop however
+	// late the flusher runs (with the default rings, two producers on one
+	// shard could fill it on a loaded machine under -race).
+	l := New(&out, Options{FlushInterval: time.Millisecond, BufBytes: 8 << 20, Shards: 4})
 	const producers, per = 4, 500
 	var wg sync.WaitGroup
 	for p := range producers {
