@@ -123,9 +123,12 @@ func TestAccuracyRealTime(t *testing.T) {
 		t.Logf("%d/s: admitted %d of %d over %s, want %d", cfg.Rate, got, tries, time.Duration(elapsed), want)
 		switch {
 		case tries >= 2*want:
-			// Demand well above the rate: admissions track it closely.
-			if !within(got, want) {
-				t.Errorf("%d/s: admitted %d, want %d ±2%%", cfg.Rate, got, want)
+			// Demand well above the rate: never more than it allows (+2%),
+			// and close to it. The lower bound is looser: tokens that
+			// accrue while a loaded machine (-race, other jobs) does not
+			// run this target's workers near the end are simply unused.
+			if got > want+max(want/50, 1) || got < want-max(want/10, 1) {
+				t.Errorf("%d/s: admitted %d, want %d (+2%%, -10%%)", cfg.Rate, got, want)
 			}
 		default:
 			// A loaded machine (-race, other jobs) cannot offer this rate
