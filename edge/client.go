@@ -203,6 +203,9 @@ func (cc *clientConn) OnTimer(t *timewheel.Timer, _ int64) {
 			cc.respondError(errRequestTimeout, true)
 			return
 		}
+		if ts, ok := cc.gc.(*tlsSession); ok && cc.served == 0 {
+			ts.tc.TimeOut() // a handshake left unfinished is counted as timed out
+		}
 		cc.closeNow()
 	case stateKeyWait:
 		cc.resumeAfterKeys(cc.keyWaitGen) // waited long enough: authenticate with what there is

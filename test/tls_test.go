@@ -377,3 +377,41 @@ func TestTLSBodiesAndStalledHandshake(t *testing.T) {
 		}
 	}
 }
+
+// A ClientHello dribbled until header_timeout cuts it is a timed-out
+// handshake in the metrics (it was in no handshake counter), and so is a
+// handshake the client leaves unfinished; a client that completes its
+// handshake and closes at once counts as completed.
+func TestTLSHandshakeTimeoutsCounted(t *testing.T) {
+	up := newUpstream(t, nil)
+	p := newPKI(t, "ca")
+	cert, key, _ := p.issue(t, "srv", false, "localhost")
+	cfgText := strings.Replace(tlsConfigFile(up.addr(), cert, key, cert, key, "none", ""), `      client_auth: {mode: none, ca_file: ""}`+"\n",
+		"    limits: {header_timeout: 1s}\n", 1)
+	g := startGateway(t, cfgText)
+	stall, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stall.Close()
+	stall.Write([]byte{0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00}) // half a ClientHello
+	done, err := tls.Dial("tcp", g.addr, &tls.Config{RootCAs: p.pool(), ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done.Close() // handshake completed, then closed at once
+	_ = stall.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(stall); err != nil {
+		t.Fatalf("stalled handshake not closed: %v", err)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	var body string
+	for time.Now().Before(deadline) {
+		_, body = adminGet(t, g, "GET", "/metrics")
+		if strings.Contains(body, "portico_tls_handshakes_timed_out_total 1") && strings.Contains(body, "portico_tls_handshakes_completed_total 1") {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Errorf("handshake counters:\n%s", grepLines(body, "portico_tls_handshakes_"))
+}

@@ -340,6 +340,31 @@ func (c *Conn) TakeOutput() []byte {
 	return out
 }
 
+// TimeOut records that the caller's deadline for the handshake (the
+// listener's header_timeout) passed before it finished: a handshake under
+// way ends with ErrHandshakeTimeout, and one whose first record never came
+// whole is counted too, so both show in the timed-out counter rather than
+// as failures of a closed connection or not at all. A connection that sent
+// nothing is no handshake and is not counted. Call Close after it. Loop
+// only.
+func (c *Conn) TimeOut() {
+	if c.closed {
+		return
+	}
+	switch c.state.Load() {
+	case stateNew:
+		c.t.mu.Lock()
+		began := c.t.off < len(c.t.in)
+		c.t.mu.Unlock()
+		if began {
+			c.lim.timedOutBeforeStart()
+			c.fail(ErrHandshakeTimeout)
+		}
+	case stateHandshaking:
+		c.t.closeWith(ErrHandshakeTimeout)
+	}
+}
+
 // Close ends the connection. After a completed handshake it queues a
 // close_notify alert: call TakeOutput, send it, then close the socket.
 // During a handshake it stops the handshake goroutine, whose error becomes

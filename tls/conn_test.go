@@ -338,6 +338,39 @@ loop:
 	ms.mc.Close()
 }
 
+// A handshake the caller's deadline (header_timeout) ends is counted as
+// timed out, whether its first record never came whole or it was under
+// way; a connection that sent nothing is not a handshake.
+func TestTimeOutCounted(t *testing.T) {
+	f := newFixture(t)
+	srv := mustServer(t, ServerConfig{Certificates: f.certs}, nil)
+	lim := NewHandshakeLimiter(HandshakeLimits{})
+	hello := clientHello(t)
+
+	silent := srv.NewConn(nil, nil, lim, func() {})
+	silent.TimeOut()
+	silent.Close()
+	partial := srv.NewConn(nil, nil, lim, func() {})
+	if err := partial.Feed(hello[:10]); err != nil {
+		t.Fatal(err)
+	}
+	partial.TimeOut()
+	partial.Close()
+	if st := lim.Stats(); st.TimedOut != 1 || st.Failed != 1 {
+		t.Fatalf("after a partial ClientHello: %+v, want 1 timed out", st)
+	}
+	running := srv.NewConn(nil, nil, lim, func() {})
+	if err := running.Feed(hello); err != nil { // the server answers and waits for the client
+		t.Fatal(err)
+	}
+	running.TimeOut()
+	running.Close()
+	waitFor(t, func() bool { return lim.Stats().TimedOut == 2 })
+	if st := lim.Stats(); st.Failed != 2 || st.Completed != 0 {
+		t.Fatalf("after a handshake under way: %+v", st)
+	}
+}
+
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	for i := 0; i < 500; i++ {

@@ -140,6 +140,16 @@ func (l *HandshakeLimiter) unpark() {
 	l.acquire()
 }
 
+// timedOutBeforeStart counts a handshake whose first record never came
+// whole before the connection's deadline: it was never admitted.
+func (l *HandshakeLimiter) timedOutBeforeStart() {
+	if l == nil {
+		return
+	}
+	l.failed.Add(1)
+	l.timedOut.Add(1)
+}
+
 // finish ends an admitted handshake.
 func (l *HandshakeLimiter) finish(err error) {
 	if l == nil {
