@@ -22,13 +22,14 @@ import (
 // pipelined requests wait, unparsed, in gnet's inbound buffer until the
 // response before them is complete, which answers them in order.
 const (
-	stateIdle    = iota // between requests (idle timer armed)
-	stateHead           // bytes of a head arrived (header timer armed)
-	stateBody           // forwarding the request body
-	stateAwait          // request sent; waiting for the response to finish
-	stateDiscard        // reading and dropping a body we answered without
-	stateClosing        // answered; closing once written
-	stateKeyWait        // auth waits for a JWKS refetch; the head stays buffered (auth.go)
+	stateIdle     = iota // between requests (idle timer armed)
+	stateHead            // bytes of a head arrived (header timer armed)
+	stateBody            // forwarding the request body
+	stateAwait           // request sent; waiting for the response to finish
+	stateDiscard         // reading and dropping a body we answered without
+	stateClosing         // answered; closing once written
+	stateKeyWait         // auth waits for a JWKS refetch; the head stays buffered (auth.go)
+	stateBodyWait        // a small body is read whole before an upstream is taken (awaitSmallBody)
 )
 
 // bodyKind says how a message body is delimited.
@@ -214,7 +215,7 @@ func (cc *clientConn) OnTimer(t *timewheel.Timer, _ int64) {
 		buf, _ := cc.gc.Peek(-1)
 		cc.logFromRaw(buf) // what of the request line came, for the log
 		cc.respondError(errRequestTimeout, true)
-	case stateBody, stateDiscard:
+	case stateBody, stateDiscard, stateBodyWait:
 		// No body byte for idle_timeout (armBodyTimer): a client trickling
 		// or stalling its upload must not hold the connection (and an
 		// upstream connection) for ever. Unanswered: 408 and close; an
@@ -280,6 +281,10 @@ func (cc *clientConn) processBuffered() {
 			}
 		case stateBody, stateDiscard:
 			if !cc.readBody() {
+				return
+			}
+		case stateBodyWait:
+			if !cc.bodyArrived() {
 				return
 			}
 		case stateClosing:
@@ -363,6 +368,9 @@ func (cc *clientConn) readHead() bool {
 		// Parked: the head stays buffered and is read again on resume.
 		cc.served--
 		return false
+	}
+	if cc.state == stateBodyWait {
+		return false // the head stays buffered until the body is in (bodyArrived)
 	}
 	consume(cc.gc, hn)
 	cc.headPending = 0
@@ -527,6 +535,74 @@ func (cc *clientConn) startRequest(head []byte) {
 		cc.respondError(errBadPath, true)
 		return
 	}
+	if cc.awaitSmallBody() {
+		return
+	}
+	cc.toUpstream()
+}
+
+// smallBodyWait is the largest Content-Length body read whole before its
+// request takes an upstream target (awaitSmallBody).
+const smallBodyWait = 64 << 10
+
+// smallBodyWaitMax bounds that wait on a route without a timeout.
+const smallBodyWaitMax = 15 * time.Second
+
+// awaitSmallBody holds a request whose small Content-Length body has not
+// fully arrived until it has, before the request takes an upstream target
+// and connection: a client trickling its body cannot hold upstream
+// capacity (a max_conns slot) for the route timeout, as nginx's request
+// buffering and HAProxy's http-buffer-request avoid. The wait is bounded
+// by idle_timeout between bytes and the route timeout in all. Bodies
+// behind Expect: 100-continue (the client waits for the upstream's 100),
+// chunked and larger ones, and HTTP/2 streams (whose flow control grants
+// credit as the body is forwarded) stream as they come.
+func (cc *clientConn) awaitSmallBody() bool {
+	if cc.bodyKind != bodyLength || cc.bodyLeft > smallBodyWait || cc.expect100 {
+		return false
+	}
+	if _, stream := cc.gc.(*streamIO); stream {
+		return false
+	}
+	if int64(cc.gc.InboundBuffered()-cc.headPending) >= cc.bodyLeft {
+		return false
+	}
+	cc.state = stateBodyWait
+	cc.armBodyTimer()
+	wait := cc.rt.timeout
+	if wait <= 0 {
+		wait = smallBodyWaitMax
+	}
+	cc.lp.schedule(&cc.rtimer, wait)
+	return true
+}
+
+// bodyArrived moves a request out of stateBodyWait once its body is in
+// the buffer behind its head. The head is parsed again first: the fields
+// parsed before may view a buffer that has moved since.
+func (cc *clientConn) bodyArrived() bool {
+	if int64(cc.gc.InboundBuffered()-cc.headPending) < cc.bodyLeft {
+		cc.armBodyTimer()
+		return false
+	}
+	cc.lp.wheel.Stop(&cc.rtimer)
+	cc.lp.wheel.Stop(&cc.timer)
+	buf, _ := cc.gc.Peek(-1)
+	hn, err := parser.ParseRequest(buf, &cc.req, cc.ls.maxHeaderBytes)
+	if err != nil || hn != cc.headPending {
+		consume(cc.gc, cc.gc.InboundBuffered())
+		cc.respondError(errBadRequest, true) // cannot happen: the same bytes parsed before
+		return false
+	}
+	cc.toUpstream()
+	consume(cc.gc, hn)
+	cc.headPending = 0
+	return cc.state == stateBody
+}
+
+// toUpstream takes an upstream target and sends the request on.
+func (cc *clientConn) toUpstream() {
+	rt := cc.rt
 	up := rt.pickUpstream()
 	cc.up = up
 	cc.retriesLeft = rt.retryAttempts
@@ -743,6 +819,12 @@ func (cc *clientConn) abortUpstream() {
 }
 
 func (cc *clientConn) onRouteTimeout() {
+	if cc.state == stateBodyWait {
+		// The client's body did not come in time: its delay, not the
+		// upstream's (408, as a stalled body).
+		cc.respondError(errBodyTimeout, true)
+		return
+	}
 	if cc.uc == nil || cc.respDone {
 		return
 	}
@@ -1082,7 +1164,7 @@ func (cc *clientConn) onClose(error) {
 	delete(cc.lp.clients, cc)
 	cc.lp.wheel.Stop(&cc.timer)
 	switch cc.state {
-	case stateBody, stateAwait, stateDiscard, stateKeyWait:
+	case stateBody, stateAwait, stateDiscard, stateKeyWait, stateBodyWait:
 		// The client left (or reset its stream) before the exchange ended:
 		// still one access-log line and one count (SPEC §5, §6). With no
 		// answer begun that is 499, nginx's "client closed request".

@@ -463,7 +463,7 @@ func (lp *loop) expireDrain() {
 	}
 	for _, cc := range open {
 		switch cc.state {
-		case stateBody, stateAwait, stateKeyWait:
+		case stateBody, stateAwait, stateKeyWait, stateBodyWait:
 		default:
 			continue
 		}

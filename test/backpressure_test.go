@@ -164,3 +164,68 @@ func TestSlowUpstreamUploadBoundedMemory(t *testing.T) {
 		t.Fatalf("gateway RSS peaked at %d MiB (limit 64)", maxRSS>>20)
 	}
 }
+
+// A small request body is read whole before the request takes an upstream
+// target: clients trickling their bodies cannot hold max_conns slots (the
+// others got 503 overloaded) for the route timeout; they get 408 once no
+// byte came for idle_timeout. A body sent promptly is proxied as usual.
+func TestSlowSmallBodyHoldsNoUpstreamSlot(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		fmt.Fprintf(w, "got %d", len(body))
+	})
+	g := startGateway(t, `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+    limits: {idle_timeout: 2s}
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+upstreams:
+  - name: app
+    max_conns: 2
+    targets: [{address: "`+up.addr()+`"}]
+routes:
+  - name: all
+    match: {path_prefix: /}
+    upstream: app
+`)
+	var slow []net.Conn
+	for i := 0; i < 4; i++ {
+		c := g.dial(10 * time.Second)
+		io.WriteString(c, "POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\nx")
+		slow = append(slow, c)
+	}
+	time.Sleep(300 * time.Millisecond)
+	for i := 0; i < 3; i++ {
+		resp, body := doReq(t, "GET", "http://"+g.addr+"/ok", nil)
+		if resp.StatusCode != 200 {
+			t.Fatalf("request %d beside trickled bodies: %d %s", i, resp.StatusCode, body)
+		}
+	}
+	for _, n := range []int{5000, 70000} { // awaited whole, and streamed
+		r, _ := http.NewRequest("POST", "http://"+g.addr+"/post", strings.NewReader(strings.Repeat("b", n)))
+		resp, err := client.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := fmt.Sprintf("got %d", n); resp.StatusCode != 200 || string(b) != want {
+			t.Fatalf("a %d-byte body sent at once: %d %q", n, resp.StatusCode, b)
+		}
+	}
+	// A body split over two writes is proxied whole.
+	c := g.dial(5 * time.Second)
+	io.WriteString(c, "POST /split HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\nConnection: close\r\n\r\n01234")
+	time.Sleep(200 * time.Millisecond)
+	io.WriteString(c, "56789")
+	if out, _ := io.ReadAll(c); !strings.HasSuffix(string(out), "got 10") {
+		t.Fatalf("split body: %q", out)
+	}
+	for i, c := range slow {
+		out, _ := io.ReadAll(c)
+		if !strings.HasPrefix(string(out), "HTTP/1.1 408") {
+			t.Errorf("trickled body %d: %.40q, want 408", i, out)
+		}
+	}
+}
