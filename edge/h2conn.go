@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bytes"
+	"errors"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -808,4 +809,24 @@ func (sio *streamIO) Close() error {
 	sio.h.closing = append(sio.h.closing, cc)
 	sio.h.markDirty()
 	return nil
+}
+
+// noteH2ConnError counts an HTTP/2 connection the gateway ended with an
+// error (a GOAWAY: a flood defence, a protocol violation) in
+// portico_h2_connection_errors_total{listener,reason}, and logs it at
+// warning level at most once every warnEvery (an attack makes many).
+func (s *Server) noteH2ConnError(listener, peer string, err error) {
+	reason := "other"
+	var ce *h2.ConnError
+	if errors.As(err, &ce) && ce.Reason != "" {
+		reason = ce.Reason
+	}
+	s.metrics.h2ErrorCounter(listener, reason).Inc()
+	now := time.Now().UnixNano()
+	if warnDue(&s.h2WarnedAt, now) {
+		s.log.Warn("http2 connection ended with an error", "listener", listener, "remote", peer, "error", err.Error(),
+			"next_warning_after", warnEvery.String())
+		return
+	}
+	s.log.Debug("http2 connection ended with an error", "listener", listener, "remote", peer, "error", err.Error())
 }

@@ -17,7 +17,6 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 
-	"github.com/portico-gw/portico/edge/h2"
 	"github.com/portico-gw/portico/edge/timewheel"
 	"github.com/portico-gw/portico/parser"
 	"github.com/portico-gw/portico/policy"
@@ -277,11 +276,19 @@ func (uc *upConn) dial(lp *loop, addr string, timeout time.Duration) {
 	}
 }
 
-// dialWarnEvery bounds the warnings a failing target writes to the log.
-const dialWarnEvery = 10 * time.Second
+// warnEvery bounds how often one cause (a failing target, HTTP/2 connection
+// errors) writes a warning to the log; the rest go to debug level.
+const warnEvery = 10 * time.Second
+
+// warnDue reports whether a warning paced by at may be written at now, and
+// claims it.
+func warnDue(at *atomic.Int64, now int64) bool {
+	last := at.Load()
+	return now-last >= int64(warnEvery) && at.CompareAndSwap(last, now)
+}
 
 // logDialFailure logs why a dial failed: at warning level at most once per
-// target every dialWarnEvery, at debug level otherwise. Runs on the
+// target every warnEvery, at debug level otherwise. Runs on the
 // dialing goroutine.
 func (s *Server) logDialFailure(addr string, inHandshake bool, err error) {
 	msg := "upstream connect failed"
@@ -290,32 +297,11 @@ func (s *Server) logDialFailure(addr string, inHandshake bool, err error) {
 	}
 	now := time.Now().UnixNano()
 	v, _ := s.dialWarnedAt.LoadOrStore(addr, new(atomic.Int64))
-	at := v.(*atomic.Int64)
-	if last := at.Load(); now-last >= int64(dialWarnEvery) && at.CompareAndSwap(last, now) {
-		s.log.Warn(msg, "target", addr, "error", err.Error(), "next_warning_after", dialWarnEvery.String())
+	if warnDue(v.(*atomic.Int64), now) {
+		s.log.Warn(msg, "target", addr, "error", err.Error(), "next_warning_after", warnEvery.String())
 		return
 	}
 	s.log.Debug(msg, "target", addr, "error", err.Error())
-}
-
-// noteH2ConnError counts an HTTP/2 connection the gateway ended with an
-// error (a GOAWAY: a flood defence, a protocol violation) in
-// portico_h2_connection_errors_total{listener,reason}, and logs it at
-// warning level at most once every dialWarnEvery (an attack makes many).
-func (s *Server) noteH2ConnError(listener, peer string, err error) {
-	reason := "other"
-	var ce *h2.ConnError
-	if errors.As(err, &ce) && ce.Reason != "" {
-		reason = ce.Reason
-	}
-	s.metrics.h2ErrorCounter(listener, reason).Inc()
-	now := time.Now().UnixNano()
-	if last := s.h2WarnedAt.Load(); now-last >= int64(dialWarnEvery) && s.h2WarnedAt.CompareAndSwap(last, now) {
-		s.log.Warn("http2 connection ended with an error", "listener", listener, "remote", peer, "error", err.Error(),
-			"next_warning_after", dialWarnEvery.String())
-		return
-	}
-	s.log.Debug("http2 connection ended with an error", "listener", listener, "remote", peer, "error", err.Error())
 }
 
 func (uc *upConn) onOpen(c gnet.Conn) {

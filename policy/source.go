@@ -261,27 +261,12 @@ func queryNameIs(raw []byte, name string) bool {
 		return true
 	}
 	j := 0
-	for i := 0; i < len(raw); i++ {
-		c := raw[i]
-		switch c {
-		case '+':
-			c = ' '
-		case '%':
-			if i+2 >= len(raw) {
-				return false
-			}
-			h, ok1 := unhex(raw[i+1])
-			l, ok2 := unhex(raw[i+2])
-			if !ok1 || !ok2 {
-				return false
-			}
-			c = h<<4 | l
-			i += 2
-		}
-		if j >= len(name) || name[j] != c {
+	for i := 0; i < len(raw); j++ {
+		c, next, ok := queryByte(raw, i)
+		if !ok || j >= len(name) || name[j] != c {
 			return false
 		}
-		j++
+		i = next
 	}
 	return j == len(name)
 }
@@ -338,27 +323,32 @@ func DecodeQueryValue(dst, v []byte) ([]byte, bool) {
 	if indexByte(v, '%') < 0 && indexByte(v, '+') < 0 {
 		return v, true
 	}
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch c {
-		case '+':
-			dst = append(dst, ' ')
-		case '%':
-			if i+2 >= len(v) {
-				return nil, false
-			}
-			h, ok1 := unhex(v[i+1])
-			l, ok2 := unhex(v[i+2])
-			if !ok1 || !ok2 {
-				return nil, false
-			}
-			dst = append(dst, h<<4|l)
-			i += 2
-		default:
-			dst = append(dst, c)
+	for i := 0; i < len(v); {
+		c, next, ok := queryByte(v, i)
+		if !ok {
+			return nil, false
 		}
+		dst = append(dst, c)
+		i = next
 	}
 	return dst, true
+}
+
+// queryByte decodes the query byte at v[i] ('+' is a space, %XX an escape)
+// and returns it with the index after it; ok is false for a bad escape.
+func queryByte(v []byte, i int) (c byte, next int, ok bool) {
+	switch c = v[i]; c {
+	case '+':
+		return ' ', i + 1, true
+	case '%':
+		if i+2 >= len(v) {
+			return 0, 0, false
+		}
+		h, ok1 := unhex(v[i+1])
+		l, ok2 := unhex(v[i+2])
+		return h<<4 | l, i + 3, ok1 && ok2
+	}
+	return c, i + 1, true
 }
 
 func unhex(c byte) (byte, bool) {

@@ -357,7 +357,7 @@ func (c *Conn) TimeOut() {
 		began := c.t.off < len(c.t.in)
 		c.t.mu.Unlock()
 		if began {
-			c.lim.timedOutBeforeStart()
+			c.lim.countTimeout()
 			c.fail(ErrHandshakeTimeout)
 		}
 	case stateHandshaking:

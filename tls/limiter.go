@@ -140,9 +140,9 @@ func (l *HandshakeLimiter) unpark() {
 	l.acquire()
 }
 
-// timedOutBeforeStart counts a handshake whose first record never came
-// whole before the connection's deadline: it was never admitted.
-func (l *HandshakeLimiter) timedOutBeforeStart() {
+// countTimeout counts a handshake that hit its deadline: one admitted
+// (finish), or one whose first record never came whole (Conn.TimeOut).
+func (l *HandshakeLimiter) countTimeout() {
 	if l == nil {
 		return
 	}
@@ -160,8 +160,7 @@ func (l *HandshakeLimiter) finish(err error) {
 	case err == nil:
 		l.completed.Add(1)
 	case err == ErrHandshakeTimeout:
-		l.failed.Add(1)
-		l.timedOut.Add(1)
+		l.countTimeout()
 	default:
 		l.failed.Add(1)
 	}
