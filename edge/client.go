@@ -29,7 +29,7 @@ const (
 	stateDiscard         // reading and dropping a body we answered without
 	stateClosing         // answered; closing once written
 	stateKeyWait         // auth waits for a JWKS refetch; the head stays buffered (auth.go)
-	stateBodyWait        // a small body is read whole before an upstream is taken (awaitSmallBody)
+	stateBodyWait        // a Content-Length body (or its first bodyWait bytes) is read before an upstream is taken (awaitBody)
 )
 
 // bodyKind says how a message body is delimited.
@@ -535,53 +535,62 @@ func (cc *clientConn) startRequest(head []byte) {
 		cc.respondError(errBadPath, true)
 		return
 	}
-	if cc.awaitSmallBody() {
+	if cc.awaitBody() {
 		return
 	}
 	cc.toUpstream()
 }
 
-// smallBodyWait is the largest Content-Length body read whole before its
-// request takes an upstream target (awaitSmallBody).
-const smallBodyWait = 64 << 10
+// bodyWait is how much of a Content-Length request body is read before
+// the request takes an upstream target (awaitBody): all of it when it is
+// smaller.
+const bodyWait = 64 << 10
 
-// smallBodyWaitMax bounds that wait on a route without a timeout.
-const smallBodyWaitMax = 15 * time.Second
+// bodyWaitMax bounds that wait on a route without a timeout: at least
+// bodyWait bytes in this time (2 KiB/s) or all of a smaller body.
+const bodyWaitMax = 30 * time.Second
 
-// awaitSmallBody holds a request whose small Content-Length body has not
-// fully arrived until it has, before the request takes an upstream target
-// and connection: a client trickling its body cannot hold upstream
-// capacity (a max_conns slot) for the route timeout, as nginx's request
-// buffering and HAProxy's http-buffer-request avoid. The wait is bounded
-// by idle_timeout between bytes and the route timeout in all. Bodies
-// behind Expect: 100-continue (the client waits for the upstream's 100),
-// chunked and larger ones, and HTTP/2 streams (whose flow control grants
-// credit as the body is forwarded) stream as they come.
-func (cc *clientConn) awaitSmallBody() bool {
-	if cc.bodyKind != bodyLength || cc.bodyLeft > smallBodyWait || cc.expect100 {
+// awaitBody holds a request until its Content-Length body has arrived, or
+// its first bodyWait bytes have, before it takes an upstream target and
+// connection: a client trickling its body cannot hold upstream capacity (a
+// max_conns slot) for the route timeout at the cost of a few bytes, as
+// HAProxy's http-buffer-request and nginx's request buffering avoid. The
+// wait is bounded by idle_timeout between bytes and the route timeout
+// (else bodyWaitMax) in all: past it, 408. Larger bodies then stream as
+// they come, never held whole. Not held: chunked bodies (a streaming
+// client may wait for the upstream's answer before it sends more, as
+// gRPC-style bidirectional calls do), bodies behind Expect: 100-continue
+// (the client waits for the upstream's 100) and HTTP/2 streams (their
+// connection window is shared by every stream: streams all waiting could
+// exhaust it). It reports whether the request was held.
+func (cc *clientConn) awaitBody() bool {
+	if cc.bodyKind != bodyLength || cc.expect100 || cc.bodyBuffered() {
 		return false
 	}
 	if _, stream := cc.gc.(*streamIO); stream {
-		return false
-	}
-	if int64(cc.gc.InboundBuffered()-cc.headPending) >= cc.bodyLeft {
 		return false
 	}
 	cc.state = stateBodyWait
 	cc.armBodyTimer()
 	wait := cc.rt.timeout
 	if wait <= 0 {
-		wait = smallBodyWaitMax
+		wait = bodyWaitMax
 	}
 	cc.lp.schedule(&cc.rtimer, wait)
 	return true
 }
 
-// bodyArrived moves a request out of stateBodyWait once its body is in
-// the buffer behind its head. The head is parsed again first: the fields
-// parsed before may view a buffer that has moved since.
+// bodyBuffered reports whether the body behind the head is in, or
+// bodyWait bytes of it are.
+func (cc *clientConn) bodyBuffered() bool {
+	return int64(cc.gc.InboundBuffered()-cc.headPending) >= min(cc.bodyLeft, bodyWait)
+}
+
+// bodyArrived moves a request out of stateBodyWait once awaitBody's wait
+// is over. The head is parsed again first: the fields parsed before may
+// view a buffer that has moved since.
 func (cc *clientConn) bodyArrived() bool {
-	if int64(cc.gc.InboundBuffered()-cc.headPending) < cc.bodyLeft {
+	if !cc.bodyBuffered() {
 		cc.armBodyTimer()
 		return false
 	}

@@ -165,11 +165,14 @@ func TestSlowUpstreamUploadBoundedMemory(t *testing.T) {
 	}
 }
 
-// A small request body is read whole before the request takes an upstream
-// target: clients trickling their bodies cannot hold max_conns slots (the
-// others got 503 overloaded) for the route timeout; they get 408 once no
-// byte came for idle_timeout. A body sent promptly is proxied as usual.
-func TestSlowSmallBodyHoldsNoUpstreamSlot(t *testing.T) {
+// A Content-Length request body is read whole, or its first 64 KiB are,
+// before the request takes an upstream target: clients trickling their
+// bodies cannot hold max_conns slots (the others got 503 overloaded) for
+// the route timeout; they get 408 once no byte came for idle_timeout.
+// Bodies sent promptly are proxied as usual, larger ones streamed; chunked
+// bodies stream as they come (TestBodyFailureAfterTheAnswerBegan's
+// streaming client waits for the answer before it sends its body).
+func TestSlowBodyHoldsNoUpstreamSlot(t *testing.T) {
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
 		fmt.Fprintf(w, "got %d", len(body))
 	})
@@ -189,10 +192,14 @@ routes:
     match: {path_prefix: /}
     upstream: app
 `)
+	trickled := []string{
+		"POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\nx",
+		"POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n" + strings.Repeat("y", 60000),
+	}
 	var slow []net.Conn
-	for i := 0; i < 4; i++ {
+	for _, req := range trickled {
 		c := g.dial(10 * time.Second)
-		io.WriteString(c, "POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\nx")
+		io.WriteString(c, req)
 		slow = append(slow, c)
 	}
 	time.Sleep(300 * time.Millisecond)
@@ -202,25 +209,36 @@ routes:
 			t.Fatalf("request %d beside trickled bodies: %d %s", i, resp.StatusCode, body)
 		}
 	}
-	for _, n := range []int{5000, 70000} { // awaited whole, and streamed
-		r, _ := http.NewRequest("POST", "http://"+g.addr+"/post", strings.NewReader(strings.Repeat("b", n)))
-		resp, err := client.Do(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if want := fmt.Sprintf("got %d", n); resp.StatusCode != 200 || string(b) != want {
-			t.Fatalf("a %d-byte body sent at once: %d %q", n, resp.StatusCode, b)
+	for _, n := range []int{5000, 70000, 300000} { // awaited whole, and streamed
+		for _, chunked := range []bool{false, true} {
+			var rd io.Reader = strings.NewReader(strings.Repeat("b", n))
+			if chunked {
+				rd = io.MultiReader(rd) // hides the length: Go's client sends it chunked
+			}
+			r, _ := http.NewRequest("POST", "http://"+g.addr+"/post", rd)
+			resp, err := client.Do(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if want := fmt.Sprintf("got %d", n); resp.StatusCode != 200 || string(b) != want {
+				t.Fatalf("a %d-byte body (chunked %v) sent at once: %d %q", n, chunked, resp.StatusCode, b)
+			}
 		}
 	}
-	// A body split over two writes is proxied whole.
-	c := g.dial(5 * time.Second)
-	io.WriteString(c, "POST /split HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\nConnection: close\r\n\r\n01234")
-	time.Sleep(200 * time.Millisecond)
-	io.WriteString(c, "56789")
-	if out, _ := io.ReadAll(c); !strings.HasSuffix(string(out), "got 10") {
-		t.Fatalf("split body: %q", out)
+	// Bodies split over two writes are proxied whole.
+	for _, req := range [][2]string{
+		{"POST /split HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\nConnection: close\r\n\r\n01234", "56789"},
+		{"POST /split HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\n012", "34\r\n5\r\n56789\r\n0\r\n\r\n"},
+	} {
+		c := g.dial(5 * time.Second)
+		io.WriteString(c, req[0])
+		time.Sleep(200 * time.Millisecond)
+		io.WriteString(c, req[1])
+		if out, _ := io.ReadAll(c); !strings.HasSuffix(string(out), "got 10") {
+			t.Fatalf("split body %q: %q", req[0], out)
+		}
 	}
 	for i, c := range slow {
 		out, _ := io.ReadAll(c)
