@@ -79,8 +79,10 @@ type Config struct {
 	// FloodWindow; past it: GOAWAY(ENHANCE_YOUR_CALM).
 	MaxResetsPerSecond int
 	// MaxControlFramesPerSecond caps SETTINGS, PING, PRIORITY, unknown-type
-	// frames, empty DATA without END_STREAM, empty CONTINUATION and frames on
-	// closed streams, averaged over FloodWindow; past it: GOAWAY(ENHANCE_YOUR_CALM).
+	// frames, empty DATA without END_STREAM, empty CONTINUATION, frames on
+	// closed streams and WINDOW_UPDATEs beyond what the DATA sent explains
+	// (updateAllowance), averaged over FloodWindow; past it:
+	// GOAWAY(ENHANCE_YOUR_CALM).
 	MaxControlFramesPerSecond int
 	// FloodWindow is the fixed window the two rates are counted over.
 	FloodWindow time.Duration

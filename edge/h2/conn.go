@@ -163,6 +163,12 @@ type ServerConn struct {
 	resets  floodCounter
 	control floodCounter
 	stats   Stats
+
+	// WINDOW_UPDATE frames received, and DATA frames sent: a client
+	// grants credit for what it receives, so updates far beyond the DATA
+	// sent are a flood (updateAllowance).
+	windowUpdatesIn uint64
+	dataFramesOut   uint64
 }
 
 // NewServerConn returns a connection whose Output already holds the server
@@ -976,6 +982,14 @@ func (c *ServerConn) onPing(f *http2.PingFrame) error {
 }
 
 func (c *ServerConn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
+	if c.windowUpdatesIn++; c.windowUpdatesIn > c.updateAllowance() {
+		// Valid, but no reply to anything sent: each costs a frame decode
+		// and a scheduling pass (tiny increments never overflow the
+		// window). Past the allowance, each counts as a control frame.
+		if err := c.spendControl(); err != nil {
+			return err
+		}
+	}
 	inc := int64(f.Increment)
 	if f.StreamID == 0 {
 		c.connSend += inc
@@ -1339,6 +1353,14 @@ func (c *ServerConn) connError(code http2.ErrCode, reason string) error {
 // resetCeiling × the reset budget ends a connection even when most of its
 // streams complete (see spendReset).
 const resetCeiling = 10
+
+// updateAllowance is how many WINDOW_UPDATE frames a connection may send
+// before they count against the control budget: a few for its opening and
+// each stream's, and 10 per DATA frame sent (clients replying to each DATA
+// frame for the stream and the connection use 2), as Envoy bounds them.
+func (c *ServerConn) updateAllowance() uint64 {
+	return 5 + 2*(c.stats.StreamsOpened+10*c.dataFramesOut)
+}
 
 // roll starts a new counting window once the current one is over.
 func (c *ServerConn) roll(fc *floodCounter) {

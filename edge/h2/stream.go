@@ -328,11 +328,13 @@ func (s *Stream) WriteData(p []byte, endStream bool) (int, error) {
 		s.sendWindow -= int64(chunk)
 		c.connSend -= int64(chunk)
 		c.stats.DataBytesOut += uint64(chunk)
+		c.dataFramesOut++
 	}
 	if endStream {
 		if len(p) == 0 {
 			c.prepareDrain(s)
 			c.appendFrameHeader(0, http2.FrameData, http2.FlagDataEndStream, s.id)
+			c.dataFramesOut++
 		}
 		c.finishStream(s)
 	}
