@@ -22,21 +22,22 @@
 // read by the single flusher goroutine, so producer and consumer meet only
 // through two atomic counters (head, tail) and never through a lock; the
 // flusher writes to the destination while producers keep appending. The
-// mutex only keeps two producers off the same shard. Log picks a shard at
-// random (math/rand/v2's per-thread source, no shared counter) and takes the
-// first one whose TryLock succeeds; by default there are 2×GOMAXPROCS
-// shards (at least 4), so a free one is nearly always found at once, and
-// the critical section is just the encoding and a memcpy. If every shard
-// is busy, or the chosen ring has no room for the line (the destination is
-// slow or stalled), the line is dropped and counted: Log never waits.
+// mutex only keeps two producers off the same shard. Log tries the shards
+// in order and takes the first one whose TryLock succeeds; by default
+// there are 2×GOMAXPROCS shards (at least 4), so a free one is nearly
+// always found at once, and the critical section is just the encoding and
+// a memcpy. A ring without room for the line (the destination is slow or
+// stalled) passes it on to the next free shard. If every shard is busy or
+// full, the line is dropped and counted: Log never waits.
 //
 // This was preferred to a per-producer SPSC ring handed out by a
 // NewProducer call because it needs no registration or loop identity from
 // the caller and costs one uncontended CAS more; and to an MPSC queue of
 // fixed-size slots because lines vary from ~250 bytes to tens of KiB.
 //
-// Lines from one shard keep their order; lines from different shards may
-// come out of time order, which is why every line carries its own time.
+// Lines from one shard keep their order; lines from different shards (loops
+// logging at the same moment) may come out of time order, which is why
+// every line carries its own time.
 //
 // The flusher is an ordinary goroutine: event loops that spin without ever
 // yielding (no syscalls, all Ps busy) leave it CPU only at preemption
@@ -46,7 +47,11 @@
 // # Destination
 //
 // The flusher copies whole lines into a write buffer and issues one Write per
-// buffer, every FlushInterval or sooner when a ring is half full. A failed
+// buffer. It sleeps while the rings are empty; the first line after that
+// wakes it and is written at once, and while lines keep coming it writes
+// every FlushInterval (10 ms), sooner when a ring is half full. Producers
+// try the shards in order, so lines from loops that are not contending
+// keep the order they were logged in. A failed
 // write is counted (WriteErrors) and its lines added to Dropped; it is not
 // retried, so a broken destination cannot grow memory. Reopen reopens a file
 // destination for log rotation; Close flushes what is buffered within

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"runtime"
 	"sync"
@@ -24,7 +23,7 @@ const (
 // Defaults for the zero fields of Options.
 const (
 	DefaultBufBytes      = 4 << 20
-	DefaultFlushInterval = 100 * time.Millisecond
+	DefaultFlushInterval = 10 * time.Millisecond
 	DefaultCloseTimeout  = 5 * time.Second
 )
 
@@ -50,8 +49,9 @@ type Options struct {
 	BufBytes int
 	// Shards is the number of rings; 0 means max(4, 2×GOMAXPROCS).
 	Shards int
-	// FlushInterval is the longest a line waits before it is written when
-	// traffic is light; a half-full ring wakes the flusher sooner.
+	// FlushInterval is the pause between writes while lines keep coming,
+	// so a busy log goes out in few large writes; a half-full ring cuts it
+	// short. A line after a quiet spell is written at once.
 	FlushInterval time.Duration
 	// CloseTimeout bounds how long Close waits for the final flush.
 	CloseTimeout time.Duration
@@ -74,6 +74,7 @@ type Logger struct {
 
 	closed    atomic.Bool
 	wake      chan struct{} // capacity 1: a pending wake-up is enough
+	urgent    chan struct{} // a ring is half full: cut the pause short
 	quit      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
@@ -162,6 +163,7 @@ func newLogger(w io.Writer, f *os.File, path string, o Options) *Logger {
 		isFile: f != nil,
 		opts:   o,
 		wake:   make(chan struct{}, 1),
+		urgent: make(chan struct{}, 1),
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
 		w:      w,
@@ -190,32 +192,59 @@ func (l *Logger) Log(e *Entry) {
 	if l == nil || l.off || l.closed.Load() {
 		return
 	}
-	n := uint32(len(l.shards))
-	first := rand.Uint32N(n)
-	for i, k := first, uint32(0); k < n; k++ {
-		s := l.shards[i]
-		if s.mu.TryLock() {
-			s.scratch = appendEntry(s.scratch[:0], e)
-			ok, wake := s.put(s.scratch)
+	// Shards are tried in order, so lines from loops that do not contend
+	// (light traffic) share one ring and reach the destination in the
+	// order they were logged; contention or a full ring moves on to the
+	// next shard.
+	for i, s := range l.shards {
+		if !s.mu.TryLock() {
+			continue
+		}
+		s.scratch = appendEntry(s.scratch[:0], e)
+		if l.put(s, s.scratch) {
 			s.mu.Unlock()
-			if !ok {
-				s.dropped.Add(1)
-			}
-			if wake {
-				select {
-				case l.wake <- struct{}{}:
-				default:
-				}
-			}
 			return
 		}
-		if i++; i == n {
-			i = 0
+		// Full (the destination is slow): the next free shard with room,
+		// the line still in s.scratch, which s.mu keeps ours.
+		for _, t := range l.shards[i+1:] {
+			if t.mu.TryLock() {
+				ok := l.put(t, s.scratch)
+				t.mu.Unlock()
+				if ok {
+					s.mu.Unlock()
+					return
+				}
+			}
 		}
+		s.mu.Unlock()
+		break
 	}
-	// More producers than shards are inside Log right now; waiting for one
-	// would make Log block, so this line is dropped instead.
-	l.shards[first].dropped.Add(1)
+	// The rings are full, or more producers than shards are inside Log
+	// right now (waiting for one would make Log block): the line is dropped.
+	l.shards[0].dropped.Add(1)
+}
+
+// put queues line in s, whose lock the caller holds, and wakes the flusher
+// when s was empty (the first line after a quiet spell goes out at once)
+// or is now half full.
+func (l *Logger) put(s *shard, line []byte) bool {
+	ok, wasEmpty, halfFull := s.put(line)
+	if wasEmpty {
+		signal(l.wake)
+	}
+	if halfFull {
+		signal(l.urgent)
+	}
+	return ok
+}
+
+// signal leaves a wake-up in ch (capacity 1) unless one is pending.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }
 
 // Dropped returns the number of lines lost so far: rings full, all shards
@@ -264,10 +293,7 @@ func (l *Logger) Reopen() error {
 		}
 		return ErrClosed
 	}
-	select {
-	case l.wake <- struct{}{}:
-	default:
-	}
+	signal(l.wake)
 	return nil
 }
 
@@ -299,22 +325,52 @@ func (l *Logger) Close() error {
 	}
 }
 
-// run is the flusher goroutine: it alone reads the rings and writes.
+// run is the flusher goroutine: it alone reads the rings and writes. It
+// sleeps until a line arrives, writes it at once, and while more keep
+// coming writes every FlushInterval: an idle log costs no wake-ups.
 func (l *Logger) run() {
 	defer close(l.done)
-	tick := time.NewTicker(l.opts.FlushInterval)
-	defer tick.Stop()
+	pause := time.NewTimer(time.Hour)
+	pause.Stop()
+	defer pause.Stop()
 	for {
 		select {
 		case <-l.quit:
-			l.flushAll()
-			l.closeErr = l.closeDest()
+			l.finish()
 			return
-		case <-tick.C:
 		case <-l.wake:
+		case <-l.urgent:
 		}
 		l.flushAll()
+		for l.linesWaiting() {
+			pause.Reset(l.opts.FlushInterval)
+			select {
+			case <-l.quit:
+				l.finish()
+				return
+			case <-l.urgent:
+			case <-pause.C:
+			}
+			l.flushAll()
+		}
 	}
+}
+
+// finish writes what is left and closes the destination (Close).
+func (l *Logger) finish() {
+	l.flushAll()
+	l.closeErr = l.closeDest()
+}
+
+// linesWaiting reports whether a ring holds lines not yet taken. Lines put
+// after it reports false find their ring empty and wake the flusher.
+func (l *Logger) linesWaiting() bool {
+	for _, s := range l.shards {
+		if s.head.Load() != s.tail.Load() {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *Logger) flushAll() {

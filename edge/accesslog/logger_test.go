@@ -36,6 +36,12 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	return b.buf.Write(p)
 }
 
+func (b *syncBuffer) writeCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.writes
+}
+
 func (b *syncBuffer) lines(t *testing.T) []map[string]any {
 	t.Helper()
 	b.mu.Lock()
@@ -484,20 +490,90 @@ func TestShardRingWrapsAround(t *testing.T) {
 	var out syncBuffer
 	l.w = &out
 	for i := range 10 {
-		if ok, _ := s.put(line[:20]); !ok {
+		if ok, _, _ := s.put(line[:20]); !ok {
 			t.Fatalf("put %d failed", i)
 		}
-		if ok, _ := s.put(line[20:]); !ok {
+		if ok, _, _ := s.put(line[20:]); !ok {
 			t.Fatalf("put %d failed", i)
 		}
 		l.drain(s)
 		l.writeBuf()
 	}
-	if ok, _ := s.put(make([]byte, 65)); ok {
+	if ok, _, _ := s.put(make([]byte, 65)); ok {
 		t.Fatal("oversized put succeeded")
 	}
 	if got, want := out.buf.String(), strings.Repeat(string(line), 10); got != want {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// TestLoggerWritesPromptlyInOrder: a line after a quiet spell is written at
+// once, not after FlushInterval; lines logged one after another (no
+// contention) reach the destination in that order; an idle logger sleeps.
+func TestLoggerWritesPromptlyInOrder(t *testing.T) {
+	var out syncBuffer
+	l := New(&out, Options{Shards: 4, FlushInterval: time.Hour})
+	defer l.Close()
+	e := sampleEntry()
+	for i := range 3 {
+		e.Status = 200 + i
+		l.Log(&e)
+		waitFor(t, "the line after a quiet spell", func() bool { return len(out.lines(t)) == i+1 })
+	}
+
+	var burst syncBuffer
+	lb := New(&burst, Options{Shards: 4, FlushInterval: 2 * time.Millisecond})
+	defer lb.Close()
+	for i := range 50 {
+		e.Status = 300 + i
+		lb.Log(&e)
+	}
+	waitFor(t, "the burst", func() bool { return len(burst.lines(t)) == 50 })
+	for i, m := range burst.lines(t) {
+		if got := int(m["status"].(float64)); got != 300+i {
+			t.Fatalf("line %d has status %d: lines out of order", i, got)
+		}
+	}
+	writes := burst.writeCount()
+	time.Sleep(50 * time.Millisecond)
+	if n := burst.writeCount() - writes; n != 0 {
+		t.Fatalf("an idle logger wrote %d times", n)
+	}
+}
+
+// gatedWriter blocks every Write until open is closed.
+type gatedWriter struct {
+	open chan struct{}
+	syncBuffer
+}
+
+func (g *gatedWriter) Write(p []byte) (int, error) {
+	<-g.open
+	return g.syncBuffer.Write(p)
+}
+
+// TestLoggerFullShardSpills: while the destination is stuck, a line that
+// does not fit its ring goes to the next one rather than being dropped.
+func TestLoggerFullShardSpills(t *testing.T) {
+	w := &gatedWriter{open: make(chan struct{})}
+	l := New(w, Options{Shards: 2, BufBytes: 8 << 10, FlushInterval: time.Millisecond})
+	e := sampleEntry()
+	line := uint64(len(appendEntry(nil, &e)))
+	l.Log(&e) // taken by the flusher, which is then stuck in Write
+	waitFor(t, "the flusher to take the first line", func() bool { return l.shards[0].tail.Load() == line })
+	n := 1
+	for ; l.shards[1].head.Load() == 0 && n < 100; n++ {
+		l.Log(&e)
+	}
+	if l.Dropped() != 0 || l.shards[1].head.Load() != line || n < 4<<10/int(line) {
+		t.Fatalf("after %d lines: dropped %d, ring 1 holds %d bytes", n, l.Dropped(), l.shards[1].head.Load())
+	}
+	close(w.open)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(w.lines(t)); got != n || l.Dropped() != 0 {
+		t.Fatalf("wrote %d lines of %d, dropped %d", got, n, l.Dropped())
 	}
 }
 

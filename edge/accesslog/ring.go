@@ -35,16 +35,17 @@ func newShard(size int) *shard {
 }
 
 // put copies line into the ring whole, or not at all. It reports whether
-// the line went in and whether the ring just crossed half full (the flusher
-// should be woken). Only the mu holder may call it.
-func (s *shard) put(line []byte) (ok, wake bool) {
+// the line went in, whether the ring was empty before (the flusher may be
+// asleep) and whether it just crossed half full (the flusher should not
+// wait). Only the mu holder may call it.
+func (s *shard) put(line []byte) (ok, wasEmpty, halfFull bool) {
 	head := s.head.Load()
 	tail := s.tail.Load()
 	size := uint64(len(s.buf))
 	used := head - tail
 	n := uint64(len(line))
 	if n > size-used {
-		return false, true
+		return false, false, true
 	}
 	off := head & s.mask
 	if c := copy(s.buf[off:], line); c < len(line) {
@@ -52,5 +53,5 @@ func (s *shard) put(line []byte) (ok, wake bool) {
 	}
 	s.head.Store(head + n)
 	half := size / 2
-	return true, used < half && used+n >= half
+	return true, used == 0, used < half && used+n >= half
 }
