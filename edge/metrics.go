@@ -293,6 +293,48 @@ var specFamilies = [...]struct{ name, typ string }{
 	{"portico_config_reloads_total", "counter"},
 }
 
+// metricHelp is each family's HELP text: the metrics library writes HELP
+// lines without any, which promtool's lint and people reading a scrape
+// both miss.
+var metricHelp = map[string]string{
+	"portico_http_requests_total":               "Requests answered, by listener, route and status code.",
+	"portico_http_request_duration_seconds":     "Time from a request's first byte to the end of its answer.",
+	"portico_upstream_request_duration_seconds": "Time from sending a request upstream to the end of the upstream's answer.",
+	"portico_upstream_target_healthy":           "1 while the target is in its pool's rotation, 0 while marked down.",
+	"portico_connections_active":                "Client connections open now, by listener.",
+	"portico_connections_refused_total":         "Client connections closed at accept: the listener was at max_connections.",
+	"portico_auth_rejected_total":               "Requests refused by authentication or authorisation, by route, auth and reason.",
+	"portico_ratelimit_rejected_total":          "Requests refused with 429 by a rate limit, by route and limit.",
+	"portico_config_reloads_total":              "Route file reloads, by result.",
+	"portico_h2_connection_errors_total":        "HTTP/2 connections ended by a protocol error or a defence, by listener and reason.",
+	"portico_tls_handshakes_in_flight":          "TLS handshakes under way now.",
+	"portico_tls_handshakes_queued":             "TLS handshakes waiting for a handshake slot now.",
+	"portico_tls_handshakes_awaiting_peer":      "TLS handshakes waiting for the client's next message now.",
+	"portico_tls_handshakes_refused_total":      "TLS handshakes refused: too many at once.",
+	"portico_tls_handshakes_completed_total":    "TLS handshakes completed.",
+	"portico_tls_handshakes_failed_total":       "TLS handshakes that failed.",
+	"portico_tls_handshakes_timed_out_total":    "TLS handshakes not finished within header_timeout.",
+	"portico_access_log_dropped_total":          "Access-log lines dropped: the buffer was full or a write failed.",
+}
+
+// withHelp copies a scrape from src to dst, giving each empty HELP line
+// of a family in metricHelp its text.
+func withHelp(dst, src []byte) []byte {
+	for len(src) > 0 {
+		line, rest, _ := bytes.Cut(src, []byte("\n"))
+		src = rest
+		dst = append(dst, line...)
+		if name, ok := bytes.CutPrefix(line, []byte("# HELP ")); ok {
+			if help, ok := metricHelp[string(name)]; ok {
+				dst = append(dst, ' ')
+				dst = append(dst, help...)
+			}
+		}
+		dst = append(dst, '\n')
+	}
+	return dst
+}
+
 func (m *metricsRegistry) writePrometheus(w io.Writer) {
 	var buf bytes.Buffer
 	m.set.WritePrometheus(&buf)
@@ -302,7 +344,7 @@ func (m *metricsRegistry) writePrometheus(w io.Writer) {
 			buf.WriteString("# HELP " + f.name + "\n# TYPE " + f.name + " " + f.typ + "\n")
 		}
 	}
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(withHelp(make([]byte, 0, buf.Len()+4096), buf.Bytes()))
 	if m.handshakeTotals != nil {
 		t := m.handshakeTotals()
 		writeCounter(w, "portico_tls_handshakes_refused_total", t.Refused)
@@ -321,7 +363,7 @@ func (m *metricsRegistry) writePrometheus(w io.Writer) {
 }
 
 func writeCounter(w io.Writer, name string, v uint64) {
-	io.WriteString(w, "# TYPE "+name+" counter\n"+name+" ")
+	io.WriteString(w, "# HELP "+name+" "+metricHelp[name]+"\n# TYPE "+name+" counter\n"+name+" ")
 	io.WriteString(w, strconv.FormatUint(v, 10))
 	io.WriteString(w, "\n")
 }

@@ -262,7 +262,7 @@ func (s *Server) Start() error {
 		s.admin = admin.New(a.Address, &adminProvider{s: s}, s.metrics.writePrometheus)
 		if err := s.admin.Start(); err != nil {
 			s.stopEngine()
-			return fmt.Errorf("cannot start admin listener on %s: %w", a.Address, err)
+			return err // it names the admin address
 		}
 	}
 	s.ready.Store(true)

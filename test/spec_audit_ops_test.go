@@ -196,6 +196,35 @@ func TestSpecAuditVersion(t *testing.T) {
 	}
 }
 
+// Help is an answer, not an error: usage on stdout and exit 0 for the
+// program and for each command; a bad flag is usage on stderr and exit 2.
+func TestHelpAndBadFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stdout bool
+	}{
+		{[]string{"--help"}, 0, true},
+		{[]string{"run", "-h"}, 0, true},
+		{[]string{"validate", "--help"}, 0, true},
+		{[]string{"demo", "-h"}, 0, true},
+		{[]string{"run", "-x"}, 2, false},
+		{[]string{"validate"}, 2, false},
+	} {
+		cmd := exec.Command(bin(t), tc.args...)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		_ = cmd.Run()
+		out, other := stdout.String(), stderr.String()
+		if !tc.stdout {
+			out, other = other, out
+		}
+		if code := cmd.ProcessState.ExitCode(); code != tc.code || !strings.Contains(out, "usage") && !strings.Contains(out, "-c FILE") || other != "" {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q", tc.args, code, stdout.String(), stderr.String())
+		}
+	}
+}
+
 // SPEC §1: SIGINT drains like SIGTERM: /readyz answers 503 while draining,
 // the in-flight request finishes, new connections are refused, exit 0.
 func TestSpecAuditSIGINTDrain(t *testing.T) {
@@ -411,6 +440,13 @@ routes:
 	for _, g := range []string{"in_flight", "queued", "awaiting_peer"} {
 		if !regexp.MustCompile(`(?m)^portico_tls_handshakes_` + g + ` \d+$`).MatchString(m) {
 			t.Errorf("no gauge portico_tls_handshakes_%s", g)
+		}
+	}
+	// Every Portico family says what it counts (promtool lints a HELP
+	// line without text).
+	for _, typ := range regexp.MustCompile(`(?m)^# TYPE (portico_\S+) `).FindAllStringSubmatch(m, -1) {
+		if !regexp.MustCompile(`(?m)^# HELP ` + typ[1] + ` \S`).MatchString(m) {
+			t.Errorf("%s has no HELP text", typ[1])
 		}
 	}
 	for _, h := range []string{"portico_http_request_duration_seconds", "portico_upstream_request_duration_seconds"} {

@@ -27,12 +27,11 @@ var demoYAML string
 // not for its data path.
 func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	listen := fs.String("listen", "127.0.0.1:8080", "gateway listener address (loopback)")
 	tlsListen := fs.String("tls-listen", "127.0.0.1:8443", "TLS listener address (loopback; self-signed certificate)")
 	adminAddr := fs.String("admin", "127.0.0.1:9901", "admin listener address (loopback)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "portico demo: unexpected argument %q\n", fs.Arg(0))

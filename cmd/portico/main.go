@@ -62,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "run":
-		return cmdRun(args[1:], stderr)
+		return cmdRun(args[1:], stdout, stderr)
 	case "validate":
 		return cmdValidate(args[1:], stdout, stderr)
 	case "demo":
@@ -100,30 +100,51 @@ func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-func configFlag(name string, args []string, stderr io.Writer) (string, bool) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+// parseFlags parses a command's flags. -h or --help prints the command's
+// usage on stdout and ends it with 0, as `portico help` does; a bad flag
+// prints the error and the usage on stderr and ends it with 2.
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (code int, ok bool) {
 	fs.SetOutput(stderr)
-	path := fs.String("c", "", "route file (YAML or JSON)")
-	if err := fs.Parse(args); err != nil {
-		return "", false
+	fs.Usage = func() {} // printed below, on the stream the outcome calls for
+	err := fs.Parse(args)
+	if err == nil {
+		return 0, true
 	}
-	if *path == "" {
+	w, code := stderr, 2
+	if errors.Is(err, flag.ErrHelp) {
+		w, code = stdout, 0
+	}
+	fmt.Fprintf(w, "usage: portico %s [flags]\n", fs.Name())
+	fs.SetOutput(w)
+	fs.PrintDefaults()
+	return code, false
+}
+
+// configFlag parses the -c FILE of run and validate. Unless ok, the
+// command ends with code.
+func configFlag(name string, args []string, stdout, stderr io.Writer) (path string, code int, ok bool) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	file := fs.String("c", "", "route file (YAML or JSON)")
+	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+		return "", code, false
+	}
+	if *file == "" {
 		fmt.Fprintf(stderr, "portico %s: -c FILE is required\n", name)
-		return "", false
+		return "", 2, false
 	}
 	if fs.NArg() > 0 {
 		// A second file name or a misplaced flag would otherwise be
 		// ignored, and the command would report on something else.
 		fmt.Fprintf(stderr, "portico %s: unexpected argument %q (one route file, given with -c)\n", name, fs.Arg(0))
-		return "", false
+		return "", 2, false
 	}
-	return *path, true
+	return *file, 0, true
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	path, ok := configFlag("validate", args, stderr)
+	path, code, ok := configFlag("validate", args, stdout, stderr)
 	if !ok {
-		return 2
+		return code
 	}
 	cfg, err := config.Load(path)
 	if err == nil {
@@ -162,10 +183,10 @@ func problems(path string, err error) []config.Problem {
 	return ps
 }
 
-func cmdRun(args []string, stderr io.Writer) int {
-	path, ok := configFlag("run", args, stderr)
+func cmdRun(args []string, stdout, stderr io.Writer) int {
+	path, code, ok := configFlag("run", args, stdout, stderr)
 	if !ok {
-		return 2
+		return code
 	}
 	sigs := watchSignals()
 	defer signal.Stop(sigs)

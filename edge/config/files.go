@@ -53,24 +53,23 @@ func unwrapPath(err error) error {
 }
 
 // checkCertPair reads a certificate chain and key and checks that they
-// parse and belong together. which is "cert" or "key": the file the error
-// is about.
-func checkCertPair(certFile, certName, keyFile, keyName string) (which string, err error) {
-	certPEM, err := readAux(certFile, certName)
-	if err != nil {
-		return "cert", err
+// parse and belong together: certErr is about the certificate file, keyErr
+// about the key file (or the pair, when both files are good alone).
+func checkCertPair(certFile, certName, keyFile, keyName string) (certErr, keyErr error) {
+	certPEM, certErr := readAux(certFile, certName)
+	keyPEM, keyErr := readAux(keyFile, keyName)
+	if certErr == nil {
+		if err := certsIn(certPEM); err != nil {
+			certErr = fmt.Errorf("%s: %w", certName, err)
+		}
 	}
-	keyPEM, kerr := readAux(keyFile, keyName)
-	if kerr != nil {
-		return "key", kerr
-	}
-	if err := certsIn(certPEM); err != nil {
-		return "cert", fmt.Errorf("%s: %w", certName, err)
+	if certErr != nil || keyErr != nil {
+		return certErr, keyErr // each file's own problem, both when both have one
 	}
 	if _, err := tls.X509KeyPair(certPEM, keyPEM); err != nil {
-		return "key", fmt.Errorf("%s does not fit %s: %w", keyName, certName, err)
+		return nil, fmt.Errorf("%s does not fit %s: %w", keyName, certName, err)
 	}
-	return "", nil
+	return nil, nil
 }
 
 // certsIn checks that data holds at least one PEM certificate, that all

@@ -259,3 +259,25 @@ func TestTooManyTargets(t *testing.T) {
 		t.Fatalf("got:\n%v", errs)
 	}
 }
+
+// A certificate pair whose files are both unreadable is two problems, one
+// on each field, not one on the certificate alone.
+func TestCertPairBothFilesMissing(t *testing.T) {
+	errs := parseErrs(t, `version: 1
+listeners:
+  - name: web
+    address: "127.0.0.1:8443"
+    tls:
+      certificates: [{cert_file: /nonexistent/a.crt, key_file: /nonexistent/a.key}]
+upstreams: [{name: app, targets: [{address: "127.0.0.1:9000"}]}]
+routes: [{name: r, upstream: app}]
+`)
+	var paths []string
+	for _, p := range errs.Problems {
+		paths = append(paths, p.Path)
+	}
+	want := []string{"listeners[0].tls.certificates[0].cert_file", "listeners[0].tls.certificates[0].key_file"}
+	if !reflect.DeepEqual(paths, want) {
+		t.Fatalf("problems at %v, want %v:\n%v", paths, want, errs)
+	}
+}

@@ -249,12 +249,12 @@ func (v *validator) certPair(path string, c *CertPair) {
 	}
 	certName, keyName := c.CertFile, c.KeyFile
 	c.CertFile, c.KeyFile = v.resolve(c.CertFile), v.resolve(c.KeyFile)
-	if p, err := checkCertPair(c.CertFile, certName, c.KeyFile, keyName); err != nil {
-		if p == "key" {
-			v.errf(kf, "%v", err)
-		} else {
-			v.errf(cf, "%v", err)
-		}
+	certErr, keyErr := checkCertPair(c.CertFile, certName, c.KeyFile, keyName)
+	if certErr != nil {
+		v.errf(cf, "%v", certErr)
+	}
+	if keyErr != nil {
+		v.errf(kf, "%v", keyErr)
 	}
 }
 
