@@ -686,6 +686,12 @@ func (c *ServerConn) headerFragment(frag []byte, end bool) error {
 		}
 		return c.connError(http2.ErrCodeCompression, "hpack")
 	}
+	if c.hdrDecBytes > hpackBombFactor*c.cfg.MaxHeaderBytes {
+		// An HPACK bomb (small references to a large table entry): no
+		// client sends such a list, and decoding the rest of its blocks
+		// would cost far more than the attacker's bytes.
+		return c.abortHeaderBlock("hpack_bomb")
+	}
 	if !end {
 		return nil
 	}
@@ -705,10 +711,10 @@ func (c *ServerConn) onField(hf hpack.HeaderField) {
 	}
 	c.hdrDecBytes += len(hf.Name) + len(hf.Value) + 32
 	if c.hdrDecBytes > c.cfg.MaxHeaderBytes {
-		// Keep decoding (HPACK state), store nothing more: the HPACK bomb
-		// and oversized header lists stop here.
+		// Keep decoding (HPACK state), store nothing more: oversized
+		// header lists stop here (431), and are counted on so that an
+		// HPACK bomb ends the connection (headerFragment).
 		c.hdrTooLarge = true
-		c.dec.SetEmitEnabled(false)
 		return
 	}
 	s := c.hdrTarget
@@ -877,6 +883,11 @@ func (c *ServerConn) rejectHead(s *Stream) {
 	s.finalSent = true
 	c.finishStream(s)
 }
+
+// hpackBombFactor × MaxHeaderBytes of decoded header list in one block ends
+// the connection: a list merely too large is answered 431 on a living
+// connection, one this far past the limit is an attack.
+const hpackBombFactor = 16
 
 // abortHeaderBlock ends the connection over a header block past the hard
 // caps (encoded size over 2×MaxHeaderBytes, or an HPACK string the decoder

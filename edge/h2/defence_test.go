@@ -167,26 +167,48 @@ func (cl *client) encodeLiteral(name, value string) []byte {
 	return appendHpackString(b, []byte(value))
 }
 
-// TestDefenceHPACKBomb: one 4000-byte field in the dynamic table, then a
-// block referencing it 200 times (800 KB decoded from ~200 bytes). The
-// stream gets 431, nothing is stored past the limit, the connection lives.
-func TestDefenceHPACKBomb(t *testing.T) {
-	cl := newClient(t, Config{MaxHeaderBytes: 16 << 10})
-	cl.handshake()
+// hpackBombBlock is a request block that puts a 4000-byte field in the
+// dynamic table and then references it refs times more.
+func hpackBombBlock(cl *client, refs int) []byte {
 	big := string(bytes.Repeat([]byte("b"), 4000))
 	cl.hbuf.Reset()
-	for _, f := range reqFields("GET", "/") {
-		_ = f
-	}
 	fields := reqFields("GET", "/")
 	for i := 0; i < len(fields); i += 2 {
 		cl.enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
 	}
 	cl.enc.WriteField(hpack.HeaderField{Name: "x-bomb", Value: big}) // indexed: dynamic entry 62
 	block := bytes.Clone(cl.hbuf.Bytes())
-	for range 200 {
+	for range refs {
 		block = append(block, 0x80|62)
 	}
+	return block
+}
+
+// TestDefenceHPACKBombEndsConnection: a block referencing a 4000-byte
+// table entry 200 times (800 KB decoded from ~200 bytes, 50 times the
+// limit) is an attack: 431 for its stream, then GOAWAY(ENHANCE_YOUR_CALM).
+func TestDefenceHPACKBombEndsConnection(t *testing.T) {
+	cl := newClient(t, Config{MaxHeaderBytes: 16 << 10})
+	cl.handshake()
+	cl.c.h = handlerFuncs{onRequest: func(s *Stream) { t.Error("bomb delivered") }}
+	cl.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hpackBombBlock(cl, 200), EndStream: true, EndHeaders: true})
+	cl.sync()
+	if res, _ := cl.collect(1); res[1].status != "431" {
+		t.Fatalf("%v", res[1])
+	}
+	if ga := cl.expectGoAway(); ga.ErrCode != http2.ErrCodeEnhanceYourCalm || string(ga.DebugData()) != "hpack_bomb" {
+		t.Fatalf("GOAWAY %v %q", ga.ErrCode, ga.DebugData())
+	}
+}
+
+// TestDefenceHPACKBomb: one 4000-byte field in the dynamic table, then a
+// block referencing it 10 times (40 KB decoded from ~10 bytes, over the
+// 16 KiB limit). The stream gets 431, nothing is stored past the limit,
+// the connection lives.
+func TestDefenceHPACKBomb(t *testing.T) {
+	cl := newClient(t, Config{MaxHeaderBytes: 16 << 10})
+	cl.handshake()
+	block := hpackBombBlock(cl, 10)
 	var maxArena int
 	cl.c.h = handlerFuncs{onRequest: func(s *Stream) { t.Error("bomb delivered") }}
 	cl.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block, EndStream: true, EndHeaders: true})
