@@ -543,7 +543,7 @@ func (cc *clientConn) startRequest(head []byte) {
 
 // bodyWait is how much of a Content-Length request body is read before
 // the request takes an upstream target (awaitBody): all of it when it is
-// smaller.
+// smaller. HTTP/2 streams wait for less (bodyWaitBytes).
 const bodyWait = 64 << 10
 
 // bodyWaitMax bounds that wait on a route without a timeout: at least
@@ -551,23 +551,20 @@ const bodyWait = 64 << 10
 const bodyWaitMax = 30 * time.Second
 
 // awaitBody holds a request until its Content-Length body has arrived, or
-// its first bodyWait bytes have, before it takes an upstream target and
-// connection: a client trickling its body cannot hold upstream capacity (a
-// max_conns slot) for the route timeout at the cost of a few bytes, as
-// HAProxy's http-buffer-request and nginx's request buffering avoid. The
-// wait is bounded by idle_timeout between bytes and the route timeout
-// (else bodyWaitMax) in all: past it, 408. Larger bodies then stream as
-// they come, never held whole. Not held: chunked bodies (a streaming
-// client may wait for the upstream's answer before it sends more, as
-// gRPC-style bidirectional calls do), bodies behind Expect: 100-continue
-// (the client waits for the upstream's 100) and HTTP/2 streams (their
-// connection window is shared by every stream: streams all waiting could
-// exhaust it). It reports whether the request was held.
+// its first bodyWait bytes have (fewer on HTTP/2: bodyWaitBytes), before
+// it takes an upstream target and connection: a client trickling its body
+// cannot hold upstream capacity (a max_conns slot) for the route timeout
+// at the cost of a few bytes, as HAProxy's http-buffer-request and nginx's
+// request buffering avoid. The wait is bounded by idle_timeout between
+// bytes (HTTP/1.1; an HTTP/2 stream has its connection's timers) and the
+// route timeout (else bodyWaitMax) in all: past it, 408. Larger bodies
+// then stream as they come, never held whole. Not held: chunked bodies and
+// HTTP/2 ones of unknown length (a streaming client may wait for the
+// upstream's answer before it sends more, as bidirectional calls do), and
+// bodies behind Expect: 100-continue (the client waits for the upstream's
+// 100). It reports whether the request was held.
 func (cc *clientConn) awaitBody() bool {
 	if cc.bodyKind != bodyLength || cc.expect100 || cc.bodyBuffered() {
-		return false
-	}
-	if _, stream := cc.gc.(*streamIO); stream {
 		return false
 	}
 	cc.state = stateBodyWait
@@ -581,9 +578,21 @@ func (cc *clientConn) awaitBody() bool {
 }
 
 // bodyBuffered reports whether the body behind the head is in, or
-// bodyWait bytes of it are.
+// bodyWaitBytes of it are.
 func (cc *clientConn) bodyBuffered() bool {
-	return int64(cc.gc.InboundBuffered()-cc.headPending) >= min(cc.bodyLeft, bodyWait)
+	return int64(cc.gc.InboundBuffered()-cc.headPending) >= min(cc.bodyLeft, cc.bodyWaitBytes())
+}
+
+// bodyWaitBytes is how much of a larger body awaitBody waits for. Every
+// stream of an HTTP/2 connection draws on one connection window, and a
+// held stream returns no credit: their shares must fit in the window
+// together, or streams could exhaust it with none of them at its share
+// (16 KiB with the default 4 MiB window and 256 streams).
+func (cc *clientConn) bodyWaitBytes() int64 {
+	if _, stream := cc.gc.(*streamIO); stream {
+		return min(bodyWait, int64(h2.DefaultConnWindowSize)/int64(max(cc.ls.h2MaxStreams, 1)))
+	}
+	return bodyWait
 }
 
 // bodyArrived moves a request out of stateBodyWait once awaitBody's wait

@@ -247,3 +247,83 @@ routes:
 		}
 	}
 }
+
+// HTTP/2 streams with a Content-Length body are held as HTTP/1.1 requests
+// are, until the body or its first 16 KiB (the connection window's share
+// of each stream) are in: streams trickling their bodies hold no max_conns
+// slot and get 408 at the route timeout; whole bodies, larger ones sent at
+// once, and bodies of unknown length (streamed) are proxied.
+func TestSlowH2BodyHoldsNoUpstreamSlot(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		fmt.Fprintf(w, "got %d", len(body))
+	})
+	g := startGateway(t, `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+    protocols: [http1, h2c]
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+upstreams:
+  - name: app
+    max_conns: 2
+    targets: [{address: "`+up.addr()+`"}]
+routes:
+  - name: all
+    match: {path_prefix: /}
+    upstream: app
+    timeout: 2s
+`)
+	c := h2cClient()
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	post := func(path string, body io.Reader, length int64) result {
+		req, _ := http.NewRequest("POST", "http://"+g.addr+path, body)
+		req.ContentLength = length
+		resp, err := c.Do(req)
+		if err != nil {
+			return result{err: err}
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return result{status: resp.StatusCode, body: string(b)}
+	}
+	var writers []*io.PipeWriter
+	slow := make(chan result, 4)
+	for range 4 {
+		pr, pw := io.Pipe()
+		writers = append(writers, pw)
+		go func() { slow <- post("/slow", pr, 1<<20) }()
+		go pw.Write([]byte("trickle")) // a few bytes, then nothing
+	}
+	time.Sleep(300 * time.Millisecond)
+	for i := 0; i < 3; i++ {
+		if r := post("/ok", strings.NewReader("x"), 1); r.status != 200 || r.body != "got 1" {
+			t.Fatalf("request %d beside trickled streams: %+v", i, r)
+		}
+	}
+	for _, n := range []int64{5000, 300000} {
+		if r := post("/post", strings.NewReader(strings.Repeat("b", int(n))), n); r.status != 200 || r.body != fmt.Sprintf("got %d", n) {
+			t.Fatalf("a %d-byte body sent at once: %+v", n, r)
+		}
+		if r := post("/stream", io.MultiReader(strings.NewReader(strings.Repeat("c", int(n)))), -1); r.status != 200 || r.body != fmt.Sprintf("got %d", n) {
+			t.Fatalf("a %d-byte body of unknown length: %+v", n, r)
+		}
+	}
+	for range 4 {
+		select {
+		case r := <-slow:
+			if r.status != 408 {
+				t.Errorf("trickled stream: %+v, want 408", r)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a trickled stream got no answer")
+		}
+	}
+	for _, pw := range writers {
+		pw.Close()
+	}
+}
