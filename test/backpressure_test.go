@@ -165,6 +165,27 @@ func TestSlowUpstreamUploadBoundedMemory(t *testing.T) {
 	}
 }
 
+// twoSlotConfig is one listener (with listenerExtra) and one route (with
+// routeExtra) to an upstream of max_conns 2: what a few held requests
+// would exhaust.
+func twoSlotConfig(upstream, listenerExtra, routeExtra string) string {
+	return `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+` + listenerExtra + `admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+upstreams:
+  - name: app
+    max_conns: 2
+    targets: [{address: "` + upstream + `"}]
+routes:
+  - name: all
+    match: {path_prefix: /}
+    upstream: app
+` + routeExtra
+}
+
 // A Content-Length request body is read whole, or its first 64 KiB are,
 // before the request takes an upstream target: clients trickling their
 // bodies cannot hold max_conns slots (the others got 503 overloaded) for
@@ -176,22 +197,7 @@ func TestSlowBodyHoldsNoUpstreamSlot(t *testing.T) {
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
 		fmt.Fprintf(w, "got %d", len(body))
 	})
-	g := startGateway(t, `version: 1
-listeners:
-  - name: public
-    address: "{{LISTEN}}"
-    limits: {idle_timeout: 2s}
-admin: {address: "{{ADMIN}}"}
-access_log: {path: "off"}
-upstreams:
-  - name: app
-    max_conns: 2
-    targets: [{address: "`+up.addr()+`"}]
-routes:
-  - name: all
-    match: {path_prefix: /}
-    upstream: app
-`)
+	g := startGateway(t, twoSlotConfig(up.addr(), "    limits: {idle_timeout: 2s}\n", ""))
 	trickled := []string{
 		"POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\nx",
 		"POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n" + strings.Repeat("y", 60000),
@@ -257,23 +263,7 @@ func TestSlowH2BodyHoldsNoUpstreamSlot(t *testing.T) {
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
 		fmt.Fprintf(w, "got %d", len(body))
 	})
-	g := startGateway(t, `version: 1
-listeners:
-  - name: public
-    address: "{{LISTEN}}"
-    protocols: [http1, h2c]
-admin: {address: "{{ADMIN}}"}
-access_log: {path: "off"}
-upstreams:
-  - name: app
-    max_conns: 2
-    targets: [{address: "`+up.addr()+`"}]
-routes:
-  - name: all
-    match: {path_prefix: /}
-    upstream: app
-    timeout: 2s
-`)
+	g := startGateway(t, twoSlotConfig(up.addr(), "    protocols: [http1, h2c]\n", "    timeout: 2s\n"))
 	c := h2cClient()
 	type result struct {
 		status int
