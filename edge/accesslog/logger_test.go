@@ -323,6 +323,19 @@ func (w *failingWriter) Write(p []byte) (int, error) {
 	return min(w.n, len(p)), errors.New("disk full")
 }
 
+// queueUnflushed puts n sample lines in the first ring without waking the
+// flusher (Log would), so that Close writes them all in one Write.
+func queueUnflushed(l *Logger, n int) {
+	e := sampleEntry()
+	line := appendEntry(nil, &e)
+	s := l.shards[0]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for range n {
+		s.put(line)
+	}
+}
+
 func TestLoggerWriteErrors(t *testing.T) {
 	var reported atomic.Int32
 	var lastErr atomic.Value
@@ -331,10 +344,7 @@ func TestLoggerWriteErrors(t *testing.T) {
 		reported.Add(1)
 		lastErr.Store(err.Error())
 	}})
-	e := sampleEntry()
-	for range 10 {
-		l.Log(&e)
-	}
+	queueUnflushed(l, 10)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -357,10 +367,7 @@ func (w *shortWriter) Write(p []byte) (int, error) {
 func TestLoggerShortWrite(t *testing.T) {
 	w := &shortWriter{}
 	l := New(w, Options{FlushInterval: time.Hour})
-	e := sampleEntry()
-	for range 4 {
-		l.Log(&e)
-	}
+	queueUnflushed(l, 4)
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -550,6 +557,35 @@ type gatedWriter struct {
 func (g *gatedWriter) Write(p []byte) (int, error) {
 	<-g.open
 	return g.syncBuffer.Write(p)
+}
+
+// countingWriter counts the lines written to it.
+type countingWriter struct{ lines atomic.Int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.lines.Add(int64(bytes.Count(p, []byte("\n"))))
+	return len(p), nil
+}
+
+// TestLoggerNoLostWakeup: a few lines logged back to back are all written
+// without a later line to push them out, however the producer's put and
+// the flusher's drain interleave (a put that saw the ring non-empty
+// while the flusher emptied it used to leave its line for the next one).
+func TestLoggerNoLostWakeup(t *testing.T) {
+	w := &countingWriter{}
+	l := New(w, Options{Shards: 4, FlushInterval: time.Millisecond})
+	defer l.Close()
+	e := sampleEntry()
+	want := int64(0)
+	deadline := time.Now().Add(2 * time.Second)
+	for i := 0; i < 3000 && time.Now().Before(deadline); i++ {
+		k := 1 + i%3
+		for range k {
+			l.Log(&e)
+		}
+		want += int64(k)
+		waitFor(t, "lines without a later one", func() bool { return w.lines.Load() == want })
+	}
 }
 
 // TestLoggerFullShardSpills: while the destination is stuck, a line that

@@ -53,5 +53,11 @@ func (s *shard) put(line []byte) (ok, wasEmpty, halfFull bool) {
 	}
 	s.head.Store(head + n)
 	half := size / 2
-	return true, used == 0, used < half && used+n >= half
+	// The flusher may have drained the lines we saw (tail moved since we
+	// loaded it) and found the ring empty before our head store: it is
+	// asleep, or about to be, and must be woken as for an empty ring.
+	// The atomics are sequentially consistent, so if its look at head
+	// missed our store, this second look at tail sees its drain.
+	wasEmpty = used == 0 || s.tail.Load() != tail
+	return true, wasEmpty, used < half && used+n >= half
 }
