@@ -30,7 +30,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	listen := fs.String("listen", "127.0.0.1:8080", "gateway listener address (loopback)")
 	tlsListen := fs.String("tls-listen", "127.0.0.1:8443", "TLS listener address (loopback; self-signed certificate)")
 	adminAddr := fs.String("admin", "127.0.0.1:9901", "admin listener address (loopback)")
-	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+	if code, ok := parseFlags(fs, "demo [flags]", args, stdout, stderr); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {

@@ -103,7 +103,7 @@ func newLogger(w io.Writer) *slog.Logger {
 // parseFlags parses a command's flags. -h or --help prints the command's
 // usage on stdout and ends it with 0, as `portico help` does; a bad flag
 // prints the error and the usage on stderr and ends it with 2.
-func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (code int, ok bool) {
+func parseFlags(fs *flag.FlagSet, synopsis string, args []string, stdout, stderr io.Writer) (code int, ok bool) {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {} // printed below, on the stream the outcome calls for
 	err := fs.Parse(args)
@@ -114,7 +114,7 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (code
 	if errors.Is(err, flag.ErrHelp) {
 		w, code = stdout, 0
 	}
-	fmt.Fprintf(w, "usage: portico %s [flags]\n", fs.Name())
+	fmt.Fprintf(w, "usage: portico %s\n", synopsis)
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	return code, false
@@ -125,7 +125,7 @@ func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer) (code
 func configFlag(name string, args []string, stdout, stderr io.Writer) (path string, code int, ok bool) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	file := fs.String("c", "", "route file (YAML or JSON)")
-	if code, ok := parseFlags(fs, args, stdout, stderr); !ok {
+	if code, ok := parseFlags(fs, name+" -c FILE", args, stdout, stderr); !ok {
 		return "", code, false
 	}
 	if *file == "" {

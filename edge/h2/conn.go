@@ -997,7 +997,7 @@ func (c *ServerConn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
 		// Valid, but no reply to anything sent: each costs a frame decode
 		// and a scheduling pass (tiny increments never overflow the
 		// window). Past the allowance, each counts as a control frame.
-		if err := c.spendControl(); err != nil {
+		if err := c.spendControlAs("window_update_flood"); err != nil {
 			return err
 		}
 	}
@@ -1382,9 +1382,15 @@ func (c *ServerConn) roll(fc *floodCounter) {
 }
 
 func (c *ServerConn) spendControl() error {
+	return c.spendControlAs("control_flood")
+}
+
+// spendControlAs is spendControl naming the flood reason (the GOAWAY's
+// debug data and the edge's error metric) past the budget.
+func (c *ServerConn) spendControlAs(reason string) error {
 	c.roll(&c.control)
 	if c.control.count++; c.control.count > c.control.max {
-		return c.connError(http2.ErrCodeEnhanceYourCalm, "control_flood")
+		return c.connError(http2.ErrCodeEnhanceYourCalm, reason)
 	}
 	return nil
 }

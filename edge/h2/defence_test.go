@@ -318,8 +318,12 @@ func TestDefenceControlFloods(t *testing.T) {
 			if n > 102+slack[tc.name] {
 				t.Fatalf("closed only after %d frames", n)
 			}
-			if ga := cl.expectGoAway(); ga.ErrCode != http2.ErrCodeEnhanceYourCalm {
+			ga := cl.expectGoAway()
+			if ga.ErrCode != http2.ErrCodeEnhanceYourCalm {
 				t.Fatal(ga.ErrCode)
+			}
+			if strings.Contains(tc.name, "window updates answering nothing") && string(ga.DebugData()) != "window_update_flood" {
+				t.Fatalf("GOAWAY reason %q, want window_update_flood", ga.DebugData())
 			}
 		})
 	}
