@@ -63,6 +63,9 @@ func checkCertPair(certFile, certName, keyFile, keyName string) (certErr, keyErr
 			certErr = fmt.Errorf("%s: %w", certName, err)
 		}
 	}
+	if keyErr == nil && !bytes.Contains(keyPEM, []byte("PRIVATE KEY-----")) {
+		keyErr = fmt.Errorf("%s: no PEM private key in the file", keyName)
+	}
 	if certErr != nil || keyErr != nil {
 		return certErr, keyErr // each file's own problem, both when both have one
 	}

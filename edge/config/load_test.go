@@ -281,3 +281,26 @@ routes: [{name: r, upstream: app}]
 		t.Fatalf("problems at %v, want %v:\n%v", paths, want, errs)
 	}
 }
+
+// A key file without a PEM private key is reported as such, on key_file,
+// not as a key that does not fit its certificate.
+func TestKeyFileWithoutKey(t *testing.T) {
+	dir := t.TempDir()
+	notKey := filepath.Join(dir, "k.pem")
+	os.WriteFile(notKey, []byte("not a key\n"), 0o600)
+	errs := parseErrs(t, `version: 1
+listeners:
+  - name: web
+    address: "127.0.0.1:8443"
+    tls:
+      certificates: [{cert_file: /nonexistent/a.crt, key_file: `+notKey+`}]
+upstreams: [{name: app, targets: [{address: "127.0.0.1:9000"}]}]
+routes: [{name: r, upstream: app}]
+`)
+	for _, p := range errs.Problems {
+		if p.Path == "listeners[0].tls.certificates[0].key_file" && strings.Contains(p.Message, "no PEM private key") {
+			return
+		}
+	}
+	t.Fatalf("no key_file problem naming the missing key:\n%v", errs)
+}
