@@ -661,6 +661,14 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 			// answer: the connection is not reused.
 			uc.dead = true
 		}
+		if cc.isHEAD && parser.ResponseBodyKind(false, &uc.resp) == parser.BodyUntilClose {
+			// An answer to HEAD with neither length nor chunking: the
+			// same answer to GET would have run until the close, and such
+			// an upstream tends to close right after this one too. A
+			// request sent on the connection would race that close, and
+			// one that cannot be resent would get a 502: not reused.
+			uc.dead = true
+		}
 		uc.responseDone(cc)
 	}
 	return n, true

@@ -93,3 +93,48 @@ func TestStaleResendCountsAsAttempt(t *testing.T) {
 		t.Errorf("upstream saw /boom %d times, want 3 (attempts 2 + the first try)", n)
 	}
 }
+
+// An upstream that answers HEAD with neither length nor chunking (its GET
+// answer would run until the close) is not trusted with the next request
+// on that connection: here it drops any second request on a connection
+// unanswered, as one that closes right after such an answer does when
+// the request races its FIN. A PATCH after the HEAD, which cannot be
+// resent once its body has left, gets its answer on a new connection.
+func TestUnframedHeadAnswerNotReused(t *testing.T) {
+	up := rawUpstream(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for n := 0; ; n++ {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, req.Body)
+			switch {
+			case n > 0:
+				return // the close the reuse raced
+			case req.Method == "HEAD":
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n")
+			default:
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(req.Method), req.Method)
+			}
+		}
+	})
+	g := startGateway(t, oneRouteConfig(up, "", ""))
+	conn := g.dial(5 * time.Second)
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	for i := range 5 {
+		io.WriteString(conn, "HEAD /h HTTP/1.1\r\nHost: a\r\n\r\nPATCH /p HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}")
+		for _, method := range []string{"HEAD", "PATCH"} {
+			resp, err := http.ReadResponse(br, &http.Request{Method: method})
+			if err != nil {
+				t.Fatalf("round %d, %s: %v", i, method, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || method == "PATCH" && string(body) != "PATCH" {
+				t.Fatalf("round %d, %s: %d %q", i, method, resp.StatusCode, body)
+			}
+		}
+	}
+}
