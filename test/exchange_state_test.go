@@ -211,19 +211,14 @@ func TestKeepAliveRaceNeverReplaysPost(t *testing.T) {
 	seen := make(chan string, 16)
 	up := rawUpstream(t, func(c net.Conn) {
 		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		br := bufio.NewReader(c)
-		for n := 0; ; n++ {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			io.Copy(io.Discard, req.Body)
+		eachRequest(c, func(n int, req *http.Request) bool {
 			seen <- req.Method + " " + req.URL.Path
 			if n == 1 {
-				return // the second request on a connection: acted on, then closed unanswered
+				return false // the second request on a connection: acted on, then closed unanswered
 			}
 			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		}
+			return true
+		})
 	})
 	g := startGateway(t, oneRouteConfig(up, "", ""))
 	// One client connection: its loop's pooled upstream connection is

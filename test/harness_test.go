@@ -323,6 +323,23 @@ func rawUpstream(t *testing.T, serve func(c net.Conn)) string {
 	return rawUpstreamOn(t, ln, serve)
 }
 
+// eachRequest reads the requests arriving on an upstream connection, each
+// body drained, and hands serve each one with its index on the
+// connection, until serve returns false or the gateway stops sending.
+func eachRequest(c net.Conn, serve func(n int, req *http.Request) bool) {
+	br := bufio.NewReader(c)
+	for n := 0; ; n++ {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		io.Copy(io.Discard, req.Body)
+		if !serve(n, req) {
+			return
+		}
+	}
+}
+
 // rawUpstreamOn is rawUpstream on a listener of the caller's (a TLS one,
 // say).
 func rawUpstreamOn(t *testing.T, ln net.Listener, serve func(c net.Conn)) string {

@@ -20,18 +20,13 @@ func TestStaleKeepAliveRetried(t *testing.T) {
 	var conns atomic.Int64
 	up := rawUpstream(t, func(c net.Conn) {
 		conns.Add(1)
-		br := bufio.NewReader(c)
-		for i := 0; ; i++ {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			io.Copy(io.Discard, req.Body)
-			if i == 1 {
-				return // second request on this connection: close without answering
+		eachRequest(c, func(n int, _ *http.Request) bool {
+			if n == 1 {
+				return false // second request on this connection: close without answering
 			}
 			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-		}
+			return true
+		})
 	})
 	g := startGateway(t, basicConfig(up))
 	for i := 0; i < 6; i++ {
@@ -102,22 +97,17 @@ func TestStaleResendCountsAsAttempt(t *testing.T) {
 // resent once its body has left, gets its answer on a new connection.
 func TestUnframedHeadAnswerNotReused(t *testing.T) {
 	up := rawUpstream(t, func(c net.Conn) {
-		br := bufio.NewReader(c)
-		for n := 0; ; n++ {
-			req, err := http.ReadRequest(br)
-			if err != nil {
-				return
-			}
-			io.Copy(io.Discard, req.Body)
+		eachRequest(c, func(n int, req *http.Request) bool {
 			switch {
 			case n > 0:
-				return // the close the reuse raced
+				return false // the close the reuse raced
 			case req.Method == "HEAD":
 				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n")
 			default:
 				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(req.Method), req.Method)
 			}
-		}
+			return true
+		})
 	})
 	g := startGateway(t, oneRouteConfig(up, "", ""))
 	conn := g.dial(5 * time.Second)
