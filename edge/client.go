@@ -583,14 +583,11 @@ func (cc *clientConn) bodyBuffered() bool {
 	return int64(cc.gc.InboundBuffered()-cc.headPending) >= min(cc.bodyLeft, cc.bodyWaitBytes())
 }
 
-// bodyWaitBytes is how much of a larger body awaitBody waits for. Every
-// stream of an HTTP/2 connection draws on one connection window, and a
-// held stream returns no credit: their shares must fit in the window
-// together, or streams could exhaust it with none of them at its share
-// (16 KiB with the default 4 MiB window and 256 streams).
+// bodyWaitBytes is how much of a larger body awaitBody waits for; on
+// HTTP/2, the connection's holdShare.
 func (cc *clientConn) bodyWaitBytes() int64 {
-	if _, stream := cc.gc.(*streamIO); stream {
-		return min(bodyWait, int64(h2.DefaultConnWindowSize)/int64(max(cc.ls.h2MaxStreams, 1)))
+	if sio, stream := cc.gc.(*streamIO); stream {
+		return sio.h.holdShare
 	}
 	return bodyWait
 }

@@ -40,6 +40,20 @@ type h2Conn struct {
 	lastOpened uint64 // streams opened as of lastBusy
 	abandon    bool   // header timeout: close once the GOAWAY is out
 	errNoted   bool   // the connection error was counted
+	holdShare  int64  // body bytes a held stream waits for (holdShare)
+}
+
+// holdShare is how much of a content-length body a stream of a connection
+// with this window and stream limit waits for before it takes an upstream
+// (awaitBody). Held streams return no credit, and consumed bytes come back
+// to the client only once half the window has (edge/h2's batched
+// connection WINDOW_UPDATE): with every held stream short of its share
+// and the uncredited half just short of its update, the client must still
+// have window left, so the shares of all streams together stay under half
+// the window (8 KiB with 4 MiB and 256 streams). Fixed per connection, as
+// its stream limit is.
+func holdShare(connWindow uint32, maxStreams int) int64 {
+	return min(bodyWait, int64(connWindow/2)/int64(max(maxStreams, 1)))
 }
 
 // Over-size header blocks are answered by the shared error path, not by edge/h2.
@@ -51,7 +65,9 @@ func (lp *loop) newH2Conn(cc *clientConn, gc downstream) *h2Conn {
 	h.sc = h2.NewServerConn(h2.Config{
 		MaxConcurrentStreams: uint32(ls.h2MaxStreams),
 		MaxHeaderBytes:       ls.maxHeaderBytes,
+		ConnWindowSize:       h2.DefaultConnWindowSize,
 	}, h)
+	h.holdShare = holdShare(h2.DefaultConnWindowSize, ls.h2MaxStreams)
 	h.timer.Init(h)
 	h.htimer.Init(h)
 	lp.h2conns[h] = struct{}{}

@@ -4,6 +4,7 @@ package test
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -11,9 +12,13 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // bigBody returns the transfer size and the slow side's read rate: 1 GiB at
@@ -255,7 +260,7 @@ func TestSlowBodyHoldsNoUpstreamSlot(t *testing.T) {
 }
 
 // HTTP/2 streams with a Content-Length body are held as HTTP/1.1 requests
-// are, until the body or its first 16 KiB (the connection window's share
+// are, until the body or its first 8 KiB (half the connection window's share
 // of each stream) are in: streams trickling their bodies hold no max_conns
 // slot and get 408 at the route timeout; whole bodies, larger ones sent at
 // once, and bodies of unknown length (streamed) are proxied.
@@ -315,5 +320,112 @@ func TestSlowH2BodyHoldsNoUpstreamSlot(t *testing.T) {
 	}
 	for _, pw := range writers {
 		pw.Close()
+	}
+}
+
+// Many HTTP/2 uploads on one connection, their DATA frames interleaved
+// (as a client fair to its streams sends them): held streams take no
+// connection credit back until they go upstream, and the connection's
+// consumed bytes are credited only in batches of half the window, so the
+// holds together must leave the client window to finish them. 256
+// streams of 100 kB in 1000-byte frames, in turn, all answered 200 well
+// within the route timeout (a 16 KiB share stalled them into 408 and 504).
+func TestH2HeldUploadsLeaveConnectionWindow(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		fmt.Fprintf(w, "got %d", len(body))
+	})
+	g := startGateway(t, oneRouteConfig(up.addr(), "    protocols: [http1, h2c]\n", "    timeout: 8s\n"))
+	const streams, size, frame = 256, 100_000, 1000
+	c, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	io.WriteString(c, http2.ClientPreface)
+	fr := http2.NewFramer(c, c)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	fr.WriteSettings()
+
+	// The reader keeps the connection's send credit and the answers.
+	var mu sync.Mutex
+	cond := sync.NewCond(&mu)
+	connCredit := int64(65535)
+	statuses := map[uint32]string{}
+	done := 0
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				readErr <- err
+				mu.Lock()
+				cond.Broadcast()
+				mu.Unlock()
+				return
+			}
+			mu.Lock()
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if !f.IsAck() {
+					fr.WriteSettingsAck()
+				}
+			case *http2.WindowUpdateFrame:
+				if f.StreamID == 0 {
+					connCredit += int64(f.Increment)
+				}
+			case *http2.MetaHeadersFrame:
+				statuses[f.StreamID] = f.PseudoValue("status")
+				if f.StreamEnded() {
+					done++
+				}
+			case *http2.DataFrame:
+				if f.StreamEnded() {
+					done++
+				}
+			case *http2.GoAwayFrame:
+				readErr <- fmt.Errorf("GOAWAY %v %q", f.ErrCode, f.DebugData())
+			}
+			cond.Broadcast()
+			mu.Unlock()
+		}
+	}()
+
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	start := time.Now()
+	mu.Lock()
+	for i := range streams {
+		hb.Reset()
+		for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "a"},
+			{":path", fmt.Sprintf("/up/%d", i)}, {"content-length", strconv.Itoa(size)}} {
+			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 1), BlockFragment: hb.Bytes(), EndHeaders: true})
+	}
+	chunk := bytes.Repeat([]byte("u"), frame)
+	for sent := 0; sent < size; sent += frame {
+		for i := range streams {
+			for connCredit < frame && len(readErr) == 0 && time.Since(start) < 15*time.Second {
+				cond.Wait()
+			}
+			if connCredit < frame {
+				mu.Unlock()
+				t.Fatalf("no connection credit after %d bytes of each stream (%v)", sent, time.Since(start))
+			}
+			connCredit -= frame
+			fr.WriteData(uint32(2*i+1), sent+frame >= size, chunk)
+		}
+	}
+	for done < streams && len(readErr) == 0 && time.Since(start) < 15*time.Second {
+		cond.Wait()
+	}
+	got := map[string]int{}
+	for _, s := range statuses {
+		got[s]++
+	}
+	mu.Unlock()
+	if got["200"] != streams || time.Since(start) > 6*time.Second {
+		t.Fatalf("answers %v of %d streams after %v", got, streams, time.Since(start))
 	}
 }
