@@ -206,6 +206,7 @@ func TestSlowBodyHoldsNoUpstreamSlot(t *testing.T) {
 	trickled := []string{
 		"POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\nx",
 		"POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000\r\n\r\n" + strings.Repeat("y", 60000),
+		"POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 70000\r\n\r\n" + strings.Repeat("z", 1000),
 	}
 	var slow []net.Conn
 	for _, req := range trickled {
