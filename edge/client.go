@@ -221,7 +221,16 @@ func (cc *clientConn) OnTimer(t *timewheel.Timer, _ int64) {
 		// upstream connection) for ever. Unanswered: 408 and close; an
 		// answer already given or begun: close, logged with the reason.
 		cc.abortUpstream()
+		cc.countHeldBody()
 		cc.respondError(errBodyTimeout, true)
+	}
+}
+
+// countHeldBody counts, for the log's bytes_in, the body bytes a request
+// held by awaitBody received before it was answered without them.
+func (cc *clientConn) countHeldBody() {
+	if cc.state == stateBodyWait {
+		cc.bytesIn = min(cc.bodyLeft, int64(cc.gc.InboundBuffered()-cc.headPending))
 	}
 }
 
@@ -837,6 +846,7 @@ func (cc *clientConn) onRouteTimeout() {
 	if cc.state == stateBodyWait {
 		// The client's body did not come in time: its delay, not the
 		// upstream's (408, as a stalled body).
+		cc.countHeldBody()
 		cc.respondError(errBodyTimeout, true)
 		return
 	}

@@ -430,3 +430,29 @@ func TestH2HeldUploadsLeaveConnectionWindow(t *testing.T) {
 		t.Fatalf("answers %v of %d streams after %v", got, streams, time.Since(start))
 	}
 }
+
+// A held body answered 408 logs the body bytes that did arrive.
+func TestHeldBodyTimeoutLogsBytesIn(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {})
+	g := startGateway(t, oneRouteConfig(up.addr(), "", "    timeout: 500ms\n"))
+	c := g.dial(5 * time.Second)
+	io.WriteString(c, "POST /held HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n"+strings.Repeat("x", 300))
+	if out, _ := io.ReadAll(c); !strings.HasPrefix(string(out), "HTTP/1.1 408") {
+		t.Fatalf("%.40q, want 408", out)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		for _, l := range strings.Split(g.stdout.String(), "\n") {
+			if strings.Contains(l, `"path":"/held"`) {
+				if !strings.Contains(l, `"status":408`) || !strings.Contains(l, `"bytes_in":300,`) {
+					t.Fatalf("log line %s, want status 408 and bytes_in 300", l)
+				}
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no access-log line for /held")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
