@@ -691,9 +691,10 @@ func (c *ServerConn) headerFragment(frag []byte, end bool) error {
 		return c.connError(http2.ErrCodeCompression, "hpack")
 	}
 	if c.hdrDecBytes > hpackBombFactor*c.cfg.MaxHeaderBytes {
-		// An HPACK bomb (small references to a large table entry): no
-		// client sends such a list, and decoding the rest of its blocks
-		// would cost far more than the attacker's bytes.
+		// An HPACK bomb (one-byte references to large dynamic entries,
+		// or thousands to static ones): no client sends such a list, and
+		// decoding the rest of its blocks would cost far more than the
+		// attacker's bytes.
 		return c.abortHeaderBlock("hpack_bomb")
 	}
 	if !end {
