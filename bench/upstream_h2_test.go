@@ -258,7 +258,12 @@ func TestUpstreamH2CDelay(t *testing.T) {
 	t.Parallel() // gnet takes ~0.5 s to stop an upstream
 	t.Run("healthz_overtakes", func(t *testing.T) {
 		t.Parallel()
-		const delay = 400 * time.Millisecond
+		// Long enough that a loaded machine (make test runs the race
+		// build of other packages beside this one) does not starve the
+		// upstream's loop past it: it then read the healthz only after the
+		// delay had run out and answered in the wrong order (seen once at
+		// 400 ms).
+		const delay = 1500 * time.Millisecond
 		u := startUpstream(t, UpstreamConfig{BodySize: 12, Delay: Delay{Kind: "fixed", Min: delay}})
 		cl, dials := h2cClient(t)
 		h2Do(t, cl, "GET", "http://"+u.Addr()+"/healthz", nil)
