@@ -312,6 +312,10 @@ func (cc *clientConn) processBuffered() {
 
 // readHead parses a request head and starts it. It reports whether progress
 // was made and processing should continue.
+// prefaceRequestLine is the HTTP/1.1-shaped first line of the HTTP/2
+// client preface.
+var prefaceRequestLine = []byte(h2.ClientPreface[:len("PRI * HTTP/2.0\r\n")])
+
 func (cc *clientConn) readHead() bool {
 	n := cc.gc.InboundBuffered()
 	if n == 0 {
@@ -337,6 +341,15 @@ func (cc *clientConn) readHead() bool {
 		}
 		if isH2 {
 			cc.upgradeToH2()
+			return false
+		}
+		// "PRI * HTTP/2.0" only ever begins an HTTP/2 preface: one that
+		// breaks off after it is an HTTP/2 connection error (RFC 9113
+		// §3.4), closed without an HTTP/1.1 answer that client could not
+		// read, as on an HTTP/2-only listener below.
+		if bytes.HasPrefix(buf, prefaceRequestLine) {
+			consume(cc.gc, n)
+			cc.closeNow()
 			return false
 		}
 	}

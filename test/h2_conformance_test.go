@@ -460,3 +460,26 @@ func TestH2PseudoHeaderInjection(t *testing.T) {
 		t.Fatalf("the upstream received %d requests", n)
 	}
 }
+
+// TestBrokenPrefaceOnSharedPort: on a plaintext listener that speaks both
+// HTTP/1.1 and h2c, bytes that begin the HTTP/2 preface's request line
+// and then leave the preface are an HTTP/2 connection error (RFC 9113
+// §3.4): the connection closes without an HTTP/1.1 answer (it got a 505).
+// Anything else malformed is still an HTTP/1.1 request and gets its 400.
+func TestBrokenPrefaceOnSharedPort(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, _ *http.Request, _ []byte) { io.WriteString(w, "ok") })
+	g := startGateway(t, h2cConfig(up.addr()))
+	start := time.Now()
+	if out := g.raw("PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n", 3*time.Second); out != "" {
+		t.Errorf("broken preface answered %q, want a close", out)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("closed after %v, want at once", d)
+	}
+	if out := g.raw("INVALID CONNECTION PREFACE\r\n\r\n", 3*time.Second); !strings.HasPrefix(out, "HTTP/1.1 400 ") {
+		t.Errorf("malformed request line answered %q, want a 400", out)
+	}
+	if out := g.raw("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 3*time.Second); !strings.HasPrefix(out, "HTTP/1.1 200 ") || !strings.HasSuffix(out, "ok") {
+		t.Errorf("HTTP/1.1 on the shared port: %q", out)
+	}
+}
