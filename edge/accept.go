@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"net/netip"
 	"reflect"
 	"time"
 
@@ -85,9 +86,10 @@ func engineLoops(eng gnet.Engine) (loops []engineLoop, ok bool) {
 	return loops, len(loops) > 0
 }
 
-// stopAccepting shuts every loop's listening sockets and reports how many
-// it shut; it waits at most a second for the loops to run the task.
-func (s *Server) stopAccepting() int {
+// stopAccepting shuts every loop's listening sockets bound to one of only
+// (all of them when only is nil) and reports how many it shut; it waits at
+// most a second for the loops to run the task.
+func (s *Server) stopAccepting(only map[netip.AddrPort]bool) int {
 	// gnet registers its loops before it starts them, and every loop that
 	// has served a connection took loopsMu since: taking it here orders
 	// that registration before the read.
@@ -105,6 +107,9 @@ func (s *Server) stopAccepting() int {
 		err := l.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 			n := 0
 			for _, fd := range l.listeners {
+				if only != nil && !only[boundAddr(fd)] {
+					continue
+				}
 				if unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, fd, nil) == nil && unix.Shutdown(fd, unix.SHUT_RD) == nil {
 					n++
 				}
@@ -127,4 +132,20 @@ func (s *Server) stopAccepting() int {
 		}
 	}
 	return total
+}
+
+// boundAddr is the local address of the socket fd (IPv4 unmapped, as
+// boundListener.addr is), or the zero AddrPort.
+func boundAddr(fd int) netip.AddrPort {
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(sa.Port))
+	}
+	return netip.AddrPort{}
 }

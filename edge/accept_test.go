@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -34,19 +35,26 @@ func (b *bootCapture) OnBoot(eng gnet.Engine) gnet.Action {
 }
 
 // engineLoops must find every loop of the pinned gnet version with its own
-// listening socket, and stopAccepting must make the port refuse
-// connections while the engine keeps running.
+// listening sockets, and stopAccepting must make the ports it is given
+// refuse connections (a reload retiring a listener), then all of them (a
+// drain), while the engine keeps running.
 func TestStopAcceptingRefusesNewConnections(t *testing.T) {
-	probe, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var addrs [2]string
+	var probes [2]net.Listener
+	for i := range addrs {
+		probe, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs[i], probes[i] = probe.Addr().String(), probe
 	}
-	addr := probe.Addr().String()
-	probe.Close()
+	for _, p := range probes {
+		p.Close() // both held until now, so they got two ports
+	}
 	h := &bootCapture{booted: make(chan gnet.Engine, 1), opened: make(chan struct{}, 1)}
 	runErr := make(chan error, 1)
 	go func() {
-		runErr <- gnet.Run(h, "tcp://"+addr, gnet.WithNumEventLoop(2), gnet.WithReusePort(true))
+		runErr <- gnet.Rotate(h, []string{"tcp://" + addrs[0], "tcp://" + addrs[1]}, gnet.WithNumEventLoop(2), gnet.WithReusePort(true))
 	}()
 	var eng gnet.Engine
 	select {
@@ -63,7 +71,7 @@ func TestStopAcceptingRefusesNewConnections(t *testing.T) {
 	// OnBoot runs before gnet starts its loops: wait for one to serve.
 	var c net.Conn
 	for deadline := time.Now().Add(3 * time.Second); c == nil && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		c, _ = net.DialTimeout("tcp", addr, time.Second)
+		c, _ = net.DialTimeout("tcp", addrs[0], time.Second)
 	}
 	if c == nil {
 		t.Fatal("the engine does not accept")
@@ -79,19 +87,30 @@ func TestStopAcceptingRefusesNewConnections(t *testing.T) {
 		t.Fatalf("engineLoops: %d loops, ok %v", len(loops), ok)
 	}
 	for i, l := range loops {
-		if l.epfd <= 0 || len(l.listeners) != 1 || l.el == nil {
+		if l.epfd <= 0 || len(l.listeners) != 2 || l.el == nil {
 			t.Fatalf("loop %d: %+v", i, l)
 		}
 	}
-	s := &Server{eng: eng, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	if n := s.stopAccepting(); n != 2 {
-		t.Fatalf("stopAccepting shut %d sockets, want 2", n)
-	}
-	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil || !strings.Contains(err.Error(), "refused") {
+	refused := func(addr string) bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if c != nil {
 			c.Close()
 		}
-		t.Fatalf("after: %v, want connection refused", err)
+		return err != nil && strings.Contains(err.Error(), "refused")
+	}
+	s := &Server{eng: eng, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	first := netip.MustParseAddrPort(addrs[0])
+	if n := s.stopAccepting(map[netip.AddrPort]bool{first: true}); n != 2 {
+		t.Fatalf("stopAccepting(%s) shut %d sockets, want 2 (one per loop)", first, n)
+	}
+	if !refused(addrs[0]) || refused(addrs[1]) {
+		t.Fatalf("after the first: %s refused %v, %s refused %v; want only the first", addrs[0], refused(addrs[0]), addrs[1], refused(addrs[1]))
+	}
+	if n := s.stopAccepting(nil); n != 2 {
+		t.Fatalf("stopAccepting(nil) shut %d more sockets, want 2", n)
+	}
+	if !refused(addrs[1]) {
+		t.Fatalf("after all: %s still accepts", addrs[1])
 	}
 	select {
 	case err := <-runErr:

@@ -172,10 +172,16 @@ func (cc *clientConn) init() {
 
 func (cc *clientConn) listener() *listenerSnap {
 	ls := cc.lp.s.snap.Load().listeners[cc.bl.name]
-	if ls == nil { // cannot happen: reload keeps listener names
+	if ls == nil { // cannot happen: a reload keeps every bound listener's snapshot
 		ls = &listenerSnap{name: cc.bl.name, maxHeaderBytes: 64 << 10, headerTimeout: 10 * time.Second, idleTimeout: 60 * time.Second, maxBodyBytes: 10 << 20, proto: []byte("http")}
 	}
 	return ls
+}
+
+// closing reports whether the connection ends after its current exchange:
+// the process drains, or a reload retired its listener.
+func (cc *clientConn) closing() bool {
+	return cc.lp.s.draining.Load() || cc.bl.retired.Load()
 }
 
 func (cc *clientConn) armIdle() {
@@ -500,7 +506,7 @@ func (cc *clientConn) startRequest(head []byte) {
 	}
 	cc.http10 = cc.proto == "" && r.ProtoMinor == 0
 	cc.isHEAD = isHEAD(r.Method)
-	cc.keepAlive = r.KeepAlive && !cc.lp.s.draining.Load()
+	cc.keepAlive = r.KeepAlive && !cc.closing()
 	cc.expect100 = r.Expect100
 	cc.idempotent = idempotentMethod(r.Method)
 	cc.bodySeen = 0
@@ -1008,8 +1014,8 @@ func (cc *clientConn) appendCommonResponseHeaders(b []byte) []byte {
 // response: "close" when it does not; "keep-alive" to an HTTP/1.0 client
 // when it does, since HTTP/1.0 closes unless told otherwise (RFC 9112 §9.3).
 func (cc *clientConn) appendConnectionHeader(b []byte) []byte {
-	if cc.keepAlive && cc.lp.s.draining.Load() {
-		cc.keepAlive = false // draining began during this request: say so (RFC 9112 §9.6)
+	if cc.keepAlive && cc.closing() {
+		cc.keepAlive = false // draining or retiring began during this request: say so (RFC 9112 §9.6)
 	}
 	switch {
 	case !cc.keepAlive:

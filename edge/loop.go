@@ -294,7 +294,7 @@ func (lp *loop) tick() {
 	lp.wheel.Advance(now)
 	lp.resumePaused()
 	if lp.s.draining.Load() {
-		lp.closeIdleClients()
+		lp.closeIdleClients(true)
 	}
 	lp.planWake(now)
 }
@@ -488,16 +488,20 @@ func (lp *loop) expireDrain() {
 // codeDrainTimeout is logged for an exchange cut by the end of a drain.
 const codeDrainTimeout = "drain_timeout"
 
-// closeIdleClients closes connections that sit between requests: used while
-// draining, so keep-alive clients reconnect elsewhere.
-func (lp *loop) closeIdleClients() {
+// closeIdleClients closes connections that sit between requests and moves
+// HTTP/2 connections towards their final GOAWAY: all of them while
+// draining, else those of retired listeners, so keep-alive clients
+// reconnect elsewhere.
+func (lp *loop) closeIdleClients(all bool) {
 	for cc := range lp.clients {
-		if cc.state == stateIdle && cc.gc.InboundBuffered() == 0 {
+		if (all || cc.bl.retired.Load()) && cc.state == stateIdle && cc.gc.InboundBuffered() == 0 {
 			cc.closeNow()
 		}
 	}
 	for h := range lp.h2conns {
-		h.drain()
+		if all || h.bl.retired.Load() {
+			h.drain()
+		}
 	}
 	lp.flushDirty()
 }

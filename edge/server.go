@@ -40,6 +40,10 @@ type boundListener struct {
 	addr    netip.AddrPort
 	active  atomic.Int64
 	refused *metrics.Counter // portico_connections_refused_total{listener}
+	// retired: a reload left the listener out. Its sockets no longer
+	// accept and its connections drain as on SIGTERM (retire); it is
+	// never bound again in this process.
+	retired atomic.Bool
 }
 
 // Server is one Portico process's data plane.
@@ -333,7 +337,8 @@ func (s *Server) reload() error {
 		return err
 	}
 	prev := s.snap.Load()
-	if err := sameListeners(prev.cfg, cfg); err != nil {
+	retire, err := s.checkListeners(prev.cfg, cfg)
+	if err != nil {
 		return err
 	}
 	snap, err := compile(cfg, prev, s.metrics, s.log)
@@ -343,7 +348,17 @@ func (s *Server) reload() error {
 		s.dropSeriesNotIn(prev)
 		return err
 	}
+	// The connections of retired listeners keep their limits (and TLS
+	// settings, for a handshake under way) until they end.
+	for name, ls := range prev.listeners {
+		if snap.listeners[name] == nil {
+			snap.listeners[name] = ls
+		}
+	}
 	s.publish(snap, prev)
+	if len(retire) > 0 {
+		s.retire(retire)
+	}
 	return nil
 }
 
@@ -360,25 +375,85 @@ func (s *Server) dropSeriesNotIn(snap *snapshot) {
 	s.metrics.dropStale(live, ups)
 }
 
-// sameListeners refuses a reload that would need sockets bound or closed: the
-// listeners are bound once per process (their limits may change).
-func sameListeners(old, nw *config.Config) error {
-	if len(old.Listeners) != len(nw.Listeners) {
-		return errors.New("listeners were added or removed; that needs a restart")
-	}
+// checkListeners returns the listeners a reload leaves out, to retire, or
+// why the reload cannot apply: the listening sockets are bound once per
+// process (SO_REUSEPORT per loop), so a listener the process has not bound
+// (new, renamed or retired earlier) or one whose address or TLS-ness
+// changed needs a restart. Limits, protocols and certificates reload.
+func (s *Server) checkListeners(old, nw *config.Config) ([]*boundListener, error) {
+	before := make(map[string]*config.Listener, len(old.Listeners))
 	for i := range old.Listeners {
-		a, b := &old.Listeners[i], &nw.Listeners[i]
-		if a.Name != b.Name || a.Address != b.Address || (a.TLS == nil) != (b.TLS == nil) {
-			return fmt.Errorf("listener %q changed name, address or TLS; that needs a restart", a.Name)
+		before[old.Listeners[i].Name] = &old.Listeners[i]
+	}
+	kept := make(map[string]bool, len(nw.Listeners))
+	for i := range nw.Listeners {
+		b := &nw.Listeners[i]
+		a := before[b.Name]
+		if a == nil {
+			return nil, fmt.Errorf("listener %q is not bound by this process; adding a listener needs a restart", b.Name)
 		}
+		if a.Address != b.Address || (a.TLS == nil) != (b.TLS == nil) {
+			return nil, fmt.Errorf("listener %q changed address or TLS; that needs a restart", b.Name)
+		}
+		kept[b.Name] = true
 	}
 	if (old.Admin == nil) != (nw.Admin == nil) || (old.Admin != nil && old.Admin.Address != nw.Admin.Address) {
-		return errors.New("admin address changed; that needs a restart")
+		return nil, errors.New("admin address changed; that needs a restart")
 	}
 	if old.AccessLog.Path != nw.AccessLog.Path {
-		return errors.New("access_log path changed; that needs a restart")
+		return nil, errors.New("access_log path changed; that needs a restart")
 	}
-	return nil
+	var retire []*boundListener
+	for _, bl := range s.bound {
+		if !kept[bl.name] && !bl.retired.Load() {
+			retire = append(retire, bl)
+		}
+	}
+	return retire, nil
+}
+
+// retire closes listeners a reload left out as a drain closes them all:
+// their sockets stop accepting (new connections are refused), idle
+// keep-alive connections close, a request in flight finishes and its
+// answer says Connection: close, and HTTP/2 connections get the two-phase
+// GOAWAY, their open streams finishing. Unlike a drain nothing is cut:
+// requests still get their route timeouts. The other listeners serve on.
+func (s *Server) retire(bls []*boundListener) {
+	addrs := make(map[netip.AddrPort]bool, len(bls))
+	for _, bl := range bls {
+		bl.retired.Store(true) // before the sockets close: OnOpen refuses what they still hand over
+		addrs[bl.addr] = true
+	}
+	closed := s.stopAccepting(addrs)
+	for _, bl := range bls {
+		s.log.Info("listener retired by reload", "listener", bl.name, "address", bl.addr.String(), "open_connections", bl.active.Load(), "listening_sockets_closed", closed)
+	}
+	go func() {
+		// As Drain does: the loops close what has become idle, and move
+		// each HTTP/2 connection to its final GOAWAY, until nothing of
+		// the retired listeners is left.
+		for {
+			s.forEachLoop(func(lp *loop) { lp.closeIdleClients(false) })
+			if !s.retiring() {
+				return
+			}
+			select {
+			case <-s.stopped:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}()
+}
+
+// retiring reports whether a retired listener still has connections.
+func (s *Server) retiring() bool {
+	for _, bl := range s.bound {
+		if bl.retired.Load() && bl.active.Load() > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Drain stops taking new requests, lets in-flight ones finish for up to
@@ -393,11 +468,11 @@ func (s *Server) Drain() {
 	if timeout <= 0 {
 		timeout = 30 * time.Second
 	}
-	stopped := s.stopAccepting()
+	stopped := s.stopAccepting(nil)
 	s.log.Info("draining", "timeout", timeout.String(), "open_connections", s.clients.Load(), "listening_sockets_closed", stopped)
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) && s.clients.Load() > 0 {
-		s.forEachLoop(func(lp *loop) { lp.closeIdleClients() })
+		s.forEachLoop(func(lp *loop) { lp.closeIdleClients(true) })
 		time.Sleep(20 * time.Millisecond)
 	}
 	if n := s.clients.Load(); n > 0 {
@@ -546,9 +621,9 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	ls := snap.listeners[bl.name]
 	// Counted first, then checked: loops accepting at the same moment
 	// must not all see room for one more.
-	if n := bl.active.Add(1); s.draining.Load() || (ls != nil && ls.maxConnections > 0 && n > ls.maxConnections) {
+	if n := bl.active.Add(1); s.draining.Load() || bl.retired.Load() || (ls != nil && ls.maxConnections > 0 && n > ls.maxConnections) {
 		bl.active.Add(-1)
-		bl.refused.Inc() // over max_connections, or draining: otherwise invisible
+		bl.refused.Inc() // over max_connections, draining or retired: otherwise invisible
 		// Refused before any byte is read: cheaper than a 503, and what a
 		// full accept queue would have done anyway.
 		return nil, gnet.Close
