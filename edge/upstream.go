@@ -1026,11 +1026,19 @@ func (cc *clientConn) retry() {
 // a reused keep-alive connection closed under us is retried once on a fresh
 // one (the classic idle race); configured retries go to another target.
 func (cc *clientConn) upstreamFailed(kind retryMask, e *errorKind) {
-	knownDown := false
 	if cc.target != nil {
-		knownDown = cc.target.ConsecutiveFailures() > 0
 		cc.target.ReportFailure(time.Now().UnixNano())
 	}
+	// A connect failure when every target of a pool of several failed its
+	// latest attempt (this request's included) is "no healthy target":
+	// 503, and no retry, which would only wait out one more refusal or
+	// connect_timeout per target in series. So a pool whose targets are
+	// all down answers 503 after one connect attempt once each target has
+	// failed once, and the first request retrying through them gets the
+	// 503 too. A pool of one target refusing is "upstream refused" (502)
+	// as SPEC §4 has it; health checks, when configured, still turn it
+	// into 503 by taking the target out.
+	allFailing := kind == retryConnectFailure && cc.up != nil && len(cc.up.pool.Targets()) > 1 && noTargetReachable(cc.up)
 	// A failed connect sent nothing: its retry adds no work to any target
 	// beyond the one request, so the retry budget (which keeps retries
 	// from multiplying load on a struggling upstream) does not apply. What
@@ -1038,23 +1046,17 @@ func (cc *clientConn) upstreamFailed(kind retryMask, e *errorKind) {
 	// target as it is; the rest of the body follows.
 	carry := cc.carry
 	cc.carry = nil
-	if kind == retryConnectFailure && cc.rt != nil && cc.rt.retryOn&kind != 0 && cc.retriesLeft > 0 && !cc.respBegun &&
+	if kind == retryConnectFailure && !allFailing && cc.rt != nil && cc.rt.retryOn&kind != 0 && cc.retriesLeft > 0 && !cc.respBegun &&
 		(cc.bodyKind == bodyNone || cc.bytesIn == 0 || carry != nil) {
 		cc.carry = carry
 		cc.retry() // never sent: safe to retry for any method
 		return
 	}
-	if cc.rt != nil && cc.rt.retryOn&kind != 0 && cc.canRetry() && cc.retryBudgetOK() {
+	if !allFailing && cc.rt != nil && cc.rt.retryOn&kind != 0 && cc.canRetry() && cc.retryBudgetOK() {
 		cc.retry()
 		return
 	}
-	if kind == retryConnectFailure && cc.up != nil && (cc.up.pool.Panicking(time.Now().UnixNano()) ||
-		(knownDown && len(cc.up.pool.Targets()) > 1 && noTargetReachable(cc.up))) {
-		// Every target of a pool is refusing connections (or too few are
-		// healthy): that is "no healthy target" (503), not one bad answer
-		// (502). A pool of one target refusing is "upstream refused" (502)
-		// as SPEC §4 has it; health checks, when configured, still turn it
-		// into 503 by taking the target out.
+	if allFailing || kind == retryConnectFailure && cc.up != nil && cc.up.pool.Panicking(time.Now().UnixNano()) {
 		e = errUnavailable
 	}
 	cc.failUpstream(e)
@@ -1110,9 +1112,7 @@ func (cc *clientConn) hashKey(u *upstreamRT) uint64 {
 }
 
 // noTargetReachable reports whether the pool is in panic mode or every one
-// of its targets failed its most recent attempt. A single refused connect to
-// a target not known to be failing stays a 502 (SPEC §4: upstream refused);
-// once every target is failing, the answer is 503 (no healthy target).
+// of its targets failed its most recent attempt.
 func noTargetReachable(u *upstreamRT) bool {
 	if u.pool.Panicking(time.Now().UnixNano()) {
 		return true

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -201,18 +202,84 @@ func TestKillOneOfThreeNoClientErrors(t *testing.T) {
 	}
 }
 
+// TestAllTargetsDown503Fast: with every target refusing, the first request
+// retries through the pool and gets 503 (no healthy target) once each has
+// failed, three targets with two retries included (it got a 502 from the
+// last one tried), and so does every later one.
 func TestAllTargetsDown503Fast(t *testing.T) {
-	d1, d2 := freePort(t), freePort(t)
-	g := startGateway(t, poolConfig("round_robin", "", d1, d2))
-	start := time.Now()
-	resp, body := doReq(t, "GET", "http://"+g.addr+"/x", nil)
-	checkEnvelope(t, resp, body, 503, "unavailable")
-	if el := time.Since(start); el > 3*300*time.Millisecond+500*time.Millisecond {
-		t.Errorf("answered after %v; connect_timeout is 300ms", el)
+	for _, n := range []int{2, 3} {
+		t.Run(fmt.Sprintf("%d_targets", n), func(t *testing.T) {
+			var dead []string
+			for range n {
+				dead = append(dead, freePort(t))
+			}
+			g := startGateway(t, poolConfig("round_robin", "", dead...))
+			start := time.Now()
+			resp, body := doReq(t, "GET", "http://"+g.addr+"/x", nil)
+			checkEnvelope(t, resp, body, 503, "unavailable")
+			if el := time.Since(start); el > 3*300*time.Millisecond+500*time.Millisecond {
+				t.Errorf("answered after %v; connect_timeout is 300ms", el)
+			}
+			for i := 0; i < 5; i++ {
+				resp, body = doReq(t, "GET", "http://"+g.addr+"/x", nil)
+				checkEnvelope(t, resp, body, 503, "unavailable")
+			}
+		})
 	}
-	for i := 0; i < 5; i++ {
-		resp, body = doReq(t, "GET", "http://"+g.addr+"/x", nil)
+}
+
+// blackholeTarget is a loopback address whose connects hang: a listener
+// with a backlog of 0 whose one queue slot is taken, so the kernel drops
+// further SYNs, as for a host that went away.
+func blackholeTarget(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	filler, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { filler.Close() })
+	if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+		c.Close()
+		t.Skip("this kernel completes connects to a full accept queue; no black hole to test with")
+	}
+	return addr
+}
+
+// TestAllTargetsBlackholed503: targets that never answer a connect. The
+// first request waits out connect_timeout once per target its retries
+// reach, then gets 503; later ones are answered 503 after one
+// connect_timeout, not one per target (each took 0.9 s).
+func TestAllTargetsBlackholed503(t *testing.T) {
+	g := startGateway(t, poolConfig("round_robin", "", blackholeTarget(t), blackholeTarget(t), blackholeTarget(t)))
+	const connectTimeout = 300 * time.Millisecond
+	for i := 0; i < 4; i++ {
+		start := time.Now()
+		resp, body := doReq(t, "GET", "http://"+g.addr+"/x", nil)
+		el := time.Since(start)
 		checkEnvelope(t, resp, body, 503, "unavailable")
+		limit := connectTimeout + 250*time.Millisecond
+		if i == 0 {
+			limit = 3*connectTimeout + 250*time.Millisecond // two retries
+		}
+		if el > limit {
+			t.Errorf("request %d answered after %v, want at most %v", i, el, limit)
+		}
 	}
 }
 
