@@ -15,9 +15,8 @@ func TestPickAllocations(t *testing.T) {
 			key += 0x9e3779b97f4a7c15
 			tg := p.Pick(key, now)
 			tg2 := p.PickExcluding(key, now, tg)
-			if p.RetryBudget().TryRetry() {
-				p.RetryBudget().Done()
-			}
+			p.RetryBudget().Request()
+			_ = p.RetryBudget().TryRetry(now / 1e9)
 			if tg.Acquire() {
 				tg.ReportSuccess()
 				tg.ReportFailure(now)

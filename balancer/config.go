@@ -96,10 +96,10 @@ type PoolConfig struct {
 	// disables panic mode.
 	PanicThreshold int
 
-	// RetryPercent and RetryMinConcurrent configure the pool's
-	// RetryBudget; 0 means DefaultRetryPercent / DefaultRetryMinConcurrent.
-	RetryPercent       int
-	RetryMinConcurrent int
+	// RetryPercent and RetryMinPerSecond configure the pool's
+	// RetryBudget; 0 means DefaultRetryPercent / DefaultRetryMinPerSecond.
+	RetryPercent      int
+	RetryMinPerSecond int
 
 	// OnChange, if set, is called after a target's active health state
 	// flips, from a health-check goroutine (never from a pick).
@@ -152,7 +152,7 @@ func (cfg PoolConfig) normalize() (PoolConfig, error) {
 	case cfg.PanicThreshold > 100:
 		return out, fmt.Errorf("panic threshold %d%% is over 100%%", cfg.PanicThreshold)
 	}
-	if cfg.RetryPercent < 0 || cfg.RetryMinConcurrent < 0 {
+	if cfg.RetryPercent < 0 || cfg.RetryMinPerSecond < 0 {
 		return out, errors.New("retry budget values must not be negative")
 	}
 	if hc := cfg.HealthCheck; hc != nil {

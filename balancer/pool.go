@@ -44,9 +44,8 @@ var stateGen atomic.Uint64
 
 // NewPool builds a pool from cfg. When prev is non-nil (the same upstream
 // before a reload), targets whose address is in both keep their health,
-// ejection and in-flight state. The retry budget starts afresh (retries in
-// flight on the old pool's finish against it), so a reload may let a few
-// more retries start at once. The
+// ejection and in-flight state, and the retry budget carries over (a
+// reload must not buy an outage a fresh allowance of retries). The
 // caller should Start the new pool and then Stop prev once the new pool is
 // published; prev keeps working for requests still using it.
 func NewPool(cfg PoolConfig, prev *Pool) (*Pool, error) {
@@ -84,7 +83,11 @@ func NewPool(cfg PoolConfig, prev *Pool) (*Pool, error) {
 		}
 	}
 	p.picker = newPicker(ncfg.Algorithm, p.targets)
-	p.budget = NewRetryBudget(ncfg.RetryPercent, ncfg.RetryMinConcurrent, p.inFlight)
+	if prev != nil && prev.cfg.RetryPercent == ncfg.RetryPercent && prev.cfg.RetryMinPerSecond == ncfg.RetryMinPerSecond {
+		p.budget = prev.budget
+	} else {
+		p.budget = NewRetryBudget(ncfg.RetryPercent, ncfg.RetryMinPerSecond)
+	}
 	p.mu.Lock()
 	p.refreshLocked(time.Now().UnixNano())
 	p.mu.Unlock()
@@ -99,16 +102,6 @@ func (p *Pool) Algorithm() string { return p.cfg.Algorithm }
 
 // Config returns the normalised configuration (defaults filled in).
 func (p *Pool) Config() PoolConfig { return p.cfg }
-
-// inFlight sums the targets' in-flight requests (shared across loops and
-// reloads); the retry budget reads it only when a request wants a retry.
-func (p *Pool) inFlight() int64 {
-	var n int64
-	for _, t := range p.targets {
-		n += t.InFlight()
-	}
-	return n
-}
 
 // Targets returns the pool's targets in configuration order. The slice is
 // shared: do not modify it.

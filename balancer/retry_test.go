@@ -7,66 +7,74 @@ import (
 )
 
 func TestRetryBudget(t *testing.T) {
-	var inFlight atomic.Int64
-	b := NewRetryBudget(0, 0, inFlight.Load)
+	b := NewRetryBudget(0, 0)
 
-	// Light load: the minimum of 3 retries in flight holds whatever the
-	// share, and a retry that ends frees its place.
-	inFlight.Store(1)
+	// Nothing earned yet: the floor allows 3 a second, then refuses
+	// until the next second.
 	for i := range 3 {
-		if !b.TryRetry() {
-			t.Fatalf("retry %d of the minimum refused", i)
+		if !b.TryRetry(100) {
+			t.Fatalf("floor retry %d refused", i)
 		}
 	}
-	if b.TryRetry() {
-		t.Fatal("a fourth retry in flight with one request in flight")
+	if b.TryRetry(100) {
+		t.Fatal("a fourth retry in one second with nothing earned")
 	}
-	b.Done()
-	if !b.TryRetry() {
-		t.Fatal("a finished retry did not free its place")
-	}
-	for range 3 {
-		b.Done()
-	}
-	// A client sending one request at a time, each failing once, is
-	// never refused (one retry in flight at a time).
-	for i := range 1000 {
-		if !b.TryRetry() {
-			t.Fatalf("sequential retry %d refused", i)
-		}
-		b.Done()
+	if !b.TryRetry(101) {
+		t.Fatal("the floor did not renew with the next second")
 	}
 
-	// Heavy load: 1000 requests in flight, all failing: 20% may retry.
-	inFlight.Store(1000)
-	allowed := 0
+	// A client sending one request at a time, every one failing and
+	// asking for two retries (attempts: 2), within one second: retries
+	// stay at 20% of its requests plus what the floor has left.
+	b = NewRetryBudget(0, 0)
+	retries := 0
 	for range 1000 {
-		if b.TryRetry() {
+		b.Request()
+		for range 2 {
+			if b.TryRetry(200) {
+				retries++
+			}
+		}
+	}
+	if retries != 200+3 {
+		t.Fatalf("%d retries for 1000 requests, want 20%% (200) plus the floor's 3", retries)
+	}
+
+	// Savings are capped: a long healthy spell buys at most retrySaveMax.
+	b = NewRetryBudget(0, 0)
+	for range 100000 {
+		b.Request()
+	}
+	if got := b.Saved(); got != retrySaveMax {
+		t.Fatalf("saved %d retries after 100000 healthy requests, want the cap %d", got, retrySaveMax)
+	}
+	n := 0
+	for b.TryRetry(300) {
+		n++
+		if n > 1000 {
+			t.Fatal("unbounded")
+		}
+	}
+	if n != retrySaveMax+3 {
+		t.Fatalf("%d retries from savings and floor, want %d", n, retrySaveMax+3)
+	}
+
+	// Custom share and floor.
+	c := NewRetryBudget(50, 1)
+	allowed := 0
+	for range 100 {
+		c.Request()
+		if c.TryRetry(400) {
 			allowed++
 		}
 	}
-	if allowed != 200 {
-		t.Fatalf("%d retries in flight for 1000 requests, want 20%% (200)", allowed)
-	}
-	if b.Active() != 200 {
-		t.Fatalf("Active %d", b.Active())
-	}
-
-	// Custom share.
-	c := NewRetryBudget(50, 1, func() int64 { return 100 })
-	n := 0
-	for range 100 {
-		if c.TryRetry() {
-			n++
-		}
-	}
-	if n != 50 {
-		t.Fatalf("50%% budget allowed %d of 100", n)
+	if allowed != 50+1 {
+		t.Fatalf("50%% budget allowed %d retries for 100 requests, want 51", allowed)
 	}
 }
 
 func TestRetryBudgetConcurrent(t *testing.T) {
-	b := NewRetryBudget(20, 3, func() int64 { return 20000 })
+	b := NewRetryBudget(20, 3)
 	var allowed atomic.Int64
 	var wg sync.WaitGroup
 	for range 4 {
@@ -74,15 +82,19 @@ func TestRetryBudgetConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 5000 {
-				if b.TryRetry() {
-					allowed.Add(1)
+				b.Request()
+				for range 3 {
+					if b.TryRetry(500) {
+						allowed.Add(1)
+					}
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	// 20% of 20000 in flight = 4000, never more (the CAS loop is exact).
-	if got := allowed.Load(); got != 4000 {
-		t.Fatalf("%d retries admitted for 20000 requests in flight", got)
+	// 20,000 requests earn 4,000 retries, spent as they are earned (the
+	// cap is never reached), plus the floor's 3.
+	if got := allowed.Load(); got != 4000+3 {
+		t.Fatalf("%d retries for 20000 requests, want 4003", got)
 	}
 }

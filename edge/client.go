@@ -108,13 +108,12 @@ type clientConn struct {
 	dec           parser.ChunkedDecoder
 	reqTrailers   []byte // the chunked request body's trailer section, forwarded upstream
 	respBegun     bool
-	limitsTaken   []takenToken          // checkLimits' scratch, reused
-	cookieBuf     []byte                // several Cookie fields joined (cookies)
-	carry         []byte                // what a failed dial held, for the retry to send
-	bodyCopy      []byte                // body bytes sent, kept for a retry (retrybody.go)
-	copying       bool                  // bodyCopy holds every body byte sent so far
-	retryBudget   *balancer.RetryBudget // held while this request retries
-	pendingHead   int                   // 1 + offset in wbuf of a response head not yet sent, else 0
+	limitsTaken   []takenToken // checkLimits' scratch, reused
+	cookieBuf     []byte       // several Cookie fields joined (cookies)
+	carry         []byte       // what a failed dial held, for the retry to send
+	bodyCopy      []byte       // body bytes sent, kept for a retry (retrybody.go)
+	copying       bool         // bodyCopy holds every body byte sent so far
+	pendingHead   int          // 1 + offset in wbuf of a response head not yet sent, else 0
 	respDone      bool
 	logged        bool // the exchange has its access-log line and count
 	reqDone       bool
@@ -482,7 +481,6 @@ func (cc *clientConn) resetExchange() {
 	cc.rt, cc.up, cc.target, cc.respBegun, cc.respDone, cc.reqDone = nil, nil, nil, false, false, false
 	cc.pendingHead = 0
 	cc.carry = nil
-	cc.releaseRetry()
 	cc.dropBodyCopy()
 	cc.id, cc.authChallenge, cc.hasLimit = nil, "", false
 	cc.staleRetried, cc.logged = false, false
@@ -649,6 +647,9 @@ func (cc *clientConn) toUpstream() {
 	up := rt.pickUpstream()
 	cc.up = up
 	cc.retriesLeft = rt.retryAttempts
+	if up.retried {
+		up.pool.RetryBudget().Request() // what a retry may spend is earned by requests
+	}
 	cc.startBodyCopy()
 	cc.headCopy = cc.buildUpstreamHead(cc.headCopy[:0])
 	cc.upstreamStart = cc.lp.now()
@@ -848,7 +849,6 @@ func (cc *clientConn) requestSent() {
 func (cc *clientConn) abortUpstream() {
 	cc.lp.wheel.Stop(&cc.rtimer)
 	cc.releaseCompressor()
-	cc.releaseRetry()
 	cc.dropBodyCopy()
 	if uc := cc.uc; uc != nil {
 		cc.uc = nil
@@ -1096,7 +1096,6 @@ func (cc *clientConn) finishRequest() {
 	cc.pendingHead = 0 // a finished answer is never taken back
 	cc.lp.wheel.Stop(&cc.rtimer)
 	cc.releaseCompressor()
-	cc.releaseRetry()
 	cc.dropBodyCopy()
 	cc.logRequest()
 	if cc.target != nil {

@@ -139,6 +139,10 @@ type upstreamRT struct {
 	// target's address. An empty Host is valid HTTP/1.1 but common
 	// origins (nginx among them) refuse it with 400.
 	defaultHost string
+	// retried: some route retries requests to this upstream, so every
+	// request to it earns the retry budget its share (one atomic add,
+	// spared where nothing can spend it).
+	retried bool
 }
 
 func upstreamDefaultHost(u *config.Upstream) string {
@@ -414,6 +418,14 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 			// The route states the body's coding itself: encoding it
 			// again would make that statement false (or doubly encode).
 			r.compress = nil
+		}
+		if rt := rc.Retries; rt != nil && rt.Attempts > 0 {
+			if r.upstream != nil {
+				r.upstream.retried = true
+			}
+			for _, sp := range r.split {
+				sp.upstream.retried = true
+			}
 		}
 		if rt := rc.Retries; rt != nil {
 			r.retryAttempts = rt.Attempts

@@ -985,27 +985,10 @@ func (cc *clientConn) canRetry() bool {
 	return cc.retriesLeft > 0 && !cc.respBegun && cc.idempotent && cc.bodyResendable()
 }
 
-// retryBudgetOK asks the upstream's retry budget for this request to
-// retry: past it, the client gets the failure instead. A request already
-// retrying holds its place until its exchange ends (releaseRetry).
+// retryBudgetOK asks the upstream's retry budget for one more retry of
+// this request: past it, the client gets the failure instead.
 func (cc *clientConn) retryBudgetOK() bool {
-	if cc.retryBudget != nil {
-		return true
-	}
-	b := cc.up.pool.RetryBudget()
-	if !b.TryRetry() {
-		return false
-	}
-	cc.retryBudget = b
-	return true
-}
-
-// releaseRetry gives back the request's place in the retry budget.
-func (cc *clientConn) releaseRetry() {
-	if cc.retryBudget != nil {
-		cc.retryBudget.Done()
-		cc.retryBudget = nil
-	}
+	return cc.up.pool.RetryBudget().TryRetry(cc.lp.now().Unix())
 }
 
 func (cc *clientConn) retry() {

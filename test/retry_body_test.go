@@ -54,7 +54,7 @@ func TestRetryCarriesSmallBodies(t *testing.T) {
 	})
 	cfg := strings.Replace(poolConfig("round_robin", "", sick.addr(), echo.addr()),
 		"    address: \"{{LISTEN}}\"\n", "    address: \"{{LISTEN}}\"\n    protocols: [http1, h2c]\n", 1)
-	g := startGateway(t, cfg)
+	g := startGateway(t, withEarningRoute(cfg))
 
 	small := bytes.Repeat([]byte("portico-"), 4<<10/8)  // 4 KiB
 	large := bytes.Repeat([]byte("portico-"), 96<<10/8) // over the copy's 64 KiB
@@ -90,6 +90,7 @@ func TestRetryCarriesSmallBodies(t *testing.T) {
 				// Round robin alternates the first target: run enough
 				// requests that half start on the sick one.
 				for i := 0; i < 6; i++ {
+					earnRetries(t, g)
 					r := send(proto.client, method, small, chunked)
 					want := fmt.Sprintf("%s %d %s", method, len(small), sha(small))
 					if r.status != 200 || r.body != want {
@@ -128,12 +129,14 @@ func TestRetryCarriesSmallBodies(t *testing.T) {
 	// retried on the other one with the body, head and body in one write
 	// and in separate writes.
 	resetter := rawUpstream(t, func(c net.Conn) {
-		resetServed.Add(1)
 		buf := make([]byte, 64<<10)
 		_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-		for {
-			if _, err := c.Read(buf); err != nil {
-				break
+		if n, _ := c.Read(buf); !bytes.HasPrefix(buf[:n], []byte("GET /earn ")) {
+			resetServed.Add(1)
+			for {
+				if _, err := c.Read(buf); err != nil {
+					break
+				}
 			}
 		}
 		if tc, ok := c.(*net.TCPConn); ok {
@@ -141,8 +144,9 @@ func TestRetryCarriesSmallBodies(t *testing.T) {
 		}
 		c.Close()
 	})
-	g = startGateway(t, poolConfig("round_robin", "", resetter, echo.addr()))
+	g = startGateway(t, withEarningRoute(poolConfig("round_robin", "", resetter, echo.addr())))
 	for i := 0; i < 6; i++ {
+		earnRetries(t, g)
 		body := fmt.Sprintf("body-%d-%s", i, strings.Repeat("x", 2000))
 		head := "PUT /x HTTP/1.1\r\nHost: a\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\nConnection: close\r\n\r\n"
 		var out string
@@ -158,6 +162,31 @@ func TestRetryCarriesSmallBodies(t *testing.T) {
 	}
 	if resetServed.Load() == 0 {
 		t.Fatal("the resetting target was never tried")
+	}
+}
+
+// withEarningRoute adds to a poolConfig route file the route "earn" (path
+// /earn, same pool, no retries), whose requests earn the pool's retry
+// budget (20% of the requests to an upstream) so that a test can retry
+// more than a fifth of its own requests.
+func withEarningRoute(cfg string) string {
+	return strings.Replace(cfg, "routes:\n", `routes:
+  - name: earn
+    match: {path: /earn}
+    upstream: pool
+`, 1)
+}
+
+// earnRetries sends requests to /earn worth one retry and a half.
+func earnRetries(t *testing.T, g *gateway) {
+	t.Helper()
+	for range 8 {
+		resp, err := http.Get("http://" + g.addr + "/earn")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
 	}
 }
 
