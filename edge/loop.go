@@ -503,6 +503,19 @@ func (lp *loop) closeIdleClients(all bool) {
 			h.drain()
 		}
 	}
+	if all {
+		// A closing socket whose bytes have all reached the client (none
+		// queued here, none unacknowledged in the kernel) has nothing
+		// left to lose: waiting for its client's close, as lingering does
+		// (lingerAfterSent), would hold the process's exit for a client
+		// that keeps an idle connection open.
+		for c, l := range lp.lingering {
+			if l.shut && c.OutboundBuffered() == 0 && kernelSendQueue(c) == 0 {
+				lp.dropLingering(c)
+				_ = c.Close()
+			}
+		}
+	}
 	lp.flushDirty()
 }
 
