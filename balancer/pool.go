@@ -103,6 +103,17 @@ func (p *Pool) Algorithm() string { return p.cfg.Algorithm }
 // Config returns the normalised configuration (defaults filled in).
 func (p *Pool) Config() PoolConfig { return p.cfg }
 
+// AllUnreachable reports whether every target of the pool is Unreachable
+// at now.
+func (p *Pool) AllUnreachable(now, within int64) bool {
+	for _, t := range p.targets {
+		if !t.Unreachable(now, within) {
+			return false
+		}
+	}
+	return true
+}
+
 // Targets returns the pool's targets in configuration order. The slice is
 // shared: do not modify it.
 func (p *Pool) Targets() []*Target { return p.targets }

@@ -269,3 +269,31 @@ func TestPickSkipsFullTargets(t *testing.T) {
 		})
 	}
 }
+
+// Unreachable: a failed connect marks a target for the window unless a
+// connect succeeds; 5xx-style failures do not; out of rotation counts.
+func TestUnreachable(t *testing.T) {
+	p := mustPool(t, PoolConfig{Targets: targets(2), Outlier: &OutlierConfig{ConsecutiveFailures: 1, BaseEjection: time.Second}}, nil)
+	a, b := p.Targets()[0], p.Targets()[1]
+	now := nowNS()
+	const window = int64(time.Second)
+	if a.Unreachable(now, window) || p.AllUnreachable(now, window) {
+		t.Fatal("a fresh pool is unreachable")
+	}
+	a.ReportConnectFailure(now)
+	if !a.Unreachable(now+1, window) || a.Unreachable(now+window, window) {
+		t.Fatal("a failed connect marks the target for the window only")
+	}
+	a.ReportConnected()
+	if a.Unreachable(now+1, window) {
+		t.Fatal("a successful connect clears the mark")
+	}
+	a.ReportConnectFailure(now)
+	b.ReportFailure(now) // a 5xx answer: ejects b (ConsecutiveFailures 1)
+	if !b.Ejected(now + 1) {
+		t.Fatal("b not ejected")
+	}
+	if !p.AllUnreachable(now+1, window) {
+		t.Fatal("one target failing its connects and the other ejected: not all unreachable")
+	}
+}

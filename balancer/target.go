@@ -21,6 +21,10 @@ type targetState struct {
 	ejections    atomic.Int32 // ejection streak, for doubling
 	ejectTotal   atomic.Int64 // ejections ever, for /upstreams
 	lastEjection atomic.Int64 // duration of the latest ejection, ns
+	// connectFailedAt: Unix ns of the latest failed connect, 0 once a
+	// connect succeeded since. Apart from consecFails, which 5xx answers
+	// raise too: only a failed connect says a target cannot be reached.
+	connectFailedAt atomic.Int64
 
 	// Active-check bookkeeping, written by health workers only.
 	checkOKs   atomic.Int32
@@ -130,8 +134,8 @@ func (t *Target) ReportSuccess() {
 func (t *Target) ReportFailure(now int64) {
 	o := t.pool.cfg.Outlier
 	if o == nil {
-		// No ejection configured, but the streak still tells the proxy
-		// whether every target is failing (503 rather than 502).
+		// No ejection configured; the streak is still reported
+		// (/upstreams).
 		t.s.consecFails.Add(1)
 		return
 	}
@@ -144,6 +148,29 @@ func (t *Target) ReportFailure(now int64) {
 		return
 	}
 	t.pool.eject(t, now)
+}
+
+// ReportConnectFailure records that a connect to the target failed at now
+// (Unix ns), for Unreachable.
+func (t *Target) ReportConnectFailure(now int64) { t.s.connectFailedAt.Store(now) }
+
+// ReportConnected records a successful connect: the target is reachable.
+func (t *Target) ReportConnected() {
+	if t.s.connectFailedAt.Load() != 0 { // load first: a store per connect would bounce the line
+		t.s.connectFailedAt.Store(0)
+	}
+}
+
+// Unreachable reports whether no request should expect to reach the
+// target at now: it is out of rotation (failing its health checks, or
+// ejected), or its latest connect failed less than within ago with none
+// succeeding since.
+func (t *Target) Unreachable(now, within int64) bool {
+	if !t.Available(now) {
+		return true
+	}
+	f := t.s.connectFailedAt.Load()
+	return f != 0 && now-f < within
 }
 
 // Ejections returns how many times the target has been ejected.

@@ -314,6 +314,9 @@ func (uc *upConn) onOpen(c gnet.Conn) {
 		uc.release()
 		return
 	}
+	if t := uc.cc.target; t != nil {
+		t.ReportConnected()
+	}
 	if len(uc.pending) > 0 {
 		uc.send(uc.pending)
 		uc.pending = uc.pending[:0]
@@ -1009,19 +1012,25 @@ func (cc *clientConn) retry() {
 // a reused keep-alive connection closed under us is retried once on a fresh
 // one (the classic idle race); configured retries go to another target.
 func (cc *clientConn) upstreamFailed(kind retryMask, e *errorKind) {
+	now := time.Now().UnixNano()
 	if cc.target != nil {
-		cc.target.ReportFailure(time.Now().UnixNano())
+		cc.target.ReportFailure(now)
+		if kind == retryConnectFailure {
+			cc.target.ReportConnectFailure(now)
+		}
 	}
-	// A connect failure when every target of a pool of several failed its
-	// latest attempt (this request's included) is "no healthy target":
-	// 503, and no retry, which would only wait out one more refusal or
-	// connect_timeout per target in series. So a pool whose targets are
-	// all down answers 503 after one connect attempt once each target has
-	// failed once, and the first request retrying through them gets the
-	// 503 too. A pool of one target refusing is "upstream refused" (502)
-	// as SPEC §4 has it; health checks, when configured, still turn it
-	// into 503 by taking the target out.
-	allFailing := kind == retryConnectFailure && cc.up != nil && len(cc.up.pool.Targets()) > 1 && noTargetReachable(cc.up)
+	// A failed connect when no target of a pool of several can be
+	// reached (each is out of rotation or had its own connect fail just
+	// before, this request's included) is "no healthy target": 503, and
+	// no retry, which would only wait out one more refusal or
+	// connect_timeout per target in series. So with all targets down the
+	// first request gets its 503 once its retries have reached each, and
+	// every later one after a single connect attempt. A pool of one
+	// target refusing is "upstream refused" (502) as SPEC §4 has it;
+	// health checks, when configured, still turn it into 503 by taking
+	// the target out.
+	allDown := kind == retryConnectFailure && cc.up != nil && len(cc.up.pool.Targets()) > 1 &&
+		cc.up.pool.AllUnreachable(now, int64(unreachableFor(cc.up.connectTimeout)))
 	// A failed connect sent nothing: its retry adds no work to any target
 	// beyond the one request, so the retry budget (which keeps retries
 	// from multiplying load on a struggling upstream) does not apply. What
@@ -1029,20 +1038,28 @@ func (cc *clientConn) upstreamFailed(kind retryMask, e *errorKind) {
 	// target as it is; the rest of the body follows.
 	carry := cc.carry
 	cc.carry = nil
-	if kind == retryConnectFailure && !allFailing && cc.rt != nil && cc.rt.retryOn&kind != 0 && cc.retriesLeft > 0 && !cc.respBegun &&
+	if kind == retryConnectFailure && !allDown && cc.rt != nil && cc.rt.retryOn&kind != 0 && cc.retriesLeft > 0 && !cc.respBegun &&
 		(cc.bodyKind == bodyNone || cc.bytesIn == 0 || carry != nil) {
 		cc.carry = carry
 		cc.retry() // never sent: safe to retry for any method
 		return
 	}
-	if !allFailing && cc.rt != nil && cc.rt.retryOn&kind != 0 && cc.canRetry() && cc.retryBudgetOK() {
+	if !allDown && cc.rt != nil && cc.rt.retryOn&kind != 0 && cc.canRetry() && cc.retryBudgetOK() {
 		cc.retry()
 		return
 	}
-	if allFailing || kind == retryConnectFailure && cc.up != nil && cc.up.pool.Panicking(time.Now().UnixNano()) {
+	if allDown || kind == retryConnectFailure && cc.up != nil && cc.up.pool.Panicking(now) {
 		e = errUnavailable
 	}
 	cc.failUpstream(e)
+}
+
+// unreachableFor is how long a failed connect marks a target unreachable
+// unless a connect succeeds sooner: long enough for a request to each of a
+// few blackholed targets to renew its mark, short enough that a target
+// nothing picks (a consistent-hash pool's) is tried again soon.
+func unreachableFor(connectTimeout time.Duration) time.Duration {
+	return max(time.Second, 2*connectTimeout)
 }
 
 // Consistent-hash key kinds (SPEC §2 upstreams[].hash_on).
@@ -1092,20 +1109,6 @@ func (cc *clientConn) hashKey(u *upstreamRT) uint64 {
 	// No value to hash: any target will do, and one fixed target for every
 	// such request would be a hot spot. Spread them (as Envoy does).
 	return rand.Uint64()
-}
-
-// noTargetReachable reports whether the pool is in panic mode or every one
-// of its targets failed its most recent attempt.
-func noTargetReachable(u *upstreamRT) bool {
-	if u.pool.Panicking(time.Now().UnixNano()) {
-		return true
-	}
-	for _, t := range u.pool.Targets() {
-		if t.ConsecutiveFailures() == 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // send writes b to the upstream socket, through the TLS session when there

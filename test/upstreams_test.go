@@ -228,6 +228,52 @@ func TestAllTargetsDown503Fast(t *testing.T) {
 	}
 }
 
+// TestConnectFailureRetriedBeside5xx: a target that answers (some of its
+// answers 500) is reachable, so a refused connect to the other one is
+// retried onto it. Judging reachability by the failure streak, which 5xx
+// answers raise too, turned a third of these GETs into unretried 503s.
+func TestConnectFailureRetriedBeside5xx(t *testing.T) {
+	live := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		if r.URL.Path == "/bad" {
+			w.WriteHeader(500)
+		}
+		io.WriteString(w, "live")
+	})
+	g := startGateway(t, poolConfig("round_robin", "", freePort(t), live.addr()))
+	for i := 0; i < 60; i++ {
+		path := "/good"
+		if i%3 == 0 {
+			path = "/bad"
+		}
+		resp, body := doReq(t, "GET", "http://"+g.addr+path, nil)
+		want := 200
+		if path == "/bad" {
+			want = 500 // passed through: 500 is not in the route's retry list
+		}
+		if resp.StatusCode != want || body != "live" {
+			t.Fatalf("request %d %s: %d %s, want %d from the live target", i, path, resp.StatusCode, body, want)
+		}
+	}
+}
+
+// TestAllTargetsDownWithOutlier503: with outlier ejection, which never
+// takes out more than half of a pool, the targets left in rotation fail
+// their connects too: that is no healthy target (503), not 502 forever.
+func TestAllTargetsDownWithOutlier503(t *testing.T) {
+	extra := "    outlier: {consecutive_failures: 2, base_ejection: 30s}\n"
+	g := startGateway(t, poolConfig("round_robin", extra, freePort(t), freePort(t), freePort(t)))
+	var got []int
+	for i := 0; i < 10; i++ {
+		resp, _ := doReq(t, "GET", "http://"+g.addr+"/x", nil)
+		got = append(got, resp.StatusCode)
+	}
+	for _, st := range got[3:] {
+		if st != 503 {
+			t.Fatalf("statuses %v, want 503 once every target has failed", got)
+		}
+	}
+}
+
 // blackholeTarget is a loopback address whose connects hang: a listener
 // with a backlog of 0 whose one queue slot is taken, so the kernel drops
 // further SYNs, as for a host that went away.
