@@ -216,8 +216,14 @@ func (cc *clientConn) OnTimer(t *timewheel.Timer, _ int64) {
 	case stateKeyWait:
 		cc.resumeAfterKeys(cc.keyWaitGen) // waited long enough: authenticate with what there is
 	case stateHead:
-		cc.newRequestID(nil)
 		buf, _ := cc.gc.Peek(-1)
+		if cc.served == 0 && cc.raw != nil && cc.listener().h2c && bytes.HasPrefix(buf, prefaceRequestLine) {
+			// An HTTP/2 preface that stopped short: its client cannot read
+			// an HTTP/1.1 408 (see readHead).
+			cc.closeNow()
+			return
+		}
+		cc.newRequestID(nil)
 		cc.logFromRaw(buf) // what of the request line came, for the log
 		cc.respondError(errRequestTimeout, true)
 	case stateBody, stateDiscard, stateBodyWait:
@@ -305,6 +311,9 @@ func (cc *clientConn) processBuffered() {
 			// Answered and closing (perhaps waiting for the answer to
 			// leave): what else the client sends is never read.
 			consume(cc.gc, cc.gc.InboundBuffered())
+			if raw, ok := cc.gc.(gnet.Conn); ok {
+				cc.lp.lingerInput(raw)
+			}
 			return
 		default: // waiting on the upstream or on keys: leave bytes buffered
 			if (cc.state == stateAwait || cc.state == stateKeyWait) && cc.gc.InboundBuffered() > cc.ls.maxHeaderBytes+pipelineSlack {

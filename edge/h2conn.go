@@ -93,6 +93,7 @@ func (h *h2Conn) onTraffic() gnet.Action {
 			// Closing, output still leaving: the client's WINDOW_UPDATEs,
 			// PINGs and GOAWAY are read and dropped (closeWhenSent).
 			consume(raw, raw.InboundBuffered())
+			h.lp.lingerInput(raw)
 			return gnet.None
 		}
 		return gnet.Close

@@ -356,6 +356,18 @@ type linger struct {
 	lookEvery time.Duration // between looks at the kernel's queue
 	nextLook  int64         // unix ns of the next look at the kernel's queue
 	shut      bool          // the write side is shut: waiting for the client's close
+	lastInput int64         // unix ns the client last sent something (lingerInput)
+}
+
+// lingerQuiet is how long a closing socket's client must have sent nothing
+// before a drain closes it without waiting for its close.
+const lingerQuiet = 250 * time.Millisecond
+
+// lingerInput notes that a closing socket's client is still sending.
+func (lp *loop) lingerInput(c gnet.Conn) {
+	if l := lp.lingering[c]; l != nil {
+		l.lastInput = lp.now().UnixNano()
+	}
 }
 
 func (l *linger) OnTimer(_ *timewheel.Timer, now int64) { l.lp.lingerStep(l, now) }
@@ -494,7 +506,12 @@ const codeDrainTimeout = "drain_timeout"
 // reconnect elsewhere.
 func (lp *loop) closeIdleClients(all bool) {
 	for cc := range lp.clients {
-		if (all || cc.bl.retired.Load()) && cc.state == stateIdle && cc.gc.InboundBuffered() == 0 {
+		// A retired listener's connection that has not had its first
+		// exchange yet (its request, or its TLS handshake, may be on its
+		// way) is kept: a reload never drops an accepted connection. It
+		// gets one exchange, answered with Connection: close, or the
+		// header timeout.
+		if (all || cc.bl.retired.Load() && cc.served > 0) && cc.state == stateIdle && cc.gc.InboundBuffered() == 0 {
 			cc.closeNow()
 		}
 	}
@@ -505,12 +522,15 @@ func (lp *loop) closeIdleClients(all bool) {
 	}
 	if all {
 		// A closing socket whose bytes have all reached the client (none
-		// queued here, none unacknowledged in the kernel) has nothing
-		// left to lose: waiting for its client's close, as lingering does
-		// (lingerAfterSent), would hold the process's exit for a client
-		// that keeps an idle connection open.
+		// queued here, none unacknowledged in the kernel) and whose client
+		// has gone quiet has nothing left to lose: waiting for its close,
+		// as lingering does (lingerAfterSent), would hold the process's
+		// exit for a client that keeps an idle connection open. A client
+		// still sending (an upload refused with 413) keeps its lingering:
+		// closing under its bytes would reset the connection.
+		now := lp.now().UnixNano()
 		for c, l := range lp.lingering {
-			if l.shut && c.OutboundBuffered() == 0 && kernelSendQueue(c) == 0 {
+			if l.shut && now-l.lastInput >= int64(lingerQuiet) && c.OutboundBuffered() == 0 && kernelSendQueue(c) == 0 {
 				lp.dropLingering(c)
 				_ = c.Close()
 			}

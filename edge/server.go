@@ -420,27 +420,40 @@ func (s *Server) checkListeners(old, nw *config.Config) ([]*boundListener, error
 // requests still get their route timeouts. The other listeners serve on.
 func (s *Server) retire(bls []*boundListener) {
 	addrs := make(map[netip.AddrPort]bool, len(bls))
-	for _, bl := range bls {
-		bl.retired.Store(true) // before the sockets close: OnOpen refuses what they still hand over
+	names := make([]string, len(bls))
+	for i, bl := range bls {
 		addrs[bl.addr] = true
+		names[i] = bl.name
 	}
+	// The sockets close first, each as a task of its loop: once every
+	// loop has run it, none accepts for these listeners, so no connection
+	// accepted before sees the flag (OnOpen refuses what a loop that
+	// missed the task, or a gnet whose layout stopAccepting does not
+	// know, still hands over).
 	closed := s.stopAccepting(addrs)
 	for _, bl := range bls {
-		s.log.Info("listener retired by reload", "listener", bl.name, "address", bl.addr.String(), "open_connections", bl.active.Load(), "listening_sockets_closed", closed)
+		bl.retired.Store(true)
 	}
+	s.log.Info("listeners retired by reload", "listeners", names, "listening_sockets_closed", closed)
 	go func() {
 		// As Drain does: the loops close what has become idle, and move
-		// each HTTP/2 connection to its final GOAWAY, until nothing of
-		// the retired listeners is left.
+		// each HTTP/2 connection to its final GOAWAY (goawayGrace after
+		// the first), often at first, then at a slower pace until nothing
+		// of the retired listeners is left.
+		start := time.Now()
 		for {
 			s.forEachLoop(func(lp *loop) { lp.closeIdleClients(false) })
 			if !s.retiring() {
 				return
 			}
+			pace := 20 * time.Millisecond
+			if time.Since(start) > 3*goawayGrace {
+				pace = 500 * time.Millisecond
+			}
 			select {
 			case <-s.stopped:
 				return
-			case <-time.After(20 * time.Millisecond):
+			case <-time.After(pace):
 			}
 		}
 	}()

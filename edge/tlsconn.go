@@ -48,6 +48,7 @@ func (s *tlsSession) onTraffic() gnet.Action {
 		// Closing, output still leaving (closeWhenSent): what the client
 		// sends now (its close_notify, WINDOW_UPDATEs) is dropped unread.
 		consume(s.raw, s.raw.InboundBuffered())
+		s.lp.lingerInput(s.raw)
 		return gnet.None
 	}
 	if s.cc.paused && s.h2 == nil {

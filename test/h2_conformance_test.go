@@ -482,4 +482,14 @@ func TestBrokenPrefaceOnSharedPort(t *testing.T) {
 	if out := g.raw("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 3*time.Second); !strings.HasPrefix(out, "HTTP/1.1 200 ") || !strings.HasSuffix(out, "ok") {
 		t.Errorf("HTTP/1.1 on the shared port: %q", out)
 	}
+	// A preface that stops after its first line: at header_timeout, a
+	// close, not an HTTP/1.1 408.
+	g.reload(strings.Replace(h2cConfig(up.addr()), "limits: {", "limits: {header_timeout: 300ms, ", 1))
+	start = time.Now()
+	if out := g.raw("PRI * HTTP/2.0\r\n\r\n", 3*time.Second); out != "" {
+		t.Errorf("stalled preface answered %q, want a close", out)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("stalled preface closed after %v, want at header_timeout", d)
+	}
 }

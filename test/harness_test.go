@@ -212,6 +212,24 @@ func (g *gateway) signal(sig syscall.Signal) {
 	}
 }
 
+// exitsWithin waits for portico to exit 0 within limit of since; a later
+// exit is an error, none after wait is fatal.
+func (g *gateway) exitsWithin(since time.Time, limit, wait time.Duration) {
+	g.t.Helper()
+	select {
+	case err := <-g.done:
+		g.done <- nil // for the cleanup
+		if err != nil {
+			g.t.Fatalf("exit: %v, want 0", err)
+		}
+		if el := time.Since(since); el > limit {
+			g.t.Errorf("exited %v after the drain's cue, want within %v", el, limit)
+		}
+	case <-time.After(wait):
+		g.t.Fatalf("portico did not exit %v after the drain's cue", wait)
+	}
+}
+
 // raw sends bytes on a fresh connection and returns everything read until
 // the server closes or the timeout passes.
 func (g *gateway) raw(req string, timeout time.Duration) string {

@@ -46,8 +46,9 @@ routes:
 // as a drain would (issue 5: the two-phase GOAWAY "when a reload closes the
 // listener"), and only it: its port refuses new connections, an idle
 // keep-alive connection closes, a request in flight gets its answer with
-// Connection: close, an HTTP/2 connection gets GOAWAY(NO_ERROR) twice and
-// its open stream completes; the other listener serves on. Binding a
+// Connection: close, one accepted but still silent gets one exchange, an
+// HTTP/2 connection gets GOAWAY(NO_ERROR) twice and its open stream
+// completes; the other listener serves on. Binding a
 // listener again needs a restart, and a reload that tries is refused.
 func TestReloadRetiresListener(t *testing.T) {
 	const slow = 700 * time.Millisecond
@@ -71,6 +72,7 @@ func TestReloadRetiresListener(t *testing.T) {
 	}
 	busy := g.dial(10 * time.Second)
 	io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	fresh := g.dial(10 * time.Second) // accepted, its request not sent yet
 	h2 := dialH2Frames(t, g.addr)
 	_ = h2.c.SetDeadline(time.Now().Add(10 * time.Second))
 	h2.headers(1, ":method", "GET", ":scheme", "http", ":authority", "x", ":path", "/slow")
@@ -140,6 +142,19 @@ func TestReloadRetiresListener(t *testing.T) {
 	// The idle keep-alive connection was closed.
 	if _, err := idleR.ReadByte(); err != io.EOF {
 		t.Errorf("idle connection: %v, want EOF", err)
+	}
+	// The connection accepted before the reload that had not sent its
+	// request yet is not dropped: it gets one exchange, then the close.
+	io.WriteString(fresh, "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+	fr := bufio.NewReader(fresh)
+	if resp, err := http.ReadResponse(fr, nil); err != nil {
+		t.Errorf("request on a connection accepted before the reload: %v", err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != "answer /fast" || !resp.Close {
+			t.Errorf("connection accepted before the reload: %d %q close=%v, want 200 with Connection: close", resp.StatusCode, b, resp.Close)
+		}
 	}
 	// The port refuses; the other listener serves.
 	if c, err := net.DialTimeout("tcp", g.addr, time.Second); err == nil {
