@@ -217,7 +217,7 @@ func (cc *clientConn) OnTimer(t *timewheel.Timer, _ int64) {
 		cc.resumeAfterKeys(cc.keyWaitGen) // waited long enough: authenticate with what there is
 	case stateHead:
 		buf, _ := cc.gc.Peek(-1)
-		if cc.served == 0 && cc.raw != nil && cc.listener().h2c && bytes.HasPrefix(buf, prefaceRequestLine) {
+		if ls := cc.listener(); cc.served == 0 && cc.raw != nil && ls.h2c && (!ls.http1 || len(buf) >= len("PRI ") && isPrefacePrefix(buf)) {
 			// An HTTP/2 preface that stopped short: its client cannot read
 			// an HTTP/1.1 408 (see readHead).
 			cc.closeNow()
@@ -330,6 +330,12 @@ func (cc *clientConn) processBuffered() {
 // client preface.
 var prefaceRequestLine = []byte(h2.ClientPreface[:len("PRI * HTTP/2.0\r\n")])
 
+// isPrefacePrefix reports whether b is the start of the HTTP/2 client
+// preface.
+func isPrefacePrefix(b []byte) bool {
+	return len(b) <= len(h2.ClientPreface) && string(b) == h2.ClientPreface[:len(b)]
+}
+
 func (cc *clientConn) readHead() bool {
 	n := cc.gc.InboundBuffered()
 	if n == 0 {
@@ -371,7 +377,7 @@ func (cc *clientConn) readHead() bool {
 		// An HTTP/2-only listener: anything but the preface ends the
 		// connection without an answer, as RFC 9113 §3.4 asks (an HTTP/1.1
 		// error response would be garbage to an HTTP/2 client).
-		if len(buf) < len(h2.ClientPreface) && string(buf) == h2.ClientPreface[:len(buf)] {
+		if len(buf) < len(h2.ClientPreface) && isPrefacePrefix(buf) {
 			return false
 		}
 		consume(cc.gc, n)

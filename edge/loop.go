@@ -359,6 +359,10 @@ type linger struct {
 	lastInput int64         // unix ns the client last sent something (lingerInput)
 }
 
+// freshGrace is how long a drain or a retired listener leaves a connection
+// that has not sent its first request yet.
+const freshGrace = time.Second
+
 // lingerQuiet is how long a closing socket's client must have sent nothing
 // before a drain closes it without waiting for its close.
 const lingerQuiet = 250 * time.Millisecond
@@ -505,15 +509,21 @@ const codeDrainTimeout = "drain_timeout"
 // draining, else those of retired listeners, so keep-alive clients
 // reconnect elsewhere.
 func (lp *loop) closeIdleClients(all bool) {
+	now := lp.now()
 	for cc := range lp.clients {
-		// A retired listener's connection that has not had its first
-		// exchange yet (its request, or its TLS handshake, may be on its
-		// way) is kept: a reload never drops an accepted connection. It
-		// gets one exchange, answered with Connection: close, or the
-		// header timeout.
-		if (all || cc.bl.retired.Load() && cc.served > 0) && cc.state == stateIdle && cc.gc.InboundBuffered() == 0 {
-			cc.closeNow()
+		if !all && !cc.bl.retired.Load() || cc.state != stateIdle || cc.gc.InboundBuffered() != 0 {
+			continue
 		}
+		// A connection that has not had its first exchange yet gets
+		// freshGrace from its accept: its request (or the rest of its TLS
+		// handshake) may be on its way, and closing it would drop a
+		// connection accepted to be used. One exchange, answered with
+		// Connection: close, then the close; a silent one (a browser's
+		// preconnect) is closed after the grace.
+		if cc.served == 0 && now.Sub(cc.start) < freshGrace {
+			continue
+		}
+		cc.closeNow()
 	}
 	for h := range lp.h2conns {
 		if all || h.bl.retired.Load() {

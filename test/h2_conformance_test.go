@@ -492,4 +492,7 @@ func TestBrokenPrefaceOnSharedPort(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("stalled preface closed after %v, want at header_timeout", d)
 	}
+	if out := g.raw("PRI * HT", 3*time.Second); out != "" {
+		t.Errorf("preface stalled in its first line answered %q, want a close", out)
+	}
 }

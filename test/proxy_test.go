@@ -552,7 +552,8 @@ func TestDrainLetsInflightFinish(t *testing.T) {
 // idle connections open and never close them (connection pools that do
 // not read in the background, as Python's do) are closed at once by a
 // drain and do not hold the exit: it took over 5 s, waiting for each
-// client's close after the FIN.
+// client's close after the FIN. A connection accepted just before, whose
+// request comes just after the SIGTERM, is answered (it was closed).
 func TestDrainDoesNotWaitForIdleClients(t *testing.T) {
 	up := newUpstream(t, defaultHandler)
 	g := startGateway(t, basicConfig(up.addr()))
@@ -566,8 +567,17 @@ func TestDrainDoesNotWaitForIdleClients(t *testing.T) {
 		io.Copy(io.Discard, resp.Body)
 		// The connection stays open, unread and unclosed, until the test ends.
 	}
+	fresh := g.dial(10 * time.Second) // accepted; its request comes after the SIGTERM
+	time.Sleep(100 * time.Millisecond)
 	start := time.Now()
 	g.signal(syscall.SIGTERM)
+	time.Sleep(100 * time.Millisecond)
+	io.WriteString(fresh, "GET /fresh HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, err := http.ReadResponse(bufio.NewReader(fresh), nil); err != nil {
+		t.Errorf("a connection accepted before the drain, its request sent after: %v", err)
+	} else if resp.StatusCode != 200 || !resp.Close {
+		t.Errorf("a connection accepted before the drain: %d close=%v, want 200 with Connection: close", resp.StatusCode, resp.Close)
+	}
 	g.exitsWithin(start, 2*time.Second, 8*time.Second) // only idle connections open: promptly
 }
 
