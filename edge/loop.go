@@ -365,7 +365,7 @@ const freshGrace = time.Second
 
 // lingerQuiet is how long a closing socket's client must have sent nothing
 // before a drain closes it without waiting for its close.
-const lingerQuiet = 250 * time.Millisecond
+const lingerQuiet = 500 * time.Millisecond
 
 // lingerInput notes that a closing socket's client is still sending.
 func (lp *loop) lingerInput(c gnet.Conn) {

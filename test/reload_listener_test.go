@@ -80,6 +80,9 @@ func TestReloadRetiresListener(t *testing.T) {
 
 	g.reload(retireConfig(up.addr(), second, false))
 	reloaded := time.Now()
+	// The connection accepted before the reload sends its request now,
+	// well within the second a connection not used yet is given.
+	io.WriteString(fresh, "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
 
 	// HTTP/2: GOAWAY(NO_ERROR) with the last stream 2^31-1, then with 1,
 	// the stream's answer, and the close.
@@ -145,7 +148,6 @@ func TestReloadRetiresListener(t *testing.T) {
 	}
 	// The connection accepted before the reload that had not sent its
 	// request yet is not dropped: it gets one exchange, then the close.
-	io.WriteString(fresh, "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
 	fr := bufio.NewReader(fresh)
 	if resp, err := http.ReadResponse(fr, nil); err != nil {
 		t.Errorf("request on a connection accepted before the reload: %v", err)
