@@ -324,8 +324,6 @@ func (cc *clientConn) processBuffered() {
 	}
 }
 
-// readHead parses a request head and starts it. It reports whether progress
-// was made and processing should continue.
 // prefaceRequestLine is the HTTP/1.1-shaped first line of the HTTP/2
 // client preface.
 var prefaceRequestLine = []byte(h2.ClientPreface[:len("PRI * HTTP/2.0\r\n")])
@@ -336,6 +334,8 @@ func isPrefacePrefix(b []byte) bool {
 	return len(b) <= len(h2.ClientPreface) && string(b) == h2.ClientPreface[:len(b)]
 }
 
+// readHead parses a request head and starts it. It reports whether progress
+// was made and processing should continue.
 func (cc *clientConn) readHead() bool {
 	n := cc.gc.InboundBuffered()
 	if n == 0 {

@@ -538,9 +538,8 @@ func (lp *loop) closeIdleClients(all bool) {
 		// exit for a client that keeps an idle connection open. A client
 		// still sending (an upload refused with 413) keeps its lingering:
 		// closing under its bytes would reset the connection.
-		now := lp.now().UnixNano()
 		for c, l := range lp.lingering {
-			if l.shut && now-l.lastInput >= int64(lingerQuiet) && c.OutboundBuffered() == 0 && kernelSendQueue(c) == 0 {
+			if l.shut && now.UnixNano()-l.lastInput >= int64(lingerQuiet) && c.OutboundBuffered() == 0 && kernelSendQueue(c) == 0 {
 				lp.dropLingering(c)
 				_ = c.Close()
 			}

@@ -419,15 +419,15 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 			// again would make that statement false (or doubly encode).
 			r.compress = nil
 		}
-		if rt := rc.Retries; rt != nil && rt.Attempts > 0 {
-			if r.upstream != nil {
-				r.upstream.retried = true
-			}
-			for _, sp := range r.split {
-				sp.upstream.retried = true
-			}
-		}
 		if rt := rc.Retries; rt != nil {
+			if rt.Attempts > 0 {
+				if r.upstream != nil {
+					r.upstream.retried = true
+				}
+				for _, sp := range r.split {
+					sp.upstream.retried = true
+				}
+			}
 			r.retryAttempts = rt.Attempts
 			for _, on := range rt.On {
 				switch on {
