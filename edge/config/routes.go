@@ -226,6 +226,17 @@ func (v *validator) match(path string, m *Match) {
 		}
 	}
 	v.headerList(p("headers"), m.HeaderList, nil)
+	for _, h := range m.HeaderList {
+		if gatewayHeader(h.Name) {
+			v.errf(join(p("headers"), h.Name), "%s can never match: X-Portico-* headers are removed from client requests (SPEC §3) and routing runs before auth", h.Name)
+		}
+	}
+}
+
+// gatewayHeader reports a header name of the identity context: a client's
+// value is forged by definition, so nothing may be keyed or matched on it.
+func gatewayHeader(name string) bool {
+	return len(name) >= len("X-Portico-") && strings.EqualFold(name[:len("X-Portico-")], "X-Portico-")
 }
 
 // checkMatchPath returns why a match path could never match a normalised

@@ -449,6 +449,9 @@ func (v *validator) balancer(path string, u *Upstream) {
 	default:
 		v.errf(bp, "unknown balancer %q (want round_robin, least_request, consistent_hash or random)", u.Balancer)
 	}
+	if name, ok := strings.CutPrefix(u.HashOn, "header:"); ok && isToken(name) && gatewayHeader(name) {
+		v.errf(hp, "%s is the client's own (forged) value: X-Portico-* headers are removed from client requests (SPEC §3); hash_on consumer hashes on the authenticated identity", name)
+	}
 }
 
 // namedSource reports whether s is "KIND:NAME" with KIND one of kinds and
@@ -765,6 +768,8 @@ func (v *validator) rateLimits() map[string]bool {
 		default:
 			if !namedSource(r.Key, "header") {
 				v.errf(kp, "invalid key %q (want ip, consumer, tenant, route, global or header:NAME)", r.Key)
+			} else if name := strings.TrimPrefix(r.Key, "header:"); gatewayHeader(name) {
+				v.errf(kp, "%s is the client's own (forged) value: X-Portico-* headers are removed from client requests (SPEC §3); key consumer or tenant limits by the authenticated identity", name)
 			}
 		}
 		rp := join(path, "rate")
