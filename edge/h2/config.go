@@ -37,6 +37,12 @@ const (
 	// bodies larger than that get RST_STREAM(NO_ERROR) rather than
 	// costing us their full upload. README.md explains the trade-off.
 	DefaultMaxDiscardBytes = 1 << 20
+	// DefaultMaxHeaderBytesPerConn bounds the request headers all of one
+	// connection's open streams hold together: 1 MiB keeps 256 streams
+	// of 4 KiB heads (cookies included) and sixteen at the 64 KiB limit,
+	// where per stream alone 256 × 64 KiB let one client pin tens of MiB
+	// with a few KiB of HPACK references and streams it never ends.
+	DefaultMaxHeaderBytesPerConn = 1 << 20
 
 	// controlSlack is how far past MaxPendingOutput control replies (PING
 	// and SETTINGS ACKs, RST_STREAM) may queue before the connection is
@@ -68,6 +74,13 @@ type Config struct {
 	// can be: the block cap bounds the others). A new stream whose block
 	// hits a hard cap is answered as above first, then the GOAWAY.
 	MaxHeaderBytes int
+	// MaxHeaderBytesPerConn bounds the header storage (the streams' field
+	// arenas) held by all open streams of the connection together. A new
+	// stream whose block would pass it while others hold headers is
+	// refused (RST_STREAM(REFUSED_STREAM), counted like a reset: the
+	// client may retry it once others end); trailers that would pass it
+	// reset their stream (ENHANCE_YOUR_CALM). At least 2×MaxHeaderBytes.
+	MaxHeaderBytesPerConn int
 	// InitialWindowSize is our per-stream receive window (SETTINGS_INITIAL_WINDOW_SIZE).
 	InitialWindowSize uint32
 	// ConnWindowSize is our connection receive window.
@@ -113,6 +126,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxHeaderBytes <= 0 {
 		c.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if c.MaxHeaderBytesPerConn <= 0 {
+		c.MaxHeaderBytesPerConn = DefaultMaxHeaderBytesPerConn
+	}
+	if c.MaxHeaderBytesPerConn < 2*c.MaxHeaderBytes {
+		c.MaxHeaderBytesPerConn = 2 * c.MaxHeaderBytes
 	}
 	if c.InitialWindowSize == 0 {
 		c.InitialWindowSize = DefaultInitialWindowSize

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"time"
+	"unsafe"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -113,6 +114,8 @@ type ServerConn struct {
 	hdrEncBytes  int
 	hdrDecBytes  int
 	hdrTooLarge  bool
+	hdrOverConn  bool          // storing the block would pass MaxHeaderBytesPerConn
+	heldHeaders  int           // header storage held by open streams (Stream.held)
 	hdrPathLen   int           // length of :path when it was decoded (stored or not)
 	hdrRSTCode   http2.ErrCode // when hdrHasRST: reset the stream after decoding
 	hdrHasRST    bool
@@ -602,6 +605,7 @@ func (c *ServerConn) onHeaders(id uint32, flags http2.Flags, p []byte) error {
 	c.hdrEncBytes = 0
 	c.hdrDecBytes = 0
 	c.hdrTooLarge = false
+	c.hdrOverConn = false
 	c.hdrPathLen = 0
 	selfDep := flags.Has(http2.FlagHeadersPriority) && dep == id
 
@@ -722,6 +726,10 @@ func (c *ServerConn) onField(hf hpack.HeaderField) {
 		c.hdrTooLarge = true
 		return
 	}
+	if c.heldHeaders > 0 && c.heldHeaders+c.hdrDecBytes > c.cfg.MaxHeaderBytesPerConn {
+		c.hdrOverConn = true // keep decoding, store nothing more (as above)
+		return
+	}
 	s := c.hdrTarget
 	if s == nil || s.malformed {
 		return
@@ -824,6 +832,22 @@ func (c *ServerConn) endHeaderBlock(id uint32) error {
 		c.checkStreamsPerConn()
 		return nil
 	}
+	if c.hdrOverConn {
+		// Other streams hold the connection's header budget: refused
+		// now, this stream may succeed once they end. Counted like a
+		// reset, or refusals would be a free way to make us decode.
+		if err := c.spendReset(); err != nil {
+			return err
+		}
+		code := http2.ErrCodeRefusedStream
+		if c.hdrTrailers {
+			code = http2.ErrCodeEnhanceYourCalm // the request is under way: nothing to retry
+		} else {
+			c.stats.StreamsRefused++
+		}
+		return c.resetStream(s.id, s, code)
+	}
+	c.hold(s)
 	if c.hdrTrailers {
 		if s.malformed || (s.contentLength >= 0 && s.dataRecv != s.contentLength) {
 			if err := c.spendReset(); err != nil { // as above: a reset the client caused
@@ -1205,12 +1229,27 @@ func (c *ServerConn) dropDraining() {
 }
 
 // closeStream removes s and puts it back in the pool.
+// hold counts the header storage s holds now (after a header block) in
+// the connection's budget, MaxHeaderBytesPerConn.
+func (c *ServerConn) hold(s *Stream) {
+	if cap(s.arena) > 8<<10 && cap(s.arena)-len(s.arena) > len(s.arena)/8 {
+		// append's growth left up to half of a large arena unused, and the
+		// stream may hold it for its whole life (spans are offsets, so a
+		// copy keeps them valid).
+		s.arena = append(make([]byte, 0, len(s.arena)), s.arena...)
+	}
+	n := cap(s.arena) + cap(s.fields)*int(unsafe.Sizeof(field{}))
+	c.heldHeaders += n - s.held
+	s.held = n
+}
+
 func (c *ServerConn) closeStream(s *Stream) {
 	if !s.open {
 		return
 	}
 	delete(c.streams, s.id)
 	c.active--
+	c.heldHeaders -= s.held
 	wasDraining := s.draining
 	if wasDraining {
 		c.draining--

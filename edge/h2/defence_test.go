@@ -597,3 +597,92 @@ func TestUploadBackpressure(t *testing.T) {
 		t.Fatalf("code %v", code)
 	}
 }
+
+// TestDefenceHeaderBytesPerConn: streams the owner holds keep their header
+// blocks, so per-stream limits alone let one connection pin
+// MaxConcurrentStreams × MaxHeaderBytes (a few KiB of HPACK references
+// each). Past MaxHeaderBytesPerConn a new stream is refused (REFUSED_STREAM,
+// retryable), the connection lives, and once a held stream ends new ones
+// are accepted again; small streams never notice the budget.
+func TestDefenceHeaderBytesPerConn(t *testing.T) {
+	const limit = 16 << 10
+	cl := newClient(t, Config{MaxHeaderBytes: limit, MaxHeaderBytesPerConn: 64 << 10})
+	cl.handshake()
+	big := strings.Repeat("v", limit-512) // one block near the per-stream limit
+	id := uint32(1)
+	refused := uint32(0)
+	for range 20 {
+		cl.headers(id, true, reqFields("GET", "/hold", "x-big", big)...)
+		cl.sync()
+		if cl.err != nil {
+			t.Fatalf("connection ended: %v", cl.err)
+		}
+		if _, held := cl.app.streams[id]; !held {
+			refused = id
+			break
+		}
+		id += 2
+	}
+	if refused == 0 {
+		t.Fatalf("20 streams of %d header bytes held, none refused (%+v)", len(big), cl.c.Stats())
+	}
+	if held := len(cl.app.streams); held < 3 || held > 4 {
+		t.Fatalf("%d streams held before the refusal, want 3-4 of 64 KiB", held)
+	}
+	if code := cl.expectRST(refused); code != http2.ErrCodeRefusedStream {
+		t.Fatalf("stream %d: RST %v, want REFUSED_STREAM", refused, code)
+	}
+	// The budget is checked on decoded sizes; what is held is the storage
+	// (arena, field index), within a few bytes a field of it.
+	if cl.c.heldHeaders > 65<<10 {
+		t.Fatalf("held %d header bytes, budget 64 KiB", cl.c.heldHeaders)
+	}
+	// Once a held stream ends, the refused one's retry is served.
+	cl.app.release(1)
+	retry := refused + 2
+	cl.headers(retry, true, reqFields("GET", "/", "x-big", big)...)
+	if res, _ := cl.collect(1, retry); res[retry] == nil || res[retry].status != "200" {
+		t.Fatalf("retry after a release: %v", res[retry])
+	}
+	// Every stream ended: nothing is counted any more.
+	for sid := range cl.app.streams {
+		cl.app.release(sid)
+	}
+	cl.sync()
+	cl.drain()
+	if cl.c.heldHeaders != 0 || cl.c.Stats().Active != 0 {
+		t.Fatalf("after all streams ended: held %d, %+v", cl.c.heldHeaders, cl.c.Stats())
+	}
+}
+
+// TestDefenceTrailersPastHeaderBudget: trailers that would pass
+// MaxHeaderBytesPerConn reset their stream (ENHANCE_YOUR_CALM: the request
+// is under way, so there is nothing to refuse) and free its budget.
+func TestDefenceTrailersPastHeaderBudget(t *testing.T) {
+	const limit = 16 << 10
+	cl := newClient(t, Config{MaxHeaderBytes: limit, MaxHeaderBytesPerConn: 60 << 10})
+	cl.handshake()
+	big := strings.Repeat("v", limit-512)
+	cl.headers(1, false, reqFields("POST", "/hold")...) // body and trailers to come
+	for _, id := range []uint32{3, 5, 7} {
+		cl.headers(id, true, reqFields("GET", "/hold", "x-big", big)...)
+	}
+	cl.sync()
+	if len(cl.app.streams) != 4 {
+		t.Fatalf("%d streams held, want 4", len(cl.app.streams))
+	}
+	cl.headers(1, true, "x-trailer", big)
+	if code := cl.expectRST(1); code != http2.ErrCodeEnhanceYourCalm {
+		t.Fatalf("trailers past the budget: RST %v, want ENHANCE_YOUR_CALM", code)
+	}
+	if cl.err != nil || cl.app.resets[len(cl.app.resets)-1] != http2.ErrCodeEnhanceYourCalm {
+		t.Fatalf("connection error %v, owner's resets %v", cl.err, cl.app.resets)
+	}
+	// The other streams keep their headers and are served.
+	for _, id := range []uint32{3, 5, 7} {
+		cl.app.release(id)
+	}
+	if res, _ := cl.collect(3, 5, 7); res[7] == nil || res[7].status != "200" {
+		t.Fatalf("held streams after the reset: %v", res)
+	}
+}

@@ -53,6 +53,7 @@ type Stream struct {
 
 	arena  []byte
 	fields []field
+	held   int // cap of arena and fields as counted in ServerConn.heldHeaders
 	ntrail int // index in fields where trailers start; -1 when none
 
 	method, scheme, authority, path, host span
