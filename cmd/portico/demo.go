@@ -58,7 +58,9 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		}
 		_ = ln.Close()
 	}
-	log := newLogger(stderr)
+	lw := newLogWriter(stderr, logBufferBytes)
+	defer lw.Close(logFlushWait)
+	log := newLogger(lw)
 	echoAddr, stopEcho, err := serveDemo(http.HandlerFunc(echoHandler))
 	if err != nil {
 		log.Error("cannot start demo upstream", "error", err.Error())

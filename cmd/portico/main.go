@@ -14,6 +14,7 @@ import (
 	"runtime/pprof"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/portico-gw/portico/edge"
 	"github.com/portico-gw/portico/edge/config"
@@ -95,6 +96,13 @@ func commitID() string {
 	}
 	return "unknown"
 }
+
+// logBufferBytes bounds the process log waiting for a slow reader (about
+// 4,000 lines); logFlushWait is how long an exit waits for it to be written.
+const (
+	logBufferBytes = 1 << 20
+	logFlushWait   = 2 * time.Second
+)
 
 func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -190,7 +198,9 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	}
 	sigs := watchSignals()
 	defer signal.Stop(sigs)
-	log := newLogger(stderr)
+	lw := newLogWriter(stderr, logBufferBytes)
+	defer lw.Close(logFlushWait)
+	log := newLogger(lw)
 	cfg, err := config.Load(path)
 	if err != nil {
 		logProblems(log, "cannot load route file", path, err)

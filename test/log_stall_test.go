@@ -1,0 +1,122 @@
+//go:build integration
+
+package test
+
+import (
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestUnreadStderrDoesNotBlock: the process log goes to stderr, and a log
+// reader that stops reading (a stalled journald or container log driver)
+// must not stop the gateway. Before, once the pipe was full, POST /reload
+// never answered and SIGTERM never drained: the logging call blocked.
+func TestUnreadStderrDoesNotBlock(t *testing.T) {
+	addr, admin := freePort(t), freePort(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "portico.yaml")
+	good := `version: 1
+listeners: [{name: web, address: "` + addr + `"}]
+admin: {address: "` + admin + `"}
+access_log: {path: "off"}
+routes:
+  - {name: ok, direct_response: {status: 200, body: "ok"}}
+`
+	if err := os.WriteFile(file, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	// The smallest pipe (one page) fills after a few dozen lines.
+	if _, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
+		t.Fatalf("F_SETPIPE_SZ: %v", err)
+	}
+	cmd := exec.Command(bin(t), "run", "-c", file)
+	cmd.Stderr = w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		go io.Copy(io.Discard, r) // unblock it, whatever state it is in
+		<-done
+	})
+	client := &http.Client{Timeout: 3 * time.Second}
+	ready := false
+	for deadline := time.Now().Add(10 * time.Second); !ready && time.Now().Before(deadline); {
+		if resp, err := client.Get("http://" + admin + "/readyz"); err == nil {
+			resp.Body.Close()
+			ready = resp.StatusCode == 200
+		}
+		if !ready {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if !ready {
+		t.Fatal("portico did not become ready")
+	}
+	// Each failed reload logs its problems: 60 of them are several times
+	// what the pipe holds.
+	bad := good + "bogus: 1\nmore_bogus: [1, 2]\n"
+	if err := os.WriteFile(file, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 60 {
+		resp, err := client.Post("http://"+admin+"/reload", "", nil)
+		if err != nil {
+			t.Fatalf("POST /reload %d with stderr unread: %v", i, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Fatalf("POST /reload %d of a bad file answered 200", i)
+		}
+	}
+	if resp, err := client.Get("http://" + addr + "/"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("serving with stderr unread: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	since := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		done <- err
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v", err)
+		}
+		// The log flush waits at most 2 s for the reader at exit.
+		if d := time.Since(since); d > 5*time.Second {
+			t.Fatalf("drain took %v", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("SIGTERM did not end the process within 10 s while stderr was unread")
+	}
+	// What was kept is whole JSON lines, and the drop is reported.
+	out, _ := io.ReadAll(r)
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) < 5 || !strings.HasPrefix(lines[0], "{") {
+		t.Fatalf("stderr kept %d lines: %.300q", len(lines), out)
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "{") || !strings.HasSuffix(l, "}") {
+			t.Fatalf("broken log line %q", l)
+		}
+	}
+}
