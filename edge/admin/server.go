@@ -219,6 +219,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"cross-origin requests to the admin listener are refused")
 		return
 	}
+	if loopbackAddr(s.addr) && !localHost(r.Host) {
+		writeError(w, http.StatusForbidden, "forbidden",
+			"the admin listener is on loopback and answers only requests to an IP address or localhost, not to "+strconv.Quote(r.Host))
+		return
+	}
 	if !readBody(w, r) {
 		return
 	}
@@ -230,8 +235,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // admin listener has no credentials to forge). Browsers name the
 // requesting page's origin (Origin on cross-origin requests and on POST;
 // Sec-Fetch-Site on every request); tools such as curl send neither. (A
-// DNS-rebinding page is same-origin by the browser's count: binding the
-// admin listener to loopback and a firewall remain the defence there.)
+// DNS-rebinding page is same-origin by the browser's count: see localHost.)
 func crossSite(r *http.Request) bool {
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
 		return true
@@ -242,6 +246,39 @@ func crossSite(r *http.Request) bool {
 	}
 	u, err := url.Parse(origin)
 	return err != nil || !strings.EqualFold(u.Host, r.Host)
+}
+
+// loopbackAddr reports an admin address on loopback (the default): only
+// local processes reach it, by IP address or localhost.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// localHost reports a Host header naming an IP address or localhost (or
+// none: HTTP/1.0). On a loopback admin listener anything else is a DNS
+// rebinding page: a browser sends the attacker's name, now resolving to
+// 127.0.0.1, and counts the page as same-origin, so crossSite cannot see
+// it. Tools (curl, Prometheus, scripts) reach loopback by address or
+// localhost. A listener bound elsewhere is reached by names the gateway
+// cannot know; there a firewall is the defence (docs/STATUS.md).
+func localHost(hostport string) bool {
+	if hostport == "" {
+		return true
+	}
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return net.ParseIP(host) != nil || strings.EqualFold(host, "localhost")
 }
 
 func methodAllowed(method, allow string) bool {

@@ -578,3 +578,40 @@ func TestCrossSiteRefused(t *testing.T) {
 		t.Errorf("cross-origin GET /config: %d", r.status)
 	}
 }
+
+// TestDNSRebindingRefused: a page whose name was rebound to 127.0.0.1 is
+// same-origin to the browser (Origin and Host agree), so on a loopback
+// admin listener only a Host that is an IP address or localhost is served.
+// A listener bound elsewhere is reached by names the gateway cannot know.
+func TestDNSRebindingRefused(t *testing.T) {
+	for _, c := range []struct {
+		bind, host string
+		status     int
+	}{
+		{"127.0.0.1:9901", "attacker.example:9901", 403},
+		{"127.0.0.1:9901", "127.0.0.1.nip.io:9901", 403},
+		{"127.0.0.1:9901", "127.0.0.1:9901", 200},
+		{"127.0.0.1:9901", "localhost:9901", 200},
+		{"127.0.0.1:9901", "LocalHost", 200},
+		{"[::1]:9901", "[::1]:9901", 200},
+		{"localhost:9901", "evil.example", 403},
+		{"127.0.0.1:9901", "", 200}, // HTTP/1.0 without Host
+		{"0.0.0.0:9901", "node1.internal:9901", 200},
+		{"10.0.0.5:9901", "admin.example", 200},
+	} {
+		p := newFake()
+		h := New(c.bind, p, nil)
+		req := httptest.NewRequest("POST", "/reload", nil)
+		req.Host = c.host
+		req.Header.Set("Origin", "http://"+c.host)
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != c.status {
+			t.Errorf("admin on %s, Host %q: %d, want %d", c.bind, c.host, rec.Code, c.status)
+		}
+		if got := p.reloads.Load(); (c.status == 200) != (got == 1) {
+			t.Errorf("admin on %s, Host %q: provider reloaded %d times", c.bind, c.host, got)
+		}
+	}
+}
