@@ -685,7 +685,7 @@ func TestValidateBuildProblemsPointAtFields(t *testing.T) {
 	os.WriteFile(dir+"/short.key", []byte("0123456789"), 0o600)
 	file := dir + "/p.yaml"
 	os.WriteFile(file, []byte(`version: 1
-listeners: [{name: web, address: "127.0.0.1:0"}]
+listeners: [{name: web, address: "127.0.0.1:18080"}]
 auth:
   - name: hs
     type: jwt
@@ -721,7 +721,7 @@ routes:
 	}
 
 	os.WriteFile(file, []byte(`version: 1
-listeners: [{name: web, address: "127.0.0.1:0"}]
+listeners: [{name: web, address: "127.0.0.1:18080"}]
 rate_limits:
   - {name: ok, key: ip, rate: 5/s}
 routes:

@@ -284,7 +284,7 @@ func TestRelativePaths(t *testing.T) {
 	writeFile(t, sub, `version: 1
 listeners:
   - name: tls
-    address: 127.0.0.1:0
+    address: 127.0.0.1:18443
     tls:
       certificates: [{cert_file: ../certs/api.crt, key_file: ../certs/api.key}]
       client_auth: {mode: request, ca_file: `+abs+`}

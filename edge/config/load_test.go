@@ -96,6 +96,7 @@ listeners: [{name: web, address: "127.0.0.1:8080"}]
 upstreams:
   - {name: a, targets: [{address: "127.0.0.1:9000"}]}
   - {name: b, targets: [{address: "127.0.0.1:9000"}], max_idle_conns: 0, health_check: {path: /h}, outlier: {}}
+  - {name: c, targets: [{address: "127.0.0.1:9000"}], health_check: {path: /h, interval: 500ms}}
 auth:
   - {name: j, type: jwt, issuer: i, jwks_file: jwks.json}
   - {name: z, type: jwt, issuer: i, jwks_file: jwks.json, leeway: 0s, tenant_claim: t}
@@ -123,6 +124,10 @@ routes:
 	}
 	if *b.HealthCheck != (HealthCheck{Path: "/h", Interval: Duration(5 * time.Second), Timeout: Duration(time.Second), HealthyThreshold: 2, UnhealthyThreshold: 3, Pos: b.HealthCheck.Pos}) {
 		t.Errorf("health check = %+v", b.HealthCheck)
+	}
+	// The default timeout (1s) never outlasts a shorter interval.
+	if hc := c.Upstreams[2].HealthCheck; hc.Timeout != Duration(500*time.Millisecond) {
+		t.Errorf("health check timeout with a 500ms interval = %v", hc.Timeout)
 	}
 	if b.Outlier.ConsecutiveFailures != 5 || b.Outlier.BaseEjection != Duration(30*time.Second) {
 		t.Errorf("outlier = %+v", b.Outlier)

@@ -283,6 +283,13 @@ func validRequestTarget(s string) bool {
 	return true
 }
 
+// validOriginForm checks an origin-form request target: a path and an
+// optional query (RFC 9112 §3.2.1), '?' and '/' allowed in the query.
+func validOriginForm(s string) bool {
+	path, query, _ := strings.Cut(s, "?")
+	return validRequestTarget(path) && validRequestTarget(strings.ReplaceAll(query, "?", "/"))
+}
+
 func isHexDigit(c byte) bool {
 	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }

@@ -226,6 +226,7 @@ func (d *decoder) healthCheck(n *yaml.Node, path string) *HealthCheck {
 		UnhealthyThreshold: DefaultUnhealthyThreshold,
 		Pos:                posOf(deref(n)),
 	}
+	timeoutSet := false
 	if !d.fields(n, path, []string{"path", "interval", "timeout", "healthy_threshold", "unhealthy_threshold"}, func(key string, v *yaml.Node, p string) {
 		switch key {
 		case "path":
@@ -234,6 +235,7 @@ func (d *decoder) healthCheck(n *yaml.Node, path string) *HealthCheck {
 			h.Interval = d.duration(v, p)
 		case "timeout":
 			h.Timeout = d.duration(v, p)
+			timeoutSet = true
 		case "healthy_threshold":
 			h.HealthyThreshold = d.integer(v, p)
 		case "unhealthy_threshold":
@@ -241,6 +243,9 @@ func (d *decoder) healthCheck(n *yaml.Node, path string) *HealthCheck {
 		}
 	}) {
 		return nil
+	}
+	if !timeoutSet && h.Interval > 0 && h.Timeout > h.Interval {
+		h.Timeout = h.Interval // the default never outlasts the interval
 	}
 	return h
 }

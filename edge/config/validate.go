@@ -52,7 +52,7 @@ func (v *validator) run() {
 	if a := c.Admin; a != nil {
 		if a.Address == "" {
 			v.errf("admin.address", "required")
-		} else if v.hostPort("admin.address", a.Address, true, true) {
+		} else if v.hostPort("admin.address", a.Address, true, false) {
 			v.bindConflict(binds, "admin.address", a.Address)
 		}
 	}
@@ -134,7 +134,7 @@ func (v *validator) listeners() []bind {
 			if !v.d.bad[ap] {
 				v.d.add(v.d.lookup(path), ap, "required")
 			}
-		} else if v.hostPort(ap, l.Address, true, true) {
+		} else if v.hostPort(ap, l.Address, true, false) {
 			binds = v.bindConflict(binds, ap, l.Address)
 		}
 		v.protocols(path, l)
@@ -299,8 +299,16 @@ func (v *validator) hostPort(path, addr string, emptyHost, zeroPort bool) bool {
 		return false
 	}
 	n, err := strconv.ParseUint(port, 10, 16)
-	if err != nil || (n == 0 && !zeroPort) {
+	if err != nil {
 		v.errf(path, "invalid port %q in %q", port, addr)
+		return false
+	}
+	if n == 0 && !zeroPort {
+		if emptyHost { // a listening address
+			v.errf(path, "port 0 in %q: each event loop would bind its own random port; give a fixed port", addr)
+		} else {
+			v.errf(path, "invalid port %q in %q", port, addr)
+		}
 		return false
 	}
 	switch {
@@ -393,8 +401,8 @@ func (v *validator) upstreams() map[string]bool {
 				if !v.d.bad[join(p, "path")] {
 					v.d.add(v.d.lookup(p), join(p, "path"), "required")
 				}
-			case h.Path[0] != '/' || !validRequestTarget(h.Path):
-				v.errf(join(p, "path"), "must be an origin-form path starting with '/', got %q", h.Path)
+			case h.Path[0] != '/' || !validOriginForm(h.Path):
+				v.errf(join(p, "path"), "must be an origin-form path (with an optional query) starting with '/', got %q", h.Path)
 			}
 			v.positive(join(p, "interval"), h.Interval)
 			v.positive(join(p, "timeout"), h.Timeout)
