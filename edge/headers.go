@@ -284,7 +284,7 @@ func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
 	b = append(b, "\r\nTraceparent: "...)
 	b = appendTraceparent(b, parent)
 	b = append(b, "\r\n"...)
-	if cc.certSubject != "" {
+	if cc.certSHA256 != "" { // a verified client certificate; its subject may be empty (SAN-only)
 		b = appendField(b, "X-Portico-Client-Cert-Subject", cc.certSubject)
 		b = appendField(b, "X-Portico-Client-Cert-Sha256", cc.certSHA256)
 	}

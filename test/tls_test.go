@@ -92,6 +92,24 @@ func (p *pki) issue(t *testing.T, name string, client bool, dns ...string) (stri
 	return cf, kf, pair
 }
 
+// issueSANOnly returns a client certificate with an empty subject and
+// one DNS name (its identity is in the SAN alone).
+func (p *pki) issueSANOnly(t *testing.T, dns string) tls.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(100 + serial.Add(1)),
+		NotBefore:    time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		DNSNames: []string{dns}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.ca, &key.PublicKey, p.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
 func (p *pki) pool() *x509.CertPool {
 	cp := x509.NewCertPool()
 	cp.AddCert(p.ca)
@@ -217,6 +235,23 @@ func TestTLSTermination(t *testing.T) {
 	}
 	if last.Header.Get("X-Forwarded-Proto") != "https" {
 		t.Errorf("X-Forwarded-Proto %q", last.Header.Get("X-Forwarded-Proto"))
+	}
+	// A verified certificate with an empty subject (SAN-only, RFC 5280
+	// §4.1.2.6) still gives both headers: the subject empty, the hash set;
+	// without them it looked like no certificate at all.
+	sanOnly := clientPKI.issueSANOnly(t, "device-7.clients.test")
+	cfg = base()
+	cfg.Certificates = []tls.Certificate{sanOnly}
+	if resp, _, _, err := tlsGet(t, g.addr, cfg, "/mtls-san", nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("SAN-only client certificate: %v", err)
+	}
+	last = up.requests()[len(up.requests())-1]
+	sum = sha256.Sum256(sanOnly.Certificate[0])
+	if v, ok := last.Header["X-Portico-Client-Cert-Subject"]; !ok || len(v) != 1 || v[0] != "" {
+		t.Errorf("SAN-only certificate: subject header %q (present %v), want present and empty", v, ok)
+	}
+	if got := last.Header.Get("X-Portico-Client-Cert-Sha256"); got != hex.EncodeToString(sum[:]) {
+		t.Errorf("SAN-only certificate: sha256 header %q", got)
 	}
 	tlsGet(t, g.addr, base(), "/anon", map[string]string{"X-Portico-Client-Cert-Subject": "CN=forged"})
 	last = up.requests()[len(up.requests())-1]

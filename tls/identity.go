@@ -121,9 +121,11 @@ func isStringTag(tag int) bool {
 	return false
 }
 
+// writeHexValue writes #HEX in upper case, as OpenSSL's RFC2253 printer
+// (and so nginx's $ssl_client_s_dn) does.
 func writeHexValue(b *strings.Builder, der []byte) {
 	b.WriteByte('#')
-	b.WriteString(hex.EncodeToString(der))
+	b.WriteString(strings.ToUpper(hex.EncodeToString(der)))
 }
 
 const hexDigits = "0123456789ABCDEF"

@@ -69,4 +69,6 @@ func TestClientCertSubject(t *testing.T) {
 	f(pkix.RDNSequence{{atv(oidEmail, "dave@example.com")}, {atv(oidCN, "dave")}},
 		`CN=dave,emailAddress=dave@example.com`)
 	f(pkix.RDNSequence{{atv(oidOdd, "x")}, {atv(oidCN, "erin")}}, `CN=erin,1.3.6.1.4.1.99999.1=#130178`)
+	// Hex digits above 9 are upper case, as OpenSSL writes them.
+	f(pkix.RDNSequence{{atv(oidOdd, "custom")}}, `1.3.6.1.4.1.99999.1=#1306637573746F6D`)
 }
