@@ -501,6 +501,22 @@ func (lp *loop) expireDrain() {
 	lp.flushDeferredH2()
 }
 
+// outputQueued reports whether one of the loop's client connections has
+// bytes queued for its client.
+func (lp *loop) outputQueued() bool {
+	for cc := range lp.clients {
+		if !cc.closed && cc.gc.OutboundBuffered() > 0 {
+			return true
+		}
+	}
+	for h := range lp.h2conns {
+		if !h.closed && (len(h.sc.Output()) > 0 || h.gc.OutboundBuffered() > 0) {
+			return true
+		}
+	}
+	return false
+}
+
 // codeDrainTimeout is logged for an exchange cut by the end of a drain.
 const codeDrainTimeout = "drain_timeout"
 

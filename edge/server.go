@@ -491,8 +491,30 @@ func (s *Server) Drain() {
 	if n := s.clients.Load(); n > 0 {
 		s.log.Warn("drain timeout; closing remaining connections", "open_connections", n)
 		s.onLoops(time.Second, (*loop).expireDrain)
+		// A 503 just queued may sit behind a response another stream of
+		// its HTTP/2 connection had queued: closing now would cut it after
+		// its HEADERS. A moment lets what is queued reach readers that read.
+		for end := time.Now().Add(drainFlushWait); time.Now().Before(end) && s.outputQueued(); {
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 	s.Close()
+}
+
+// drainFlushWait bounds how long the end of a drain waits for queued
+// answers (the 503s of expireDrain among them) to be written.
+const drainFlushWait = time.Second
+
+// outputQueued reports whether any connection still has response bytes
+// queued (gnet's buffer, a TLS session's, an HTTP/2 connection's output).
+func (s *Server) outputQueued() bool {
+	var queued atomic.Bool
+	s.onLoops(100*time.Millisecond, func(lp *loop) {
+		if lp.outputQueued() {
+			queued.Store(true)
+		}
+	})
+	return queued.Load()
 }
 
 // Close stops everything at once.

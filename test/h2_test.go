@@ -358,3 +358,71 @@ func TestH2DrainDeliversQueuedAnswer(t *testing.T) {
 		t.Fatal("the gateway did not exit after the drain")
 	}
 }
+
+// At drain_timeout a stream still waiting for its upstream gets a 503 it
+// can act on; when another stream of its connection had a large answer
+// queued, the 503 came out behind it and the close cut it after its
+// HEADERS (no body, no END_STREAM). It must arrive whole.
+func TestH2DrainTimeout503ArrivesWhole(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
+		if r.URL.Path == "/big" {
+			w.Write(bytes.Repeat([]byte("portico-"), (8<<20)/8))
+			return
+		}
+		time.Sleep(3 * time.Second) // past the drain timeout
+		io.WriteString(w, "late")
+	})
+	g := startGateway(t, strings.Replace(h2cConfig(up.addr()), "drain_timeout: 5s", "drain_timeout: 300ms", 1))
+	c, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	io.WriteString(c, http2.ClientPreface)
+	fr := http2.NewFramer(c, c)
+	fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 16 << 20})
+	fr.WriteWindowUpdate(0, 16<<20)
+	for i, path := range []string{"/wait", "/big"} {
+		var hb bytes.Buffer
+		enc := hpack.NewEncoder(&hb)
+		for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":path", path}, {":authority", "x"}} {
+			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 1), BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: true})
+	}
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	status, body, ended := "", "", false
+	signalled := false
+	var signalledAt time.Time
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			break // the connection's end
+		}
+		switch f := f.(type) {
+		case *http2.MetaHeadersFrame:
+			if f.StreamID == 1 {
+				status = f.PseudoValue("status")
+				ended = f.StreamEnded()
+			}
+		case *http2.DataFrame:
+			if f.StreamID == 1 {
+				body += string(f.Data())
+				ended = ended || f.StreamEnded()
+			}
+			if f.StreamID == 3 && !signalled {
+				signalled, signalledAt = true, time.Now()
+				g.signal(syscall.SIGTERM)
+			}
+			// Slow until the drain times out (the big answer queues up
+			// behind the reader), then as fast as a client reads.
+			if signalled && time.Since(signalledAt) < 600*time.Millisecond {
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+	if status != "503" || !ended || !strings.Contains(body, `"code":"unavailable"`) {
+		t.Fatalf("stream 1 at drain timeout: status %q, ended %v, body %q", status, ended, body)
+	}
+}
