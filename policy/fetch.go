@@ -38,7 +38,8 @@ type jwksSource struct {
 	lastOK      atomic.Int64 // UnixNano of the last successful fetch
 
 	mu      sync.Mutex
-	doneSeq uint64        // trigSeq observed at the start of the last completed round
+	doneSeq uint64        // the sequence number of the last completed round
+	running uint64        // the sequence number of the round under way, or 0
 	round   chan struct{} // closed when the current round completes
 	lastErr error
 	waiters []refetchWaiter // see await; at most maxRefetchWaiters
@@ -135,8 +136,9 @@ func (s *jwksSource) trigger() uint64 {
 	return seq
 }
 
-// pending returns the sequence number a pending round will serve (a
-// trigger accepted and not yet served), or 0.
+// pending returns the sequence number of a round that will serve a
+// request now (the one under way, or one a trigger accepted and not yet
+// served), or 0.
 func (s *jwksSource) pending() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -144,6 +146,13 @@ func (s *jwksSource) pending() uint64 {
 		return t
 	}
 	return 0
+}
+
+// inFlight returns the sequence number of the round under way, or 0.
+func (s *jwksSource) inFlight() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.running
 }
 
 // await arranges for fn to run once the round serving seq has completed:
@@ -265,12 +274,17 @@ func (s *jwksSource) run(ctx context.Context) {
 // fetch runs one round: load, parse, publish. On error the current set
 // stays (stale-if-error).
 func (s *jwksSource) fetch(ctx context.Context) error {
-	// Every trigger accepted up to here is served by this round.
+	// Every trigger accepted up to here is served by this round, which
+	// takes a number of its own: one a request can wait for (inFlight)
+	// even when no trigger started it (the first fetch, a retry).
 	select {
 	case <-s.trig:
 	default:
 	}
-	seq := s.trigSeq.Load()
+	s.mu.Lock()
+	seq := s.trigSeq.Add(1)
+	s.running = seq
+	s.mu.Unlock()
 	err := s.fetchOnce(ctx)
 	s.fetches.Add(1)
 	if err != nil {
@@ -286,6 +300,7 @@ func (s *jwksSource) fetch(ctx context.Context) error {
 	s.mu.Lock()
 	s.lastErr = err
 	s.doneSeq = seq
+	s.running = 0
 	close(s.round)
 	s.round = make(chan struct{})
 	s.mu.Unlock()

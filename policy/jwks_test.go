@@ -565,3 +565,46 @@ func TestCloseDropsJWKSConnection(t *testing.T) {
 		t.Fatalf("%d connections to the JWKS server left open after Close", open.Load())
 	}
 }
+
+// TestFirstFetchServesWaiters: a request arriving while the first fetch
+// is under way (no key set yet) waits for that round, not for a second
+// fetch it triggers: before, it waited out the first fetch and then a
+// whole second one (or the 5 s wait bound), and the IdP was asked twice.
+func TestFirstFetchServesWaiters(t *testing.T) {
+	k := keys(t)
+	srv := newJWKSServer(t, jwksJSON(jwkOf("k1", &k.rsa.PublicKey, "")))
+	gate := make(chan struct{})
+	srv.gate = gate // the first fetch stays under way until released
+	j := urlVerifier(t, srv.URL, func(c *JWTConfig) { c.Algorithms = []string{"RS256"} })
+	ctx := ctxT(t, 5*time.Second)
+	for srv.count.Load() == 0 && ctx.Err() == nil {
+		time.Sleep(2 * time.Millisecond)
+	}
+	tok := sign(t, "RS256", k.rsa, map[string]any{"kid": "k1"}, stdClaims())
+	hv := &headerView{name: "Authorization", value: []byte("Bearer " + tok)}
+	methods := []Method{JWTMethod(j)}
+	res := Authenticate(methods, &Request{Header: hv.get})
+	if res.ID != nil || res.Reason != ReasonJWKSUnavailable || res.Wait != j || res.WaitSeq == 0 {
+		t.Fatalf("during the first fetch: %+v", res)
+	}
+	woken := make(chan struct{}, 1)
+	if !j.AwaitRefetch(res.WaitSeq, func() { woken <- struct{}{} }) {
+		t.Fatal("AwaitRefetch refused")
+	}
+	srv.mu.Lock()
+	srv.gate = nil // any later fetch answers at once
+	srv.mu.Unlock()
+	close(gate)
+	select {
+	case <-woken:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the waiter was not woken by the first fetch")
+	}
+	if res := Authenticate(methods, &Request{Header: hv.get}); res.ID == nil {
+		t.Fatalf("after the first fetch: %+v", res)
+	}
+	time.Sleep(100 * time.Millisecond) // a second fetch, if one was triggered, has run by now
+	if n := srv.count.Load(); n != 1 {
+		t.Fatalf("the IdP was asked %d times, want 1", n)
+	}
+}

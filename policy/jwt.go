@@ -509,7 +509,7 @@ func (j *JWT) verifySlow(tok []byte, h uint64, now int64) (*Identity, Reason, ui
 	if a.kind != kindHMAC {
 		ks := j.keys.Load()
 		if ks == nil {
-			return nil, ReasonJWKSUnavailable, j.triggerRefetch()
+			return nil, ReasonJWKSUnavailable, j.firstSetRound()
 		}
 		var refetch bool
 		key, refetch = ks.pick(a, kidB)
@@ -623,6 +623,19 @@ func (j *JWT) triggerRefetch() uint64 {
 		return seq
 	}
 	return j.src.pending()
+}
+
+// firstSetRound returns the round a token waits for while no key set has
+// loaded: the one under way (the first fetch, a retry after a failure),
+// whose set it may be, else one it triggers. Waiting for a new round when
+// one was under way held requests for a second fetch.
+func (j *JWT) firstSetRound() uint64 {
+	if j.src != nil {
+		if seq := j.src.inFlight(); seq != 0 {
+			return seq
+		}
+	}
+	return j.triggerRefetch()
 }
 
 // AwaitRefetch arranges for fn to run once the key-set refetch seq (from
