@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -501,9 +502,7 @@ func compileHeaderOps(h *config.HeaderOps) headerOps {
 // the route file itself validated, so features that are parsed but not served
 // yet are reported instead of silently ignored.
 func Check(cfg *config.Config) error {
-	if _, err := resolveBinds(cfg); err != nil { // run resolves them before binding
-		return err
-	}
+	_, bindErr := resolveBinds(cfg) // run resolves them before binding
 	snap, err := compile(cfg, nil, newMetricsRegistry(), slog.New(slog.DiscardHandler))
 	if snap != nil {
 		for _, a := range snap.auth {
@@ -512,7 +511,19 @@ func Check(cfg *config.Config) error {
 			}
 		}
 	}
-	return err
+	// Every problem, those of both steps (validate prints them all).
+	var be, ce *config.Errors
+	switch {
+	case bindErr == nil:
+		return err
+	case err == nil:
+		return bindErr
+	case errors.As(bindErr, &be) && errors.As(err, &ce):
+		all := &config.Errors{Problems: append(slices.Clone(be.Problems), ce.Problems...)}
+		all.Sort()
+		return all
+	}
+	return bindErr
 }
 
 // compileListenerTLS loads a TLS listener's certificates. The previous

@@ -657,7 +657,7 @@ func TestValidateCommand(t *testing.T) {
 		}
 	}
 	good := dir + "/good.yaml"
-	os.WriteFile(good, []byte(strings.NewReplacer("{{LISTEN}}", "127.0.0.1:0", "{{ADMIN}}", "127.0.0.1:0").Replace(basicConfig("127.0.0.1:9"))), 0o644)
+	os.WriteFile(good, []byte(strings.NewReplacer("{{LISTEN}}", "127.0.0.1:18080", "{{ADMIN}}", "127.0.0.1:18081").Replace(basicConfig("127.0.0.1:9"))), 0o644)
 	if out, err := exec.Command(bin(t), "validate", "-c", good).CombinedOutput(); err != nil {
 		t.Fatalf("validate rejected a good file: %v\n%s", err, out)
 	}
@@ -685,7 +685,7 @@ func TestValidateBuildProblemsPointAtFields(t *testing.T) {
 	os.WriteFile(dir+"/short.key", []byte("0123456789"), 0o600)
 	file := dir + "/p.yaml"
 	os.WriteFile(file, []byte(`version: 1
-listeners: [{name: web, address: "127.0.0.1:18080"}]
+listeners: [{name: web, address: "127.0.0.1:18080"}, {name: elsewhere, address: "192.0.2.1:18081"}]
 auth:
   - name: hs
     type: jwt
@@ -718,6 +718,12 @@ routes:
 	}
 	if strings.Contains(got, "did not compile") || strings.Contains(got, "not defined") {
 		t.Errorf("follow-on errors for names that are defined:\n%s", got)
+	}
+	// An address of another host (TEST-NET-1) is refused beside them, as
+	// run's bind would fail, unless the kernel allows nonlocal binds.
+	nonlocal, _ := os.ReadFile("/proc/sys/net/ipv4/ip_nonlocal_bind")
+	if want := `p.yaml:2:81: listeners[1].address: cannot bind "192.0.2.1:18081"`; strings.TrimSpace(string(nonlocal)) == "0" && !strings.Contains(got, want) {
+		t.Errorf("validate output lacks %q:\n%s", want, got)
 	}
 
 	os.WriteFile(file, []byte(`version: 1
