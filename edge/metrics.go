@@ -359,7 +359,47 @@ func (m *metricsRegistry) writePrometheus(w io.Writer) {
 	metrics.WriteProcessMetrics(&buf)
 	// The library writes go_info_ext's labels with a space after each
 	// comma; Prometheus reads that, stricter parsers do not.
-	_, _ = w.Write(bytes.ReplaceAll(buf.Bytes(), []byte(`", `), []byte(`",`)))
+	_, _ = w.Write(withoutFamilies(bytes.ReplaceAll(buf.Bytes(), []byte(`", `), []byte(`",`)), bucketsOnlyFamilies))
+}
+
+// bucketsOnlyFamilies are runtime histograms the metrics library declares
+// as histograms but writes without _sum and _count (runtime/metrics gives
+// no sum): a malformed family to strict parsers (promtool, OpenMetrics),
+// so they are left out.
+var bucketsOnlyFamilies = []string{"go_sched_latencies_seconds", "go_gc_pauses_seconds"}
+
+// withoutFamilies drops the lines (samples, HELP, TYPE) of the named
+// families from Prometheus text, in place.
+func withoutFamilies(text []byte, names []string) []byte {
+	out := text[:0]
+	for len(text) > 0 {
+		line := text
+		if i := bytes.IndexByte(text, '\n'); i >= 0 {
+			line, text = text[:i+1], text[i+1:]
+		} else {
+			text = nil
+		}
+		name := line
+		if rest, ok := bytes.CutPrefix(line, []byte("# HELP ")); ok {
+			name = rest
+		} else if rest, ok := bytes.CutPrefix(line, []byte("# TYPE ")); ok {
+			name = rest
+		}
+		if i := bytes.IndexAny(name, " {\n"); i >= 0 {
+			name = name[:i]
+		}
+		drop := false
+		for _, f := range names {
+			if rest, ok := bytes.CutPrefix(name, []byte(f)); ok && (len(rest) == 0 || string(rest) == "_bucket" || string(rest) == "_sum" || string(rest) == "_count") {
+				drop = true
+				break
+			}
+		}
+		if !drop {
+			out = append(out, line...)
+		}
+	}
+	return out
 }
 
 func writeCounter(w io.Writer, name string, v uint64) {
