@@ -1,6 +1,9 @@
 package parser
 
-import "bytes"
+import (
+	"bytes"
+	"math"
+)
 
 // Field is one header field line. Name and Value are sub-slices of the
 // buffer given to ParseRequest/ParseResponse (Value without leading and
@@ -225,17 +228,29 @@ func parseContentLength(v []byte, cl *int64) errKind {
 	for last := false; !last; {
 		var e []byte
 		e, v, last = splitElem(v)
-		if len(e) == 0 || len(e) > 18 {
-			// 18 digits cannot overflow int64; bodies that large are absurd.
+		if len(e) == 0 {
 			return errBadContentLength
 		}
-		var n int64
+		// 1*DIGIT: leading zeros are digits too (RFC 9110 §8.6), and any
+		// value that fits int64 is a length (one over the body limit is
+		// a 413, not a malformed request); 19 digits cannot overflow uint64.
+		for len(e) > 1 && e[0] == '0' {
+			e = e[1:]
+		}
+		if len(e) > 19 {
+			return errBadContentLength
+		}
+		var u uint64
 		for _, c := range e {
 			if c < '0' || c > '9' {
 				return errBadContentLength
 			}
-			n = n*10 + int64(c-'0')
+			u = u*10 + uint64(c-'0')
 		}
+		if u > math.MaxInt64 {
+			return errBadContentLength
+		}
+		n := int64(u)
 		if *cl >= 0 && *cl != n {
 			return errContentLengthMismatch
 		}

@@ -3,6 +3,7 @@ package parser
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 )
@@ -163,6 +164,21 @@ func TestParseRequestAccept(t *testing.T) {
 			t.Fatalf("ContentLength = %d", r.ContentLength)
 		}
 	})
+	f("content-length 19 digits, the int64 maximum", "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 9223372036854775807\r\n\r\n", func(t *testing.T, r *Request) {
+		if r.ContentLength != math.MaxInt64 {
+			t.Fatalf("ContentLength = %d", r.ContentLength)
+		}
+	})
+	f("content-length 30 leading zeros", "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 0000000000000000000000000000005\r\n\r\n", func(t *testing.T, r *Request) {
+		if r.ContentLength != 5 {
+			t.Fatalf("ContentLength = %d", r.ContentLength)
+		}
+	})
+	f("content-length all zeros", "POST /p HTTP/1.1\r\nHost: a\r\nContent-Length: 0000\r\n\r\n", func(t *testing.T, r *Request) {
+		if r.ContentLength != 0 {
+			t.Fatalf("ContentLength = %d", r.ContentLength)
+		}
+	})
 	f("chunked", "POST /p HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n", func(t *testing.T, r *Request) {
 		if !r.Chunked || r.ContentLength != -1 || r.BodyKind() != BodyChunked {
 			t.Fatalf("unexpected %+v", r)
@@ -261,7 +277,8 @@ func TestParseRequestReject(t *testing.T) {
 	f("CL exponent", post("Content-Length: 1e3\r\n"), 400, "invalid Content-Length")
 	f("CL empty", post("Content-Length:\r\n"), 400, "invalid Content-Length")
 	f("CL huge", post("Content-Length: 99999999999999999999999\r\n"), 400, "invalid Content-Length")
-	f("CL 19 digits", post("Content-Length: 1000000000000000000\r\n"), 400, "invalid Content-Length")
+	f("CL past int64", post("Content-Length: 9223372036854775808\r\n"), 400, "invalid Content-Length")
+	f("CL 20 digits", post("Content-Length: 10000000000000000000\r\n"), 400, "invalid Content-Length")
 	f("CL differing", post("Content-Length: 5\r\nContent-Length: 6\r\n"), 400, "differing Content-Length values")
 	f("CL list differing", post("Content-Length: 5, 6\r\n"), 400, "differing Content-Length values")
 	f("CL list trailing comma", post("Content-Length: 5,\r\n"), 400, "invalid Content-Length")

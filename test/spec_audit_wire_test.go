@@ -457,6 +457,16 @@ func TestSpecAuditListenerMaxBodyDefault(t *testing.T) {
 	if !strings.HasPrefix(statusOf(out), "HTTP/1.1 413") {
 		t.Errorf("chunked body over the listener limit: %q", statusOf(out))
 	}
+	// Any Content-Length that fits int64 is a length: 10^18 is over the
+	// limit (413, not a malformed 400), and leading zeros are digits.
+	out = g.raw("POST /up/big HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000000000000000\r\n\r\n", 3*time.Second)
+	if !strings.HasPrefix(statusOf(out), "HTTP/1.1 413") {
+		t.Errorf("Content-Length 10^18: %q", statusOf(out))
+	}
+	out = g.raw("POST /up/small HTTP/1.1\r\nHost: a\r\nContent-Length: 0000000000000000000000005\r\nConnection: close\r\n\r\nhello", 3*time.Second)
+	if !strings.HasPrefix(statusOf(out), "HTTP/1.1 200") {
+		t.Errorf("Content-Length with 22 leading zeros: %q", statusOf(out))
+	}
 	for _, r := range up.requests() {
 		if r.Path == "/up/big" && len(r.Body) == 2000 {
 			t.Errorf("the upstream received the whole oversized body")
