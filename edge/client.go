@@ -795,15 +795,17 @@ func (cc *clientConn) readBody() bool {
 				cc.respondError(errBadRequest, true)
 				return false
 			}
+			cc.bodySeen += int64(len(data))
+			cc.bytesIn += int64(len(data))
+			// A chunk whose size alone passes the limit is refused on its
+			// size line, as nginx does, not after its bytes.
+			if cc.maxBody > 0 && (cc.bodySeen > cc.maxBody || cc.dec.Declared() > uint64(cc.maxBody-cc.bodySeen)) {
+				consume(cc.gc, total)
+				cc.abortUpstream()
+				cc.respondError(errPayloadTooLarge, true)
+				return false
+			}
 			if len(data) > 0 {
-				cc.bodySeen += int64(len(data))
-				cc.bytesIn += int64(len(data))
-				if cc.maxBody > 0 && cc.bodySeen > cc.maxBody {
-					consume(cc.gc, total)
-					cc.abortUpstream()
-					cc.respondError(errPayloadTooLarge, true)
-					return false
-				}
 				if !discard {
 					sc := parser.AppendChunkHeader(cc.lp.scratch[:0], len(data))
 					cc.sendBody(sc)

@@ -77,6 +77,16 @@ func (d *ChunkedDecoder) Reset() { *d = ChunkedDecoder{} }
 // the caller owns and empties *dst.
 func (d *ChunkedDecoder) KeepTrailers(dst *[]byte) { d.keep = dst }
 
+// Declared returns the data bytes of the current chunk its size line
+// announced and Decode has not returned yet (0 outside chunk data): a
+// body limit can refuse a chunk as soon as its size is read.
+func (d *ChunkedDecoder) Declared() uint64 {
+	if d.state == csData {
+		return d.size
+	}
+	return 0
+}
+
 // Done reports whether the last chunk and the trailer section were read.
 func (d *ChunkedDecoder) Done() bool { return d.state == csDone }
 

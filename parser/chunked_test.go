@@ -255,3 +255,26 @@ func TestChunkedTrailersKept(t *testing.T) {
 		t.Errorf("kept after Reset: %q", kept)
 	}
 }
+
+// TestChunkedDeclared: once a chunk's size line is read, Declared tells
+// how many of its data bytes are still to come, so a body limit can refuse
+// the chunk before they arrive.
+func TestChunkedDeclared(t *testing.T) {
+	var d ChunkedDecoder
+	if d.Declared() != 0 {
+		t.Fatal("declared before any input")
+	}
+	n, data, _, err := d.Decode([]byte("FFFFFF\r\n"))
+	if err != nil || n != 8 || len(data) != 0 || d.Declared() != 0xFFFFFF {
+		t.Fatalf("after the size line: consumed %d data %q err %v declared %d", n, data, err, d.Declared())
+	}
+	_, data, _, _ = d.Decode([]byte("abc"))
+	if string(data) != "abc" || d.Declared() != 0xFFFFFF-3 {
+		t.Fatalf("after 3 bytes: data %q declared %d", data, d.Declared())
+	}
+	d.Reset()
+	d.Decode([]byte("3\r\nabc\r\n"))
+	if d.Declared() != 0 {
+		t.Fatalf("between chunks: declared %d", d.Declared())
+	}
+}

@@ -457,6 +457,13 @@ func TestSpecAuditListenerMaxBodyDefault(t *testing.T) {
 	if !strings.HasPrefix(statusOf(out), "HTTP/1.1 413") {
 		t.Errorf("chunked body over the listener limit: %q", statusOf(out))
 	}
+	// A chunk whose size alone is over the limit is refused on its size
+	// line, without waiting for its bytes (none follow here).
+	start := time.Now()
+	out = g.raw("POST /up/big HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nFFFFFF\r\n", 3*time.Second)
+	if !strings.HasPrefix(statusOf(out), "HTTP/1.1 413") || time.Since(start) > 2*time.Second {
+		t.Errorf("chunk size over the limit: %q after %v", statusOf(out), time.Since(start))
+	}
 	// Any Content-Length that fits int64 is a length: 10^18 is over the
 	// limit (413, not a malformed 400), and leading zeros are digits.
 	out = g.raw("POST /up/big HTTP/1.1\r\nHost: a\r\nContent-Length: 1000000000000000000\r\n\r\n", 3*time.Second)
