@@ -250,13 +250,26 @@ func (cc *clientConn) countHeldBody() {
 // client would read it as garbage) and, over TLS, the handshake is done.
 func (cc *clientConn) speaksHTTP1() bool {
 	if !cc.listener().http1 {
-		return false
+		return cc.h1OnH2OnlyTLS()
 	}
 	if s, ok := cc.gc.(*tlsSession); ok {
 		return s.ready && s.h2 == nil
 	}
 	return true
 }
+
+// h1OnH2OnlyTLS reports a TLS connection to an HTTP/2-only listener whose
+// handshake agreed on no protocol: Go's crypto/tls completes it for a
+// client that offered only http/1.1 instead of sending
+// no_application_protocol (golang/go#46310), so that client speaks
+// HTTP/1.1, and an HTTP/1.1 answer (readHead's 505) is one it can read.
+func (cc *clientConn) h1OnH2OnlyTLS() bool {
+	s, ok := cc.gc.(*tlsSession)
+	return ok && s.ready && s.h2 == nil && s.tc.State().NegotiatedProtocol == ""
+}
+
+// errHTTP2Only answers an HTTP/1.1 request on an HTTP/2-only TLS listener.
+var errHTTP2Only = &errorKind{505, "http_version_not_supported", "this listener speaks HTTP/2 only: use a client that offers h2 (ALPN)"}
 
 // armBodyTimer (re)starts the wait for the next request-body byte of an
 // HTTP/1.x client, for idle_timeout. HTTP/2 streams are bounded by their
@@ -372,6 +385,18 @@ func (cc *clientConn) readHead() bool {
 			cc.closeNow()
 			return false
 		}
+	}
+	if !ls.http1 && cc.h1OnH2OnlyTLS() {
+		if bytes.HasPrefix(buf, []byte("PRI ")) {
+			consume(cc.gc, n)
+			cc.closeNow() // an HTTP/2 preface without ALPN: it cannot read HTTP/1.1
+			return false
+		}
+		cc.newRequestID(nil)
+		cc.logFromRaw(buf)
+		consume(cc.gc, n)
+		cc.respondError(errHTTP2Only, true)
+		return false
 	}
 	if !ls.http1 && cc.raw != nil {
 		// An HTTP/2-only listener: anything but the preface ends the

@@ -450,3 +450,36 @@ func TestTLSHandshakeTimeoutsCounted(t *testing.T) {
 	}
 	t.Errorf("handshake counters:\n%s", grepLines(body, "portico_tls_handshakes_"))
 }
+
+// An HTTP/2-only TLS listener and a client that offers only http/1.1: Go's
+// crypto/tls completes the handshake without a protocol (no
+// no_application_protocol alert), and the client then speaks HTTP/1.1.
+// It gets a 505 saying why instead of a silent close.
+func TestH2OnlyTLSListenerAnswersHTTP1Client(t *testing.T) {
+	up := newUpstream(t, nil)
+	p := newPKI(t, "ca")
+	cert, key, _ := p.issue(t, "srv", false, "localhost")
+	g := startGateway(t, `version: 1
+listeners:
+  - name: h2only
+    address: "{{LISTEN}}"
+    protocols: [h2]
+    tls:
+      certificates: [{cert_file: "`+cert+`", key_file: "`+key+`"}]
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+upstreams: [{name: app, targets: [{address: "`+up.addr()+`"}]}]
+routes: [{name: all, upstream: app}]
+`)
+	cfg := &tls.Config{RootCAs: p.pool(), ServerName: "localhost", NextProtos: []string{"http/1.1"}}
+	resp, body, st, err := tlsGet(t, g.addr, cfg, "/x", nil)
+	if err != nil {
+		t.Fatalf("http/1.1-only client on an h2-only listener: %v", err)
+	}
+	if st.NegotiatedProtocol != "" || resp.StatusCode != 505 || !strings.Contains(body, `"code":"http_version_not_supported"`) || !strings.Contains(body, "HTTP/2 only") {
+		t.Fatalf("ALPN %q: %d %s", st.NegotiatedProtocol, resp.StatusCode, body)
+	}
+	if len(up.requests()) != 0 {
+		t.Fatal("the request reached the upstream")
+	}
+}
