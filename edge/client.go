@@ -699,6 +699,7 @@ func (cc *clientConn) toUpstream() {
 	if !cc.connectUpstream(nil) {
 		return
 	}
+	cc.dropUnneededCopy()
 	cc.state = stateBody
 	if cc.bodyKind == bodyNone {
 		cc.requestSent()

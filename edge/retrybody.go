@@ -13,6 +13,13 @@ package edge
 // retried (Envoy does the same past its buffer limit). The copy goes as
 // soon as the response begins or the exchange ends.
 //
+// The keep-alive race (an upstream closing an idle connection just as it
+// is reused, upstream.go) resends an idempotent request once on a fresh
+// connection whatever the route's retries, as nginx does for PUT and
+// DELETE with their buffered bodies: so every idempotent request with a
+// small body starts a copy, and one that goes out on a fresh connection of
+// a route without such retries drops it at once (dropUnneededCopy).
+//
 // Copies are bounded per loop too (retryCopyLoopMax, reserved at
 // retryBodyMax each), so many HTTP/2 streams or connections uploading at
 // once cannot turn the copies into unbounded memory: past the budget a
@@ -32,8 +39,7 @@ const retryKindsNeedingCopy = retryReset | retry502 | retry503 | retry504
 // startBodyCopy decides, as the request goes upstream, whether its body is
 // kept for a retry.
 func (cc *clientConn) startBodyCopy() {
-	rt := cc.rt
-	if cc.bodyKind == bodyNone || !cc.idempotent || cc.retriesLeft <= 0 || rt.retryOn&retryKindsNeedingCopy == 0 {
+	if cc.bodyKind == bodyNone || !cc.idempotent {
 		return
 	}
 	if cc.bodyKind == bodyLength && cc.bodyLeft > retryBodyMax {
@@ -51,6 +57,21 @@ func (cc *clientConn) startBodyCopy() {
 		cc.bodyCopy = make([]byte, 0, 4<<10)
 	}
 	cc.copying = true
+}
+
+// retriesNeedCopy: the route retries on a condition that can fire after
+// the body has left.
+func (cc *clientConn) retriesNeedCopy() bool {
+	return cc.retriesLeft > 0 && cc.rt.retryOn&retryKindsNeedingCopy != 0
+}
+
+// dropUnneededCopy runs once the request has its upstream connection: a
+// fresh one cannot meet the keep-alive race, so without retries that need
+// it the copy goes before any byte is copied.
+func (cc *clientConn) dropUnneededCopy() {
+	if cc.copying && cc.uc != nil && !cc.uc.reused && !cc.retriesNeedCopy() {
+		cc.dropBodyCopy()
+	}
 }
 
 // sendBody writes request body bytes (already framed for the upstream) to

@@ -29,8 +29,10 @@ func TestRetryBodyCopyBounds(t *testing.T) {
 		{"PUT over the bound", bodyLength, retryBodyMax + 1, true, false, 1, retry503},
 		{"POST", bodyLength, 1000, false, false, 1, retry503},
 		{"no body", bodyNone, 0, true, false, 1, retry503},
-		{"no retries", bodyLength, 1000, true, false, 0, retry503},
-		{"connect failure only", bodyLength, 1000, true, false, 1, retryConnectFailure},
+		// Copied for the keep-alive race's resend until the connection
+		// turns out fresh (dropUnneededCopy, below).
+		{"no retries", bodyLength, 1000, true, true, 0, retry503},
+		{"connect failure only", bodyLength, 1000, true, true, 1, retryConnectFailure},
 	}
 	for _, c := range cases {
 		rt.retryAttempts, rt.retryOn = c.attempts, c.retryKind
@@ -46,6 +48,24 @@ func TestRetryBodyCopyBounds(t *testing.T) {
 			t.Fatalf("%s: %d bytes still reserved after the drop", c.name, lp.retryCopyBytes)
 		}
 	}
+
+	// The keep-alive race's copy goes at once on a fresh connection of a
+	// route without retries that need it; a reused connection (the race
+	// is possible) or such retries keep it.
+	rt.retryAttempts, rt.retryOn = 0, 0
+	fresh := newCC(bodyLength, 100, true)
+	fresh.dropUnneededCopy()
+	reused := newCC(bodyLength, 100, true)
+	reused.uc = &upConn{reused: true}
+	reused.dropUnneededCopy()
+	rt.retryAttempts, rt.retryOn = 1, retry503
+	retrying := newCC(bodyLength, 100, true)
+	retrying.dropUnneededCopy()
+	if fresh.copying || !reused.copying || !retrying.copying {
+		t.Fatalf("after the connection: fresh %v, reused %v, retrying %v; want false, true, true", fresh.copying, reused.copying, retrying.copying)
+	}
+	reused.dropBodyCopy()
+	retrying.dropBodyCopy()
 
 	// A chunked body growing past the bound loses its copy and with it
 	// the retry.

@@ -128,3 +128,54 @@ func TestUnframedHeadAnswerNotReused(t *testing.T) {
 		}
 	}
 }
+
+// TestStaleKeepAliveResendsSmallBody: the idle race met by a PUT or DELETE
+// with a small body on a route without retries: the request goes again on
+// a fresh connection with its body (as nginx does with its buffered
+// bodies), where before it got a 502. (A POST is never resent:
+// TestKeepAliveRaceNeverReplaysPost.)
+func TestStaleKeepAliveResendsSmallBody(t *testing.T) {
+	var conns atomic.Int64
+	bodies := make(chan string, 32)
+	up := rawUpstream(t, func(c net.Conn) {
+		conns.Add(1)
+		br := bufio.NewReader(c)
+		for n := 0; ; n++ {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			b, _ := io.ReadAll(req.Body)
+			if n == 1 {
+				return // second request on this connection: close without answering
+			}
+			bodies <- req.Method + " " + string(b)
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		}
+	})
+	g := startGateway(t, basicConfig(up))
+	conn := g.dial(10 * time.Second)
+	br := bufio.NewReader(conn)
+	do := func(method, body string) int {
+		fmt.Fprintf(conn, "%s /res HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n\r\n%s", method, len(body), body)
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", method, err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for i, method := range []string{"PUT", "DELETE", "PUT", "DELETE"} {
+		body := fmt.Sprintf("body-%d", i)
+		if st := do(method, body); st != 200 {
+			t.Fatalf("%s %d on a stale connection: %d, want 200 after a resend", method, i, st)
+		}
+		if got := <-bodies; got != method+" "+body {
+			t.Fatalf("the upstream got %q, want %q", got, method+" "+body)
+		}
+	}
+	if conns.Load() < 3 {
+		t.Errorf("upstream saw %d connections; the stale ones were not replaced", conns.Load())
+	}
+}
