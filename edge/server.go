@@ -118,7 +118,11 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		s.metrics.connectionsGauge(l.Name, &bl.active)
 		bl.refused = s.metrics.refusedCounter(l.Name)
 	}
-	acc, err := accesslog.Open(cfg.AccessLog.Path, 1<<20)
+	// A failing destination (a full disk, a closed pipe) is counted in
+	// portico_access_log_dropped_total and said in the process log, at
+	// most once a second.
+	acc, err := accesslog.OpenOptions(cfg.AccessLog.Path, accesslog.Options{BufBytes: 1 << 20,
+		OnError: func(err error) { s.log.Warn("access log lines lost", "error", err.Error()) }})
 	if err != nil {
 		return nil, err // "cannot open access log: open PATH: reason"
 	}

@@ -120,3 +120,30 @@ routes:
 		}
 	}
 }
+
+// TestAccessLogWriteFailureLogged: a destination that fails every write
+// (/dev/full: a full disk) loses lines; that is counted and said in the
+// process log, not only in a metric.
+func TestAccessLogWriteFailureLogged(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full here")
+	}
+	g := startGateway(t, `version: 1
+listeners: [{name: web, address: "{{LISTEN}}"}]
+admin: {address: "{{ADMIN}}"}
+access_log: {path: /dev/full}
+routes:
+  - {name: ok, direct_response: {status: 200, body: "ok"}}
+`)
+	for i := range 3 {
+		if resp, body := g.get("/"); resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+		}
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if strings.Contains(g.stderr.String(), `"msg":"access log lines lost"`) && strings.Contains(g.stderr.String(), "no space left on device") {
+			return
+		}
+	}
+	t.Fatalf("no log line about the failing access log:\n%s", g.stderr.String())
+}
