@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -773,7 +774,8 @@ func (c *ServerConn) onField(hf hpack.HeaderField) {
 		s.malformed = true
 		return
 	case "te":
-		if value != "trailers" {
+		// Transfer-coding names are case-insensitive (RFC 9110 §10.1.4).
+		if len(value) != len("trailers") || !strings.EqualFold(value, "trailers") {
 			s.malformed = true
 			return
 		}

@@ -391,6 +391,17 @@ func TestMalformedRequests(t *testing.T) {
 	}
 }
 
+// TestTETrailersAnyCase: "te: trailers" is the one TE value HTTP/2
+// allows, and coding names are case-insensitive: "Trailers" is it too.
+func TestTETrailersAnyCase(t *testing.T) {
+	cl := newClient(t, Config{})
+	cl.handshake()
+	cl.headers(1, true, reqFields("GET", "/", "te", "Trailers")...)
+	if res, _ := cl.collect(1); res[1].status != "200" || cl.app.requests != 1 {
+		t.Fatalf("te: Trailers: %v, requests %d", res[1], cl.app.requests)
+	}
+}
+
 // TestHostCaseInsensitive: a host field that names the :authority's host
 // in other letter case is the same host (RFC 3986 §3.2.2), not malformed.
 func TestHostCaseInsensitive(t *testing.T) {
