@@ -564,3 +564,20 @@ func TestValidPseudo(t *testing.T) {
 		}
 	}
 }
+
+func TestParseContentLength(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"0", 0, true}, {"5", 5, true}, {"0005", 5, true}, {"0000000000000000000000000000005", 5, true},
+		{"9223372036854775807", 9223372036854775807, true},
+		{"9223372036854775808", 0, false}, {"10000000000000000000", 0, false},
+		{"", 0, false}, {"+5", 0, false}, {"-1", 0, false}, {"5 ", 0, false}, {"0x5", 0, false},
+	} {
+		if got, ok := parseContentLength(c.in); got != c.want || ok != c.ok {
+			t.Errorf("parseContentLength(%q) = %d %v, want %d %v", c.in, got, ok, c.want, c.ok)
+		}
+	}
+}
