@@ -38,11 +38,13 @@ const (
 	// costing us their full upload. README.md explains the trade-off.
 	DefaultMaxDiscardBytes = 1 << 20
 	// DefaultMaxHeaderBytesPerConn bounds the request headers all of one
-	// connection's open streams hold together: 1 MiB keeps 256 streams
-	// of 4 KiB heads (cookies included) and sixteen at the 64 KiB limit,
-	// where per stream alone 256 × 64 KiB let one client pin tens of MiB
-	// with a few KiB of HPACK references and streams it never ends.
-	DefaultMaxHeaderBytesPerConn = 1 << 20
+	// connection's open streams hold together, with headerBytesPerStream
+	// per allowed stream when that is more: 2 MiB keeps 256 streams of
+	// 8 KiB of stored fields (large cookies included) and 32 at the 64 KiB
+	// limit, where per stream alone 256 × 64 KiB let one client pin tens
+	// of MiB with a few KiB of HPACK references and streams it never ends.
+	DefaultMaxHeaderBytesPerConn = 2 << 20
+	headerBytesPerStream         = 8 << 10
 
 	// controlSlack is how far past MaxPendingOutput control replies (PING
 	// and SETTINGS ACKs, RST_STREAM) may queue before the connection is
@@ -79,7 +81,11 @@ type Config struct {
 	// stream whose block would pass it while others hold headers is
 	// refused (RST_STREAM(REFUSED_STREAM), counted like a reset: the
 	// client may retry it once others end); trailers that would pass it
-	// reset their stream (ENHANCE_YOUR_CALM). At least 2×MaxHeaderBytes.
+	// reset their stream (ENHANCE_YOUR_CALM). Refusals count as control
+	// frames (MaxControlFramesPerSecond), not resets: a client cannot see
+	// this limit coming. Streams answered 431 count with what they stored.
+	// Default: DefaultMaxHeaderBytesPerConn, or 8 KiB per allowed stream
+	// when that is more; at least 2×MaxHeaderBytes.
 	MaxHeaderBytesPerConn int
 	// InitialWindowSize is our per-stream receive window (SETTINGS_INITIAL_WINDOW_SIZE).
 	InitialWindowSize uint32
@@ -128,7 +134,7 @@ func (c *Config) setDefaults() {
 		c.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if c.MaxHeaderBytesPerConn <= 0 {
-		c.MaxHeaderBytesPerConn = DefaultMaxHeaderBytesPerConn
+		c.MaxHeaderBytesPerConn = max(DefaultMaxHeaderBytesPerConn, int(min(c.MaxConcurrentStreams, 1<<20))*headerBytesPerStream)
 	}
 	if c.MaxHeaderBytesPerConn < 2*c.MaxHeaderBytes {
 		c.MaxHeaderBytesPerConn = 2 * c.MaxHeaderBytes

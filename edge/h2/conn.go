@@ -116,6 +116,7 @@ type ServerConn struct {
 	hdrDecBytes  int
 	hdrTooLarge  bool
 	hdrOverConn  bool          // storing the block would pass MaxHeaderBytesPerConn
+	hdrStored    int           // bytes the block stores (as Stream.held counts them)
 	heldHeaders  int           // header storage held by open streams (Stream.held)
 	hdrPathLen   int           // length of :path when it was decoded (stored or not)
 	hdrRSTCode   http2.ErrCode // when hdrHasRST: reset the stream after decoding
@@ -607,6 +608,7 @@ func (c *ServerConn) onHeaders(id uint32, flags http2.Flags, p []byte) error {
 	c.hdrDecBytes = 0
 	c.hdrTooLarge = false
 	c.hdrOverConn = false
+	c.hdrStored = 0
 	c.hdrPathLen = 0
 	selfDep := flags.Has(http2.FlagHeadersPriority) && dep == id
 
@@ -727,7 +729,11 @@ func (c *ServerConn) onField(hf hpack.HeaderField) {
 		c.hdrTooLarge = true
 		return
 	}
-	if c.heldHeaders > 0 && c.heldHeaders+c.hdrDecBytes > c.cfg.MaxHeaderBytesPerConn {
+	c.hdrStored += len(hf.Value)
+	if !strings.HasPrefix(hf.Name, ":") { // a regular field (an empty name is malformed later)
+		c.hdrStored += len(hf.Name) + fieldSize
+	}
+	if c.heldHeaders > 0 && c.heldHeaders+c.hdrStored > c.cfg.MaxHeaderBytesPerConn {
 		c.hdrOverConn = true // keep decoding, store nothing more (as above)
 		return
 	}
@@ -830,15 +836,19 @@ func (c *ServerConn) endHeaderBlock(id uint32) error {
 		if err := c.spendReset(); err != nil {
 			return err
 		}
+		c.hold(s) // what it stored up to the limit stays while its 431 is out
 		c.rejectHead(s)
 		c.checkStreamsPerConn()
 		return nil
 	}
 	if c.hdrOverConn {
 		// Other streams hold the connection's header budget: refused
-		// now, this stream may succeed once they end. Counted like a
-		// reset, or refusals would be a free way to make us decode.
-		if err := c.spendReset(); err != nil {
+		// now, this stream may succeed once they end. A client cannot
+		// see this limit coming (it is not in SETTINGS), so a browser
+		// retrying refused streams must not meet the rapid-reset GOAWAY;
+		// refusals are counted as control frames instead, or they would
+		// be a free way to make us decode.
+		if err := c.spendControl(); err != nil {
 			return err
 		}
 		code := http2.ErrCodeRefusedStream
@@ -934,6 +944,7 @@ func (c *ServerConn) abortHeaderBlock(reason string) error {
 		if err := c.spendReset(); err != nil {
 			return err
 		}
+		c.hold(s)
 		c.rejectHead(s)
 	}
 	return c.connError(http2.ErrCodeEnhanceYourCalm, reason)
@@ -1230,9 +1241,12 @@ func (c *ServerConn) dropDraining() {
 	}
 }
 
-// closeStream removes s and puts it back in the pool.
 // hold counts the header storage s holds now (after a header block) in
-// the connection's budget, MaxHeaderBytesPerConn.
+// the connection's budget, MaxHeaderBytesPerConn: the bytes stored, not
+// the capacity a reused stream kept from an earlier request (at most
+// 8 KiB each, see Stream.reset: a fixed cost per concurrent stream, not
+// one a client can grow), so small requests on recycled streams are not
+// charged for old large ones.
 func (c *ServerConn) hold(s *Stream) {
 	if cap(s.arena) > 8<<10 && cap(s.arena)-len(s.arena) > len(s.arena)/8 {
 		// append's growth left up to half of a large arena unused, and the
@@ -1240,11 +1254,15 @@ func (c *ServerConn) hold(s *Stream) {
 		// copy keeps them valid).
 		s.arena = append(make([]byte, 0, len(s.arena)), s.arena...)
 	}
-	n := cap(s.arena) + cap(s.fields)*int(unsafe.Sizeof(field{}))
+	n := len(s.arena) + len(s.fields)*fieldSize
 	c.heldHeaders += n - s.held
 	s.held = n
 }
 
+// fieldSize is what one stored field costs beside its bytes.
+const fieldSize = int(unsafe.Sizeof(field{}))
+
+// closeStream removes s and puts it back in the pool.
 func (c *ServerConn) closeStream(s *Stream) {
 	if !s.open {
 		return

@@ -2,6 +2,7 @@ package h2
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -684,5 +685,115 @@ func TestDefenceTrailersPastHeaderBudget(t *testing.T) {
 	}
 	if res, _ := cl.collect(3, 5, 7); res[7] == nil || res[7].status != "200" {
 		t.Fatalf("held streams after the reset: %v", res)
+	}
+}
+
+// TestHeaderBudgetRefusalsKeepConnection: a client cannot see the header
+// budget coming (it is not in SETTINGS), so one that retries its refused
+// streams, as browsers do, keeps its connection: refusals are counted as
+// control frames, not as resets (past 200 of those, rapid reset ended it).
+func TestHeaderBudgetRefusalsKeepConnection(t *testing.T) {
+	const limit = 16 << 10
+	cl := newClient(t, Config{MaxHeaderBytes: limit, MaxHeaderBytesPerConn: 64 << 10})
+	cl.handshake()
+	big := strings.Repeat("v", limit-512)
+	id := uint32(1)
+	for range 4 {
+		cl.headers(id, true, reqFields("GET", "/hold", "x-big", big)...)
+		id += 2
+	}
+	cl.sync()
+	held := len(cl.app.streams)
+	refused := 0
+	for range 300 { // more than the reset budget's 200 a window
+		cl.headers(id, true, reqFields("GET", "/", "x-big", big)...)
+		cl.sync()
+		if cl.err != nil {
+			t.Fatalf("after %d refusals: %v", refused, cl.err)
+		}
+		refused++
+		id += 2
+	}
+	for _, f := range drainFrames(cl) {
+		if ga, ok := f.(*http2.GoAwayFrame); ok {
+			t.Fatalf("GOAWAY %v after %d budget refusals", ga.ErrCode, refused)
+		}
+	}
+	if len(cl.app.streams) != held || cl.c.Stats().StreamsRefused < 300 {
+		t.Fatalf("held %d (was %d), refused %d", len(cl.app.streams), held, cl.c.Stats().StreamsRefused)
+	}
+	// The held streams are still served.
+	for sid := range cl.app.streams {
+		cl.app.release(sid)
+	}
+	cl.sync()
+	if cl.err != nil || cl.c.Stats().Active != 0 {
+		t.Fatalf("after release: %v, %+v", cl.err, cl.c.Stats())
+	}
+}
+
+// drainFrames reads every frame the server has written so far.
+func drainFrames(cl *client) []http2.Frame {
+	var out []http2.Frame
+	for range 100000 {
+		f, err := cl.read()
+		if err != nil {
+			break
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// TestHeaderBudgetCountsStoredBytes: the budget counts what a stream
+// stores, not the arena capacity a recycled stream kept from an earlier,
+// larger request (before, small requests were refused after a burst of
+// large ones); a stream answered 431 counts with what it stored, while it
+// stays open; the default budget grows with the allowed streams.
+func TestHeaderBudgetCountsStoredBytes(t *testing.T) {
+	cl := newClient(t, Config{MaxHeaderBytes: 16 << 10})
+	cl.handshake()
+	// Recycle an arena grown to ~6 KiB (kept: under 8 KiB).
+	cl.headers(1, true, reqFields("GET", "/hold", "x-big", strings.Repeat("v", 6000))...)
+	cl.sync()
+	cl.app.release(1)
+	cl.sync()
+	cl.drain()
+	if cl.c.heldHeaders != 0 {
+		t.Fatalf("held %d with no stream open", cl.c.heldHeaders)
+	}
+	cl.headers(3, true, reqFields("GET", "/hold", "x-small", "1")...)
+	cl.sync()
+	if h := cl.c.heldHeaders; h <= 0 || h > 512 {
+		t.Fatalf("a small request on a recycled stream counts %d bytes", h)
+	}
+	cl.app.release(3)
+	cl.sync()
+	cl.drain()
+	// A 431 whose request body is still to come stays open (draining):
+	// what it stored up to the limit is counted until it ends.
+	var many []string
+	for i := range 20 { // 20 KiB in 1 KiB fields: stored up to the 16 KiB limit
+		many = append(many, fmt.Sprintf("x-f%d", i), strings.Repeat("h", 1<<10))
+	}
+	cl.headers(5, false, reqFields("POST", "/", many...)...)
+	cl.sync()
+	if h := cl.c.heldHeaders; h < 12<<10 || cl.c.Stats().Draining != 1 || cl.c.Stats().HeadersTooLarge != 1 {
+		t.Fatalf("open 431 stream: held %d, %+v", h, cl.c.Stats())
+	}
+	cl.fr.WriteData(5, true, nil)
+	cl.sync()
+	if h := cl.c.heldHeaders; h != 0 || cl.c.Stats().Draining != 0 {
+		t.Fatalf("after the 431 stream ended: held %d, %+v", h, cl.c.Stats())
+	}
+	// Defaults: 2 MiB, or 8 KiB per allowed stream when that is more.
+	for _, c := range []struct {
+		streams uint32
+		want    int
+	}{{0, 2 << 20}, {100, 2 << 20}, {1000, 8000 << 10}} {
+		sc := NewServerConn(Config{MaxConcurrentStreams: c.streams}, newApp(t))
+		if got := sc.cfg.MaxHeaderBytesPerConn; got != c.want {
+			t.Errorf("MaxConcurrentStreams %d: budget %d, want %d", c.streams, got, c.want)
+		}
 	}
 }
