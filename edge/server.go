@@ -7,10 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -152,10 +150,6 @@ func resolveBinds(cfg *config.Config) ([]netip.AddrPort, error) {
 			problems = append(problems, cfg.Problem(path, "cannot resolve %q: %v", addr, err))
 			return ap
 		}
-		if !bindable(ap.Addr()) {
-			problems = append(problems, cfg.Problem(path, "cannot bind %q: %s is not an address of this host (and nonlocal binds are off)", addr, ap.Addr()))
-			return ap
-		}
 		for _, b := range seen {
 			if b.ap.Port() == ap.Port() && ap.Port() != 0 && (b.ap.Addr() == ap.Addr() || b.ap.Addr().IsUnspecified() || ap.Addr().IsUnspecified()) {
 				problems = append(problems, cfg.Problem(path, "%s binds the same socket as %s (%s)", addr, b.path, b.ap))
@@ -176,32 +170,6 @@ func resolveBinds(cfg *config.Config) ([]netip.AddrPort, error) {
 		return nil, &config.Errors{Problems: problems}
 	}
 	return aps, nil
-}
-
-// bindable reports whether a listener can bind addr here: a wildcard or
-// loopback address, one of the host's interface addresses, or any address
-// when the kernel allows nonlocal binds (a VRRP backup binds its virtual
-// IP before it holds it). validate promises "would load", so an address of
-// another host is refused there rather than at run's bind.
-func bindable(addr netip.Addr) bool {
-	if addr.IsUnspecified() || addr.IsLoopback() {
-		return true
-	}
-	if ifaddrs, err := net.InterfaceAddrs(); err == nil {
-		for _, a := range ifaddrs {
-			if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Unmap() == addr {
-				return true
-			}
-		}
-	} else {
-		return true // cannot tell: leave it to the bind
-	}
-	sysctl := "/proc/sys/net/ipv4/ip_nonlocal_bind"
-	if addr.Is6() {
-		sysctl = "/proc/sys/net/ipv6/ip_nonlocal_bind"
-	}
-	b, err := os.ReadFile(sysctl)
-	return err != nil || strings.TrimSpace(string(b)) != "0"
 }
 
 func resolveAddrPort(addr string) (netip.AddrPort, error) {

@@ -685,7 +685,7 @@ func TestValidateBuildProblemsPointAtFields(t *testing.T) {
 	os.WriteFile(dir+"/short.key", []byte("0123456789"), 0o600)
 	file := dir + "/p.yaml"
 	os.WriteFile(file, []byte(`version: 1
-listeners: [{name: web, address: "127.0.0.1:18080"}, {name: elsewhere, address: "192.0.2.1:18081"}]
+listeners: [{name: web, address: "127.0.0.1:18080"}]
 auth:
   - name: hs
     type: jwt
@@ -719,11 +719,31 @@ routes:
 	if strings.Contains(got, "did not compile") || strings.Contains(got, "not defined") {
 		t.Errorf("follow-on errors for names that are defined:\n%s", got)
 	}
-	// An address of another host (TEST-NET-1) is refused beside them, as
-	// run's bind would fail, unless the kernel allows nonlocal binds.
+
+	// An address of another host (TEST-NET-1), or a link-local one (it
+	// needs a zone), is refused as run's bind would fail, beside the
+	// file's other problems.
+	os.WriteFile(file, []byte(`version: 1
+listeners:
+  - {name: web, address: "192.0.2.1:18080"}
+  - {name: ll, address: "[fe80::1]:18081"}
+rate_limits:
+  - {name: bad, key: nobody, rate: 5/s}
+routes:
+  - {name: r, direct_response: {status: 200}}
+`), 0o644)
+	out, _ = exec.Command(bin(t), "validate", "-c", file).Output()
 	nonlocal, _ := os.ReadFile("/proc/sys/net/ipv4/ip_nonlocal_bind")
-	if want := `p.yaml:2:81: listeners[1].address: cannot bind "192.0.2.1:18081"`; strings.TrimSpace(string(nonlocal)) == "0" && !strings.Contains(got, want) {
-		t.Errorf("validate output lacks %q:\n%s", want, got)
+	for _, want := range []string{
+		`p.yaml:4:25: listeners[1].address: cannot bind "[fe80::1]:18081": a link-local address`,
+		`p.yaml:6:22: rate_limits[0].key: invalid key "nobody"`,
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
+	if want := `p.yaml:3:26: listeners[0].address: cannot bind "192.0.2.1:18080"`; strings.TrimSpace(string(nonlocal)) == "0" && !strings.Contains(string(out), want) {
+		t.Errorf("validate output lacks %q:\n%s", want, out)
 	}
 
 	os.WriteFile(file, []byte(`version: 1

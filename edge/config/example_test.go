@@ -268,7 +268,7 @@ func TestJSONInput(t *testing.T) {
 	}
 
 	// A JSON error is reported with its line like any other.
-	_, err = Parse([]byte("{\n\t\"version\": 1,\n\t\"listeners\": [{\"name\": \"x\", \"address\": \"1.2.3.4:80\", \"bogus\": true}]\n}\n"), "x.json")
+	_, err = Parse([]byte("{\n\t\"version\": 1,\n\t\"listeners\": [{\"name\": \"x\", \"address\": \"0.0.0.0:80\", \"bogus\": true}]\n}\n"), "x.json")
 	var errs *Errors
 	if !errors.As(err, &errs) || len(errs.Problems) != 1 || errs.Error() != `x.json:3:55: listeners[0].bogus: unknown field` {
 		t.Errorf("JSON unknown field: %v", err)

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -52,7 +53,7 @@ func (v *validator) run() {
 	if a := c.Admin; a != nil {
 		if a.Address == "" {
 			v.errf("admin.address", "required")
-		} else if v.hostPort("admin.address", a.Address, true, false) {
+		} else if v.hostPort("admin.address", a.Address, true, false) && v.bindable("admin.address", a.Address) {
 			v.bindConflict(binds, "admin.address", a.Address)
 		}
 	}
@@ -142,7 +143,7 @@ func (v *validator) listeners() []bind {
 			if !v.d.bad[ap] {
 				v.d.add(v.d.lookup(path), ap, "required")
 			}
-		} else if v.hostPort(ap, l.Address, true, false) {
+		} else if v.hostPort(ap, l.Address, true, false) && v.bindable(ap, l.Address) {
 			binds = v.bindConflict(binds, ap, l.Address)
 		}
 		v.protocols(path, l)
@@ -300,6 +301,61 @@ func (v *validator) positive(path string, d Duration) {
 
 // hostPort checks "host:port". An empty host (all interfaces) is allowed
 // when emptyHost is set, port 0 (any free port) when zeroPort is set.
+// bindable checks, as run's bind would, that a listening address can be
+// bound on this host: validate promises "would load", and an address of
+// another host (or a link-local one, which needs a zone an address here
+// cannot carry) fails only at run's bind otherwise.
+func (v *validator) bindable(path, addr string) bool {
+	host, _, _ := net.SplitHostPort(addr)
+	if host == "" || strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		ips, err := net.LookupIP(host)
+		if err != nil || len(ips) == 0 {
+			v.errf(path, "cannot resolve %q: %v", addr, err)
+			return false
+		}
+		ip, _ = netip.AddrFromSlice(ips[0])
+	}
+	if msg := bindProblem(ip.Unmap()); msg != "" {
+		v.errf(path, "cannot bind %q: %s", addr, msg)
+		return false
+	}
+	return true
+}
+
+// bindProblem says why addr cannot be bound here, or "": a wildcard or
+// loopback address, one of the host's interface addresses, or any address
+// when the kernel allows nonlocal binds (a VRRP backup binds its virtual
+// IP before it holds it) can be.
+func bindProblem(addr netip.Addr) string {
+	if addr.IsUnspecified() || addr.IsLoopback() {
+		return ""
+	}
+	if addr.IsLinkLocalUnicast() {
+		return "a link-local address needs an interface zone, which a listener address cannot carry"
+	}
+	ifaddrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return "" // cannot tell: leave it to the bind
+	}
+	for _, a := range ifaddrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Unmap() == addr {
+			return ""
+		}
+	}
+	sysctl := "/proc/sys/net/ipv4/ip_nonlocal_bind"
+	if addr.Is6() {
+		sysctl = "/proc/sys/net/ipv6/ip_nonlocal_bind"
+	}
+	if b, err := os.ReadFile(sysctl); err != nil || strings.TrimSpace(string(b)) != "0" {
+		return ""
+	}
+	return addr.String() + " is not an address of this host (and nonlocal binds are off)"
+}
+
 func (v *validator) hostPort(path, addr string, emptyHost, zeroPort bool) bool {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
