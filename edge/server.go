@@ -488,7 +488,11 @@ func (s *Server) Drain() {
 	stopped := s.stopAccepting(nil)
 	s.log.Info("draining", "timeout", timeout.String(), "open_connections", s.clients.Load(), "listening_sockets_closed", stopped)
 	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) && s.clients.Load() > 0 {
+	// The last part of drain_timeout is kept for the answers expireDrain
+	// queues to be written, so the process still exits within it (an
+	// orchestrator's grace period is often drain_timeout itself).
+	flushFrom := deadline.Add(-min(drainFlushWait, timeout/4))
+	for time.Now().Before(flushFrom) && s.clients.Load() > 0 {
 		s.forEachLoop(func(lp *loop) { lp.closeIdleClients(true) })
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -497,16 +501,17 @@ func (s *Server) Drain() {
 		s.onLoops(time.Second, (*loop).expireDrain)
 		// A 503 just queued may sit behind a response another stream of
 		// its HTTP/2 connection had queued: closing now would cut it after
-		// its HEADERS. A moment lets what is queued reach readers that read.
-		for end := time.Now().Add(drainFlushWait); time.Now().Before(end) && s.outputQueued(); {
+		// its HEADERS. What is left of drain_timeout lets what is queued
+		// reach readers that read.
+		for time.Now().Before(deadline) && s.outputQueued() {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
 	s.Close()
 }
 
-// drainFlushWait bounds how long the end of a drain waits for queued
-// answers (the 503s of expireDrain among them) to be written.
+// drainFlushWait is the most of drain_timeout (a quarter at most) kept at
+// its end for queued answers (the 503s of expireDrain among them).
 const drainFlushWait = time.Second
 
 // outputQueued reports whether any connection still has response bytes

@@ -369,10 +369,12 @@ func TestH2DrainTimeout503ArrivesWhole(t *testing.T) {
 			w.Write(bytes.Repeat([]byte("portico-"), (8<<20)/8))
 			return
 		}
-		time.Sleep(3 * time.Second) // past the drain timeout
+		time.Sleep(4 * time.Second) // past the drain timeout
 		io.WriteString(w, "late")
 	})
-	g := startGateway(t, strings.Replace(h2cConfig(up.addr()), "drain_timeout: 5s", "drain_timeout: 300ms", 1))
+	// drain_timeout 2s: the 503s are queued at 1.5 s (its last quarter is
+	// kept for writing them), while the big answer is still queued.
+	g := startGateway(t, strings.Replace(h2cConfig(up.addr()), "drain_timeout: 5s", "drain_timeout: 2s", 1))
 	c, err := net.Dial("tcp", g.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -417,7 +419,7 @@ func TestH2DrainTimeout503ArrivesWhole(t *testing.T) {
 			}
 			// Slow until the drain times out (the big answer queues up
 			// behind the reader), then as fast as a client reads.
-			if signalled && time.Since(signalledAt) < 600*time.Millisecond {
+			if signalled && time.Since(signalledAt) < 1700*time.Millisecond {
 				time.Sleep(20 * time.Millisecond)
 			}
 		}

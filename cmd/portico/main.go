@@ -98,10 +98,12 @@ func commitID() string {
 }
 
 // logBufferBytes bounds the process log waiting for a slow reader (about
-// 4,000 lines); logFlushWait is how long an exit waits for it to be written.
+// 4,000 lines); logFlushWait is how long an exit waits for it to be
+// written (a reader that reads takes milliseconds; a stalled one must not
+// hold the exit much past drain_timeout).
 const (
 	logBufferBytes = 1 << 20
-	logFlushWait   = 2 * time.Second
+	logFlushWait   = 500 * time.Millisecond
 )
 
 func newLogger(w io.Writer) *slog.Logger {
