@@ -387,9 +387,18 @@ func (cc *clientConn) readHead() bool {
 		}
 	}
 	if !ls.http1 && cc.h1OnH2OnlyTLS() {
-		if bytes.HasPrefix(buf, []byte("PRI ")) {
+		// Only an HTTP/1.x request line gets the 505; anything else (an
+		// HTTP/2 preface without ALPN, garbage) is closed in silence, as
+		// on an HTTP/2-only plaintext listener below.
+		end := bytes.IndexByte(buf, '\n')
+		if end < 0 && len(buf) < ls.maxHeaderBytes && !bytes.HasPrefix(buf, []byte("PRI ")) {
+			return false // the request line is still coming (header_timeout bounds it)
+		}
+		line := buf[:max(end, 0)]
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if end < 0 || !bytes.HasSuffix(line, []byte(" HTTP/1.1")) && !bytes.HasSuffix(line, []byte(" HTTP/1.0")) {
 			consume(cc.gc, n)
-			cc.closeNow() // an HTTP/2 preface without ALPN: it cannot read HTTP/1.1
+			cc.closeNow()
 			return false
 		}
 		cc.newRequestID(nil)
