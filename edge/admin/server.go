@@ -278,7 +278,7 @@ func localHost(hostport string) bool {
 		host = h
 	}
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	return net.ParseIP(host) != nil || strings.EqualFold(host, "localhost")
+	return net.ParseIP(host) != nil || strings.EqualFold(strings.TrimSuffix(host, "."), "localhost")
 }
 
 func methodAllowed(method, allow string) bool {

@@ -74,7 +74,7 @@ func (v *validator) accessLog() {
 		// name is almost certainly not what was meant.
 		v.errf("access_log.path", "%q would be a file of that name: write off to disable the access log (or ./%s for such a file)", a.Path, a.Path)
 	default:
-		if low := strings.ToLower(a.Path); low == "stdout" || low == "stderr" || low == "off" {
+		if low := strings.ToLower(strings.TrimSpace(a.Path)); low == "stdout" || low == "stderr" || low == "off" {
 			v.errf("access_log.path", "%q would be a file of that name: the keyword is %s, in lower case (or ./%s for such a file)", a.Path, low, a.Path)
 			return
 		}
@@ -368,7 +368,9 @@ func (v *validator) hostPort(path, addr string, emptyHost, zeroPort bool) bool {
 		return false
 	}
 	if n == 0 && !zeroPort {
-		if emptyHost { // a listening address
+		if path == "admin.address" {
+			v.errf(path, "port 0 in %q would bind a random port nobody knows; give a fixed port", addr)
+		} else if emptyHost { // a listening address
 			v.errf(path, "port 0 in %q: each event loop would bind its own random port; give a fixed port", addr)
 		} else {
 			v.errf(path, "invalid port %q in %q", port, addr)
