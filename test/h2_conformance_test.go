@@ -496,3 +496,37 @@ func TestBrokenPrefaceOnSharedPort(t *testing.T) {
 		t.Errorf("preface stalled in its first line answered %q, want a close", out)
 	}
 }
+
+// An early answer (a direct response to a POST whose body is still
+// coming) that waits for window (the client allows 1 byte per stream)
+// while the client ends its body: one whole answer, sent as the client
+// opens its window, and the connection serves the next stream. (The
+// fuzzer found the test origin answering twice in this order of events.)
+func TestH2EarlyAnswerBehindTinyWindow(t *testing.T) {
+	g := startGateway(t, `version: 1
+listeners: [{name: web, address: "{{LISTEN}}", protocols: [http1, h2c]}]
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+routes:
+  - {name: direct, direct_response: {status: 200, body: "a direct answer"}}
+`)
+	r := dialH2Frames(t, g.addr)
+	r.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1})
+	r.hb.Reset()
+	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/upload"}, {":authority", "x"}, {"content-length", "5"}} {
+		r.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: r.hb.Bytes(), EndHeaders: true})
+	time.Sleep(100 * time.Millisecond) // the answer is queued, 1 byte sent
+	r.fr.WriteData(1, true, []byte("hello"))
+	r.fr.WriteWindowUpdate(1, 1<<20)
+	hdr, body := r.response(1)
+	if hdr[":status"] != "200" || string(body) != "a direct answer" {
+		t.Fatalf("early answer behind a 1-byte window: %v %q", hdr, body)
+	}
+	r.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 65535})
+	r.headers(3, ":method", "GET", ":scheme", "http", ":path", "/next", ":authority", "x")
+	if hdr, body := r.response(3); hdr[":status"] != "200" || string(body) != "a direct answer" {
+		t.Fatalf("next stream: %v %q", hdr, body)
+	}
+}

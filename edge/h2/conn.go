@@ -39,7 +39,10 @@ type Handler interface {
 	OnRequest(s *Stream)
 	// OnData: request body bytes; data is valid only during the call. The
 	// owner calls s.Consumed once it has disposed of them. endStream marks
-	// the end of the request (data may then be empty).
+	// the end of the request (data may then be empty). It keeps coming
+	// after an early answer until that answer's END_STREAM is written:
+	// one waiting for window is not yet complete here, and the owner
+	// holding its rest must drop such data, not answer again.
 	OnData(s *Stream, data []byte, endStream bool)
 	// OnTrailers: the request ended with a trailer block (s.Trailers()).
 	OnTrailers(s *Stream)

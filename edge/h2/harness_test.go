@@ -23,6 +23,7 @@ type appState struct {
 	body     bytes.Buffer
 	pending  []byte // response bytes not yet taken by WriteData
 	reqEnded bool
+	answered bool // answerEarly: the response is complete (maybe queued for window); request data is dropped
 	trailers [][2][]byte // request trailers seen
 	got      int         // /early-full: body bytes received
 }
@@ -77,6 +78,12 @@ func (a *appHandler) OnRequest(s *Stream) {
 
 func (a *appHandler) OnData(s *Stream, data []byte, end bool) {
 	st := s.Data.(*appState)
+	if st.answered {
+		// The early answer may still wait for window (its END_STREAM not
+		// sent), so the request's data keeps coming: drop it.
+		s.Consumed(len(data))
+		return
+	}
 	if string(s.Path()) == "/echo" {
 		st.pending = append(st.pending, data...)
 		st.reqEnded = end
@@ -101,6 +108,9 @@ func (a *appHandler) OnData(s *Stream, data []byte, end bool) {
 
 func (a *appHandler) OnTrailers(s *Stream) {
 	st := s.Data.(*appState)
+	if st.answered {
+		return
+	}
 	for n, v := range s.Trailers() {
 		st.trailers = append(st.trailers, [2][]byte{bytes.Clone(n), bytes.Clone(v)})
 	}
@@ -126,7 +136,7 @@ func (a *appHandler) OnWritable(s *Stream) { a.flush(s) }
 // only as they are written, which is how a proxy applies backpressure.
 func (a *appHandler) flush(s *Stream) {
 	st := s.Data.(*appState)
-	n, err := s.WriteData(st.pending, st.reqEnded)
+	n, err := s.WriteData(st.pending, st.reqEnded || st.answered)
 	if err != nil {
 		a.t.Errorf("WriteData: %v", err)
 		return
@@ -173,9 +183,10 @@ func (a *appHandler) answerEarly(s *Stream, status int) {
 	if err := s.WriteHeaders(status, [][2][]byte{{[]byte("content-type"), []byte("text/plain")}}, false); err != nil {
 		a.t.Errorf("WriteHeaders: %v", err)
 	}
-	if _, err := s.WriteData([]byte("too large"), true); err != nil {
-		a.t.Errorf("WriteData: %v", err)
-	}
+	st := s.Data.(*appState)
+	st.answered = true
+	st.pending = []byte("too large")
+	a.flush(s) // the rest, if the window is short, on OnWritable
 }
 
 // release answers a held stream.
