@@ -23,7 +23,7 @@ type appState struct {
 	body     bytes.Buffer
 	pending  []byte // response bytes not yet taken by WriteData
 	reqEnded bool
-	answered bool // answerEarly: the response is complete (maybe queued for window); request data is dropped
+	answered bool        // answerEarly: the response is complete (maybe queued for window); request data is dropped
 	trailers [][2][]byte // request trailers seen
 	got      int         // /early-full: body bytes received
 }
