@@ -510,7 +510,9 @@ func (lp *loop) outputQueued() bool {
 		}
 	}
 	for h := range lp.h2conns {
-		if !h.closed && (len(h.sc.Output()) > 0 || h.gc.OutboundBuffered() > 0) {
+		// A 503 queued behind another stream's download may wait for the
+		// connection window too, not only for the socket.
+		if !h.closed && (len(h.sc.Output()) > 0 || h.gc.OutboundBuffered() > 0 || h.sc.WaitingForWindow()) {
 			return true
 		}
 	}

@@ -69,11 +69,13 @@ func (v *validator) accessLog() {
 	case "stdout", "stderr", "off":
 	case "":
 		v.errf("access_log.path", `required: stdout, stderr, off or a file path`)
-	case "false", "no":
-		// YAML 1.1 spellings of off (PyYAML, older tools): a file by that
-		// name is almost certainly not what was meant.
-		v.errf("access_log.path", "%q would be a file of that name: write off to disable the access log (or ./%s for such a file)", a.Path, a.Path)
 	default:
+		if low := strings.ToLower(strings.TrimSpace(a.Path)); low == "false" || low == "no" {
+			// YAML 1.1 spellings of off (PyYAML, older tools): a file by
+			// that name is almost certainly not what was meant.
+			v.errf("access_log.path", "%q would be a file of that name: write off to disable the access log (or ./%s for such a file)", a.Path, a.Path)
+			return
+		}
 		if low := strings.ToLower(strings.TrimSpace(a.Path)); low == "stdout" || low == "stderr" || low == "off" {
 			v.errf("access_log.path", "%q would be a file of that name: the keyword is %s, in lower case (or ./%s for such a file)", a.Path, low, a.Path)
 			return

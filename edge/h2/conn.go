@@ -260,6 +260,11 @@ func (c *ServerConn) ConsumeOutput(n int) {
 func (c *ServerConn) pending() int { return len(c.out) - c.outOff }
 
 // Stats returns the connection's counters.
+// WaitingForWindow reports streams whose owner holds response bytes that
+// the client's flow-control window does not let out yet (WriteData
+// returned short; OnWritable will come when the client credits more).
+func (c *ServerConn) WaitingForWindow() bool { return len(c.blocked) > 0 }
+
 func (c *ServerConn) Stats() Stats {
 	st := c.stats
 	st.Active = c.active - c.draining
