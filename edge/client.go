@@ -217,9 +217,10 @@ func (cc *clientConn) OnTimer(t *timewheel.Timer, _ int64) {
 		cc.resumeAfterKeys(cc.keyWaitGen) // waited long enough: authenticate with what there is
 	case stateHead:
 		buf, _ := cc.gc.Peek(-1)
-		if ls := cc.listener(); cc.served == 0 && cc.raw != nil && ls.h2c && (!ls.http1 || len(buf) >= len("PRI ") && isPrefacePrefix(buf)) {
-			// An HTTP/2 preface that stopped short: its client cannot read
-			// an HTTP/1.1 408 (see readHead).
+		if ls := cc.listener(); cc.served == 0 && (!ls.http1 || cc.raw != nil && ls.h2c && len(buf) >= len("PRI ") && isPrefacePrefix(buf)) {
+			// An HTTP/2 preface that stopped short, or anything stalled on
+			// an HTTP/2-only listener (plaintext or TLS): its client cannot
+			// read an HTTP/1.1 408 (see readHead).
 			cc.closeNow()
 			return
 		}

@@ -372,8 +372,8 @@ func TestH2DrainTimeout503ArrivesWhole(t *testing.T) {
 		time.Sleep(4 * time.Second) // past the drain timeout
 		io.WriteString(w, "late")
 	})
-	// drain_timeout 2s: the 503s are queued at 1.5 s (its last quarter is
-	// kept for writing them), while the big answer is still queued.
+	// drain_timeout 2s: the 503s are queued at 2 s, while the big answer
+	// is still queued, and get up to 0.5 s more to be written.
 	g := startGateway(t, strings.Replace(h2cConfig(up.addr()), "drain_timeout: 5s", "drain_timeout: 2s", 1))
 	c, err := net.Dial("tcp", g.addr)
 	if err != nil {

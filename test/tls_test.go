@@ -464,6 +464,7 @@ listeners:
   - name: h2only
     address: "{{LISTEN}}"
     protocols: [h2]
+    limits: {header_timeout: 1s}
     tls:
       certificates: [{cert_file: "`+cert+`", key_file: "`+key+`"}]
 admin: {address: "{{ADMIN}}"}
@@ -481,5 +482,20 @@ routes: [{name: all, upstream: app}]
 	}
 	if len(up.requests()) != 0 {
 		t.Fatal("the request reached the upstream")
+	}
+	// Bytes that are no HTTP/1.x request line, or that stall, are closed
+	// in silence (an HTTP/2 client cannot read an HTTP/1.1 answer).
+	for _, sent := range []string{"GARBAGE\r\n\r\n", "hello"} {
+		c, err := tls.Dial("tcp", g.addr, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, sent)
+		c.SetReadDeadline(time.Now().Add(4 * time.Second))
+		got, err := io.ReadAll(c)
+		c.Close()
+		if len(got) != 0 || err != nil {
+			t.Errorf("after %q: got %q, %v; want a silent close", sent, got, err)
+		}
 	}
 }

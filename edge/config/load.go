@@ -24,7 +24,15 @@ const MaxFileSize = 16 << 20
 // Load reads, parses and validates the route file at path. Every failure,
 // an unreadable file included, comes back as *Errors, so that callers print
 // it in one format; path names the file in problems.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return load(path, true) }
+
+// LoadForReload is Load for a reload of a running gateway: its listeners
+// are bound already (a reload that adds or moves one is refused), so
+// their addresses are not checked against this host's (a virtual IP that
+// moved away, or DNS down, must not stop every reload).
+func LoadForReload(path string) (*Config, error) { return load(path, false) }
+
+func load(path string, bindCheck bool) (*Config, error) {
 	data, err := readRouteFile(path)
 	if err != nil {
 		return nil, &Errors{
@@ -32,7 +40,7 @@ func Load(path string) (*Config, error) {
 			cause:    err,
 		}
 	}
-	return Parse(data, path)
+	return parse(data, path, bindCheck)
 }
 
 // readRouteFile reads at most MaxFileSize bytes of the file at path. Its
@@ -58,7 +66,9 @@ func readRouteFile(path string) ([]byte, error) {
 // when file is ""). Referenced certificate, key, CA, JWKS and secret files
 // are read to check them. On failure the error is *Errors listing every
 // problem found, sorted by position.
-func Parse(data []byte, file string) (*Config, error) {
+func Parse(data []byte, file string) (*Config, error) { return parse(data, file, true) }
+
+func parse(data []byte, file string, bindCheck bool) (*Config, error) {
 	name := file
 	if name == "" {
 		name = "<input>"
@@ -84,7 +94,7 @@ func Parse(data []byte, file string) (*Config, error) {
 	c.pos = d.pos
 	if root := d.document(data); root != nil {
 		if d.config(root, c) && len(d.probs) < maxProblems {
-			v := &validator{d: d, c: c}
+			v := &validator{d: d, c: c, bindCheck: bindCheck}
 			v.run()
 		}
 	}

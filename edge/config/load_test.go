@@ -309,3 +309,26 @@ routes: [{name: r, upstream: app}]
 	}
 	t.Fatalf("no key_file problem naming the missing key:\n%v", errs)
 }
+
+// TestLoadForReloadSkipsBindCheck: a reload's listeners are bound already,
+// so an address that has left the host (a moved virtual IP) must not fail
+// it, where validate and a start refuse it.
+func TestLoadForReloadSkipsBindCheck(t *testing.T) {
+	nonlocal, _ := os.ReadFile("/proc/sys/net/ipv4/ip_nonlocal_bind")
+	if strings.TrimSpace(string(nonlocal)) != "0" {
+		t.Skip("nonlocal binds are on: every address is bindable here")
+	}
+	path := filepath.Join(t.TempDir(), "r.yaml")
+	writeFile(t, path, "version: 1\nlisteners: [{name: web, address: \"192.0.2.1:8080\"}]\nroutes: [{name: r, direct_response: {status: 200}}]\n")
+	if _, err := Load(path); err == nil || !strings.Contains(err.Error(), "not an address of this host") {
+		t.Fatalf("Load: %v", err)
+	}
+	if _, err := LoadForReload(path); err != nil {
+		t.Fatalf("LoadForReload: %v", err)
+	}
+	// IPv4 link-local has no zones: refused only as another host's address.
+	writeFile(t, path, "version: 1\nlisteners: [{name: web, address: \"169.254.1.1:8080\"}]\nroutes: [{name: r, direct_response: {status: 200}}]\n")
+	if _, err := Load(path); err == nil || strings.Contains(err.Error(), "zone") {
+		t.Fatalf("IPv4 link-local: %v", err)
+	}
+}

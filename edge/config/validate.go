@@ -17,8 +17,9 @@ import (
 // rule and resolves relative file paths. It reports through the decoder so
 // that problems already found while decoding are not repeated.
 type validator struct {
-	d *decoder
-	c *Config
+	d         *decoder
+	c         *Config
+	bindCheck bool // check listening addresses against this host (bindable)
 }
 
 func (v *validator) errf(path, format string, args ...any) { v.d.errAt(path, format, args...) }
@@ -309,7 +310,7 @@ func (v *validator) positive(path string, d Duration) {
 // cannot carry) fails only at run's bind otherwise.
 func (v *validator) bindable(path, addr string) bool {
 	host, _, _ := net.SplitHostPort(addr)
-	if host == "" || strings.EqualFold(host, "localhost") {
+	if !v.bindCheck || host == "" || strings.EqualFold(host, "localhost") {
 		return true
 	}
 	ip, err := netip.ParseAddr(host)
@@ -336,7 +337,7 @@ func bindProblem(addr netip.Addr) string {
 	if addr.IsUnspecified() || addr.IsLoopback() {
 		return ""
 	}
-	if addr.IsLinkLocalUnicast() {
+	if addr.Is6() && addr.IsLinkLocalUnicast() { // IPv4's 169.254/16 has no zones
 		return "a link-local address needs an interface zone, which a listener address cannot carry"
 	}
 	ifaddrs, err := net.InterfaceAddrs()

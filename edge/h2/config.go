@@ -85,7 +85,7 @@ type Config struct {
 	// frames (MaxControlFramesPerSecond), not resets: a client cannot see
 	// this limit coming. Streams answered 431 count with what they stored.
 	// Default: DefaultMaxHeaderBytesPerConn, or 8 KiB per allowed stream
-	// when that is more; at least 2×MaxHeaderBytes.
+	// when that is more, up to 32 MiB; at least 2×MaxHeaderBytes.
 	MaxHeaderBytesPerConn int
 	// InitialWindowSize is our per-stream receive window (SETTINGS_INITIAL_WINDOW_SIZE).
 	InitialWindowSize uint32
@@ -134,7 +134,9 @@ func (c *Config) setDefaults() {
 		c.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if c.MaxHeaderBytesPerConn <= 0 {
-		c.MaxHeaderBytesPerConn = max(DefaultMaxHeaderBytesPerConn, int(min(c.MaxConcurrentStreams, 1<<20))*headerBytesPerStream)
+		// Counted on at most 4096 streams: 32 MiB at most, whatever a
+		// listener allows (validate takes up to 2^31-1 streams).
+		c.MaxHeaderBytesPerConn = max(DefaultMaxHeaderBytesPerConn, int(min(c.MaxConcurrentStreams, 4096))*headerBytesPerStream)
 	}
 	if c.MaxHeaderBytesPerConn < 2*c.MaxHeaderBytes {
 		c.MaxHeaderBytesPerConn = 2 * c.MaxHeaderBytes

@@ -790,7 +790,7 @@ func TestHeaderBudgetCountsStoredBytes(t *testing.T) {
 	for _, c := range []struct {
 		streams uint32
 		want    int
-	}{{0, 2 << 20}, {100, 2 << 20}, {1000, 8000 << 10}} {
+	}{{0, 2 << 20}, {100, 2 << 20}, {1000, 8000 << 10}, {1 << 31, 32 << 20}} {
 		sc := NewServerConn(Config{MaxConcurrentStreams: c.streams}, newApp(t))
 		if got := sc.cfg.MaxHeaderBytesPerConn; got != c.want {
 			t.Errorf("MaxConcurrentStreams %d: budget %d, want %d", c.streams, got, c.want)
