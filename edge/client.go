@@ -392,7 +392,7 @@ func (cc *clientConn) readHead() bool {
 		// HTTP/2 preface without ALPN, garbage) is closed in silence, as
 		// on an HTTP/2-only plaintext listener below.
 		end := bytes.IndexByte(buf, '\n')
-		if end < 0 && len(buf) < ls.maxHeaderBytes && !bytes.HasPrefix(buf, []byte("PRI ")) {
+		if end < 0 && len(buf) < ls.maxHeaderBytes {
 			return false // the request line is still coming (header_timeout bounds it)
 		}
 		line := buf[:max(end, 0)]

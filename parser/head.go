@@ -228,35 +228,44 @@ func parseContentLength(v []byte, cl *int64) errKind {
 	for last := false; !last; {
 		var e []byte
 		e, v, last = splitElem(v)
-		if len(e) == 0 {
+		n, ok := ParseLength(e)
+		if !ok {
 			return errBadContentLength
 		}
-		// 1*DIGIT: leading zeros are digits too (RFC 9110 §8.6), and any
-		// value that fits int64 is a length (one over the body limit is
-		// a 413, not a malformed request); 19 digits cannot overflow uint64.
-		for len(e) > 1 && e[0] == '0' {
-			e = e[1:]
-		}
-		if len(e) > 19 {
-			return errBadContentLength
-		}
-		var u uint64
-		for _, c := range e {
-			if c < '0' || c > '9' {
-				return errBadContentLength
-			}
-			u = u*10 + uint64(c-'0')
-		}
-		if u > math.MaxInt64 {
-			return errBadContentLength
-		}
-		n := int64(u)
 		if *cl >= 0 && *cl != n {
 			return errContentLengthMismatch
 		}
 		*cl = n
 	}
 	return errNone
+}
+
+// ParseLength parses one Content-Length value, 1*DIGIT (RFC 9110 §8.6),
+// for HTTP/1.1 and HTTP/2 alike: leading zeros are digits too, and any
+// value that fits int64 is a length (one over a body limit is a 413, not
+// a malformed request). 19 significant digits cannot overflow uint64.
+func ParseLength[T ~string | ~[]byte](v T) (int64, bool) {
+	if len(v) == 0 {
+		return 0, false
+	}
+	for len(v) > 1 && v[0] == '0' {
+		v = v[1:]
+	}
+	if len(v) > 19 {
+		return 0, false
+	}
+	var n uint64
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	if n > math.MaxInt64 {
+		return 0, false
+	}
+	return int64(n), true
 }
 
 // splitElem splits the first element off a comma-separated list, trimming

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"os/signal"
 	"sort"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/portico-gw/portico/edge"
+	"github.com/portico-gw/portico/edge/admin"
 	"github.com/portico-gw/portico/edge/config"
 )
 
@@ -42,7 +42,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	// The demo serves a minted token, an API key and an echo of every
 	// request: it stays on loopback.
 	for _, a := range []struct{ flag, addr string }{{"listen", *listen}, {"tls-listen", *tlsListen}, {"admin", *adminAddr}} {
-		if !loopbackAddr(a.addr) {
+		if !admin.LoopbackAddr(a.addr) {
 			fmt.Fprintf(stderr, "portico demo: -%s %s: the demo listens on loopback only (127.0.0.0/8, [::1])\n", a.flag, a.addr)
 			return 2
 		}
@@ -152,20 +152,6 @@ Try:
 Press Ctrl-C to stop.
 `, base, *adminAddr, token, apiKey, *tlsListen)
 	})
-}
-
-// loopbackAddr reports whether addr is host:port with a loopback IP or
-// localhost.
-func loopbackAddr(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback()
 }
 
 func serveDemo(h http.Handler) (string, func(), error) {

@@ -77,9 +77,10 @@ type Server struct {
 	ErrorLog *log.Logger
 
 	// Immutable after New:
-	addr    string
-	p       Provider
-	metrics func(io.Writer)
+	addr     string
+	loopback bool // addr is on loopback: Host must name an IP or localhost (localHost)
+	p        Provider
+	metrics  func(io.Writer)
 
 	mu     sync.Mutex // guards srv, ln, closed and served
 	srv    *http.Server
@@ -98,7 +99,7 @@ type Server struct {
 // metrics.WritePrometheus(w, true)); either may be nil, which makes their
 // endpoints answer 503 and an empty scrape respectively.
 func New(addr string, p Provider, metricsWriter func(w io.Writer)) *Server {
-	return &Server{addr: addr, p: p, metrics: metricsWriter}
+	return &Server{addr: addr, loopback: LoopbackAddr(addr), p: p, metrics: metricsWriter}
 }
 
 // Start binds the address and serves in the background. Bind errors are
@@ -219,7 +220,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"cross-origin requests to the admin listener are refused")
 		return
 	}
-	if loopbackAddr(s.addr) && !localHost(r.Host) {
+	if s.loopback && !localHost(r.Host) {
 		writeError(w, http.StatusForbidden, "forbidden",
 			"the admin listener is on loopback and answers only requests to an IP address or localhost, not to "+strconv.Quote(r.Host))
 		return
@@ -248,9 +249,10 @@ func crossSite(r *http.Request) bool {
 	return err != nil || !strings.EqualFold(u.Host, r.Host)
 }
 
-// loopbackAddr reports an admin address on loopback (the default): only
-// local processes reach it, by IP address or localhost.
-func loopbackAddr(addr string) bool {
+// LoopbackAddr reports whether addr is host:port on loopback (a loopback
+// IP or localhost), as the admin listener's default is: only local
+// processes reach it, by IP address or localhost.
+func LoopbackAddr(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false

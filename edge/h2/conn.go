@@ -789,7 +789,7 @@ func (c *ServerConn) onField(hf hpack.HeaderField) {
 		return
 	case "te":
 		// Transfer-coding names are case-insensitive (RFC 9110 §10.1.4).
-		if len(value) != len("trailers") || !strings.EqualFold(value, "trailers") {
+		if !strings.EqualFold(value, "trailers") {
 			s.malformed = true
 			return
 		}

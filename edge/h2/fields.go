@@ -1,6 +1,6 @@
 package h2
 
-import "math"
+import "github.com/portico-gw/portico/parser"
 
 // tokenLower[b] is true for bytes allowed in an HTTP/2 field name: RFC 9110
 // tchar minus uppercase letters (RFC 9113 §8.2.1: names must be lowercase).
@@ -106,30 +106,7 @@ func isConnectionSpecific(lname []byte) bool {
 	return false
 }
 
-// parseContentLength parses a non-negative decimal of at most 18 digits.
+// parseContentLength reads a content-length value as HTTP/1.1 does.
 func parseContentLength(v string) (int64, bool) {
-	// 1*DIGIT, as HTTP/1.1's parser reads it: leading zeros are digits,
-	// and any value that fits int64 is a length (past the body limit it
-	// is a 413, not a malformed request).
-	if len(v) == 0 {
-		return 0, false
-	}
-	for len(v) > 1 && v[0] == '0' {
-		v = v[1:]
-	}
-	if len(v) > 19 {
-		return 0, false
-	}
-	var n uint64
-	for i := 0; i < len(v); i++ {
-		b := v[i]
-		if b < '0' || b > '9' {
-			return 0, false
-		}
-		n = n*10 + uint64(b-'0')
-	}
-	if n > math.MaxInt64 {
-		return 0, false
-	}
-	return int64(n), true
+	return parser.ParseLength(v)
 }
