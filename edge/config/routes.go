@@ -48,10 +48,10 @@ func (v *validator) routes(ups, auths, limits map[string]bool) {
 		if rw := r.Rewrite; rw != nil {
 			rp := p("rewrite")
 			if rw.StripPrefix != "" && (rw.StripPrefix[0] != '/' || !validRequestTarget(rw.StripPrefix)) {
-				v.errf(join(rp, "strip_prefix"), "must be a path starting with '/', got %q", rw.StripPrefix)
+				v.errf(join(rp, "strip_prefix"), "must be a path starting with '/' (URI path characters and %%XX escapes only), got %q", rw.StripPrefix)
 			}
 			if rw.AddPrefix != "" && (rw.AddPrefix[0] != '/' || !validRequestTarget(rw.AddPrefix)) {
-				v.errf(join(rp, "add_prefix"), "must be a path starting with '/', got %q", rw.AddPrefix)
+				v.errf(join(rp, "add_prefix"), "must be a path starting with '/' (URI path characters and %%XX escapes only), got %q", rw.AddPrefix)
 			}
 			if rw.Host != "" && !validHostHeader(rw.Host) {
 				v.errf(join(rp, "host"), "invalid host %q", rw.Host)
@@ -245,6 +245,8 @@ func checkMatchPath(s string) string {
 	switch {
 	case s == "" || s[0] != '/':
 		return fmt.Sprintf("must start with '/', got %q", s)
+	case badEscape(s):
+		return fmt.Sprintf("path %q has a bad percent-escape", s)
 	case !validRequestTarget(s):
 		return fmt.Sprintf("invalid path %q: only URI path characters are allowed (no query, fragment, spaces or control bytes)", s)
 	}
@@ -256,9 +258,6 @@ func checkMatchPath(s string) string {
 	for i := 0; i < len(s); i++ {
 		if s[i] != '%' {
 			continue
-		}
-		if i+2 >= len(s) || !isHexDigit(s[i+1]) || !isHexDigit(s[i+2]) {
-			return fmt.Sprintf("path %q has a bad percent-escape", s)
 		}
 		b := unhex(s[i+1])<<4 | unhex(s[i+2])
 		switch {
@@ -272,8 +271,13 @@ func checkMatchPath(s string) string {
 }
 
 // validRequestTarget reports whether s contains only RFC 3986 pchar bytes,
-// '/' and '%'.
+// '/' and well-formed percent-escapes.
 func validRequestTarget(s string) bool {
+	if badEscape(s) {
+		// A broken escape ("%zz", a trailing "%") would reach the
+		// upstream as a path it must refuse or guess at.
+		return false
+	}
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if !isAlnum(c) && !strings.ContainsRune("-._~!$&'()*+,;=:@/%", rune(c)) {
@@ -281,6 +285,20 @@ func validRequestTarget(s string) bool {
 		}
 	}
 	return true
+}
+
+// badEscape reports a '%' not followed by two hex digits.
+func badEscape(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			continue
+		}
+		if i+2 >= len(s) || !isHexDigit(s[i+1]) || !isHexDigit(s[i+2]) {
+			return true
+		}
+		i += 2
+	}
+	return false
 }
 
 // validOriginForm checks an origin-form request target: a path and an

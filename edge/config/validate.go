@@ -471,7 +471,7 @@ func (v *validator) upstreams() map[string]bool {
 					v.d.add(v.d.lookup(p), join(p, "path"), "required")
 				}
 			case h.Path[0] != '/' || !validOriginForm(h.Path):
-				v.errf(join(p, "path"), "must be an origin-form path (with an optional query) starting with '/', got %q", h.Path)
+				v.errf(join(p, "path"), "must be an origin-form path (with an optional query) starting with '/', URI characters and %%XX escapes only, got %q", h.Path)
 			}
 			v.positive(join(p, "interval"), h.Interval)
 			v.positive(join(p, "timeout"), h.Timeout)
