@@ -38,8 +38,10 @@
 //   - a method that is not a token; a request-target with bytes outside
 //     VCHAR (so no control bytes, no non-ASCII, no '#'); anything but a
 //     single SP between the three request-line parts;
-//   - a missing Host on HTTP/1.1, more than one Host, a Host with bytes
-//     outside reg-name / IP-literal / port (e.g. '@', '/', space);
+//   - a missing Host on HTTP/1.1, more than one Host, an empty one (an
+//     http URI with an empty host is invalid, RFC 9110 §4.2.1), a Host
+//     with bytes outside reg-name / IP-literal / port (e.g. '@', '/',
+//     space);
 //   - the asterisk-form with a method other than OPTIONS; an absolute-form
 //     target that is not http(s)://, has an empty authority or userinfo.
 //
