@@ -720,6 +720,38 @@ routes:
 		t.Errorf("follow-on errors for names that are defined:\n%s", got)
 	}
 
+	// Beside problems of the file's own: one run lists them all (SPEC §1,
+	// "print every problem"); the build problems used to wait until the
+	// file's own were fixed. A route's unknown upstream is named once.
+	os.WriteFile(file, []byte(`version: 1
+listeners: [{name: web, address: "127.0.0.1:18080"}]
+auth:
+  - name: hs
+    type: jwt
+    hmac_secret_file: short.key
+    algorithms: [HS256]
+rate_limits:
+  - {name: fast, key: ip, rate: 2000000001/s}
+routes:
+  - {name: r, match: {path: /a}, auth: [hs], rate_limits: [fast], direct_response: {status: 200}, timeout: 0s}
+  - {name: r2, match: {path: /b}, upstream: nope}
+`), 0o644)
+	out, _ = exec.Command(bin(t), "validate", "-c", file).Output()
+	for _, want := range []string{
+		"p.yaml:9:33: rate_limits[0].rate: ",
+		"p.yaml:6:23: auth[0].hmac_secret_file: ",
+		"p.yaml:11:",
+		"routes[0].timeout: must be greater than 0",
+		`routes[1].upstream: unknown upstream "nope"`,
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("validate output lacks %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(string(out), "routes[1].upstream"); n != 1 {
+		t.Errorf("the unknown upstream named %d times:\n%s", n, out)
+	}
+
 	// An address of another host (TEST-NET-1), or a link-local one (it
 	// needs a zone), is refused as run's bind would fail, beside the
 	// file's other problems.

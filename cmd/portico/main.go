@@ -2,6 +2,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -156,9 +158,9 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return code
 	}
-	cfg, err := config.Load(path)
-	if err == nil {
-		err = edge.Check(cfg)
+	cfg, err := config.LoadDraft(path)
+	if cfg != nil {
+		err = withCheckProblems(err, cfg)
 	}
 	if err != nil {
 		// The problems are the command's output, on stdout, as a
@@ -170,6 +172,53 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s: ok\n", path)
 	return 0
+}
+
+// withCheckProblems adds to the route file's own problems (err, nil when
+// it has none) those of the gateway's checks (edge.Check: key sets,
+// secrets, limiter arithmetic, certificates), so that validate lists
+// every problem in one run (SPEC §1). A check problem under a field the
+// file's problems already name is left out: it is most likely a
+// consequence. On a file with problems the checks run on a config never
+// meant to be served: should one of them fail on it outright, the file's
+// own problems are what is printed.
+func withCheckProblems(err error, cfg *config.Config) (out error) {
+	if err != nil {
+		defer func() {
+			if recover() != nil {
+				out = err
+			}
+		}()
+	}
+	cerr := edge.Check(cfg)
+	if err == nil || cerr == nil {
+		return cmp.Or(cerr, err)
+	}
+	var fileErrs *config.Errors
+	if !errors.As(err, &fileErrs) {
+		return err
+	}
+	all := &config.Errors{Problems: slices.Clone(fileErrs.Problems)}
+	for _, cp := range problems(cfg.File, cerr) {
+		if !slices.ContainsFunc(fileErrs.Problems, func(fp config.Problem) bool { return related(fp.Path, cp.Path) }) {
+			all.Problems = append(all.Problems, cp)
+		}
+	}
+	all.Sort()
+	return all
+}
+
+// related reports whether two field paths are the same field or one is
+// inside the other (routes[0] and routes[0].upstream); a problem about
+// the whole file (path "") is related to none.
+func related(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	return b == a || strings.HasPrefix(b, a) && (b[len(a)] == '.' || b[len(a)] == '[')
 }
 
 // problems lists err as route file problems. An error that is not

@@ -32,15 +32,32 @@ func Load(path string) (*Config, error) { return load(path, true) }
 // moved away, or DNS down, must not stop every reload).
 func LoadForReload(path string) (*Config, error) { return load(path, false) }
 
+// LoadDraft is Load for `validate`: when the file decoded but some of its
+// values are wrong, it returns the decoded Config with the problems, so
+// that the gateway's own checks (key sets, secrets, limiter arithmetic)
+// can add theirs and one run lists every problem. Such a Config must not
+// be served.
+func LoadDraft(path string) (*Config, error) {
+	data, err := readRouteFile(path)
+	if err != nil {
+		return nil, fileProblem(path, err)
+	}
+	return parseAll(data, path, true, true)
+}
+
 func load(path string, bindCheck bool) (*Config, error) {
 	data, err := readRouteFile(path)
 	if err != nil {
-		return nil, &Errors{
-			Problems: []Problem{{File: cmp.Or(path, "<input>"), Line: 1, Col: 1, Message: oneLine(err.Error())}},
-			cause:    err,
-		}
+		return nil, fileProblem(path, err)
 	}
 	return parse(data, path, bindCheck)
+}
+
+func fileProblem(path string, err error) *Errors {
+	return &Errors{
+		Problems: []Problem{{File: cmp.Or(path, "<input>"), Line: 1, Col: 1, Message: oneLine(err.Error())}},
+		cause:    err,
+	}
 }
 
 // readRouteFile reads at most MaxFileSize bytes of the file at path. Its
@@ -69,6 +86,12 @@ func readRouteFile(path string) ([]byte, error) {
 func Parse(data []byte, file string) (*Config, error) { return parse(data, file, true) }
 
 func parse(data []byte, file string, bindCheck bool) (*Config, error) {
+	return parseAll(data, file, bindCheck, false)
+}
+
+// parseAll is parse; with draft, a file that decoded also comes back when
+// its values have problems (LoadDraft).
+func parseAll(data []byte, file string, bindCheck, draft bool) (*Config, error) {
 	name := file
 	if name == "" {
 		name = "<input>"
@@ -92,10 +115,12 @@ func parse(data []byte, file string, bindCheck bool) (*Config, error) {
 
 	d := newDecoder(name)
 	c.pos = d.pos
+	validated := false
 	if root := d.document(data); root != nil {
 		if d.config(root, c) && len(d.probs) < maxProblems {
 			v := &validator{d: d, c: c, bindCheck: bindCheck}
 			v.run()
+			validated = true
 		}
 	}
 	if len(d.probs) > 0 {
@@ -105,6 +130,9 @@ func parse(data []byte, file string, bindCheck bool) (*Config, error) {
 			// Sorted last through its huge line; printed at 1:1, as it is
 			// about the file as a whole.
 			e.Problems[len(e.Problems)-1].Line = 0
+		}
+		if draft && validated && !d.full {
+			return c, e
 		}
 		return nil, e
 	}
