@@ -276,7 +276,10 @@ var errHTTP2Only = &errorKind{505, "http_version_not_supported", "this listener 
 // HTTP/1.x client, for idle_timeout. HTTP/2 streams are bounded by their
 // connection's own timers and flow control.
 func (cc *clientConn) armBodyTimer() {
-	if cc.raw != nil {
+	// HTTP/2 streams: their uploads are paced by flow control and bounded
+	// by the route timeout while the upstream reads them; a body only read
+	// away after an early answer has neither, so it is bounded here too.
+	if cc.raw != nil || cc.state == stateDiscard {
 		cc.lp.schedule(&cc.timer, cc.listener().idleTimeout)
 	}
 }
@@ -988,13 +991,16 @@ func (cc *clientConn) respondDirect(d *directResponse) {
 		// 204) and no Content-Type; the line break it would end goes here.
 		b = b[:len(b)-2]
 	} else {
-		b = append(b, "Content-Type: "...)
-		b = append(b, d.contentType...)
-		b = append(b, "\r\nContent-Length: "...)
+		if !cc.rt.respHeaders.ownContentType {
+			b = append(b, "Content-Type: "...)
+			b = append(b, d.contentType...)
+			b = append(b, crlf...)
+		}
+		b = append(b, "Content-Length: "...)
 		b = strconv.AppendInt(b, int64(len(d.body)), 10)
 	}
-	b = cc.appendCommonResponseHeaders(b)
-	b = cc.appendRateLimitHeaders(b)
+	b = cc.appendCommonResponseHeaders(b, cc.rt.respHeaders.ownDate)
+	b = cc.appendRateLimitHeaders(b, cc.rt.respHeaders.ownRateLimit)
 	b = appendHeaderOps(b, &cc.rt.respHeaders)
 	b = append(b, crlf...)
 	if !cc.isHEAD {
@@ -1026,8 +1032,8 @@ func (cc *clientConn) writeError(e *errorKind, closeAfter bool) {
 		b = append(b, "\r\nWWW-Authenticate: "...)
 		b = append(b, cc.authChallenge...)
 	}
-	b = cc.appendCommonResponseHeaders(b)
-	b = cc.appendRateLimitHeaders(b)
+	b = cc.appendCommonResponseHeaders(b, false)
+	b = cc.appendRateLimitHeaders(b, 0)
 	b = append(b, crlf...)
 	cc.lp.scratch = b[:0]
 	cc.writeClient(b[bodyLen:])
@@ -1054,9 +1060,11 @@ func (cc *clientConn) respondError(e *errorKind, closeAfter bool) {
 
 // appendCommonResponseHeaders adds Date and X-Request-Id to a response
 // Portico makes itself, and the connection's fate.
-func (cc *clientConn) appendCommonResponseHeaders(b []byte) []byte {
-	b = append(b, "\r\nDate: "...)
-	b = append(b, cc.lp.httpDate()...)
+func (cc *clientConn) appendCommonResponseHeaders(b []byte, routeOwnsDate bool) []byte {
+	if !routeOwnsDate {
+		b = append(b, "\r\nDate: "...)
+		b = append(b, cc.lp.httpDate()...)
+	}
 	b = append(b, "\r\nX-Request-Id: "...)
 	b = append(b, cc.reqID...)
 	b = cc.appendConnectionHeader(b)

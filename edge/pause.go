@@ -142,10 +142,11 @@ func (lp *loop) resumePaused() {
 				uc.paused = false
 				lp.pausedN.Add(-1)
 				lp.setReadInterest(uc.gc, true)
-				if !uc.readAndPump() { // bytes already in gnet's inbound buffer raise no event
-					uc.dead = true
-				}
-				if uc.dead {
+				switch {
+				case !uc.readAndPump(): // bytes already in gnet's inbound buffer raise no event
+					uc.dead, uc.broken = true, true // onClose ends the exchange
+					_ = uc.gc.Close()
+				case uc.dead:
 					uc.discard()
 				}
 			case cc.clientStalled(uc, sendStallTimeout(cc.listener().idleTimeout)):

@@ -181,7 +181,7 @@ type takenToken struct {
 // appendRateLimitHeaders adds RateLimit-Limit/-Remaining/-Reset (and
 // Retry-After on a 429) for the decision the request carries. Each line
 // ends with CRLF.
-func (cc *clientConn) appendRateLimitHeaders(b []byte) []byte {
+func (cc *clientConn) appendRateLimitHeaders(b []byte, routeOwns uint8) []byte {
 	if !cc.hasLimit {
 		return b
 	}
@@ -191,13 +191,22 @@ func (cc *clientConn) appendRateLimitHeaders(b []byte) []byte {
 		b = strconv.AppendInt(b, max(d.RetryAfterSeconds, 1), 10)
 		b = append(b, "\r\n"...)
 	}
-	b = append(b, "RateLimit-Limit: "...)
-	b = strconv.AppendInt(b, d.Limit, 10)
-	b = append(b, "\r\nRateLimit-Remaining: "...)
-	b = strconv.AppendInt(b, d.Remaining, 10)
-	b = append(b, "\r\nRateLimit-Reset: "...)
-	b = strconv.AppendInt(b, d.ResetSeconds, 10)
-	return append(b, "\r\n"...)
+	if routeOwns&rlLimit == 0 {
+		b = append(b, "RateLimit-Limit: "...)
+		b = strconv.AppendInt(b, d.Limit, 10)
+		b = append(b, "\r\n"...)
+	}
+	if routeOwns&rlRemaining == 0 {
+		b = append(b, "RateLimit-Remaining: "...)
+		b = strconv.AppendInt(b, d.Remaining, 10)
+		b = append(b, "\r\n"...)
+	}
+	if routeOwns&rlReset == 0 {
+		b = append(b, "RateLimit-Reset: "...)
+		b = strconv.AppendInt(b, d.ResetSeconds, 10)
+		b = append(b, "\r\n"...)
+	}
+	return b
 }
 
 // clientAddrHash is the limiter key of the client address. Without trusted

@@ -68,8 +68,14 @@ type headerOps struct {
 	// The route sets or removes X-Forwarded-Proto / -Host: the gateway's
 	// own line is left out (a set value then comes from set).
 	ownProto, ownHost bool
-	// The route sets or adds Date (response ops): Portico adds none.
-	ownDate bool
+	// Fields Portico writes itself that the route's response ops set,
+	// add or remove: Portico's own line is then left out, so that set
+	// replaces it and remove removes it (duplicate Date or Content-Type
+	// fields are invalid): Date, a direct response's Content-Type, and
+	// the RateLimit-* fields (ownRateLimit: rlLimit, rlRemaining, rlReset
+	// bits; a 429's own are always sent).
+	ownDate, ownContentType bool
+	ownRateLimit            uint8
 	// The route sets or adds Content-Encoding (response ops): the body
 	// is not compressed again under it.
 	ownEncoding bool
@@ -492,11 +498,33 @@ func compileHeaderOps(h *config.HeaderOps) headerOps {
 		ops.ownHost = ops.ownHost || strings.EqualFold(kv.Name, "X-Forwarded-Host")
 	}
 	for _, kv := range append(slices.Clip(h.SetList), h.AddList...) {
-		ops.ownDate = ops.ownDate || strings.EqualFold(kv.Name, "Date")
 		ops.ownEncoding = ops.ownEncoding || strings.EqualFold(kv.Name, "Content-Encoding")
+	}
+	touched := slices.Clone(h.Remove)
+	for _, kv := range append(slices.Clip(h.SetList), h.AddList...) {
+		touched = append(touched, kv.Name)
+	}
+	for _, name := range touched {
+		ops.ownDate = ops.ownDate || strings.EqualFold(name, "Date")
+		ops.ownContentType = ops.ownContentType || strings.EqualFold(name, "Content-Type")
+		for bit, f := range rateLimitFields {
+			if strings.EqualFold(name, f) {
+				ops.ownRateLimit |= 1 << bit
+			}
+		}
 	}
 	return ops
 }
+
+// rateLimitFields are the fields appendRateLimitHeaders writes, in the
+// order of headerOps.ownRateLimit's bits.
+var rateLimitFields = [...]string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"}
+
+const (
+	rlLimit uint8 = 1 << iota
+	rlRemaining
+	rlReset
+)
 
 // Check compiles cfg without serving it: what `portico validate` runs after
 // the route file itself validated, so features that are parsed but not served

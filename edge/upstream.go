@@ -124,6 +124,10 @@ type upConn struct {
 	// peerClosed: the upstream's TLS close_notify came; the TCP close
 	// follows, and the connection must not be reused meanwhile.
 	peerClosed bool
+	// broken: its TLS session failed (a record that does not decrypt, or
+	// one we cannot seal). It is dead for reuse, but its exchange still
+	// ends in onClose as a reset would: 502, or an answer cut short.
+	broken bool
 
 	stallSince time.Time // paused: when its client last read (clientStalled)
 	stallOut   int       // paused: the client's queued bytes then
@@ -429,7 +433,7 @@ func (uc *upConn) onClose(err error) {
 		uc.removeIdle()
 		return
 	}
-	if wasDead || cc.uc != uc {
+	if (wasDead && !uc.broken) || cc.uc != uc {
 		return
 	}
 	cc.uc = nil
@@ -474,8 +478,25 @@ func (uc *upConn) onClose(err error) {
 // without close_notify counts as orderly, as nginx, Go and curl take it:
 // Python's ssl, among others, never sends one (RFC 9112 §9.8 would call
 // such a body incomplete).
+//
+// The body is not whole either when bytes that came were never relayed
+// (they die with the connection), or when the close came while reads
+// were paused for a slow client: then no read saw the end, gnet closed on
+// an error or hang-up event and reports it as io.EOF, and only the
+// socket's pending error tells a reset from the rare orderly case.
 func (uc *upConn) closedCleanly(err error) bool {
-	return uc.peerClosed || err == nil || errors.Is(err, io.EOF)
+	if uc.broken || !(uc.peerClosed || err == nil || errors.Is(err, io.EOF)) {
+		return false
+	}
+	if uc.plain.len() > 0 || (uc.gc != nil && uc.gc.InboundBuffered() > 0) {
+		return false
+	}
+	if uc.paused && uc.gc != nil {
+		if e, gerr := unix.GetsockoptInt(uc.gc.Fd(), unix.SOL_SOCKET, unix.SO_ERROR); gerr != nil || e != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (uc *upConn) onTraffic() gnet.Action {
@@ -490,7 +511,7 @@ func (uc *upConn) onTraffic() gnet.Action {
 		uc.gotData = true // (TLS: when plaintext comes, readAndPump)
 	}
 	if !uc.readAndPump() {
-		uc.dead = true
+		uc.dead, uc.broken = true, true // onClose ends the exchange
 		return gnet.Close
 	}
 	if uc.dead {
@@ -519,11 +540,12 @@ func (uc *upConn) readAndPump() bool {
 		uc.pump()
 	}
 	uc.plain.settle() // the loop's plaintext scratch is free again
-	if ok && eof && !uc.dead && uc.gc != nil {
+	if ok && uc.peerClosed && !uc.dead && uc.gc != nil && uc.plain.len() == 0 {
 		// The upstream's close_notify, often in the same read as the end
 		// of its answer: that answer was relayed above; the close then
 		// ends it as a TCP close would (a close-delimited body, or a
-		// connection that cannot be reused).
+		// connection that cannot be reused). While a paused pump still
+		// holds plaintext, the close waits for the resume that relays it.
 		_ = uc.gc.Close()
 	}
 	return ok
@@ -793,7 +815,7 @@ func (uc *upConn) buildClientHead(cc *clientConn) []byte {
 	r := &uc.resp
 	b := uc.appendRelayedHead(cc, cc.lp.scratch[:0])
 	b = appendHeaderOps(b, &cc.rt.respHeaders)
-	b = cc.appendRateLimitHeaders(b)
+	b = cc.appendRateLimitHeaders(b, cc.rt.respHeaders.ownRateLimit)
 	if cc.z != nil {
 		b = append(b, "Content-Encoding: "...)
 		b = append(b, encodingNames[cc.z.enc]...)
@@ -974,6 +996,12 @@ func (uc *upConn) responseDone(cc *clientConn) {
 		return
 	}
 	cc.state = stateDiscard
+	// The upstream's part is over: its target's slot (max_conns, in-flight)
+	// is free now, not when the client gets round to ending its body.
+	if cc.target != nil {
+		cc.target.Release()
+		cc.target = nil
+	}
 	// The rest of the body is now only read away: bounded like any body
 	// wait (a client that held its body for a 100 Continue that never
 	// came had no timer at all).
@@ -1120,7 +1148,7 @@ func (uc *upConn) send(b []byte) {
 	}
 	out, err := uc.hp.lp.seal(uc.tls, b)
 	if err != nil {
-		uc.dead = true
+		uc.dead, uc.broken = true, true // onClose ends the exchange
 		_ = uc.gc.Close()
 		return
 	}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -214,6 +215,66 @@ func TestCloseDelimitedResetIsTruncation(t *testing.T) {
 		time.Sleep(300 * time.Millisecond) // the upstream's close lands while the gateway still relays
 		out, _ := io.ReadAll(conn)
 		conn.Close()
+		ended := bytes.HasSuffix(out, []byte("\r\n0\r\n\r\n"))
+		if ended != c.complete {
+			t.Errorf("%s: body ended with the last chunk: %v, want %v (%d bytes)", c.path, ended, c.complete, len(out))
+		}
+		status, code := logLine(t, g, c.path)
+		if wantCode := map[bool]string{true: "", false: "bad_gateway"}[c.complete]; status != 200 || code != wantCode {
+			t.Errorf("%s: logged %d %q, want 200 %q", c.path, status, code, wantCode)
+		}
+	}
+}
+
+// The same while the gateway has paused reading the upstream for a client
+// that reads nothing yet: the reset then comes as an error event on a
+// socket with reads off, which gnet reports as a plain io.EOF. It used to
+// end the body with the last chunk, losing the bytes still unread
+// (a silent truncation); only an orderly close may end it.
+func TestCloseDelimitedResetWhilePausedIsTruncation(t *testing.T) {
+	up := rawUpstream(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n"))
+		// Write until the paused gateway stops taking bytes, then close.
+		c.SetWriteDeadline(time.Now().Add(time.Second))
+		chunk := bytes.Repeat([]byte("x"), 64<<10)
+		for i := 0; i < 1024; i++ {
+			if _, err := c.Write(chunk); err != nil {
+				break
+			}
+		}
+		if req.URL.Path == "/reset" {
+			c.(*net.TCPConn).SetLinger(0)
+		}
+	})
+	g := startGateway(t, oneRouteConfig(up, "", ""))
+	for _, c := range []struct {
+		path     string
+		complete bool
+	}{{"/reset", false}, {"/fin", true}} {
+		d := net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
+			return rc.Control(func(fd uintptr) {
+				// A small window, so the gateway's queue for it fills and
+				// it pauses the upstream.
+				_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 16<<10)
+			})
+		}}
+		conn, err := d.Dial("tcp", g.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.SetDeadline(time.Now().Add(20 * time.Second))
+		io.WriteString(conn, "GET "+c.path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		time.Sleep(1500 * time.Millisecond) // the upstream closes meanwhile
+		out, _ := io.ReadAll(conn)
+		conn.Close()
+		if len(out) < 2<<20 {
+			t.Fatalf("%s: only %d bytes came: the gateway never paused, the test proves nothing", c.path, len(out))
+		}
 		ended := bytes.HasSuffix(out, []byte("\r\n0\r\n\r\n"))
 		if ended != c.complete {
 			t.Errorf("%s: body ended with the last chunk: %v, want %v (%d bytes)", c.path, ended, c.complete, len(out))

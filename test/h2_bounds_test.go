@@ -501,3 +501,82 @@ func TestH2ErroredStalledConnectionBounded(t *testing.T) {
 		t.Errorf("connection error not counted once:\n%s", grepLines(body, "portico_h2_"))
 	}
 }
+
+// An HTTP/2 stream the upstream answers before its body is in (a 401, a
+// 413) leaves the upstream at once: its target's max_conns and in-flight
+// slot is free then, not when the client gets round to ending the body;
+// the answer still reaches the client whole once it grants the window.
+// A client that granted no window and never finished its body used to
+// hold the slot for as long as it kept the connection (others got 503).
+func TestH2EarlyAnswerFreesTarget(t *testing.T) {
+	up := rawUpstream(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			if _, err := http.ReadRequest(br); err != nil {
+				return
+			}
+			// Answer at once, body unread, keep-alive (the upstream's own
+			// business; the gateway must not reuse this connection).
+			io.WriteString(c, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 5\r\n\r\nnope\n")
+		}
+	})
+	cfg := strings.Replace(h2BoundsConfig(up, "    max_conns: 1\n"), "limits: {h2_max_concurrent_streams: 128}",
+		"limits: {h2_max_concurrent_streams: 128, idle_timeout: 1s}", 1)
+	g := startGateway(t, cfg)
+	r := dialH2Frames(t, g.addr)
+	r.c.SetDeadline(time.Now().Add(10 * time.Second))
+	// No window for our answers: the 401's body cannot be sent.
+	r.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0})
+	r.hb.Reset()
+	for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "x"}, {":path", "/upload"}, {"content-length", "100000"}} {
+		r.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	r.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: r.hb.Bytes(), EndHeaders: true})
+	// 20,000 bytes: past the 16 KiB a held stream waits for (holdShare).
+	r.fr.WriteData(1, false, make([]byte, 16000))
+	r.fr.WriteData(1, false, make([]byte, 4000))
+	time.Sleep(300 * time.Millisecond) // the 401 comes back meanwhile
+	if n := waitInFlight(t, g, 0); n != 0 {
+		t.Fatalf("in_flight %d after the upstream answered: the stream still holds the target", n)
+	}
+	if resp, body := g.get("/other"); resp.StatusCode != 401 {
+		t.Fatalf("another request to the target: %d %q (max_conns 1 still taken?)", resp.StatusCode, body)
+	}
+	// The answer's head came; its body waits for window. Granted after
+	// idle_timeout (the rest of the request body never comes), it is
+	// still delivered whole.
+	var gotHead bool
+	for !gotHead {
+		f, err := r.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("no answer head on stream 1: %v", err)
+		}
+		if h, ok := f.(*http2.MetaHeadersFrame); ok && h.StreamID == 1 {
+			if st := h.PseudoValue("status"); st != "401" {
+				t.Fatalf("stream 1 answered %s, want the upstream's 401", st)
+			}
+			gotHead = true
+		}
+	}
+	time.Sleep(1500 * time.Millisecond)
+	r.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 65535})
+	var body []byte
+	for {
+		f, err := r.fr.ReadFrame()
+		if err != nil {
+			t.Fatalf("answer body %q, then %v", body, err)
+		}
+		if d, ok := f.(*http2.DataFrame); ok && d.StreamID == 1 {
+			body = append(body, d.Data()...)
+			if d.StreamEnded() {
+				break
+			}
+		}
+		if rst, ok := f.(*http2.RSTStreamFrame); ok && rst.StreamID == 1 {
+			t.Fatalf("stream 1 reset (%v) after body %q", rst.ErrCode, body)
+		}
+	}
+	if string(body) != "nope\n" {
+		t.Fatalf("answer body %q, want the upstream's", body)
+	}
+}

@@ -3,8 +3,10 @@
 package test
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -177,4 +179,57 @@ func countingServer(body string) (*httptest.Server, *atomic.Int32) {
 		}
 	}
 	return srv, &conns
+}
+
+// An upstream whose TLS records stop decrypting (bytes written past the
+// TLS layer, a middlebox, a bug) gets the exchange ended at once as a reset
+// would end it: 502 before any answer, an answer cut short after its head.
+// It used to leave the client waiting for the route timeout, then 504.
+func TestUpstreamTLSRecordErrorIs502(t *testing.T) {
+	p := newPKI(t, "up-ca")
+	_, _, cert := p.issue(t, "upstream", false, "upstream.test")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// TLS is served on the accepted socket, and the garbage is written to
+	// that socket: past the TLS layer.
+	up := rawUpstreamOn(t, ln, func(c net.Conn) {
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
+		req, err := http.ReadRequest(bufio.NewReader(tc))
+		if err != nil {
+			return
+		}
+		if req.URL.Path == "/after-head" {
+			io.WriteString(tc, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nseven b")
+			time.Sleep(100 * time.Millisecond)
+		}
+		c.Write([]byte("\x17\x03\x03\x00\x05hello-not-a-valid-record"))
+		time.Sleep(2 * time.Second) // the gateway must not wait for this close
+	})
+	cfg := strings.Replace(oneRouteConfig(up, "", "    timeout: 6s\n"), `targets: [{address: "`+up+`"}]`,
+		`targets: [{address: "`+up+`"}]
+    tls: {server_name: upstream.test, ca_file: "`+filepath.Join(p.dir, "ca.crt")+`"}`, 1)
+	g := startGateway(t, cfg)
+	start := time.Now()
+	resp, body := g.get("/before-head")
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("answer took %v: the gateway waited for the route timeout", took)
+	}
+	checkEnvelope(t, resp, body, 502, "bad_gateway")
+
+	conn := g.dial(10 * time.Second)
+	start = time.Now()
+	io.WriteString(conn, "GET /after-head HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp2, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil || resp2.StatusCode != 200 {
+		t.Fatalf("after-head: %v %v", resp2, err)
+	}
+	got, err := io.ReadAll(resp2.Body)
+	if err == nil || string(got) != "seven b" {
+		t.Errorf("after-head: body %q, err %v: want the 7 bytes, then a cut", got, err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("cut took %v: the gateway waited for the route timeout", took)
+	}
 }
