@@ -361,6 +361,7 @@ func TestDefaultHMACAlgs(t *testing.T) {
 func TestRedactedSecrets(t *testing.T) {
 	c := &Config{
 		Auth: []Auth{{Name: "users", Type: "jwt", JWKSURL: "https://id.example.com/jwks?token=s3cret&tenant=acme"}},
+		Upstreams: []Upstream{{Name: "u", HealthCheck: &HealthCheck{Path: "/healthz?api_key=HC-123&full=1"}}},
 		Routes: []Route{{Name: "r",
 			Match: Match{Headers: map[string]string{"X-Internal-Token": "gate-789", "X-Api-Version": "2"}},
 			RequestHeaders: &HeaderOps{Set: map[string]string{"Authorization": "Basic dXNlcjpwYXNz", "X-Gateway": "portico", "X-Bearer": "b-000"},
@@ -373,17 +374,18 @@ func TestRedactedSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := string(b)
-	for _, secret := range []string{"s3cret", "dXNlcjpwYXNz", "k-123", "t-456", "sid=abc", "gate-789", "b-000"} {
+	for _, secret := range []string{"s3cret", "dXNlcjpwYXNz", "k-123", "t-456", "sid=abc", "gate-789", "b-000", "HC-123"} {
 		if strings.Contains(s, secret) {
 			t.Errorf("/config shows %q:\n%s", secret, s)
 		}
 	}
-	for _, kept := range []string{"https://id.example.com/jwks?", "tenant=REDACTED", `"X-Gateway": "portico"`, `"Cache-Control": "no-store"`, `"Authorization": "REDACTED"`, `"X-Api-Version": "2"`} {
+	for _, kept := range []string{"https://id.example.com/jwks?", "tenant=REDACTED", `"/healthz?api_key=REDACTED\u0026full=REDACTED"`, `"X-Gateway": "portico"`, `"Cache-Control": "no-store"`, `"Authorization": "REDACTED"`, `"X-Api-Version": "2"`} {
 		if !strings.Contains(s, kept) {
 			t.Errorf("/config lacks %s:\n%s", kept, s)
 		}
 	}
-	if c.Routes[0].RequestHeaders.Set["Authorization"] != "Basic dXNlcjpwYXNz" || c.Auth[0].JWKSURL != "https://id.example.com/jwks?token=s3cret&tenant=acme" {
+	if c.Routes[0].RequestHeaders.Set["Authorization"] != "Basic dXNlcjpwYXNz" || c.Auth[0].JWKSURL != "https://id.example.com/jwks?token=s3cret&tenant=acme" ||
+		c.Upstreams[0].HealthCheck.Path != "/healthz?api_key=HC-123&full=1" {
 		t.Error("Redacted changed the original config")
 	}
 	// A password in a jwks_url is refused without being echoed.

@@ -16,7 +16,8 @@ const Redacted = "REDACTED"
 // endpoint, with "REDACTED" in place of:
 //   - API key hashes (a sha256 of a low-entropy key can be brute-forced);
 //   - query values and a password in a jwks_url (an identity provider may
-//     take an access token there);
+//     take an access token there), and query values in a health check's
+//     path;
 //   - the values of credential-like headers a route matches on, sets or
 //     adds (Authorization, Cookie, or a name with key, token, secret,
 //     bearer, ...).
@@ -34,6 +35,14 @@ func (c *Config) Redacted() *Config {
 		r.Auth[i].Keys = keys
 		if r.Auth[i].JWKSURL != "" {
 			r.Auth[i].JWKSURL = redactURL(r.Auth[i].JWKSURL)
+		}
+	}
+	r.Upstreams = slices.Clone(c.Upstreams)
+	for i := range r.Upstreams {
+		if hc := r.Upstreams[i].HealthCheck; hc != nil && strings.Contains(hc.Path, "?") {
+			h := *hc
+			h.Path = redactPathQuery(h.Path)
+			r.Upstreams[i].HealthCheck = &h
 		}
 	}
 	r.Routes = slices.Clone(c.Routes)
@@ -65,6 +74,20 @@ func redactURL(s string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
+}
+
+// redactPathQuery hides the query values of an origin-form path (a
+// health check may carry a token there), keeping their names.
+func redactPathQuery(s string) string {
+	path, query, _ := strings.Cut(s, "?")
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return path + "?" + Redacted
+	}
+	for k := range q {
+		q[k] = []string{Redacted}
+	}
+	return path + "?" + q.Encode()
 }
 
 // credentialHeader reports whether a header's value is likely a secret.

@@ -296,6 +296,9 @@ func (v *validator) limits(path string, l *Limits) {
 	}
 }
 
+// minCheckInterval is the shortest health_check.interval.
+const minCheckInterval = 100 * time.Millisecond
+
 func (v *validator) positive(path string, d Duration) {
 	if d <= 0 {
 		v.errf(path, "must be greater than 0")
@@ -473,8 +476,15 @@ func (v *validator) upstreams() map[string]bool {
 			case h.Path[0] != '/' || !validOriginForm(h.Path):
 				v.errf(join(p, "path"), "must be an origin-form path (with an optional query) starting with '/', URI characters and %%XX escapes only, got %q", h.Path)
 			}
-			v.positive(join(p, "interval"), h.Interval)
-			v.positive(join(p, "timeout"), h.Timeout)
+			// Floors: a check every few nanoseconds (its timeout, by
+			// default the interval, expiring at once) spun the checker
+			// and took every target out.
+			if h.Interval < Duration(minCheckInterval) {
+				v.errf(join(p, "interval"), "must be at least %s, got %s", minCheckInterval, h.Interval)
+			}
+			if h.Timeout < Duration(time.Millisecond) && v.set(join(p, "timeout")) {
+				v.errf(join(p, "timeout"), "must be at least 1ms, got %s", h.Timeout)
+			}
 			if h.Timeout > h.Interval && h.Interval > 0 {
 				v.errf(join(p, "timeout"), "must not exceed interval (%s)", h.Interval)
 			}
