@@ -60,9 +60,19 @@ func (s *tlsSession) onTraffic() gnet.Action {
 			// A TLS connection starts with a handshake record (0x16); an
 			// upper-case letter is an HTTP/1.x method sent in the clear.
 			// Say so in HTTP, as nginx does, rather than close in silence.
+			// Logged and counted like any 400 Portico makes: the client
+			// holds its request id, and a misconfigured client or health
+			// check must be visible.
+			cc := s.cc
+			cc.resetExchange()
+			cc.newRequestID(nil)
+			cc.logFromRaw(buf)
 			consume(s.raw, len(buf))
-			s.cc.newRequestID(nil)
-			writeConn(s.raw, appendPlainHTTPOnTLS(s.lp.scratch[:0], s.cc.reqID))
+			cc.status, cc.errCode = errPlainHTTPOnTLS.status, errPlainHTTPOnTLS.code
+			out, bodyLen := appendPlainHTTPOnTLS(s.lp.scratch[:0], cc.reqID, s.lp.httpDate())
+			writeConn(s.raw, out)
+			cc.bytesOut = int64(bodyLen)
+			cc.logRequest()
 			s.closed = true
 			return gnet.Close
 		}
@@ -233,13 +243,15 @@ func (s *tlsSession) onClose() {
 
 var errPlainHTTPOnTLS = &errorKind{400, "bad_request", "plain HTTP sent to a TLS listener; use https"}
 
-func appendPlainHTTPOnTLS(dst, requestID []byte) []byte {
+func appendPlainHTTPOnTLS(dst, requestID, date []byte) ([]byte, int) {
 	body := appendErrorBody(nil, errPlainHTTPOnTLS, requestID)
 	dst = appendStatusLine(dst, 400)
 	dst = append(dst, "Content-Type: application/json\r\nContent-Length: "...)
 	dst = appendInt(dst, int64(len(body)))
+	dst = append(dst, "\r\nDate: "...)
+	dst = append(dst, date...)
 	dst = append(dst, "\r\nX-Request-Id: "...)
 	dst = append(dst, requestID...)
 	dst = append(dst, "\r\nConnection: close\r\n\r\n"...)
-	return append(dst, body...)
+	return append(dst, body...), len(body)
 }

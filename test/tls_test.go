@@ -499,3 +499,31 @@ routes: [{name: all, upstream: app}]
 		}
 	}
 }
+
+// Plain HTTP sent to a TLS listener gets its 400 (with Date and
+// X-Request-Id, as every answer Portico makes) logged and counted like
+// any other: it left no trace, so the request id the client held could
+// not be found, and a misconfigured client went unseen.
+func TestPlainHTTPOnTLSLoggedAndCounted(t *testing.T) {
+	p := newPKI(t, "ca")
+	cert, key, _ := p.issue(t, "localhost", false, "localhost")
+	cfg := strings.Replace(tlsConfigFile("127.0.0.1:9", cert, key, cert, key, "request", filepath.Join(p.dir, "ca.crt")),
+		`access_log: {path: "off"}`, `access_log: {path: stdout}`, 1)
+	g := startGateway(t, cfg)
+	out := g.raw("GET /plain-on-tls?x=1 HTTP/1.1\r\nHost: a\r\n\r\n", 3*time.Second)
+	if !strings.HasPrefix(out, "HTTP/1.1 400 ") || !strings.Contains(out, "\r\nDate: ") || !strings.Contains(out, "\r\nX-Request-Id: ") {
+		t.Fatalf("plain HTTP on the TLS listener got %q", out)
+	}
+	if st, code := logLine(t, g, "/plain-on-tls"); st != 400 || code != "bad_request" {
+		t.Errorf("logged %d %q, want 400 bad_request", st, code)
+	}
+	mresp, err := http.Get("http://" + g.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	if !strings.Contains(string(mb), `portico_http_requests_total{listener="tls",route="",code="400"} 1`) {
+		t.Errorf("metrics:\n%s", grepLines(string(mb), "portico_http_requests_total"))
+	}
+}
