@@ -269,8 +269,12 @@ func (cc *clientConn) h1OnH2OnlyTLS() bool {
 	return ok && s.ready && s.h2 == nil && s.tc.State().NegotiatedProtocol == ""
 }
 
-// errHTTP2Only answers an HTTP/1.1 request on an HTTP/2-only TLS listener.
-var errHTTP2Only = &errorKind{505, "http_version_not_supported", "this listener speaks HTTP/2 only: use a client that offers h2 (ALPN)"}
+// errHTTP2Only and errH2COnly answer an HTTP/1.x request on an
+// HTTP/2-only listener, TLS and plaintext.
+var (
+	errHTTP2Only = &errorKind{505, "http_version_not_supported", "this listener speaks HTTP/2 only: use a client that offers h2 (ALPN)"}
+	errH2COnly   = &errorKind{505, "http_version_not_supported", "this listener speaks HTTP/2 only: use HTTP/2 with prior knowledge (h2c)"}
+)
 
 // armBodyTimer (re)starts the wait for the next request-body byte of an
 // HTTP/1.x client, for idle_timeout. HTTP/2 streams are bounded by their
@@ -345,6 +349,22 @@ func (cc *clientConn) processBuffered() {
 // client preface.
 var prefaceRequestLine = []byte(h2.ClientPreface[:len("PRI * HTTP/2.0\r\n")])
 
+// methodStart reports whether b can begin an HTTP/1.x request line: upper-
+// case letters up to the first space (every registered method is one).
+// Anything else (a TLS ClientHello on a plaintext port) need not wait for
+// the rest of a line.
+func methodStart(b []byte) bool {
+	for i, c := range b {
+		if c == ' ' {
+			return i > 0
+		}
+		if c < 'A' || c > 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
 // isPrefacePrefix reports whether b is the start of the HTTP/2 client
 // preface.
 func isPrefacePrefix(b []byte) bool {
@@ -390,12 +410,15 @@ func (cc *clientConn) readHead() bool {
 			return false
 		}
 	}
-	if !ls.http1 && cc.h1OnH2OnlyTLS() {
-		// Only an HTTP/1.x request line gets the 505; anything else (an
-		// HTTP/2 preface without ALPN, garbage) is closed in silence, as
-		// on an HTTP/2-only plaintext listener below.
+	_, overTLS := cc.gc.(*tlsSession)
+	if h2OnlyTLS := cc.h1OnH2OnlyTLS(); !ls.http1 && (h2OnlyTLS || !overTLS && cc.raw != nil && !isPrefacePrefix(buf)) {
+		// An HTTP/2-only listener, TLS or plaintext (h2c with prior
+		// knowledge). Only an HTTP/1.x request line gets the 505, whose
+		// client can read it; anything else (a preface without ALPN,
+		// garbage) is closed in silence, as RFC 9113 §3.4 allows for an
+		// invalid preface.
 		end := bytes.IndexByte(buf, '\n')
-		if end < 0 && len(buf) < ls.maxHeaderBytes {
+		if end < 0 && len(buf) < ls.maxHeaderBytes && methodStart(buf) {
 			return false // the request line is still coming (header_timeout bounds it)
 		}
 		line := buf[:max(end, 0)]
@@ -408,13 +431,18 @@ func (cc *clientConn) readHead() bool {
 		cc.newRequestID(nil)
 		cc.logFromRaw(buf)
 		consume(cc.gc, n)
-		cc.respondError(errHTTP2Only, true)
+		if h2OnlyTLS {
+			cc.respondError(errHTTP2Only, true)
+		} else {
+			cc.respondError(errH2COnly, true)
+		}
 		return false
 	}
 	if !ls.http1 && cc.raw != nil {
-		// An HTTP/2-only listener: anything but the preface ends the
-		// connection without an answer, as RFC 9113 §3.4 asks (an HTTP/1.1
-		// error response would be garbage to an HTTP/2 client).
+		// A plaintext HTTP/2-only listener and the start of a preface:
+		// wait for the rest; anything else ends the connection without an
+		// answer (an HTTP/1.1 response would be garbage to an HTTP/2
+		// client).
 		if len(buf) < len(h2.ClientPreface) && isPrefacePrefix(buf) {
 			return false
 		}

@@ -530,3 +530,27 @@ routes:
 		t.Fatalf("next stream: %v %q", hdr, body)
 	}
 }
+
+// A plaintext HTTP/2-only listener (protocols: [h2c]) answers an HTTP/1.x
+// request line with a 505 saying why, as the TLS h2-only listener does
+// (it closed in silence, unlogged); garbage and a broken preface are still
+// closed without an answer, and h2c with prior knowledge is served.
+func TestH1OnH2COnlyListener(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, _ *http.Request, _ []byte) { io.WriteString(w, "ok") })
+	cfg := strings.Replace(h2cConfig(up.addr()), "protocols: [http1, h2c]", "protocols: [h2c]", 1)
+	g := startGateway(t, cfg)
+	out := g.raw("GET /x HTTP/1.1\r\nHost: x\r\n\r\n", 3*time.Second)
+	if !strings.HasPrefix(out, "HTTP/1.1 505 ") || !strings.Contains(out, `"code":"http_version_not_supported"`) || !strings.Contains(out, "prior knowledge") {
+		t.Errorf("HTTP/1.1 on an h2c-only listener: %q", out)
+	}
+	for _, junk := range []string{"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n", "\x16\x03\x01\x00\x05hello", "hello there\r\n\r\n"} {
+		if out := g.raw(junk, 3*time.Second); out != "" {
+			t.Errorf("%q answered %q, want a close", junk, out)
+		}
+	}
+	r := dialH2Frames(t, g.addr)
+	r.headers(1, ":method", "GET", ":scheme", "http", ":authority", "x", ":path", "/h2")
+	if hdr, body := r.response(1); hdr[":status"] != "200" || string(body) != "ok" {
+		t.Errorf("h2c on the h2c-only listener: %v %q", hdr, body)
+	}
+}
