@@ -128,6 +128,9 @@ type upConn struct {
 	// one we cannot seal). It is dead for reuse, but its exchange still
 	// ends in onClose as a reset would: 502, or an answer cut short.
 	broken bool
+	// answeredEarly: this exchange's answer began before its request body
+	// was all sent; the connection is closed after it (readHead).
+	answeredEarly bool
 
 	stallSince time.Time // paused: when its client last read (clientStalled)
 	stallOut   int       // paused: the client's queued bytes then
@@ -388,7 +391,7 @@ func (uc *upConn) discard() {
 func (uc *upConn) release() {
 	uc.cc = nil
 	hp := uc.hp
-	if uc.dead || uc.peerClosed || uc.gc == nil || hp.maxIdle <= 0 || hp.lp.s.draining.Load() || uc.tlsCfg != hp.tlsCfg {
+	if uc.dead || uc.peerClosed || uc.answeredEarly || uc.gc == nil || hp.maxIdle <= 0 || hp.lp.s.draining.Load() || uc.tlsCfg != hp.tlsCfg {
 		uc.discard()
 		return
 	}
@@ -631,6 +634,13 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 		return 0, false
 	}
 	uc.headDone = true
+	// An answer begun before the whole request body was sent (an early
+	// 401 or 413, or an upstream answering as it reads): whether the
+	// upstream reads the rest of the body or takes it for its next
+	// request cannot be known, so the connection is not reused after
+	// (as nginx does); a body a client sent whole never leaves it to
+	// chance.
+	uc.answeredEarly = !cc.reqDone
 	cc.respBegun = true
 	cc.dropBodyCopy() // nothing is resent once the answer has begun
 	cc.status = st

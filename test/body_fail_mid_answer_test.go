@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -283,5 +284,54 @@ func TestCloseDelimitedResetWhilePausedIsTruncation(t *testing.T) {
 		if wantCode := map[bool]string{true: "", false: "bad_gateway"}[c.complete]; status != 200 || code != wantCode {
 			t.Errorf("%s: logged %d %q, want 200 %q", c.path, status, code, wantCode)
 		}
+	}
+}
+
+// An answer that began before the request body was all sent closes its
+// upstream connection after it (as nginx does): an upstream that answered
+// without reading the body may take the rest of it for its next request,
+// whose answer the next exchange on that connection would get. Here the
+// body holds a whole request; the next request must get its own answer.
+func TestEarlyAnswerConnectionNotReused(t *testing.T) {
+	up := rawUpstream(t, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		for {
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			switch req.URL.Path {
+			case "/upload": // answer at once, never read the body
+				io.WriteString(c, "HTTP/1.1 401 Unauthorized\r\nContent-Length: 11\r\n\r\nno")
+				time.Sleep(300 * time.Millisecond) // the client's body is all sent meanwhile
+				io.WriteString(c, "pe, never")
+			case "/smuggled":
+				time.Sleep(300 * time.Millisecond) // a reused connection's next request is in by now
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled")
+			default:
+				io.Copy(io.Discard, req.Body)
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nmine")
+			}
+		}
+	})
+	t.Setenv("GOMAXPROCS", "1") // one event loop: one upstream pool, whichever client connection asks
+	g := startGateway(t, oneRouteConfig(up, "", ""))
+	// A body larger than the 64 KiB the gateway waits for before it takes
+	// an upstream, so that the answer can begin before it is all sent;
+	// it begins with a whole request.
+	body := "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n" + strings.Repeat("x", 128<<10)
+	conn := g.dial(10 * time.Second)
+	io.WriteString(conn, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body[:80<<10])
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 401 {
+		t.Fatalf("early answer: %v %v", resp, err)
+	}
+	io.WriteString(conn, body[80<<10:]) // the rest, sent once the answer has begun
+	if b, _ := io.ReadAll(resp.Body); string(b) != "nope, never" {
+		t.Fatalf("early answer body %q", b)
+	}
+	if resp, body := g.get("/next"); resp.StatusCode != 200 || body != "mine" {
+		t.Fatalf("the next request got %d %q: the connection the early answer left was reused", resp.StatusCode, body)
 	}
 }

@@ -360,7 +360,7 @@ func TestDefaultHMACAlgs(t *testing.T) {
 // upstream) do not reach /config; the rest of those fields does.
 func TestRedactedSecrets(t *testing.T) {
 	c := &Config{
-		Auth: []Auth{{Name: "users", Type: "jwt", JWKSURL: "https://id.example.com/jwks?token=s3cret&tenant=acme"}},
+		Auth:      []Auth{{Name: "users", Type: "jwt", JWKSURL: "https://id.example.com/jwks?token=s3cret&tenant=acme"}},
 		Upstreams: []Upstream{{Name: "u", HealthCheck: &HealthCheck{Path: "/healthz?api_key=HC-123&full=1"}}},
 		Routes: []Route{{Name: "r",
 			Match: Match{Headers: map[string]string{"X-Internal-Token": "gate-789", "X-Api-Version": "2"}},
