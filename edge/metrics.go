@@ -299,7 +299,7 @@ var specFamilies = [...]struct{ name, typ string }{
 var metricHelp = map[string]string{
 	"portico_http_requests_total":               "Requests answered, by listener, route and status code.",
 	"portico_http_request_duration_seconds":     "Time from a request's first byte to the end of its answer.",
-	"portico_upstream_request_duration_seconds": "Time from sending a request upstream to the end of the upstream's answer.",
+	"portico_upstream_request_duration_seconds": "Time from sending a request upstream to its final response head (time to first byte).",
 	"portico_upstream_target_healthy":           "1 while the target is in its pool's rotation, 0 while marked down.",
 	"portico_connections_active":                "Client connections open now, by listener.",
 	"portico_connections_refused_total":         "Client connections closed at accept: the listener was at max_connections, draining, or retired by a reload.",

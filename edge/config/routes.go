@@ -174,7 +174,7 @@ func (v *validator) action(path string, r *Route, ups map[string]bool) {
 		if !validHeaderValue(dr.ContentType) {
 			v.errf(join(dp, "content_type"), "invalid header value %q", dr.ContentType)
 		}
-		for _, k := range []string{"rewrite", "retries", "compress"} {
+		for _, k := range []string{"rewrite", "retries", "compress", "request_headers"} {
 			if v.set(p(k)) {
 				v.errf(p(k), "has no effect on a direct_response")
 			}
