@@ -2,11 +2,13 @@ package balancer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -160,6 +162,13 @@ func (c *checker) check(ctx context.Context, i int) error {
 	req.Header.Set("User-Agent", "portico-health-check")
 	resp, err := c.client.Do(req)
 	if err != nil {
+		// The error names the URL; its query may carry a token, and the
+		// error is logged and shown by GET /upstreams: say GET and the
+		// path alone.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			return fmt.Errorf("health check failed: GET %s: %w", req.URL.Path, ue.Err)
+		}
 		return fmt.Errorf("health check failed: %w", err)
 	}
 	_, _ = io.CopyN(io.Discard, resp.Body, maxCheckBody)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -352,5 +353,25 @@ func TestReloadHealthChecksOnOff(t *testing.T) {
 		if !tg.Healthy() {
 			t.Fatalf("target %d still down after checks restarted", i)
 		}
+	}
+}
+
+// A failed check's error (logged, and shown by GET /upstreams) names the
+// path but not its query, which may carry a token.
+func TestHealthCheckErrorHidesQuery(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens: every check is refused
+	p := mustPool(t, PoolConfig{Targets: []TargetConfig{{Address: addr}}, HealthCheck: &HealthCheckConfig{
+		Path: "/healthz?token=SECRET123", Interval: testInterval, Timeout: testInterval, UnhealthyThreshold: 1, HealthyThreshold: 1}}, nil)
+	p.Start(context.Background())
+	t.Cleanup(p.Stop)
+	waitFor(t, 3*testInterval+testMargin, "refused target turns unhealthy", func() bool { return !p.targets[0].Healthy() })
+	msg := p.Snapshot().Targets[0].LastCheckError
+	if strings.Contains(msg, "SECRET123") || !strings.Contains(msg, "GET /healthz") {
+		t.Fatalf("last check error %q: want the path without its query", msg)
 	}
 }

@@ -417,11 +417,12 @@ func (cc *clientConn) readHead() bool {
 		// client can read it; anything else (a preface without ALPN,
 		// garbage) is closed in silence, as RFC 9113 §3.4 allows for an
 		// invalid preface.
-		end := bytes.IndexByte(buf, '\n')
-		if end < 0 && len(buf) < ls.maxHeaderBytes && methodStart(buf) {
+		b := bytes.TrimLeft(buf, "\r\n") // empty lines before a request line are ignored (RFC 9112 §2.2)
+		end := bytes.IndexByte(b, '\n')
+		if end < 0 && len(buf) < ls.maxHeaderBytes && methodStart(b) {
 			return false // the request line is still coming (header_timeout bounds it)
 		}
-		line := buf[:max(end, 0)]
+		line := b[:max(end, 0)]
 		line = bytes.TrimSuffix(line, []byte("\r"))
 		if end < 0 || !bytes.HasSuffix(line, []byte(" HTTP/1.1")) && !bytes.HasSuffix(line, []byte(" HTTP/1.0")) {
 			consume(cc.gc, n)
@@ -429,7 +430,7 @@ func (cc *clientConn) readHead() bool {
 			return false
 		}
 		cc.newRequestID(nil)
-		cc.logFromRaw(buf)
+		cc.logFromRaw(b)
 		consume(cc.gc, n)
 		if h2OnlyTLS {
 			cc.respondError(errHTTP2Only, true)

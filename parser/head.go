@@ -300,12 +300,13 @@ func validCoding(e []byte) bool {
 // validHost checks a Host value or absolute-form authority: uri-host
 // [":" port] (RFC 3986 §3.2.2-3), where uri-host is an IP-literal in
 // brackets or a reg-name / IPv4 address, and port is *DIGIT. Userinfo
-// ('@') is not allowed, and neither is an empty uri-host ("", ":80"): an
-// http or https URI with an empty host is invalid and its recipient must
-// reject it (RFC 9110 §4.2.1); the empty Host of RFC 9110 §7.2 is for
-// target URIs without an authority, which a gateway never serves.
+// ('@') is not allowed, and neither is an empty uri-host with a port
+// (":80"). An empty value passes here: ParseRequest refuses it unless an
+// absolute-form target names the host (RFC 9110 §4.2.1: an http URI with
+// an empty host is invalid; RFC 9112 §3.2.2: with an absolute-form target
+// the Host field is ignored).
 func validHost(h []byte) bool {
-	if len(h) == 0 || h[0] == ':' {
+	if len(h) > 0 && h[0] == ':' {
 		return false
 	}
 	i := 0

@@ -190,6 +190,9 @@ func parseRequest(buf []byte, r *Request, maxHeaderBytes int) (int, errKind) {
 		return 0, k
 	}
 	if r.Form != FormAbsolute {
+		if fr.hostCount > 0 && len(fr.host) == 0 {
+			return 0, errBadHost // an empty host (RFC 9110 §4.2.1)
+		}
 		r.Host = fr.host
 	}
 	r.ContentLength = fr.contentLength

@@ -94,6 +94,10 @@ func TestParseRequestAccept(t *testing.T) {
 		eq(t, "Path", r.Path, "/")
 		eq(t, "Host", r.Host, "h.example")
 	})
+	// The target names the host; Host is ignored (RFC 9112 §3.2.2), even empty.
+	f("absolute-form empty Host", "GET http://h.example/a HTTP/1.1\r\nHost:\r\n\r\n", func(t *testing.T, r *Request) {
+		eq(t, "Host", r.Host, "h.example")
+	})
 	f("absolute-form query no path", "GET http://h?x=1 HTTP/1.1\r\nHost: h\r\n\r\n", func(t *testing.T, r *Request) {
 		eq(t, "Path", r.Path, "/")
 		eq(t, "Query", r.Query, "x=1")

@@ -539,9 +539,11 @@ func TestH1OnH2COnlyListener(t *testing.T) {
 	up := newUpstream(t, func(w http.ResponseWriter, _ *http.Request, _ []byte) { io.WriteString(w, "ok") })
 	cfg := strings.Replace(h2cConfig(up.addr()), "protocols: [http1, h2c]", "protocols: [h2c]", 1)
 	g := startGateway(t, cfg)
-	out := g.raw("GET /x HTTP/1.1\r\nHost: x\r\n\r\n", 3*time.Second)
-	if !strings.HasPrefix(out, "HTTP/1.1 505 ") || !strings.Contains(out, `"code":"http_version_not_supported"`) || !strings.Contains(out, "prior knowledge") {
-		t.Errorf("HTTP/1.1 on an h2c-only listener: %q", out)
+	for _, req := range []string{"GET /x HTTP/1.1\r\nHost: x\r\n\r\n", "\r\nGET /x HTTP/1.0\r\n\r\n"} {
+		out := g.raw(req, 3*time.Second)
+		if !strings.HasPrefix(out, "HTTP/1.1 505 ") || !strings.Contains(out, `"code":"http_version_not_supported"`) || !strings.Contains(out, "prior knowledge") {
+			t.Errorf("%q on an h2c-only listener: %q", req, out)
+		}
 	}
 	for _, junk := range []string{"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n", "\x16\x03\x01\x00\x05hello", "hello there\r\n\r\n"} {
 		if out := g.raw(junk, 3*time.Second); out != "" {

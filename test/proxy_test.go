@@ -735,6 +735,7 @@ rate_limits:
 routes:
   - {name: r, match: {path: /a}, auth: [hs], rate_limits: [fast], direct_response: {status: 200}, timeout: 0s}
   - {name: r2, match: {path: /b}, upstream: nope}
+  - {name: r3, match: {path_prefix: /c, hosts: ["*.*.x"]}, direct_response: {status: 200}}
 `), 0o644)
 	out, _ = exec.Command(bin(t), "validate", "-c", file).Output()
 	for _, want := range []string{
@@ -750,6 +751,10 @@ routes:
 	}
 	if n := strings.Count(string(out), "routes[1].upstream"); n != 1 {
 		t.Errorf("the unknown upstream named %d times:\n%s", n, out)
+	}
+	// The bad host once, at its field; not again as a whole-file problem.
+	if !strings.Contains(string(out), "routes[2].match.hosts[0]: invalid host") || strings.Contains(string(out), "cannot compile routes") {
+		t.Errorf("the bad host, once and at its field:\n%s", out)
 	}
 
 	// An address of another host (TEST-NET-1), or a link-local one (it

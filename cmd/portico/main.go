@@ -177,11 +177,12 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 // withCheckProblems adds to the route file's own problems (err, nil when
 // it has none) those of the gateway's checks (edge.Check: key sets,
 // secrets, limiter arithmetic, certificates), so that validate lists
-// every problem in one run (SPEC §1). A check problem under a field the
-// file's problems already name is left out: it is most likely a
-// consequence. On a file with problems the checks run on a config never
-// meant to be served: should one of them fail on it outright, the file's
-// own problems are what is printed.
+// every problem in one run (SPEC §1). A check problem about an item
+// (routes[3], auth[0], ...) the file's problems already name, or about the
+// file as a whole, is left out: it is most likely a consequence, said
+// again in other words. On a file with problems the checks run on a
+// config never meant to be served: should one of them fail on it
+// outright, the file's own problems are what is printed.
 func withCheckProblems(err error, cfg *config.Config) (out error) {
 	if err != nil {
 		defer func() {
@@ -200,7 +201,7 @@ func withCheckProblems(err error, cfg *config.Config) (out error) {
 	}
 	all := &config.Errors{Problems: slices.Clone(fileErrs.Problems)}
 	for _, cp := range problems(cfg.File, cerr) {
-		if !slices.ContainsFunc(fileErrs.Problems, func(fp config.Problem) bool { return related(fp.Path, cp.Path) }) {
+		if cp.Path != "" && !slices.ContainsFunc(fileErrs.Problems, func(fp config.Problem) bool { return sameItem(fp.Path, cp.Path) }) {
 			all.Problems = append(all.Problems, cp)
 		}
 	}
@@ -208,17 +209,21 @@ func withCheckProblems(err error, cfg *config.Config) (out error) {
 	return all
 }
 
-// related reports whether two field paths are the same field or one is
-// inside the other (routes[0] and routes[0].upstream); a problem about
-// the whole file (path "") is related to none.
-func related(a, b string) bool {
-	if a == "" || b == "" {
-		return false
+// sameItem reports whether two field paths are in the same top-level item:
+// routes[0].match.hosts[0] and routes[0].upstream are, routes[1] is not;
+// a top-level field without an index (drain_timeout) is an item of its own.
+func sameItem(a, b string) bool {
+	return a != "" && b != "" && topItem(a) == topItem(b)
+}
+
+func topItem(path string) string {
+	if i := strings.IndexByte(path, ']'); i >= 0 {
+		return path[:i+1]
 	}
-	if len(a) > len(b) {
-		a, b = b, a
+	if i := strings.IndexByte(path, '.'); i >= 0 {
+		return path[:i]
 	}
-	return b == a || strings.HasPrefix(b, a) && (b[len(a)] == '.' || b[len(a)] == '[')
+	return path
 }
 
 // problems lists err as route file problems. An error that is not
