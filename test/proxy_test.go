@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -508,12 +509,13 @@ func TestDrainLetsInflightFinish(t *testing.T) {
 	// accepted and then reset, while the request in flight carries on.
 	var dialErr error
 	for deadline := time.Now().Add(800 * time.Millisecond); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		c, err := net.DialTimeout("tcp", g.addr, time.Second)
+		c, err := net.DialTimeout("tcp", g.addr, 300*time.Millisecond)
 		if err != nil {
 			dialErr = err
-			if strings.Contains(err.Error(), "reset") {
+			if strings.Contains(err.Error(), "reset") || errors.Is(err, os.ErrDeadlineExceeded) {
 				// A SYN that met the listening socket as it was being
-				// shut: not accepted either; the next one is refused.
+				// shut (reset, or dropped with it: a timeout): not
+				// accepted either; the next one is refused.
 				continue
 			}
 			break
