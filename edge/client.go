@@ -276,13 +276,12 @@ var (
 	errH2COnly   = &errorKind{505, "http_version_not_supported", "this listener speaks HTTP/2 only: use HTTP/2 with prior knowledge (h2c)"}
 )
 
-// armBodyTimer (re)starts the wait for the next request-body byte of an
-// HTTP/1.x client, for idle_timeout. HTTP/2 streams are bounded by their
-// connection's own timers and flow control.
+// armBodyTimer (re)starts the wait for the next request-body byte, for
+// idle_timeout: always for an HTTP/1.x client; for an HTTP/2 stream only
+// while its body is read away after an early answer. A stream's upload is
+// otherwise paced by flow control and bounded by the route timeout while
+// the upstream reads it; a discarded body has neither.
 func (cc *clientConn) armBodyTimer() {
-	// HTTP/2 streams: their uploads are paced by flow control and bounded
-	// by the route timeout while the upstream reads them; a body only read
-	// away after an early answer has neither, so it is bounded here too.
 	if cc.raw != nil || cc.state == stateDiscard {
 		cc.lp.schedule(&cc.timer, cc.listener().idleTimeout)
 	}
