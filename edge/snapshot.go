@@ -497,11 +497,9 @@ func compileHeaderOps(h *config.HeaderOps) headerOps {
 		ops.ownProto = ops.ownProto || strings.EqualFold(kv.Name, "X-Forwarded-Proto")
 		ops.ownHost = ops.ownHost || strings.EqualFold(kv.Name, "X-Forwarded-Host")
 	}
-	for _, kv := range append(slices.Clip(h.SetList), h.AddList...) {
-		ops.ownEncoding = ops.ownEncoding || strings.EqualFold(kv.Name, "Content-Encoding")
-	}
 	touched := slices.Clone(h.Remove)
 	for _, kv := range append(slices.Clip(h.SetList), h.AddList...) {
+		ops.ownEncoding = ops.ownEncoding || strings.EqualFold(kv.Name, "Content-Encoding")
 		touched = append(touched, kv.Name)
 	}
 	for _, name := range touched {

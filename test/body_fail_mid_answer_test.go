@@ -216,14 +216,22 @@ func TestCloseDelimitedResetIsTruncation(t *testing.T) {
 		time.Sleep(300 * time.Millisecond) // the upstream's close lands while the gateway still relays
 		out, _ := io.ReadAll(conn)
 		conn.Close()
-		ended := bytes.HasSuffix(out, []byte("\r\n0\r\n\r\n"))
-		if ended != c.complete {
-			t.Errorf("%s: body ended with the last chunk: %v, want %v (%d bytes)", c.path, ended, c.complete, len(out))
-		}
-		status, code := logLine(t, g, c.path)
-		if wantCode := map[bool]string{true: "", false: "bad_gateway"}[c.complete]; status != 200 || code != wantCode {
-			t.Errorf("%s: logged %d %q, want 200 %q", c.path, status, code, wantCode)
-		}
+		checkCloseDelimitedEnd(t, g, c.path, c.complete, out)
+	}
+}
+
+// checkCloseDelimitedEnd: a close-delimited answer relayed to an HTTP/1.1
+// client (chunked) ends with the last chunk and logs no error only when
+// complete; cut, it has no last chunk and is logged bad_gateway.
+func checkCloseDelimitedEnd(t *testing.T, g *gateway, path string, complete bool, out []byte) {
+	t.Helper()
+	ended := bytes.HasSuffix(out, []byte("\r\n0\r\n\r\n"))
+	if ended != complete {
+		t.Errorf("%s: body ended with the last chunk: %v, want %v (%d bytes)", path, ended, complete, len(out))
+	}
+	status, code := logLine(t, g, path)
+	if wantCode := map[bool]string{true: "", false: "bad_gateway"}[complete]; status != 200 || code != wantCode {
+		t.Errorf("%s: logged %d %q, want 200 %q", path, status, code, wantCode)
 	}
 }
 
@@ -276,14 +284,7 @@ func TestCloseDelimitedResetWhilePausedIsTruncation(t *testing.T) {
 		if len(out) < 2<<20 {
 			t.Fatalf("%s: only %d bytes came: the gateway never paused, the test proves nothing", c.path, len(out))
 		}
-		ended := bytes.HasSuffix(out, []byte("\r\n0\r\n\r\n"))
-		if ended != c.complete {
-			t.Errorf("%s: body ended with the last chunk: %v, want %v (%d bytes)", c.path, ended, c.complete, len(out))
-		}
-		status, code := logLine(t, g, c.path)
-		if wantCode := map[bool]string{true: "", false: "bad_gateway"}[c.complete]; status != 200 || code != wantCode {
-			t.Errorf("%s: logged %d %q, want 200 %q", c.path, status, code, wantCode)
-		}
+		checkCloseDelimitedEnd(t, g, c.path, c.complete, out)
 	}
 }
 

@@ -41,7 +41,7 @@ func (c *Config) Redacted() *Config {
 	for i := range r.Upstreams {
 		if hc := r.Upstreams[i].HealthCheck; hc != nil && strings.Contains(hc.Path, "?") {
 			h := *hc
-			h.Path = redactPathQuery(h.Path)
+			h.Path = redactURL(h.Path) // a relative URL: its path stays, its query values go
 			r.Upstreams[i].HealthCheck = &h
 		}
 	}
@@ -74,20 +74,6 @@ func redactURL(s string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
-}
-
-// redactPathQuery hides the query values of an origin-form path (a
-// health check may carry a token there), keeping their names.
-func redactPathQuery(s string) string {
-	path, query, _ := strings.Cut(s, "?")
-	q, err := url.ParseQuery(query)
-	if err != nil {
-		return path + "?" + Redacted
-	}
-	for k := range q {
-		q[k] = []string{Redacted}
-	}
-	return path + "?" + q.Encode()
 }
 
 // credentialHeader reports whether a header's value is likely a secret.
