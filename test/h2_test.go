@@ -243,7 +243,7 @@ func TestH2RapidResetBounded(t *testing.T) {
 	if _, body := adminGet(t, g, "GET", "/metrics"); !strings.Contains(body, `portico_h2_connection_errors_total{listener="public",reason="rapid_reset"} 1`) {
 		t.Errorf("metrics lack the rapid-reset GOAWAY:\n%s", grepLines(body, "portico_h2_"))
 	}
-	if !strings.Contains(g.stderr.String(), `"msg":"http2 connection ended with an error"`) {
+	if !g.logged(`"msg":"http2 connection ended with an error"`) {
 		t.Errorf("no warning logged for the rapid-reset GOAWAY")
 	}
 }

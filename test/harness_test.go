@@ -183,6 +183,20 @@ func tryStartGateway(t *testing.T, routeFile string) (*gateway, bool) {
 	return nil, false
 }
 
+// logged reports whether the gateway's stderr holds sub, waiting up to
+// three seconds: a log line is written after the event a test saw (a
+// GOAWAY, a response) and crosses a pipe before the harness has it.
+func (g *gateway) logged(sub string) bool {
+	deadline := time.Now().Add(3 * time.Second)
+	for !strings.Contains(g.stderr.String(), sub) {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
 func (g *gateway) writeConfig(routeFile string) {
 	text := strings.NewReplacer("{{LISTEN}}", g.addr, "{{ADMIN}}", g.admin).Replace(routeFile)
 	if err := os.WriteFile(g.file, []byte(text), 0o644); err != nil {

@@ -463,11 +463,7 @@ func TestSpecAuditAccessLogStderr(t *testing.T) {
 	g := startGateway(t, strings.Replace(basicConfig(up.addr()), "access_log: {path: stdout}", "access_log: {path: stderr}", 1))
 	resp, _ := g.get("/direct")
 	id := resp.Header.Get("X-Request-Id")
-	deadline := time.Now().Add(3 * time.Second)
-	for time.Now().Before(deadline) && !strings.Contains(g.stderr.String(), id) {
-		time.Sleep(30 * time.Millisecond)
-	}
-	if !strings.Contains(g.stderr.String(), `"request_id":"`+id+`"`) {
+	if !g.logged(`"request_id":"` + id + `"`) {
 		t.Errorf("access log line not on stderr")
 	}
 	if strings.Contains(g.stdout.String(), id) {
