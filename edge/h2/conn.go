@@ -153,12 +153,16 @@ type ServerConn struct {
 	outBlocked        bool
 
 	// Output.
-	out                 []byte
-	outOff              int
-	hbuf                []byte // response header block scratch
-	lower               []byte // lowercasing scratch
-	enc                 HeaderEncoder
-	sentTableSizeUpdate bool
+	out              []byte
+	outOff           int
+	hbuf             []byte // response header block scratch
+	lower            []byte // lowercasing scratch
+	enc              HeaderEncoder
+	tbl              encTable
+	peerTableSize    int  // the peer's SETTINGS_HEADER_TABLE_SIZE, at most encTableMax
+	tableSizeLow     int  // the smallest it was since the last block
+	tableSizeChanged bool // a dynamic table size update is owed
+	tableSizeSent    bool // the first one went (the peer's table starts at 4096)
 
 	// Lifecycle.
 	goAwayPhase1 bool // GOAWAY(2^31-1) + PING sent, waiting for the ACK
@@ -193,6 +197,9 @@ func NewServerConn(cfg Config, h Handler) *ServerConn {
 		peerInitialWindow: 65535,
 		peerMaxFrame:      minMaxFrameSize,
 		out:               make([]byte, 0, 4096),
+		peerTableSize:     encTableMax,
+		tableSizeLow:      encTableMax,
+		tableSizeChanged:  true, // the first block sets our size (encTableMax)
 	}
 	c.enc.c = c
 	c.resets.max = cfg.budget(cfg.MaxResetsPerSecond)
@@ -1010,8 +1017,9 @@ func (c *ServerConn) onSettings(f *http2.SettingsFrame) error {
 			grew = grew || delta > 0
 		case http2.SettingMaxFrameSize:
 			c.peerMaxFrame = int(st.Val)
+		case http2.SettingHeaderTableSize:
+			c.setPeerTableSize(st.Val)
 		}
-		// HEADER_TABLE_SIZE needs nothing (we never index, see hpackenc.go);
 		// ENABLE_PUSH is moot (we never push); the rest are advisory.
 	}
 	if err := c.checkControlRoom(); err != nil {
@@ -1537,13 +1545,37 @@ func (c *ServerConn) writeGoAway(last uint32, code http2.ErrCode, debug string) 
 	c.out = append(c.out, debug...)
 }
 
-// startBlock begins a response header block in c.hbuf.
+// setPeerTableSize takes the peer's SETTINGS_HEADER_TABLE_SIZE: our next
+// block starts with the size update(s) it owes (startBlock).
+func (c *ServerConn) setPeerTableSize(v uint32) {
+	c.peerTableSize = int(min(v, encTableMax))
+	c.tableSizeLow = min(c.tableSizeLow, c.peerTableSize)
+	c.tableSizeChanged = true
+}
+
+// startBlock begins a response header block in c.hbuf, with the dynamic
+// table size updates owed (RFC 7541 §4.2) after SETTINGS changed the
+// peer's table size: when it went under ours since the last block, an
+// update to 0 (x/net's decoder refuses a second update while entries
+// remain, so the smaller size is signalled by emptying the table), then
+// the size we use now, min(encTableMax, the peer's). The first block
+// always says it, as the peer's table starts at 4096.
 func (c *ServerConn) startBlock() {
 	c.hbuf = c.hbuf[:0]
-	if !c.sentTableSizeUpdate {
-		c.sentTableSizeUpdate = true
-		c.hbuf = append(c.hbuf, 0x20) // dynamic table size update: 0
+	if !c.tableSizeChanged {
+		return
 	}
+	c.tableSizeChanged = false
+	if c.tableSizeLow < c.tbl.max {
+		c.tbl.resize(0)
+		c.hbuf = append(c.hbuf, 0x20)
+	}
+	if size := c.peerTableSize; size != c.tbl.max || !c.tableSizeSent {
+		c.tbl.resize(size)
+		c.hbuf = appendHpackInt(c.hbuf, 5, 0x20, uint64(size))
+		c.tableSizeSent = true
+	}
+	c.tableSizeLow = c.peerTableSize
 }
 
 // writeHeaderBlock writes block as HEADERS plus CONTINUATIONs, each within

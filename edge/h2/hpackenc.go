@@ -7,30 +7,221 @@ import (
 )
 
 // Response header blocks are encoded here rather than with hpack.Encoder:
-// hpack.Encoder keeps the strings it indexes in its dynamic table, so it
-// would need a string copy (an allocation) per field. We never index:
-// every field is either a static-table hit or a literal "without indexing",
-// and the first block on the connection starts with a dynamic table size
-// update to 0, which is valid under any SETTINGS_HEADER_TABLE_SIZE the peer
-// sends, so its table-size settings need no further handling.
+// hpack.Encoder copies every string it indexes (an allocation per field)
+// and indexes every field, x-request-id and set-cookie included. Here a
+// field enters the dynamic table only when its name is one whose values
+// repeat from answer to answer (server, content-type, date, cache-control,
+// ...; indexableName): after the first answer on a connection those cost
+// one byte each instead of a Huffman-coded literal. Every other field is a
+// static-table hit or a literal "without indexing", so a per-request value
+// never churns the table and a secret never enters it. The table lives in
+// a fixed arena inside the connection (encTable): nothing allocates.
 
-// staticNames maps a lowercase field name to its first static-table index
-// (RFC 7541 Appendix A).
-var staticNames = map[string]uint8{
-	":authority": 1, ":method": 2, ":path": 4, ":scheme": 6, ":status": 8,
-	"accept-charset": 15, "accept-encoding": 16, "accept-language": 17,
-	"accept-ranges": 18, "accept": 19, "access-control-allow-origin": 20,
-	"age": 21, "allow": 22, "authorization": 23, "cache-control": 24,
-	"content-disposition": 25, "content-encoding": 26, "content-language": 27,
-	"content-length": 28, "content-location": 29, "content-range": 30,
-	"content-type": 31, "cookie": 32, "date": 33, "etag": 34, "expect": 35,
-	"expires": 36, "from": 37, "host": 38, "if-match": 39,
-	"if-modified-since": 40, "if-none-match": 41, "if-range": 42,
-	"if-unmodified-since": 43, "last-modified": 44, "link": 45, "location": 46,
-	"max-forwards": 47, "proxy-authenticate": 48, "proxy-authorization": 49,
-	"range": 50, "referer": 51, "refresh": 52, "retry-after": 53, "server": 54,
-	"set-cookie": 55, "strict-transport-security": 56, "transfer-encoding": 57,
-	"user-agent": 58, "vary": 59, "via": 60, "www-authenticate": 61,
+// encTableMax is the largest dynamic table the encoder uses (RFC 7541
+// §4.2): room for a dozen repeated fields, and a small fixed arena per
+// connection. The peer's SETTINGS_HEADER_TABLE_SIZE can only lower it.
+const encTableMax = 1024
+
+// encEntryMax bounds the entries: each costs at least 32 (RFC 7541 §4.1).
+const encEntryMax = encTableMax / 32
+
+type encEntry struct{ off, nameLen, valueLen uint16 }
+
+// encTable is the encoder's view of the peer's dynamic table. Entries are
+// a ring, oldest first; their bytes are appended to arena and compacted
+// when the arena's end is reached (live bytes are under encTableMax, so
+// after compaction the next entry always fits).
+type encTable struct {
+	arena [2 * encTableMax]byte
+	tail  int // end of the bytes in use
+	ents  [encEntryMax]encEntry
+	first int // ring index of the oldest entry
+	n     int
+	size  int // RFC 7541 §4.1 size of the entries
+	max   int // the size the peer was last told (dynamic table size update)
+}
+
+func (t *encTable) at(i int) *encEntry { return &t.ents[(t.first+i)%encEntryMax] }
+
+// find returns the HPACK index (62 for the newest entry) of name: value,
+// and when there is none, of the newest entry named name (0 for neither).
+func (t *encTable) find(name, value []byte) (full, nameOnly int) {
+	for i := t.n - 1; i >= 0; i-- {
+		e := t.at(i)
+		if int(e.nameLen) != len(name) || string(t.arena[e.off:int(e.off)+len(name)]) != string(name) {
+			continue
+		}
+		idx := hpackStaticLen + t.n - i
+		v := int(e.off) + len(name)
+		if int(e.valueLen) == len(value) && string(t.arena[v:v+len(value)]) == string(value) {
+			return idx, 0
+		}
+		if nameOnly == 0 {
+			nameOnly = idx
+		}
+	}
+	return 0, nameOnly
+}
+
+// add inserts name: value as the newest entry, evicting the oldest ones
+// the new size does not leave room for (the caller checked it fits max).
+func (t *encTable) add(name, value []byte) {
+	need := len(name) + len(value) + 32
+	// Names are never empty, so an entry is over 32 and a table within
+	// encTableMax holds fewer than encEntryMax: the ring cannot overflow.
+	for t.n > 0 && t.size+need > t.max {
+		t.evictOldest()
+	}
+	if t.tail+len(name)+len(value) > len(t.arena) {
+		t.compact()
+	}
+	off := t.tail
+	t.tail += copy(t.arena[off:], name)
+	t.tail += copy(t.arena[t.tail:], value)
+	*t.at(t.n) = encEntry{off: uint16(off), nameLen: uint16(len(name)), valueLen: uint16(len(value))}
+	t.n++
+	t.size += need
+}
+
+func (t *encTable) evictOldest() {
+	e := t.at(0)
+	t.size -= int(e.nameLen) + int(e.valueLen) + 32
+	t.first = (t.first + 1) % encEntryMax
+	t.n--
+	if t.n == 0 {
+		t.tail = 0
+	}
+}
+
+// compact moves the live entries' bytes to the arena's start, in order.
+func (t *encTable) compact() {
+	w := 0
+	for i := 0; i < t.n; i++ {
+		e := t.at(i)
+		l := int(e.nameLen) + int(e.valueLen)
+		copy(t.arena[w:], t.arena[e.off:int(e.off)+l])
+		e.off = uint16(w)
+		w += l
+	}
+	t.tail = w
+}
+
+// resize evicts down to max (a dynamic table size update the caller sends).
+func (t *encTable) resize(max int) {
+	t.max = max
+	for t.n > 0 && t.size > max {
+		t.evictOldest()
+	}
+}
+
+// hpackStaticLen is the number of static-table entries (RFC 7541 App. A).
+const hpackStaticLen = 61
+
+// nameInfo returns a lowercase field name's first static-table index (0
+// when it has none) and whether its values are worth indexing: fields
+// origins send with the same value on every answer, or for a second at a
+// time (date). Request ids, lengths, cookies and validators are not.
+func nameInfo(name []byte) (static uint8, indexable bool) {
+	switch string(name) {
+	case "accept-ranges":
+		return 18, true
+	case "access-control-allow-origin":
+		return 20, true
+	case "age":
+		return 21, false
+	case "allow":
+		return 22, true
+	case "cache-control":
+		return 24, true
+	case "content-disposition":
+		return 25, false
+	case "content-encoding":
+		return 26, true
+	case "content-language":
+		return 27, true
+	case "content-length":
+		return 28, false
+	case "content-location":
+		return 29, false
+	case "content-range":
+		return 30, false
+	case "content-type":
+		return 31, true
+	case "date":
+		return 33, true
+	case "etag":
+		return 34, false
+	case "expires":
+		return 36, true
+	case "last-modified":
+		return 44, false
+	case "link":
+		return 45, false
+	case "location":
+		return 46, false
+	case "proxy-authenticate":
+		return 48, false
+	case "retry-after":
+		return 53, false
+	case "server":
+		return 54, true
+	case "set-cookie":
+		return 55, false
+	case "strict-transport-security":
+		return 56, true
+	case "vary":
+		return 59, true
+	case "via":
+		return 60, true
+	case "www-authenticate":
+		return 61, false
+	case "access-control-allow-credentials", "access-control-allow-headers", "access-control-allow-methods",
+		"access-control-expose-headers", "access-control-max-age", "alt-svc", "content-security-policy",
+		"pragma", "referrer-policy", "x-content-type-options", "x-frame-options", "x-xss-protection":
+		return 0, true
+	// Request-only names (a trailer may carry anything).
+	case "accept-charset":
+		return 15, false
+	case "accept-encoding":
+		return 16, false
+	case "accept-language":
+		return 17, false
+	case "accept":
+		return 19, false
+	case "authorization":
+		return 23, false
+	case "cookie":
+		return 32, false
+	case "expect":
+		return 35, false
+	case "from":
+		return 37, false
+	case "host":
+		return 38, false
+	case "if-match":
+		return 39, false
+	case "if-modified-since":
+		return 40, false
+	case "if-none-match":
+		return 41, false
+	case "if-range":
+		return 42, false
+	case "if-unmodified-since":
+		return 43, false
+	case "max-forwards":
+		return 47, false
+	case "proxy-authorization":
+		return 49, false
+	case "range":
+		return 50, false
+	case "referer":
+		return 51, false
+	case "refresh":
+		return 52, false
+	case "user-agent":
+		return 58, false
+	}
+	return 0, false
 }
 
 // b2s views b as a string without copying; the string must not outlive b
@@ -119,8 +310,30 @@ func (e *HeaderEncoder) Add(name, value []byte) {
 	if isConnectionSpecific(lname) {
 		return
 	}
-	if idx, ok := staticNames[string(lname)]; ok {
-		c.hbuf = appendHpackInt(c.hbuf, 4, 0, uint64(idx))
+	static, indexable := nameInfo(lname)
+	if t := &c.tbl; indexable && len(lname)+len(value)+32 <= t.max {
+		full, nameOnly := t.find(lname, value)
+		if full > 0 {
+			c.hbuf = appendHpackInt(c.hbuf, 7, 0x80, uint64(full))
+			return
+		}
+		// Literal with incremental indexing; the name index refers to the
+		// table before this entry joins it.
+		if static > 0 {
+			nameOnly = int(static)
+		}
+		if nameOnly > 0 {
+			c.hbuf = appendHpackInt(c.hbuf, 6, 0x40, uint64(nameOnly))
+		} else {
+			c.hbuf = append(c.hbuf, 0x40)
+			c.hbuf = appendHpackString(c.hbuf, lname)
+		}
+		c.hbuf = appendHpackString(c.hbuf, value)
+		t.add(lname, value)
+		return
+	}
+	if static > 0 {
+		c.hbuf = appendHpackInt(c.hbuf, 4, 0, uint64(static))
 	} else {
 		c.hbuf = append(c.hbuf, 0)
 		c.hbuf = appendHpackString(c.hbuf, lname)

@@ -1,0 +1,115 @@
+package h2
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/http2/hpack"
+)
+
+// encodeBlock encodes fields as one response header block (status 200).
+func encodeBlock(c *ServerConn, fields [][2]string) []byte {
+	c.startBlock()
+	c.hbuf = appendStatus(c.hbuf, 200)
+	for _, f := range fields {
+		c.enc.AddString(f[0], f[1])
+	}
+	return c.hbuf
+}
+
+func decodeBlock(t *testing.T, d *hpack.Decoder, block []byte) [][2]string {
+	t.Helper()
+	var got [][2]string
+	d.SetEmitFunc(func(f hpack.HeaderField) { got = append(got, [2]string{f.Name, f.Value}) })
+	if _, err := d.Write(block); err != nil {
+		t.Fatalf("decode: %v (block %x)", err, block)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatalf("decode close: %v", err)
+	}
+	return got
+}
+
+// TestHPACKRepeatedFieldsIndexed: the fields whose values repeat across
+// answers cost one byte from the second answer on; per-request values
+// (x-request-id, content-length) and set-cookie stay literals.
+func TestHPACKRepeatedFieldsIndexed(t *testing.T) {
+	c := NewServerConn(Config{}, nil)
+	d := hpack.NewDecoder(4096, nil)
+	answer := func(id string) [][2]string {
+		return [][2]string{{"server", "nginx/1.22.1"}, {"date", "Sat, 28 Nov 2026 05:30:00 GMT"},
+			{"content-type", "text/plain"}, {"content-length", "2"}, {"x-request-id", id}, {"set-cookie", "s=1"}}
+	}
+	first := bytes.Clone(encodeBlock(c, answer("aaaa")))
+	second := bytes.Clone(encodeBlock(c, answer("bbbb")))
+	for i, b := range [][]byte{first, second} {
+		want := append([][2]string{{":status", "200"}}, answer([]string{"aaaa", "bbbb"}[i])...)
+		if got := decodeBlock(t, d, b); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("block %d decoded as %v, want %v", i, got, want)
+		}
+	}
+	// The second block: :status, then server, date and content-type as
+	// one indexed byte each (62-64), then the three literals as before.
+	if !bytes.HasPrefix(second, []byte{0x88, 0x80 | 64, 0x80 | 63, 0x80 | 62}) {
+		t.Errorf("second block does not index the repeated fields: %x", second)
+	}
+	if len(first)-len(second) < 20 {
+		t.Errorf("first block %d bytes, second %d: repeated fields not cheaper", len(first), len(second))
+	}
+	third := bytes.Clone(encodeBlock(c, answer("cccc")))
+	if len(third) != len(second) {
+		t.Errorf("third block %d bytes, second %d: a per-request value entered the table", len(third), len(second))
+	}
+}
+
+// TestHPACKTableMirrorsDecoder encodes thousands of random blocks while
+// the peer changes SETTINGS_HEADER_TABLE_SIZE, and decodes them with a
+// decoder that refuses a size update over the setting: a missed update
+// is seen in the block's first byte, a wrong eviction or index as a
+// decoding error or a different field.
+func TestHPACKTableMirrorsDecoder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	c := NewServerConn(Config{}, nil)
+	d := hpack.NewDecoder(4096, nil)
+	long := strings.Repeat("v", 600)
+	tooLong := strings.Repeat("w", 1100)
+	names := []string{"server", "date", "content-type", "cache-control", "vary", "x-frame-options", "alt-svc",
+		"content-length", "x-request-id", "set-cookie", "X-Custom", "Content-Type"}
+	values := []string{"a", "nginx", "text/html; charset=utf-8", long, tooLong, "", "é"}
+	sizes := []uint32{0, 1, 40, 64, 100, 512, 1024, 4096, 1 << 20}
+	for block := 0; block < 5000; block++ {
+		lowered := false
+		for k := 0; rng.IntN(8) == 0 && k < 3; k++ { // sometimes one or more SETTINGS
+			v := sizes[rng.IntN(len(sizes))]
+			lowered = lowered || int(v) < c.tbl.max || block == 0
+			c.setPeerTableSize(v)
+			d.SetAllowedMaxDynamicTableSize(v) // a bigger update fails decoding
+		}
+		var fields [][2]string
+		for n := rng.IntN(8); n > 0; n-- {
+			v := values[rng.IntN(len(values))]
+			if rng.IntN(3) == 0 {
+				v = fmt.Sprintf("v%d", rng.IntN(50))
+			}
+			fields = append(fields, [2]string{names[rng.IntN(len(names))], v})
+		}
+		b := encodeBlock(c, fields)
+		if lowered && b[0]&0xe0 != 0x20 {
+			t.Fatalf("block %d after a smaller SETTINGS_HEADER_TABLE_SIZE has no size update: %x", block, b)
+		}
+		got := decodeBlock(t, d, b)
+		want := [][2]string{{":status", "200"}}
+		for _, f := range fields {
+			want = append(want, [2]string{strings.ToLower(f[0]), f[1]})
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("block %d decoded as %q, want %q", block, got, want)
+		}
+		if c.tbl.size > c.tbl.max || c.tbl.max > encTableMax {
+			t.Fatalf("table size %d over its max %d", c.tbl.size, c.tbl.max)
+		}
+	}
+}
