@@ -1,6 +1,9 @@
 package edge
 
 import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -58,6 +61,35 @@ func TestNewIDShape(t *testing.T) {
 			t.Fatalf("duplicate id %q", id)
 		}
 		seen[id] = true
+		if span := appendNewID([]byte("x"), 8); len(span) != 17 || span[0] != 'x' || !lowerHex(span[1:]) {
+			t.Fatalf("bad span id %q", span)
+		}
+	}
+}
+
+// TestHex4 checks the parallel hex digits against a per-nibble encoding.
+func TestHex4(t *testing.T) {
+	for _, v := range []uint32{0, 0xffffffff, 0x0123abcd, 0x9a9a0f0f, 0xa0b1c2d3} {
+		want := fmt.Sprintf("%02x%02x%02x%02x", byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
+		got := binary.LittleEndian.AppendUint64(nil, hex4(v))
+		if string(got) != want {
+			t.Errorf("hex4(%#x) = %q, want %q", v, got, want)
+		}
+	}
+	for range 10000 {
+		v := rand.Uint32()
+		want := fmt.Sprintf("%02x%02x%02x%02x", byte(v), byte(v>>8), byte(v>>16), byte(v>>24))
+		if got := binary.LittleEndian.AppendUint64(nil, hex4(v)); string(got) != want {
+			t.Fatalf("hex4(%#x) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+func BenchmarkNewID(b *testing.B) {
+	b.ReportAllocs()
+	buf := make([]byte, 0, 64)
+	for b.Loop() {
+		buf = appendNewID(appendNewID(buf[:0], 16), 8)
 	}
 }
 
