@@ -34,8 +34,9 @@ func hasPrefixFold(b []byte, prefix string) bool {
 // is into the upstream request: hop-by-hop fields and what Connection names,
 // framing (we re-frame), identity and forwarding fields we own.
 //
-// hasConnection says whether the message has a Connection field at all, so
-// the per-field scan of its tokens is skipped for the usual message.
+// hasConnection says whether the message's Connection fields name anything
+// beyond close and the hop-by-hop fields (parser.ConnectionNamesOthers),
+// so the per-field scan of its tokens is skipped for the usual message.
 func requestHeaderDropped(name []byte, req *parser.Request, ops *headerOps, hasConnection bool) bool {
 	switch {
 	case parser.IsHopByHop(name),
@@ -234,7 +235,7 @@ func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
 	}
 	b = append(b, "\r\n"...)
 
-	_, hasConnection := parser.Lookup(r.Fields, "Connection")
+	hasConnection := parser.ConnectionNamesOthers(r.Fields)
 	parent := clientTraceparent(r.Fields)
 	for i := range r.Fields {
 		f := &r.Fields[i]

@@ -791,7 +791,7 @@ func (uc *upConn) appendRelayedHead(cc *clientConn, b []byte) []byte {
 	b = append(b, r.Reason...)
 	b = append(b, "\r\n"...)
 	ops := &cc.rt.respHeaders
-	_, hasConnection := parser.Lookup(r.Fields, "Connection")
+	hasConnection := parser.ConnectionNamesOthers(r.Fields)
 	for i := range r.Fields {
 		f := &r.Fields[i]
 		if parser.IsHopByHop(f.Name) || parser.EqualFoldString(f.Name, "Content-Length") ||

@@ -75,6 +75,28 @@ func ConnectionLists(fields []Field, name []byte) bool {
 	return false
 }
 
+// ConnectionNamesOthers reports whether a Connection field among fields
+// lists a token that is neither "close" nor a hop-by-hop field name: only
+// then can ConnectionLists be true for a field IsHopByHop lets through.
+// The usual "Connection: keep-alive" (or close) answers false, so a caller
+// can skip the per-field ConnectionLists scan for the whole message.
+func ConnectionNamesOthers(fields []Field) bool {
+	for i := range fields {
+		f := &fields[i]
+		if len(f.Name) != 10 || !EqualFoldString(f.Name, "Connection") {
+			continue
+		}
+		for v := f.Value; len(v) > 0; {
+			var e []byte
+			e, v = nextElem(v)
+			if len(e) > 0 && !IsHopByHop(e) && !EqualFoldString(e, "close") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // TokenListContains reports whether the comma-separated list value (RFC 9110
 // §5.6.1) has an element equal to token, ignoring ASCII case and OWS around
 // elements.

@@ -37,6 +37,32 @@ func TestIsHopByHop(t *testing.T) {
 	}
 }
 
+func TestConnectionNamesOthers(t *testing.T) {
+	for _, tc := range []struct {
+		fields []string // name, value pairs
+		want   bool
+	}{
+		{nil, false},
+		{[]string{"Host", "a"}, false},
+		{[]string{"Connection", "keep-alive"}, false},
+		{[]string{"connection", "Close"}, false},
+		{[]string{"Connection", " keep-alive ,, Upgrade, TE , transfer-encoding,close"}, false},
+		{[]string{"Connection", ""}, false},
+		{[]string{"Connection", "keep-alive, X-Secret"}, true},
+		{[]string{"Connection", "close", "CONNECTION", "x-other"}, true},
+		{[]string{"Connectio", "x-other"}, false},
+		{[]string{"Connection", "closed"}, true},
+	} {
+		var fields []Field
+		for i := 0; i < len(tc.fields); i += 2 {
+			fields = append(fields, Field{[]byte(tc.fields[i]), []byte(tc.fields[i+1])})
+		}
+		if got := ConnectionNamesOthers(fields); got != tc.want {
+			t.Errorf("ConnectionNamesOthers(%q) = %v, want %v", tc.fields, got, tc.want)
+		}
+	}
+}
+
 func TestConnectionLists(t *testing.T) {
 	fields := []Field{
 		{[]byte("Host"), []byte("a")},
