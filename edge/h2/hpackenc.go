@@ -120,7 +120,8 @@ const hpackStaticLen = 61
 // nameInfo returns a lowercase field name's first static-table index (0
 // when it has none) and whether its values are worth indexing: fields
 // origins send with the same value on every answer, or for a second at a
-// time (date). Request ids, lengths, cookies and validators are not.
+// time (date). Request ids, lengths, cookies and validators are not, nor
+// content-security-policy, which often carries a per-answer nonce.
 func nameInfo(name []byte) (static uint8, indexable bool) {
 	switch string(name) {
 	case "accept-ranges":
@@ -176,8 +177,7 @@ func nameInfo(name []byte) (static uint8, indexable bool) {
 	case "www-authenticate":
 		return 61, false
 	case "access-control-allow-credentials", "access-control-allow-headers", "access-control-allow-methods",
-		"access-control-expose-headers", "access-control-max-age", "alt-svc", "content-security-policy",
-		"pragma", "referrer-policy", "x-content-type-options", "x-frame-options", "x-xss-protection":
+		"access-control-expose-headers", "access-control-max-age", "alt-svc", "pragma", "referrer-policy", "x-content-type-options", "x-frame-options", "x-xss-protection":
 		return 0, true
 	// Request-only names (a trailer may carry anything).
 	case "accept-charset":
