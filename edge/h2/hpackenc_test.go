@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 )
 
@@ -111,5 +112,42 @@ func TestHPACKTableMirrorsDecoder(t *testing.T) {
 		if c.tbl.size > c.tbl.max || c.tbl.max > encTableMax {
 			t.Fatalf("table size %d over its max %d", c.tbl.size, c.tbl.max)
 		}
+	}
+}
+
+// TestHeaderTableSizeSettings: through the connection's own SETTINGS
+// handling, answers decode for a client whose decoder allows only the
+// table size it announced, at 0, after a raise, and after a cut below the
+// size in use; the repeated content-type is indexed once allowed.
+func TestHeaderTableSizeSettings(t *testing.T) {
+	cl := newClient(t, Config{})
+	dec := cl.fr.ReadMetaHeaders
+	dec.SetAllowedMaxDynamicTableSize(0)
+	cl.handshake(http2.Setting{ID: http2.SettingHeaderTableSize, Val: 0})
+	id := uint32(1)
+	get := func() {
+		t.Helper()
+		cl.headers(id, true, reqFields("GET", "/")...)
+		res, _ := cl.collect(id)
+		if r := res[id]; r.status != "200" || r.header["content-type"] != "text/plain" || string(r.body) != "ok" {
+			t.Fatalf("stream %d: %v", id, r)
+		}
+		id += 2
+	}
+	get()
+	get()
+	for _, size := range []uint32{4096, 40, 2000, 0, 100} {
+		dec.SetAllowedMaxDynamicTableSize(size) // the client's decoder holds it to what it announced
+		if err := cl.fr.WriteSettings(http2.Setting{ID: http2.SettingHeaderTableSize, Val: size}); err != nil {
+			t.Fatal(err)
+		}
+		get()
+		get()
+	}
+	if cl.err != nil {
+		t.Fatalf("connection error: %v", cl.err)
+	}
+	if cl.c.tbl.max != 100 || cl.c.tbl.n != 1 {
+		t.Errorf("table at max %d with %d entries, want 100 and one (content-type: text/plain takes 54)", cl.c.tbl.max, cl.c.tbl.n)
 	}
 }
