@@ -1169,10 +1169,34 @@ func (cc *clientConn) flush() {
 	cc.wbuf = cc.wbuf[:0]
 }
 
+// writeThroughMin is the body piece from which writeThrough beats a
+// copy into wbuf.
+const writeThroughMin = 4 << 10
+
+// writeThrough sends what is queued for a plain-socket client and then b
+// in one sendmsg, instead of copying b into wbuf to leave at the end of
+// the event (the copy was 4% of the CPU of a 16 KiB answer). TLS and
+// HTTP/2 clients copy when they frame anyway: for them it is writeClient.
+func (cc *clientConn) writeThrough(b []byte) {
+	if cc.closed {
+		return
+	}
+	if len(b) < writeThroughMin || !cc.plainSocket() {
+		cc.writeClient(b)
+		return
+	}
+	cc.pendingHead = 0 // the head leaves now
+	writevConn(cc.raw, cc.wbuf, b)
+	cc.wbuf = cc.wbuf[:0]
+}
+
+// plainSocket: the client is a plain HTTP/1.x connection written directly.
+func (cc *clientConn) plainSocket() bool { return cc.raw != nil && cc.gc == downstream(cc.raw) }
+
 // send writes b to the client now: the raw socket of a plain HTTP/1.x
 // connection, or the TLS session or HTTP/2 stream presented as one.
 func (cc *clientConn) send(b []byte) {
-	if cc.raw != nil && cc.gc == downstream(cc.raw) {
+	if cc.plainSocket() {
 		writeConn(cc.raw, b)
 	} else {
 		_, _ = cc.gc.Write(b)

@@ -44,3 +44,37 @@ func writeConn(c gnet.Conn, b []byte) {
 	}
 	_, _ = c.Write(b)
 }
+
+// writevConn is writeConn for two buffers in one sendmsg(2): what is
+// queued for a client (a response head) and a body piece still in the
+// upstream's read buffer, which then needs no copy into the queue first.
+// b must not be empty.
+func writevConn(c gnet.Conn, a, b []byte) {
+	if len(a) == 0 {
+		writeConn(c, b)
+		return
+	}
+	if c.OutboundBuffered() == 0 {
+		iov := [2]unix.Iovec{{Base: unsafe.SliceData(a)}, {Base: unsafe.SliceData(b)}}
+		iov[0].SetLen(len(a))
+		iov[1].SetLen(len(b))
+		msg := unix.Msghdr{Iov: &iov[0]}
+		msg.SetIovlen(len(iov))
+		n, _, errno := syscall.RawSyscall(unix.SYS_SENDMSG, uintptr(c.Fd()), uintptr(unsafe.Pointer(&msg)), unix.MSG_NOSIGNAL)
+		switch {
+		case errno == 0 && int(n) == len(a)+len(b):
+			return
+		case errno == 0 && int(n) < len(a):
+			a = a[n:]
+		case errno == 0:
+			a, b = nil, b[int(n)-len(a):]
+		case errno != unix.EAGAIN && errno != unix.EINTR:
+			_ = c.Close()
+			return
+		}
+	}
+	if len(a) > 0 {
+		_, _ = c.Write(a)
+	}
+	_, _ = c.Write(b)
+}

@@ -935,7 +935,7 @@ func (uc *upConn) frame(cc *clientConn, data []byte) {
 		cc.writeClient(data)
 		cc.writeClient(crlf)
 	} else {
-		cc.writeClient(data)
+		cc.writeThrough(data)
 	}
 	cc.bytesOut += int64(len(data))
 }
