@@ -45,36 +45,50 @@ func writeConn(c gnet.Conn, b []byte) {
 	_, _ = c.Write(b)
 }
 
-// writevConn is writeConn for two buffers in one sendmsg(2): what is
-// queued for a client (a response head) and a body piece still in the
-// upstream's read buffer, which then needs no copy into the queue first.
-// b must not be empty.
-func writevConn(c gnet.Conn, a, b []byte) {
-	if len(a) == 0 {
-		writeConn(c, b)
-		return
+// writevConn is writeConn for queued bytes (a response head) followed by
+// up to three parts (a body piece still in the upstream's read buffer,
+// with its chunk framing) in one sendmsg(2): the parts need no copy into
+// the queue first. Empty buffers are skipped.
+func writevConn(c gnet.Conn, queued []byte, parts ...[]byte) {
+	var iov [4]unix.Iovec
+	n, total := 0, 0
+	add := func(b []byte) {
+		if len(b) > 0 && n < len(iov) {
+			iov[n].Base = unsafe.SliceData(b)
+			iov[n].SetLen(len(b))
+			n++
+			total += len(b)
+		}
 	}
-	if c.OutboundBuffered() == 0 {
-		iov := [2]unix.Iovec{{Base: unsafe.SliceData(a)}, {Base: unsafe.SliceData(b)}}
-		iov[0].SetLen(len(a))
-		iov[1].SetLen(len(b))
+	add(queued)
+	for _, b := range parts {
+		add(b)
+	}
+	sent := 0
+	if n > 0 && c.OutboundBuffered() == 0 {
 		msg := unix.Msghdr{Iov: &iov[0]}
-		msg.SetIovlen(len(iov))
-		n, _, errno := syscall.RawSyscall(unix.SYS_SENDMSG, uintptr(c.Fd()), uintptr(unsafe.Pointer(&msg)), unix.MSG_NOSIGNAL)
+		msg.SetIovlen(n)
+		k, _, errno := syscall.RawSyscall(unix.SYS_SENDMSG, uintptr(c.Fd()), uintptr(unsafe.Pointer(&msg)), unix.MSG_NOSIGNAL)
 		switch {
-		case errno == 0 && int(n) == len(a)+len(b):
+		case errno == 0 && int(k) == total:
 			return
-		case errno == 0 && int(n) < len(a):
-			a = a[n:]
 		case errno == 0:
-			a, b = nil, b[int(n)-len(a):]
+			sent = int(k)
 		case errno != unix.EAGAIN && errno != unix.EINTR:
 			_ = c.Close()
 			return
 		}
 	}
-	if len(a) > 0 {
-		_, _ = c.Write(a)
+	// Queue what the socket did not take, in order (gnet copies it).
+	queue := func(b []byte) {
+		k := min(sent, len(b))
+		sent -= k
+		if k < len(b) {
+			_, _ = c.Write(b[k:])
+		}
 	}
-	_, _ = c.Write(b)
+	queue(queued)
+	for _, b := range parts {
+		queue(b)
+	}
 }

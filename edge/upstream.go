@@ -931,11 +931,9 @@ func (uc *upConn) relay(cc *clientConn, data []byte) {
 // client's framing is a length or the close.
 func (uc *upConn) frame(cc *clientConn, data []byte) {
 	if uc.chunkOut {
-		cc.writeClient(parser.AppendChunkHeader(cc.lp.scratch[:0], len(data)))
-		cc.writeClient(data)
-		cc.writeClient(crlf)
+		cc.writeThrough(len(data), parser.AppendChunkHeader(cc.lp.scratch[:0], len(data)), data, crlf)
 	} else {
-		cc.writeThrough(data)
+		cc.writeThrough(len(data), data)
 	}
 	cc.bytesOut += int64(len(data))
 }
