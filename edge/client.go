@@ -410,7 +410,7 @@ func (cc *clientConn) readHead() bool {
 		}
 	}
 	_, overTLS := cc.gc.(*tlsSession)
-	if h2OnlyTLS := cc.h1OnH2OnlyTLS(); !ls.http1 && (h2OnlyTLS || !overTLS && cc.raw != nil && !isPrefacePrefix(buf)) {
+	if h2OnlyTLS := !ls.http1 && cc.h1OnH2OnlyTLS(); !ls.http1 && (h2OnlyTLS || !overTLS && cc.raw != nil && !isPrefacePrefix(buf)) {
 		// An HTTP/2-only listener, TLS or plaintext (h2c with prior
 		// knowledge). Only an HTTP/1.x request line gets the 505, whose
 		// client can read it; anything else (a preface without ALPN,
