@@ -302,7 +302,7 @@ var metricHelp = map[string]string{
 	"portico_upstream_request_duration_seconds": "Time from sending a request upstream to its final response head (time to first byte).",
 	"portico_upstream_target_healthy":           "1 while the target is in its pool's rotation, 0 while marked down.",
 	"portico_connections_active":                "Client connections open now, by listener.",
-	"portico_connections_refused_total":         "Client connections closed at accept: the listener was at max_connections, draining, or retired by a reload.",
+	"portico_connections_refused_total":         "Client connections closed at accept: the listener was at max_connections, the process near its open-file limit, draining, or retired by a reload.",
 	"portico_auth_rejected_total":               "Requests refused by authentication or authorisation, by route, auth and reason.",
 	"portico_ratelimit_rejected_total":          "Requests refused with 429 by a rate limit, by route and limit.",
 	"portico_config_reloads_total":              "Route file reloads, by result.",

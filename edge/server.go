@@ -79,6 +79,7 @@ type Server struct {
 	draining     atomic.Bool
 	ready        atomic.Bool
 	clients      atomic.Int64 // open client connections, all listeners
+	fd           fdGuard      // keeps accept(2) from running out of descriptors
 	reloadMu     sync.Mutex
 	shutDown     bool // set by Close under reloadMu: no reload after it
 	healthCtx    context.Context
@@ -273,11 +274,41 @@ func (s *Server) Start() error {
 			return err // it names the admin address
 		}
 	}
+	s.setupFDGuard()
 	s.ready.Store(true)
 	for _, b := range s.bound {
 		s.log.Info("listening", "listener", b.name, "address", b.addr.String())
 	}
 	return nil
+}
+
+// setupFDGuard sizes the accept queues and the descriptor ceiling (see
+// fdGuard), and warns when the open-file limit leaves less room than the
+// listeners' max_connections ask for.
+func (s *Server) setupFDGuard() {
+	addrs := make([]netip.AddrPort, len(s.bound))
+	for i, b := range s.bound {
+		addrs[i] = b.addr
+	}
+	g := &s.fd
+	g.setup(addrs, len(addrs)*s.opts.Loops)
+	if g.ceiling == 0 {
+		return
+	}
+	s.log.Debug("descriptor guard", "open_file_limit", g.limit, "listening_sockets", g.sockets, "accept_queue", g.backlog,
+		"client_connections_max", g.room()/2)
+	var asked int64
+	for _, ls := range s.snap.Load().listeners {
+		if ls.maxConnections <= 0 {
+			asked = -1
+			break
+		}
+		asked += ls.maxConnections
+	}
+	if asked < 0 || asked > g.room()/2 {
+		s.log.Warn("the open-file limit allows fewer client connections than max_connections; past it connections are refused at accept",
+			"open_file_limit", g.limit, "client_connections_max", max(g.room()/2, 0), "hint", "raise ulimit -n (LimitNOFILE=)")
+	}
 }
 
 // AdminAddr is the admin listener's bound address, or "" when there is none.
@@ -662,14 +693,20 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	ls := snap.listeners[bl.name]
 	// Counted first, then checked: loops accepting at the same moment
 	// must not all see room for one more.
-	if n := bl.active.Add(1); s.draining.Load() || bl.retired.Load() || (ls != nil && ls.maxConnections > 0 && n > ls.maxConnections) {
+	clients := s.clients.Add(1)
+	if n := bl.active.Add(1); s.draining.Load() || bl.retired.Load() || (ls != nil && ls.maxConnections > 0 && n > ls.maxConnections) ||
+		!s.fd.clientRoom(clients) {
 		bl.active.Add(-1)
-		bl.refused.Inc() // over max_connections, draining or retired: otherwise invisible
+		s.clients.Add(-1)
+		bl.refused.Inc() // over max_connections or the open-file limit, draining or retired: otherwise invisible
+		if !s.fd.clientRoom(clients) && warnDue(&s.fd.warnedAt, time.Now().UnixNano()) {
+			s.log.Warn("connection refused: the open-file limit is near", "listener", bl.name, "open_file_limit", s.fd.limit,
+				"client_connections", clients-1, "upstream_connections", s.fd.upstreams.Load(), "next_warning_after", warnEvery.String())
+		}
 		// Refused before any byte is read: cheaper than a 503, and what a
 		// full accept queue would have done anyway.
 		return nil, gnet.Close
 	}
-	s.clients.Add(1)
 	lp := s.loopFor(c.EventLoop())
 	lp.enter()
 	defer lp.enter() // no flushDirty ends this callback
@@ -693,6 +730,7 @@ func (h *handler) OnClose(c gnet.Conn, err error) gnet.Action {
 		x.lp.flushDirty()
 	case *upConn:
 		x.hp.lp.enter()
+		h.s.fd.dropUpstream()
 		x.onClose(err)
 		x.hp.lp.flushDirty()
 	case *h2Conn:

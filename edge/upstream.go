@@ -250,8 +250,14 @@ func (uc *upConn) dial(lp *loop, addr string, timeout time.Duration) {
 		timeout = time.Second
 	}
 	deadline := time.Now().Add(timeout)
-	d := net.Dialer{Deadline: deadline}
-	c, err := d.Dial("tcp", addr)
+	var c net.Conn
+	err := errFDLimit
+	if lp.s.fd.takeUpstream(lp.s.clients.Load()) {
+		d := net.Dialer{Deadline: deadline}
+		if c, err = d.Dial("tcp", addr); err != nil {
+			lp.s.fd.dropUpstream()
+		}
+	}
 	inHandshake := false
 	if err == nil && tlsCfg != nil {
 		// The handshake runs here, off the loop, within what is left of
@@ -261,6 +267,7 @@ func (uc *upConn) dial(lp *loop, addr string, timeout time.Duration) {
 			inHandshake = true
 			_ = c.Close()
 			c = nil
+			lp.s.fd.dropUpstream()
 		}
 	}
 	if err == nil {
@@ -271,6 +278,9 @@ func (uc *upConn) dial(lp *loop, addr string, timeout time.Duration) {
 			err = res.Err
 		}
 		_ = c.Close() // gnet holds a dup of the socket
+		if err != nil {
+			lp.s.fd.dropUpstream() // from here gnet's OnClose uncounts it
+		}
 	}
 	if err != nil {
 		lp.s.logDialFailure(addr, inHandshake, err)

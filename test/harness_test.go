@@ -127,8 +127,16 @@ func freePort(t *testing.T) string {
 // connection before portico binds it; that start is retried on new ports.
 func startGateway(t *testing.T, routeFile string) *gateway {
 	t.Helper()
+	return startGatewayCmd(t, routeFile, nil)
+}
+
+// startGatewayCmd is startGateway with the command made by command (for
+// a wrapper such as a shell that sets a limit first; it must exec portico,
+// so the process is the gateway's).
+func startGatewayCmd(t *testing.T, routeFile string, command func(bin, file string) *exec.Cmd) *gateway {
+	t.Helper()
 	for attempt := 1; ; attempt++ {
-		g, inUse := tryStartGateway(t, routeFile)
+		g, inUse := tryStartGateway(t, routeFile, command)
 		if g != nil {
 			return g
 		}
@@ -138,7 +146,7 @@ func startGateway(t *testing.T, routeFile string) *gateway {
 	}
 }
 
-func tryStartGateway(t *testing.T, routeFile string) (*gateway, bool) {
+func tryStartGateway(t *testing.T, routeFile string, command func(bin, file string) *exec.Cmd) (*gateway, bool) {
 	t.Helper()
 	g := &gateway{t: t, addr: freePort(t), admin: freePort(t), stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan error, 1)}
 	for i := 0; g.admin == g.addr && i < 10; i++ {
@@ -146,7 +154,11 @@ func tryStartGateway(t *testing.T, routeFile string) (*gateway, bool) {
 	}
 	g.file = filepath.Join(t.TempDir(), "portico.yaml")
 	g.writeConfig(routeFile)
-	g.cmd = exec.Command(bin(t), "run", "-c", g.file)
+	if command != nil {
+		g.cmd = command(bin(t), g.file)
+	} else {
+		g.cmd = exec.Command(bin(t), "run", "-c", g.file)
+	}
 	g.cmd.Stderr = g.stderr
 	g.cmd.Stdout = g.stdout
 	if err := g.cmd.Start(); err != nil {

@@ -1,0 +1,77 @@
+//go:build integration
+
+package test
+
+import (
+	"net"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestDescriptorFloodRefusedNotFatal: with ulimit -n 256, a flood of 400
+// idle connections must not run the process out of descriptors (gnet
+// treats a failed accept as fatal and the gateway exited): the connections
+// past the guard's ceiling are refused at accept, counted and logged, the
+// gateway stays up, and serves again once the flood is gone.
+func TestDescriptorFloodRefusedNotFatal(t *testing.T) {
+	up := newUpstream(t, nil)
+	g := startGatewayCmd(t, basicConfig(up.addr()), func(bin, file string) *exec.Cmd {
+		return exec.Command("sh", "-c", `ulimit -n 256 && exec "$0" run -c "$1"`, bin, file)
+	})
+	if !g.logged(`"msg":"the open-file limit allows fewer client connections than max_connections`) {
+		t.Errorf("no warning at start that max_connections does not fit the open-file limit")
+	}
+	var flood []net.Conn
+	defer func() {
+		for _, c := range flood {
+			c.Close()
+		}
+	}()
+	for i := 0; i < 400; i++ {
+		c, err := net.DialTimeout("tcp", g.addr, time.Second)
+		if err != nil {
+			continue // the accept queue was full: the kernel refused it
+		}
+		flood = append(flood, c)
+	}
+	time.Sleep(500 * time.Millisecond)
+	select {
+	case err := <-g.done:
+		g.done <- err
+		t.Fatalf("the gateway exited under the flood: %v", err)
+	default:
+	}
+	resp, _ := adminGet(t, g, "GET", "/readyz")
+	if resp.StatusCode != 200 {
+		t.Fatalf("readyz %d under the flood", resp.StatusCode)
+	}
+	_, m := adminGet(t, g, "GET", "/metrics")
+	refused := regexp.MustCompile(`portico_connections_refused_total\{listener="public"\} (\d+)`).FindStringSubmatch(m)
+	if n := 0; refused != nil {
+		n, _ = strconv.Atoi(refused[1])
+		if n == 0 {
+			t.Errorf("no refused connection counted:\n%s", grepLines(m, "refused"))
+		}
+	}
+	if !g.logged(`"msg":"connection refused: the open-file limit is near"`) {
+		t.Errorf("no warning for the refused connections")
+	}
+	for _, c := range flood {
+		c.Close()
+	}
+	flood = nil
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, body := g.get("/api/x")
+		if resp != nil && resp.StatusCode == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no 200 after the flood: %v %q", resp, body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
