@@ -35,6 +35,7 @@ var (
 	errBadGateway      = &errorKind{502, "bad_gateway", "upstream failed to answer"}
 	errUnavailable     = &errorKind{503, "unavailable", "no healthy upstream target"}
 	errOverloaded      = &errorKind{503, "unavailable", "upstream overloaded"}
+	errDescriptorLimit = &errorKind{503, "unavailable", "gateway at its open-file limit"}
 	errGatewayTimeout  = &errorKind{504, "gateway_timeout", "upstream timed out"}
 	errShuttingDown    = &errorKind{503, "unavailable", "gateway shutting down (drain_timeout expired)"}
 	errVersion         = &errorKind{505, "http_version_not_supported", "HTTP version not supported"}

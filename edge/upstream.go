@@ -284,9 +284,10 @@ func (uc *upConn) dial(lp *loop, addr string, timeout time.Duration) {
 	}
 	if err != nil {
 		lp.s.logDialFailure(addr, inHandshake, err)
+		local := err == errFDLimit
 		_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 			lp.enter()
-			uc.onDialFailed()
+			uc.onDialFailed(local)
 			lp.flushDirty()
 			return nil
 		}))
@@ -343,13 +344,21 @@ func (uc *upConn) onOpen(c gnet.Conn) {
 	}
 }
 
-func (uc *upConn) onDialFailed() {
+// onDialFailed ends a dial that failed. One the descriptor guard refused
+// (local) says nothing about the target: 503, not counted against it, and
+// not retried on another (the next dial would meet the same limit).
+func (uc *upConn) onDialFailed(local bool) {
 	uc.dead = true
 	cc := uc.cc
 	if cc == nil || cc.uc != uc {
 		return
 	}
 	cc.uc = nil
+	if local {
+		uc.pending = nil
+		cc.failUpstream(errDescriptorLimit)
+		return
+	}
 	// Nothing left: the head and any body bytes read meanwhile are all
 	// still here, for a retry on another target to send.
 	cc.carry, uc.pending = uc.pending, nil

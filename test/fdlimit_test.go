@@ -3,10 +3,16 @@
 package test
 
 import (
+	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -74,4 +80,55 @@ func TestDescriptorFloodRefusedNotFatal(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestDescriptorLimitDialsAnswer503: under ulimit -n 256, 150 HTTP/2
+// streams on one connection to a slow upstream need more upstream
+// connections than the descriptor guard leaves: the streams past it get
+// 503 unavailable at once (not counted against the target, not retried),
+// the others their answer, and the gateway keeps running.
+func TestDescriptorLimitDialsAnswer503(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		time.Sleep(700 * time.Millisecond)
+		io.WriteString(w, "slow ok")
+	})
+	g := startGatewayCmd(t, basicConfig(up.addr()), func(bin, file string) *exec.Cmd {
+		return exec.Command("sh", "-c", `ulimit -n 256 && exec "$0" run -c "$1"`, bin, file)
+	})
+	cl := h2cClient()
+	var ok, limited, other atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < 150; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			resp, err := cl.Get(fmt.Sprintf("http://%s/hold/%d", g.addr, i))
+			if err != nil {
+				other.Add(1)
+				return
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			switch {
+			case resp.StatusCode == 200 && string(body) == "slow ok":
+				ok.Add(1)
+			case resp.StatusCode == 503 && strings.Contains(string(body), "open-file limit"):
+				limited.Add(1)
+			default:
+				other.Add(1)
+				t.Logf("stream %d: %d %q", i, resp.StatusCode, body)
+			}
+		}(i)
+	}
+	wg.Wait()
+	t.Logf("%d answered, %d refused for the open-file limit, %d other", ok.Load(), limited.Load(), other.Load())
+	if limited.Load() == 0 || ok.Load() == 0 || other.Load() != 0 {
+		t.Fatalf("%d answered, %d refused for the limit, %d other: want some of each of the first two, none other", ok.Load(), limited.Load(), other.Load())
+	}
+	// Not held against the target: a request now is answered.
+	resp, err := cl.Get("http://" + g.addr + "/hold/after")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("after the burst: %v %v", resp, err)
+	}
+	resp.Body.Close()
 }
