@@ -119,7 +119,9 @@ func (h *h2Conn) onTraffic() gnet.Action {
 			if !h.htimer.Pending() {
 				h.lp.schedule(&h.htimer, h.proto.listener().headerTimeout)
 			}
-		} else {
+		} else if h.sc.Opened() > 0 {
+			// Until the first request, the timer set at the preface runs
+			// on through SETTINGS, PINGs and WINDOW_UPDATEs.
 			h.lp.wheel.Stop(&h.htimer)
 		}
 	}
@@ -153,7 +155,10 @@ func (h *h2Conn) noteBusy() {
 }
 
 // OnTimer closes an idle connection (no open stream for idle_timeout), or
-// one whose header block did not complete within header_timeout.
+// one whose header block did not complete within header_timeout, or that
+// sent no request within header_timeout of the preface (as an HTTP/1.1
+// connection must send its first head: holding a connection open with
+// SETTINGS and PINGs alone would otherwise last idle_timeout).
 func (h *h2Conn) OnTimer(t *timewheel.Timer, now int64) {
 	if h.closed {
 		return
@@ -161,7 +166,7 @@ func (h *h2Conn) OnTimer(t *timewheel.Timer, now int64) {
 	ls := h.proto.listener()
 	if t == &h.htimer {
 		buf, _ := h.gc.Peek(-1)
-		if !h.awaitingHeaders(buf) {
+		if h.sc.Opened() > 0 && !h.awaitingHeaders(buf) {
 			return
 		}
 		h.lp.s.log.Debug("http2 header timeout", "remote", h.proto.peerStr)

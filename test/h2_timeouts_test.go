@@ -204,3 +204,43 @@ func TestH2IdleTimeoutCountsInstantRequests(t *testing.T) {
 	}
 	h.waitClosed(t, "after the last request", 2900*time.Millisecond, 5*time.Second)
 }
+
+// TestH2FirstRequestWithinHeaderTimeout: a connection that sends the
+// preface, SETTINGS and then only PINGs is closed at header_timeout (1s),
+// not kept for idle_timeout (30s): the first request must come within
+// header_timeout, as an HTTP/1.1 connection's first head must. One that
+// sent a request keeps idle_timeout.
+func TestH2FirstRequestWithinHeaderTimeout(t *testing.T) {
+	up := newUpstream(t, nil)
+	g := startGateway(t, strings.Replace(h2cConfig(up.addr()), "limits: {", "limits: {header_timeout: 1s, idle_timeout: 30s, ", 1))
+	silent := dialH2Raw(t, g.addr)
+	go func() {
+		for i := 0; i < 10; i++ { // bytes keep coming, but no request
+			time.Sleep(300 * time.Millisecond)
+			if silent.fr.WritePing(false, [8]byte{byte(i)}) != nil {
+				return
+			}
+		}
+	}()
+	asked := dialH2Raw(t, g.addr)
+	if err := asked.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: requestBlock("/"), EndHeaders: true, EndStream: true}); err != nil {
+		t.Fatal(err)
+	}
+	silent.waitClosed(t, "no request after the preface", 900*time.Millisecond, 2500*time.Millisecond)
+	select {
+	case id := <-asked.headers:
+		if id != 1 {
+			t.Fatalf("answer on stream %d", id)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("no answer to the request")
+	}
+	time.Sleep(time.Since(asked.start) + time.Second) // well past header_timeout
+	select {
+	case d := <-asked.closed:
+		t.Fatalf("a connection that sent a request closed after %v (idle_timeout is 30s)", d)
+	case <-asked.goaway:
+		t.Fatalf("a connection that sent a request got GOAWAY before idle_timeout")
+	default:
+	}
+}
