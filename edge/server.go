@@ -62,11 +62,12 @@ type Server struct {
 	// connection right after its answer (*atomic.Int64, unix ns), shared
 	// by the loops' pools (see hostPool.quickCloseAt).
 	quickClosers sync.Map
-	// dialWarnedAt: per target address, when a failed dial was last
-	// logged at warning level (unix ns, *atomic.Int64): the cause (a
-	// refused connect, an untrusted certificate) is worth seeing without
-	// debug logging, but not once per request.
-	dialWarnedAt sync.Map
+	// targetWarnedAt: per target address, when a failed dial and an
+	// invalid answer were last logged at warning level (*targetWarnings):
+	// the cause (a refused connect, an untrusted certificate, a head over
+	// the limits) is worth seeing without debug logging, but not once per
+	// request.
+	targetWarnedAt sync.Map
 	h2WarnedAt   atomic.Int64 // when an HTTP/2 connection error was last logged as a warning
 
 	loopsMu sync.Mutex
@@ -209,9 +210,9 @@ func (s *Server) publish(snap, prev *snapshot) {
 	}
 	s.metrics.setTargetHealth(health)
 	// Warning pacing is kept only for targets still configured.
-	s.dialWarnedAt.Range(func(k, _ any) bool {
+	s.targetWarnedAt.Range(func(k, _ any) bool {
 		if !slices.ContainsFunc(health, func(h healthTarget) bool { return h.target == k }) {
-			s.dialWarnedAt.Delete(k)
+			s.targetWarnedAt.Delete(k)
 		}
 		return true
 	})

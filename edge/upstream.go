@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -313,9 +314,22 @@ func (s *Server) logDialFailure(addr string, inHandshake bool, err error) {
 	if inHandshake {
 		msg = "upstream TLS handshake failed"
 	}
-	now := time.Now().UnixNano()
-	v, _ := s.dialWarnedAt.LoadOrStore(addr, new(atomic.Int64))
-	if warnDue(v.(*atomic.Int64), now) {
+	s.warnTarget(addr, false, msg, err)
+}
+
+// targetWarnings paces the warnings about one target.
+type targetWarnings struct{ dial, answer atomic.Int64 }
+
+// warnTarget logs msg about a target at warning level at most once every
+// warnEvery per kind (a failed dial, an invalid answer), at debug level
+// otherwise.
+func (s *Server) warnTarget(addr string, answer bool, msg string, err error) {
+	v, _ := s.targetWarnedAt.LoadOrStore(addr, new(targetWarnings))
+	at := &v.(*targetWarnings).dial
+	if answer {
+		at = &v.(*targetWarnings).answer
+	}
+	if warnDue(at, time.Now().UnixNano()) {
 		s.log.Warn(msg, "target", addr, "error", err.Error(), "next_warning_after", warnEvery.String())
 		return
 	}
@@ -614,6 +628,10 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 		}
 	}
 	if err != nil {
+		if err == parser.ErrNeedMore {
+			err = errAnswerHeadTooLarge
+		}
+		uc.hp.lp.s.warnTarget(uc.hp.addr, true, "upstream answer invalid", err)
 		uc.badResponse(cc)
 		return 0, false
 	}
@@ -627,6 +645,7 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 		if uc.interim++; uc.interim > maxInterim {
 			// An endless stream of 1xx would keep the exchange (and the
 			// client) busy until the route timeout: answer 502 instead.
+			uc.hp.lp.s.warnTarget(uc.hp.addr, true, "upstream answer invalid", errTooManyInterim)
 			uc.badResponse(cc)
 			return 0, false
 		}
@@ -761,6 +780,11 @@ func (uc *upConn) cutResponse(cc *clientConn) {
 	cc.errCode = errBadGateway.code
 	cc.finishRequest()
 }
+
+var (
+	errAnswerHeadTooLarge = fmt.Errorf("response head over %d KiB", maxResponseHead>>10)
+	errTooManyInterim     = fmt.Errorf("more than %d interim (1xx) responses", maxInterim)
+)
 
 // maxInterim bounds the informational responses forwarded for one
 // exchange (Go's HTTP client stops after 5; 103 Early Hints come once or
