@@ -68,7 +68,7 @@ type Server struct {
 	// the limits) is worth seeing without debug logging, but not once per
 	// request.
 	targetWarnedAt sync.Map
-	h2WarnedAt   atomic.Int64 // when an HTTP/2 connection error was last logged as a warning
+	h2WarnedAt     atomic.Int64 // when an HTTP/2 connection error was last logged as a warning
 
 	loopsMu sync.Mutex
 	loops   map[gnet.EventLoop]*loop
