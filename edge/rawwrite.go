@@ -51,9 +51,16 @@ func writeConn(c gnet.Conn, b []byte) {
 // the queue first. Empty buffers are skipped.
 func writevConn(c gnet.Conn, queued []byte, parts ...[]byte) {
 	var iov [4]unix.Iovec
+	if len(parts) >= len(iov) { // not a caller's case; stay correct anyway
+		writeConn(c, queued)
+		for _, b := range parts {
+			writeConn(c, b)
+		}
+		return
+	}
 	n, total := 0, 0
 	add := func(b []byte) {
-		if len(b) > 0 && n < len(iov) {
+		if len(b) > 0 {
 			iov[n].Base = unsafe.SliceData(b)
 			iov[n].SetLen(len(b))
 			n++
