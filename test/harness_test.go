@@ -96,6 +96,13 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 
+// lines returns the complete lines written so far: a line still being
+// written (a log batch split across pipe reads) is left for later.
+func (s *syncBuffer) lines() []string {
+	l := strings.Split(s.String(), "\n")
+	return l[:len(l)-1]
+}
+
 func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -620,7 +620,7 @@ func TestAccessLogLine(t *testing.T) {
 	deadline := time.Now().Add(3 * time.Second)
 	var line map[string]any
 	for time.Now().Before(deadline) && line == nil {
-		for _, l := range strings.Split(g.stdout.String(), "\n") {
+		for _, l := range g.stdout.lines() {
 			if strings.Contains(l, "/api/log-me") {
 				if err := json.Unmarshal([]byte(l), &line); err != nil {
 					t.Fatalf("access log line is not JSON: %q", l)

@@ -113,7 +113,7 @@ func accessLogLine(t *testing.T, g *gateway, reqID string) map[string]any {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
-		for _, l := range strings.Split(g.stdout.String(), "\n") {
+		for _, l := range g.stdout.lines() {
 			if !strings.Contains(l, reqID) {
 				continue
 			}

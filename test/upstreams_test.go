@@ -197,6 +197,7 @@ func TestKillOneOfThreeNoClientErrors(t *testing.T) {
 		t.Fatalf("%d ok, %d failed: want zero failures", ok.Load(), failed.Load())
 	}
 	// The health checks' verdict is in the log, naming the target.
+	g.logged(`"msg":"upstream target unhealthy","upstream":"pool","target":"` + b.addr() + `"`)
 	if log := g.stderr.String(); !regexp.MustCompile(`"msg":"upstream target unhealthy","upstream":"pool","target":"` + regexp.QuoteMeta(b.addr()) + `"`).MatchString(log) {
 		t.Errorf("no log line for the dead target going unhealthy:\n%s", log)
 	}
