@@ -297,7 +297,7 @@ type HeaderEncoder struct {
 // the response malformed (RFC 9113 §8.2.2).
 func (e *HeaderEncoder) Add(name, value []byte) {
 	c := e.c
-	if len(name) == 0 || name[0] == ':' || !validFieldValue(value) {
+	if len(name) == 0 || name[0] == ':' {
 		return
 	}
 	lname := name
@@ -319,8 +319,11 @@ func (e *HeaderEncoder) Add(name, value []byte) {
 	static, indexable := nameInfo(lname)
 	if t := &c.tbl; indexable && len(lname)+len(value)+32 <= t.max {
 		full, nameOnly := t.find(lname, value)
-		if full > 0 {
+		if full > 0 { // the entry's value was checked when it joined
 			c.hbuf = appendHpackInt(c.hbuf, 7, 0x80, uint64(full))
+			return
+		}
+		if !validFieldValue(value) {
 			return
 		}
 		// Literal with incremental indexing; the name index refers to the
@@ -336,6 +339,9 @@ func (e *HeaderEncoder) Add(name, value []byte) {
 		}
 		c.hbuf = appendHpackString(c.hbuf, value)
 		t.add(lname, value)
+		return
+	}
+	if !validFieldValue(value) {
 		return
 	}
 	// Not indexed: sent anew on every answer, so not Huffman-coded either

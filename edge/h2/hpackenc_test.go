@@ -151,3 +151,38 @@ func TestHeaderTableSizeSettings(t *testing.T) {
 		t.Errorf("table at max %d with %d entries, want 100 and one (content-type: text/plain takes 54)", cl.c.tbl.max, cl.c.tbl.n)
 	}
 }
+
+// TestValidFieldValue checks the word-at-a-time scan against a bytewise
+// one, with each forbidden byte at every position of values up to 40
+// bytes, and on random values.
+func TestValidFieldValue(t *testing.T) {
+	simple := func(v []byte) bool { return bytes.IndexAny(v, "\x00\r\n") < 0 }
+	for n := 0; n <= 40; n++ {
+		v := bytes.Repeat([]byte{'a'}, n)
+		if !validFieldValue(v) {
+			t.Fatalf("%q refused", v)
+		}
+		for i := 0; i < n; i++ {
+			for _, bad := range []byte{0, '\r', '\n'} {
+				w := bytes.Clone(v)
+				w[i] = bad
+				if validFieldValue(w) {
+					t.Fatalf("%q accepted", w)
+				}
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		v := make([]byte, rng.IntN(64))
+		for i := range v {
+			v[i] = byte(rng.IntN(256))
+			if rng.IntN(4) > 0 {
+				v[i] = byte(0x20 + rng.IntN(0x5f)) // mostly printable, so some pass
+			}
+		}
+		if validFieldValue(v) != simple(v) {
+			t.Fatalf("%q: %v, want %v", v, validFieldValue(v), simple(v))
+		}
+	}
+}
