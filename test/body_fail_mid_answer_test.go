@@ -45,7 +45,7 @@ func logLine(t *testing.T, g *gateway, path string) (int, string) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
 	for {
-		for _, l := range strings.Split(g.stdout.String(), "\n") {
+		for _, l := range g.stdout.lines() {
 			var m struct {
 				Path      string `json:"path"`
 				Status    int    `json:"status"`

@@ -16,6 +16,14 @@ import (
 	"time"
 )
 
+// ulimitNoFile starts portico under a shell that sets its open-file limit
+// first (exec keeps the process the gateway's).
+func ulimitNoFile(n int) func(bin, file string) *exec.Cmd {
+	return func(bin, file string) *exec.Cmd {
+		return exec.Command("sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" run -c "$1"`, n), bin, file)
+	}
+}
+
 // TestDescriptorFloodRefusedNotFatal: with ulimit -n 256, a flood of 400
 // idle connections must not run the process out of descriptors (gnet
 // treats a failed accept as fatal and the gateway exited): the connections
@@ -23,9 +31,7 @@ import (
 // gateway stays up, and serves again once the flood is gone.
 func TestDescriptorFloodRefusedNotFatal(t *testing.T) {
 	up := newUpstream(t, nil)
-	g := startGatewayCmd(t, basicConfig(up.addr()), func(bin, file string) *exec.Cmd {
-		return exec.Command("sh", "-c", `ulimit -n 256 && exec "$0" run -c "$1"`, bin, file)
-	})
+	g := startGatewayCmd(t, basicConfig(up.addr()), ulimitNoFile(256))
 	if !g.logged(`"msg":"the open-file limit allows fewer client connections than max_connections`) {
 		t.Errorf("no warning at start that max_connections does not fit the open-file limit")
 	}
@@ -93,9 +99,7 @@ func TestDescriptorLimitDialsAnswer503(t *testing.T) {
 		time.Sleep(700 * time.Millisecond)
 		io.WriteString(w, "slow ok")
 	})
-	g := startGatewayCmd(t, basicConfig(up.addr()), func(bin, file string) *exec.Cmd {
-		return exec.Command("sh", "-c", `ulimit -n 256 && exec "$0" run -c "$1"`, bin, file)
-	})
+	g := startGatewayCmd(t, basicConfig(up.addr()), ulimitNoFile(256))
 	cl := h2cClient()
 	var ok, limited, other atomic.Int32
 	var wg sync.WaitGroup

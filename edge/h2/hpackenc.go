@@ -11,7 +11,7 @@ import (
 // and indexes every field, x-request-id and set-cookie included. Here a
 // field enters the dynamic table only when its name is one whose values
 // repeat from answer to answer (server, content-type, date, cache-control,
-// ...; indexableName): after the first answer on a connection those cost
+// ...; nameInfo): after the first answer on a connection those cost
 // one byte each instead of a Huffman-coded literal. Every other field is a
 // static-table hit or a literal "without indexing", so a per-request value
 // never churns the table and a secret never enters it. The table lives in
