@@ -33,11 +33,15 @@ import (
 // nginx answers an EMFILE by pausing accept for 500 ms; gnet gives no such
 // hook, hence refusing at OnOpen instead.
 type fdGuard struct {
-	limit     int64 // RLIMIT_NOFILE
-	ceiling   int64 // descriptors the gateway's sockets may bring the process to; 0 until set up
-	base      int64 // descriptors open once the listeners were set up
-	backlog   int   // accept queue per listening socket
-	sockets   int   // listening sockets found (listeners x loops)
+	// Set once by setup, before armed; the loops read them only after
+	// seeing armed (they already run while the gateway starts).
+	limit   int64 // RLIMIT_NOFILE
+	ceiling int64 // descriptors the gateway's sockets may bring the process to
+	base    int64 // descriptors open once the listeners were set up
+	backlog int   // accept queue per listening socket
+	sockets int   // listening sockets found (listeners x loops)
+	armed   atomic.Bool
+
 	upstreams atomic.Int64
 	warnedAt  atomic.Int64
 }
@@ -53,8 +57,8 @@ const maxBacklog = 511
 var errFDLimit = errors.New("open-file limit reached (ulimit -n): no descriptor left for an upstream connection")
 
 // setup finds the listening sockets bound to addrs, sizes their accept
-// queues and sets the ceiling. Without /proc (or a limit it cannot read)
-// the guard stays off.
+// queues, sets the ceiling and arms the guard. Without /proc (or a limit
+// it cannot read) the guard stays off.
 // gnet binds the loops' sockets after OnBoot: setup waits (up to a
 // second) until there are want of them.
 func (g *fdGuard) setup(addrs []netip.AddrPort, want int) {
@@ -91,6 +95,7 @@ func (g *fdGuard) setup(addrs []netip.AddrPort, want int) {
 	}
 	g.base = int64(len(entries))
 	g.ceiling = g.limit - int64(g.sockets*(g.backlog+1)) - fdReserve
+	g.armed.Store(true)
 }
 
 // listeningSockets returns the descriptors among entries (of
@@ -122,7 +127,7 @@ func (g *fdGuard) room() int64 { return g.ceiling - g.base }
 // clientRoom reports whether a client connection, already counted in
 // clients, may stay open.
 func (g *fdGuard) clientRoom(clients int64) bool {
-	if g.ceiling == 0 {
+	if !g.armed.Load() {
 		return true
 	}
 	return clients <= g.room()/2 && g.base+clients+g.upstreams.Load() <= g.ceiling
@@ -131,7 +136,7 @@ func (g *fdGuard) clientRoom(clients int64) bool {
 // takeUpstream counts a dial about to start, or reports that none may.
 func (g *fdGuard) takeUpstream(clients int64) bool {
 	n := g.upstreams.Add(1)
-	if g.ceiling == 0 || g.base+clients+n <= g.ceiling {
+	if !g.armed.Load() || g.base+clients+n <= g.ceiling {
 		return true
 	}
 	g.upstreams.Add(-1)

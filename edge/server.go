@@ -293,7 +293,7 @@ func (s *Server) setupFDGuard() {
 	}
 	g := &s.fd
 	g.setup(addrs, len(addrs)*s.opts.Loops)
-	if g.ceiling == 0 {
+	if !g.armed.Load() {
 		return
 	}
 	s.log.Debug("descriptor guard", "open_file_limit", g.limit, "listening_sockets", g.sockets, "accept_queue", g.backlog,
