@@ -17,11 +17,11 @@ import (
 // connections past what the open-file limit (ulimit -n) allows must never
 // reach accept. Two measures keep it from there:
 //
-//   - each listening socket's accept queue is sized so that all of them
-//     full still fit in the descriptor table: gnet accepts a whole queue
-//     in one go before any of it reaches OnOpen, so the queues are the
-//     burst the guard must leave room for (listen(2) on a socket already
-//     listening only changes its backlog);
+//   - the listening sockets' accept queues are left room for: gnet
+//     accepts a whole queue in one go before any of it reaches OnOpen, so
+//     the queues are the burst the guard must allow for. Where they would
+//     take more than a quarter of the table, they are shortened (listen(2)
+//     on a socket already listening only changes its backlog);
 //   - OnOpen refuses a client connection, and a dial fails, once the
 //     gateway's sockets reach the ceiling: the limit less the queues and a
 //     reserve for the admin listener, health checks, JWKS fetches and the
@@ -51,8 +51,9 @@ type fdGuard struct {
 // dials being taken over by gnet.
 const fdReserve = 64
 
-// maxBacklog is nginx's default accept queue on Linux.
-const maxBacklog = 511
+// defaultSomaxconn is Linux's accept-queue cap since 5.4, for when
+// /proc/sys/net/core/somaxconn cannot be read.
+const defaultSomaxconn = 4096
 
 var errFDLimit = errors.New("open-file limit reached (ulimit -n): no descriptor left for an upstream connection")
 
@@ -80,15 +81,18 @@ func (g *fdGuard) setup(addrs []netip.AddrPort, want int) {
 	}
 	g.limit = int64(min(rl.Cur, 1<<40))
 	g.sockets = len(listening)
-	g.backlog = maxBacklog
-	if n := len(listening); n > 0 {
-		// All queues together take at most a quarter of the table.
-		g.backlog = int(min(max(g.limit/4/int64(n), 8), maxBacklog))
-		if b, err := os.ReadFile("/proc/sys/net/core/somaxconn"); err == nil {
-			if somax, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && somax > 0 {
-				g.backlog = min(g.backlog, somax)
-			}
+	// gnet listens with the kernel's maximum queue (somaxconn); it is
+	// lowered only where the queues together would take more than a
+	// quarter of the table.
+	somaxconn := defaultSomaxconn
+	if b, err := os.ReadFile("/proc/sys/net/core/somaxconn"); err == nil {
+		if v, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && v > 0 {
+			somaxconn = v
 		}
+	}
+	g.backlog = somaxconn
+	if n := len(listening); n > 0 && g.limit/4/int64(n) < int64(somaxconn) {
+		g.backlog = int(max(g.limit/4/int64(n), 8))
 		for _, fd := range listening {
 			_ = unix.Listen(fd, g.backlog)
 		}
