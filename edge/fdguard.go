@@ -48,8 +48,11 @@ type fdGuard struct {
 
 // fdReserve is kept free for what the guard does not count: admin
 // connections, health checks, JWKS fetches, log files reopened on reload,
-// dials being taken over by gnet.
+// dials being taken over by gnet. Under a small limit it shrinks to an
+// eighth of it, so a gateway started with ulimit -n 100 still serves.
 const fdReserve = 64
+
+func reserveFor(limit int64) int64 { return min(fdReserve, max(limit/8, 4)) }
 
 // defaultSomaxconn is Linux's accept-queue cap since 5.4, for when
 // /proc/sys/net/core/somaxconn cannot be read.
@@ -92,13 +95,13 @@ func (g *fdGuard) setup(addrs []netip.AddrPort, want int) {
 	}
 	g.backlog = somaxconn
 	if n := len(listening); n > 0 && g.limit/4/int64(n) < int64(somaxconn) {
-		g.backlog = int(max(g.limit/4/int64(n), 8))
+		g.backlog = int(max(g.limit/4/int64(n), 1))
 		for _, fd := range listening {
 			_ = unix.Listen(fd, g.backlog)
 		}
 	}
 	g.base = int64(len(entries))
-	g.ceiling = g.limit - int64(g.sockets*(g.backlog+1)) - fdReserve
+	g.ceiling = g.limit - int64(g.sockets*(g.backlog+1)) - reserveFor(g.limit)
 	g.armed.Store(true)
 }
 

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -284,8 +285,18 @@ func (uc *upConn) dial(lp *loop, addr string, timeout time.Duration) {
 		}
 	}
 	if err != nil {
-		lp.s.logDialFailure(addr, inHandshake, err)
-		local := err == errFDLimit
+		// Out of descriptors (the guard's refusal, or the kernel's when
+		// something uncounted took the reserve) says nothing about the
+		// target: logged for the gateway, not against the target.
+		local := err == errFDLimit || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+		if local {
+			if warnDue(&lp.s.fd.warnedAt, time.Now().UnixNano()) {
+				lp.s.log.Warn("upstream dial refused: the open-file limit is near", "target", addr, "error", err.Error(),
+					"upstream_connections", lp.s.fd.upstreams.Load(), "next_warning_after", warnEvery.String())
+			}
+		} else {
+			lp.s.logDialFailure(addr, inHandshake, err)
+		}
 		_ = lp.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 			lp.enter()
 			uc.onDialFailed(local)

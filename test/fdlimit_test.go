@@ -137,3 +137,21 @@ func TestDescriptorLimitDialsAnswer503(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// TestLowDescriptorLimitStillServes: under ulimit -n 100 the guard's
+// reserve and accept queues shrink with the limit, so the gateway serves
+// (it refused every connection when they took the whole table).
+func TestLowDescriptorLimitStillServes(t *testing.T) {
+	up := newUpstream(t, nil)
+	g := startGatewayCmd(t, basicConfig(up.addr()), ulimitNoFile(100))
+	for i := 0; i < 5; i++ {
+		resp, body := g.get("/api/x")
+		if resp.StatusCode != 200 {
+			t.Fatalf("request %d under ulimit -n 100: %d %q", i, resp.StatusCode, body)
+		}
+	}
+	g.logged(`"msg":"listening"`) // logged after the guard's warning
+	if strings.Contains(g.stderr.String(), `"client_connections_max":0`) {
+		t.Errorf("the guard left no room for clients:\n%s", grepLines(g.stderr.String(), "open-file"))
+	}
+}
