@@ -76,10 +76,11 @@ func ConnectionLists(fields []Field, name []byte) bool {
 }
 
 // ConnectionNamesOthers reports whether a Connection field among fields
-// lists a token that is neither "close" nor a hop-by-hop field name: only
-// then can ConnectionLists be true for a field IsHopByHop lets through.
-// The usual "Connection: keep-alive" (or close) answers false, so a caller
-// can skip the per-field ConnectionLists scan for the whole message.
+// lists a token that is not a hop-by-hop field name: only then can
+// ConnectionLists be true for a field IsHopByHop lets through. The usual
+// "Connection: keep-alive" answers false, so a caller can skip the
+// per-field ConnectionLists scan for the whole message. ("close" counts:
+// it names a field "Close" too, reserved but not hop-by-hop.)
 func ConnectionNamesOthers(fields []Field) bool {
 	for i := range fields {
 		f := &fields[i]
@@ -89,7 +90,7 @@ func ConnectionNamesOthers(fields []Field) bool {
 		for v := f.Value; len(v) > 0; {
 			var e []byte
 			e, v = nextElem(v)
-			if len(e) > 0 && !IsHopByHop(e) && !EqualFoldString(e, "close") {
+			if len(e) > 0 && !IsHopByHop(e) {
 				return true
 			}
 		}
