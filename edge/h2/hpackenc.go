@@ -326,34 +326,43 @@ func (e *HeaderEncoder) Add(name, value []byte) {
 		if !validFieldValue(value) {
 			return
 		}
-		// Literal with incremental indexing; the name index refers to the
-		// table before this entry joins it.
+		// The name index refers to the table before this entry joins it.
 		if static > 0 {
 			nameOnly = int(static)
 		}
-		if nameOnly > 0 {
-			c.hbuf = appendHpackInt(c.hbuf, 6, 0x40, uint64(nameOnly))
-		} else {
-			c.hbuf = append(c.hbuf, 0x40)
-			c.hbuf = appendHpackString(c.hbuf, lname)
-		}
-		c.hbuf = appendHpackString(c.hbuf, value)
+		c.hbuf = appendLiteral(c.hbuf, true, nameOnly, lname, value)
 		t.add(lname, value)
 		return
 	}
 	if !validFieldValue(value) {
 		return
 	}
-	// Not indexed: sent anew on every answer, so not Huffman-coded either
-	// (a request id would cost about 100 ns to save 10 bytes), as HAProxy
-	// does for all fields.
-	if static > 0 {
-		c.hbuf = appendHpackInt(c.hbuf, 4, 0, uint64(static))
-	} else {
-		c.hbuf = append(c.hbuf, 0)
-		c.hbuf = appendHpackRaw(c.hbuf, lname)
+	c.hbuf = appendLiteral(c.hbuf, false, int(static), lname, value)
+}
+
+// appendLiteral appends a literal field (RFC 7541 §6.2), its name by index
+// when nameIdx is not 0. With incremental indexing it is sent once per
+// connection, so Huffman-coded when shorter; without, it is sent anew on
+// every answer, so not Huffman-coded (a request id would cost about 100 ns
+// to save 10 bytes), as HAProxy does for all fields.
+func appendLiteral(dst []byte, indexing bool, nameIdx int, name, value []byte) []byte {
+	prefix, first := uint8(4), byte(0)
+	if indexing {
+		prefix, first = 6, 0x40
 	}
-	c.hbuf = appendHpackRaw(c.hbuf, value)
+	if nameIdx > 0 {
+		dst = appendHpackInt(dst, prefix, first, uint64(nameIdx))
+	} else {
+		dst = appendLiteralString(append(dst, first), name, indexing)
+	}
+	return appendLiteralString(dst, value, indexing)
+}
+
+func appendLiteralString(dst, s []byte, huffman bool) []byte {
+	if huffman {
+		return appendHpackString(dst, s)
+	}
+	return appendHpackRaw(dst, s)
 }
 
 // AddString is Add for string arguments (no copy is made).
