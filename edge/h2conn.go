@@ -647,7 +647,7 @@ func (sio *streamIO) Write(b []byte) (int, error) {
 			sio.head = append(sio.head, b...)
 			b = nil
 			for !sio.headDone && len(sio.head) > 0 {
-				hn, err := parser.ParseResponse(sio.head, &sio.resp, 1<<20)
+				hn, err := parseOwnHead(sio.head, &sio.resp)
 				if err == parser.ErrNeedMore {
 					return n, nil
 				}
