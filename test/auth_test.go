@@ -301,9 +301,11 @@ func TestAuthAtTheEdge(t *testing.T) {
 // route answers 503, never 200.
 func TestAuthFailsClosed(t *testing.T) {
 	up := newUpstream(t, nil)
+	// The issuer listens before a dead port is picked, so it cannot be
+	// given that port after the gateway was told nothing listens there.
+	is := newIssuer(t)  // a key the gateway never saw
 	dead := freePort(t) // nothing listens here
 	g := startGateway(t, authConfig(up.addr(), "http://"+dead+"/jwks", "http://"+dead+"/", strings.Repeat("0", 64)))
-	is := newIssuer(t) // a key the gateway never saw
 	tok := is.token(t, nil)
 	for i := 0; i < 5; i++ {
 		resp, body := doReq(t, "GET", "http://"+g.addr+"/private/x", map[string]string{"Authorization": "Bearer " + tok})

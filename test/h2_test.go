@@ -181,7 +181,7 @@ func TestH2StreamResetAndDrain(t *testing.T) {
 		resp.Body.Close()
 		done <- string(b)
 	}()
-	time.Sleep(200 * time.Millisecond)
+	up.waitPath("/slow", 1) // in flight
 	g.signal(syscall.SIGTERM)
 	if got := <-done; got != "slow done" {
 		t.Fatalf("in-flight stream during drain: %q", got)

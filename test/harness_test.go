@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -73,6 +74,48 @@ func (u *upstream) requests() []seen {
 	return append([]seen(nil), u.reqs...)
 }
 
+// waitActive waits (at most 5 s) until the gateway has accepted n client
+// connections on listener "public": one a test dialled is not in flight
+// until then (a drain or a retiring reload resets it in the accept queue).
+func (g *gateway) waitActive(n int) {
+	g.t.Helper()
+	want := fmt.Sprintf("portico_connections_active{listener=\"public\"} %d\n", n)
+	var body []byte
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		resp, err := http.Get("http://" + g.admin + "/metrics")
+		if err != nil {
+			continue
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if bytes.Contains(body, []byte(want)) {
+			return
+		}
+	}
+	g.t.Fatalf("%d connections not accepted within 5 s:\n%s", n, grepLines(string(body), "portico_connections_active"))
+}
+
+// waitPath waits (at most 5 s) until the upstream has received n requests
+// for path: a request a test means to have in flight when it signals the
+// gateway is there, however slowly the machine got it through.
+func (u *upstream) waitPath(path string, n int) {
+	u.t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		got := 0
+		for _, r := range u.requests() {
+			if r.Path == path {
+				got++
+			}
+		}
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			u.t.Fatalf("the upstream got %d requests for %s, want %d", got, path, n)
+		}
+	}
+}
+
 // gateway is a running portico process.
 type gateway struct {
 	t      *testing.T
@@ -128,6 +171,18 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// freePortNotIn is freePort, drawn again (a few times at most) while the
+// port is one of taken or named in text.
+func freePortNotIn(t *testing.T, text string, taken ...string) string {
+	t.Helper()
+	for i := 0; ; i++ {
+		p := freePort(t)
+		if i == 10 || (!strings.Contains(text, p) && !slices.Contains(taken, p)) {
+			return p
+		}
+	}
+}
+
 // startGateway writes the route file (with {{LISTEN}} and {{ADMIN}} filled
 // in) and starts portico run on it, waiting until it answers. A port picked
 // free can be taken as the ephemeral source port of some other test's
@@ -155,10 +210,14 @@ func startGatewayCmd(t *testing.T, routeFile string, command func(bin, file stri
 
 func tryStartGateway(t *testing.T, routeFile string, command func(bin, file string) *exec.Cmd) (*gateway, bool) {
 	t.Helper()
-	g := &gateway{t: t, addr: freePort(t), admin: freePort(t), stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan error, 1)}
-	for i := 0; g.admin == g.addr && i < 10; i++ {
-		g.admin = freePort(t) // the kernel may hand out a port just closed again
-	}
+	// The kernel may hand out a port just closed again: the listener and
+	// admin ports must differ from each other and from every address the
+	// route file names already (a second listener, a target picked free
+	// to be refused), or the file is refused as overlapping, or the
+	// "dead" target is the gateway itself.
+	g := &gateway{t: t, stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan error, 1)}
+	g.addr = freePortNotIn(t, routeFile)
+	g.admin = freePortNotIn(t, routeFile, g.addr)
 	g.file = filepath.Join(t.TempDir(), "portico.yaml")
 	g.writeConfig(routeFile)
 	if command != nil {

@@ -21,55 +21,24 @@ import (
 // must not stop the gateway. Before, once the pipe was full, POST /reload
 // never answered and SIGTERM never drained: the logging call blocked.
 func TestUnreadStderrDoesNotBlock(t *testing.T) {
-	addr, admin := freePort(t), freePort(t)
-	dir := t.TempDir()
-	file := filepath.Join(dir, "portico.yaml")
-	good := `version: 1
-listeners: [{name: web, address: "` + addr + `"}]
-admin: {address: "` + admin + `"}
-access_log: {path: "off"}
-routes:
-  - {name: ok, direct_response: {status: 200, body: "ok"}}
-`
-	if err := os.WriteFile(file, []byte(good), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	// The smallest pipe (one page) fills after a few dozen lines.
-	if _, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
-		t.Fatalf("F_SETPIPE_SZ: %v", err)
-	}
-	cmd := exec.Command(bin(t), "run", "-c", file)
-	cmd.Stderr = w
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	w.Close()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		go io.Copy(io.Discard, r) // unblock it, whatever state it is in
-		<-done
-	})
 	client := &http.Client{Timeout: 3 * time.Second}
-	ready := false
-	for deadline := time.Now().Add(10 * time.Second); !ready && time.Now().Before(deadline); {
-		if resp, err := client.Get("http://" + admin + "/readyz"); err == nil {
-			resp.Body.Close()
-			ready = resp.StatusCode == 200
+	// A port picked free can be taken before portico binds it (as
+	// startGateway knows): a start that exits is retried on new ports.
+	var p *unreadStderrProcess
+	for attempt := 1; ; attempt++ {
+		var started bool
+		if p, started = startUnreadStderr(t, client); started {
+			break
 		}
-		if !ready {
-			time.Sleep(50 * time.Millisecond)
+		// It exited at start: its stderr (unread so far) says why.
+		_ = p.r.SetReadDeadline(time.Now().Add(time.Second))
+		why, _ := io.ReadAll(p.r)
+		if !strings.Contains(string(why), "address already in use") || attempt == 3 {
+			t.Fatalf("portico did not become ready:\n%s", why)
 		}
+		t.Logf("portico exited at start, retrying on new ports:\n%s", why)
 	}
-	if !ready {
-		t.Fatal("portico did not become ready")
-	}
+	addr, admin, file, good, cmd, r, done := p.addr, p.admin, p.file, p.good, p.cmd, p.r, p.done
 	// Each failed reload logs its problems: 60 of them are several times
 	// what the pipe holds.
 	bad := good + "bogus: 1\nmore_bogus: [1, 2]\n"
@@ -146,4 +115,73 @@ routes:
 		}
 	}
 	t.Fatalf("no log line about the failing access log:\n%s", g.stderr.String())
+}
+
+// startUnreadStderr starts portico on new ports with its stderr a one-page
+// pipe nobody reads, and waits until it is ready; started is false when
+// it exited first.
+func startUnreadStderr(t *testing.T, client *http.Client) (*unreadStderrProcess, bool) {
+	t.Helper()
+	addr := freePort(t)
+	admin := freePortNotIn(t, "", addr)
+	file := filepath.Join(t.TempDir(), "portico.yaml")
+	good := `version: 1
+listeners: [{name: web, address: "` + addr + `"}]
+admin: {address: "` + admin + `"}
+access_log: {path: "off"}
+routes:
+  - {name: ok, direct_response: {status: 200, body: "ok"}}
+`
+	if err := os.WriteFile(file, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	// The smallest pipe (one page) fills after a few dozen lines.
+	if _, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, 4096); err != nil {
+		t.Fatalf("F_SETPIPE_SZ: %v", err)
+	}
+	cmd := exec.Command(bin(t), "run", "-c", file)
+	cmd.Stderr = w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		go io.Copy(io.Discard, r) // unblock it, whatever state it is in
+		err := <-done
+		done <- err
+	})
+	p := &unreadStderrProcess{addr: addr, admin: admin, file: file, good: good, cmd: cmd, r: r, done: done}
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		if resp, err := client.Get("http://" + admin + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return p, true
+			}
+		}
+		select {
+		case err := <-done:
+			done <- err // for the cleanup
+			return p, false
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	t.Fatal("portico did not become ready within 10 s (it is still running)")
+	return nil, false
+}
+
+// unreadStderrProcess is a portico whose stderr is a pipe the test does
+// not read (r is its read end).
+type unreadStderrProcess struct {
+	addr, admin, file, good string
+	cmd                     *exec.Cmd
+	r                       *os.File
+	done                    chan error
 }

@@ -503,7 +503,7 @@ func TestDrainLetsInflightFinish(t *testing.T) {
 		resp.Body.Close()
 		done <- result{body: string(b), close: resp.Close}
 	}()
-	time.Sleep(200 * time.Millisecond)
+	up.waitPath("/work", 1) // in flight
 	g.signal(syscall.SIGTERM)
 	// Draining stops accepting (SPEC §1): a new connection is refused, not
 	// accepted and then reset, while the request in flight carries on.
@@ -570,7 +570,7 @@ func TestDrainDoesNotWaitForIdleClients(t *testing.T) {
 		// The connection stays open, unread and unclosed, until the test ends.
 	}
 	fresh := g.dial(10 * time.Second) // accepted; its request comes after the SIGTERM
-	time.Sleep(100 * time.Millisecond)
+	g.waitActive(4)
 	start := time.Now()
 	g.signal(syscall.SIGTERM)
 	time.Sleep(100 * time.Millisecond)

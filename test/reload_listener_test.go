@@ -76,7 +76,8 @@ func TestReloadRetiresListener(t *testing.T) {
 	h2 := dialH2Frames(t, g.addr)
 	_ = h2.c.SetDeadline(time.Now().Add(10 * time.Second))
 	h2.headers(1, ":method", "GET", ":scheme", "http", ":authority", "x", ":path", "/slow")
-	time.Sleep(150 * time.Millisecond) // both slow requests reach the upstream
+	up.waitPath("/slow", 2) // both slow requests reach the upstream
+	g.waitActive(4)         // and the silent connection was accepted
 
 	g.reload(retireConfig(up.addr(), second, false))
 	reloaded := time.Now()

@@ -244,7 +244,7 @@ func TestSpecAuditSIGINTDrain(t *testing.T) {
 		resp.Body.Close()
 		done <- string(b)
 	}()
-	time.Sleep(200 * time.Millisecond)
+	up.waitPath("/work", 1) // in flight
 	g.signal(syscall.SIGINT)
 	time.Sleep(100 * time.Millisecond)
 	if resp, err := http.Get("http://" + g.admin + "/readyz"); err == nil {
@@ -717,7 +717,8 @@ func TestSpecAuditDrainTimeoutBounds(t *testing.T) {
 		streamed <- resp.Header.Get("X-Request-Id")
 		io.Copy(io.Discard, resp.Body)
 	}()
-	time.Sleep(300 * time.Millisecond)
+	up.waitPath("/long", 2) // both in flight
+	up.waitPath("/streaming", 1)
 	start := time.Now()
 	g.signal(syscall.SIGTERM)
 	select {

@@ -250,27 +250,48 @@ func TestPipelineFloodAllAnswered(t *testing.T) {
 func TestSurvivesClosedLogPipes(t *testing.T) {
 	up := newUpstream(t, defaultHandler)
 	dir := t.TempDir()
-	addr, admin := freePort(t), freePort(t)
-	cfg := strings.NewReplacer("{{LISTEN}}", addr, "{{ADMIN}}", admin).Replace(basicConfig(up.addr()))
-	file := dir + "/portico.yaml"
-	if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
+	var (
+		addr           string
+		cmd            *exec.Cmd
+		stdout, stderr io.ReadCloser
+		done           chan error
+	)
+	// A port picked free can be taken before portico binds it: a start
+	// whose first line says so is retried on new ports.
+	for attempt := 1; ; attempt++ {
+		addr = freePort(t)
+		admin := freePortNotIn(t, "", addr)
+		cfg := strings.NewReplacer("{{LISTEN}}", addr, "{{ADMIN}}", admin).Replace(basicConfig(up.addr()))
+		file := dir + "/portico.yaml"
+		if err := os.WriteFile(file, []byte(cfg), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd = exec.Command(bin(t), "run", "-c", file)
+		stdout, _ = cmd.StdoutPipe()
+		stderr, _ = cmd.StderrPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done = make(chan error, 1)
+		go func(cmd *exec.Cmd, done chan error) { done <- cmd.Wait() }(cmd, done)
+		// Read the first stderr line (it is up), then close both readers.
+		buf := make([]byte, 256)
+		_ = stderr.(*os.File).SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := stderr.Read(buf)
+		if err != nil {
+			_ = cmd.Process.Kill()
+			<-done
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(buf[:n]), "address already in use") {
+			break
+		}
+		<-done
+		if attempt == 3 {
+			t.Fatalf("portico did not start: %s", buf[:n])
+		}
 	}
-	cmd := exec.Command(bin(t), "run", "-c", file)
-	stdout, _ := cmd.StdoutPipe()
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	defer func() { _ = cmd.Process.Kill(); <-done }()
-	// Read the first stderr line (it is up), then close both readers.
-	buf := make([]byte, 256)
-	_ = stderr.(*os.File).SetReadDeadline(time.Now().Add(10 * time.Second))
-	if _, err := stderr.Read(buf); err != nil {
-		t.Fatal(err)
-	}
 	stdout.Close()
 	stderr.Close()
 	for i := 0; i < 20; i++ {
