@@ -82,7 +82,7 @@ func (g *gateway) waitActive(n int) {
 	want := fmt.Sprintf("portico_connections_active{listener=\"public\"} %d\n", n)
 	var body []byte
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		resp, err := http.Get("http://" + g.admin + "/metrics")
+		resp, err := client.Get("http://" + g.admin + "/metrics")
 		if err != nil {
 			continue
 		}
