@@ -651,7 +651,12 @@ func (sio *streamIO) Write(b []byte) (int, error) {
 				if err == parser.ErrNeedMore {
 					return n, nil
 				}
-				if err != nil { // cannot happen: the pipeline wrote it
+				if err != nil {
+					// Not a head the pipeline writes: the stream is reset,
+					// and the log says the answer did not get through.
+					if sio.cc != nil && sio.cc.errCode == "" {
+						sio.cc.errCode = errBadGateway.code
+					}
 					sio.end(true)
 					return n, nil
 				}
@@ -682,6 +687,13 @@ func (sio *streamIO) writeHead() {
 	for i := range r.Fields {
 		f := &r.Fields[i]
 		if parser.EqualFoldString(f.Name, "Transfer-Encoding") || parser.EqualFoldString(f.Name, "Connection") {
+			continue
+		}
+		if r.Status == 304 && parser.EqualFoldString(f.Name, "Content-Length") {
+			// Allowed (RFC 9113 §8.1.1: the size of what was not sent),
+			// but Go's HTTP/2 client then waits for that many bytes and
+			// fails with "unexpected EOF"; it says nothing the client
+			// does not already have.
 			continue
 		}
 		sio.fields = append(sio.fields, [2][]byte{f.Name, f.Value})

@@ -12,35 +12,59 @@ import (
 // parser or the route file's checks, and at most one framing field), so
 // they need splitting, not the byte-by-byte validation ParseResponse gives
 // untrusted input: that second validation was a third of the HTTP/1.1
-// parsing an h2 stream paid for. Anything outside that shape, including an
-// incomplete head, goes to ParseResponse, which stays the authority.
+// parsing an h2 stream paid for. Nor do they fall under ParseResponse's
+// field cap: an upstream head at the cap plus the fields Portico adds
+// (X-Request-Id, Date, the route's response_headers) is over it, and
+// reaches an HTTP/1.1 client whole. Anything outside that shape goes to
+// ParseResponse, which stays the authority.
 func parseOwnHead(b []byte, r *parser.Response) (int, error) {
-	n, ok := splitOwnHead(b, r)
-	if !ok {
-		return parser.ParseResponse(b, r, 1<<20)
+	n, shape := splitOwnHead(b, r)
+	switch shape {
+	case ownHeadWhole:
+		return n, nil
+	case ownHeadPartial:
+		return 0, parser.ErrNeedMore
 	}
-	return n, nil
+	return parser.ParseResponse(b, r, 1<<20)
 }
 
-func splitOwnHead(b []byte, r *parser.Response) (int, bool) {
+type ownHeadShape uint8
+
+const (
+	ownHeadWhole   ownHeadShape = iota
+	ownHeadPartial              // the shape holds so far; the rest is to come
+	ownHeadOther                // not a head the pipeline writes
+)
+
+func splitOwnHead(b []byte, r *parser.Response) (int, ownHeadShape) {
 	r.Reset()
-	if len(b) < 14 || string(b[:9]) != "HTTP/1.1 " {
-		return 0, false
+	const proto = "HTTP/1.1 "
+	if len(b) < 14 {
+		if bytes.HasPrefix(b, []byte(proto)) || bytes.HasPrefix([]byte(proto), b) {
+			return 0, ownHeadPartial
+		}
+		return 0, ownHeadOther
+	}
+	if string(b[:len(proto)]) != proto {
+		return 0, ownHeadOther
 	}
 	st := 0
 	for _, c := range b[9:12] {
 		if c < '0' || c > '9' {
-			return 0, false
+			return 0, ownHeadOther
 		}
 		st = st*10 + int(c-'0')
 	}
 	if st < 100 || st > 599 {
-		return 0, false
+		return 0, ownHeadOther
 	}
 	r.ProtoMinor, r.Status = 1, st
 	eol := bytes.IndexByte(b[12:], '\n')
+	if eol < 0 {
+		return 0, ownHeadPartial
+	}
 	if eol < 1 || b[12+eol-1] != '\r' {
-		return 0, false
+		return 0, ownHeadOther
 	}
 	if eol > 1 {
 		r.Reason = b[13 : 12+eol-1]
@@ -48,23 +72,23 @@ func splitOwnHead(b []byte, r *parser.Response) (int, bool) {
 	p := 12 + eol + 1
 	for {
 		if p+1 >= len(b) {
-			return 0, false
+			return 0, ownHeadPartial
 		}
 		if b[p] == '\r' {
-			if b[p+1] != '\n' {
-				return 0, false
-			}
-			if r.Chunked && r.ContentLength >= 0 {
-				return 0, false
+			if b[p+1] != '\n' || (r.Chunked && r.ContentLength >= 0) {
+				return 0, ownHeadOther
 			}
 			r.HeadLen = p + 2
-			return p + 2, true
+			return p + 2, ownHeadWhole
 		}
 		line := b[p:]
-		colon := bytes.IndexByte(line, ':')
 		cr := bytes.IndexByte(line, '\r')
-		if colon < 1 || cr < colon || cr+1 >= len(line) || line[cr+1] != '\n' || len(r.Fields) >= parser.MaxFields {
-			return 0, false
+		if cr < 0 || cr+1 >= len(line) {
+			return 0, ownHeadPartial // the line, or its LF, is to come
+		}
+		colon := bytes.IndexByte(line[:cr], ':')
+		if colon < 1 || line[cr+1] != '\n' {
+			return 0, ownHeadOther
 		}
 		name, value := line[:colon], trimOWS(line[colon+1:cr])
 		switch len(name) {
@@ -72,14 +96,14 @@ func splitOwnHead(b []byte, r *parser.Response) (int, bool) {
 			if parser.EqualFoldString(name, "Content-Length") {
 				cl, ok := parser.ParseLength(value)
 				if !ok || r.ContentLength >= 0 {
-					return 0, false
+					return 0, ownHeadOther
 				}
 				r.ContentLength = cl
 			}
 		case len("Transfer-Encoding"):
 			if parser.EqualFoldString(name, "Transfer-Encoding") {
 				if !parser.EqualFoldString(value, "chunked") || r.Chunked {
-					return 0, false
+					return 0, ownHeadOther
 				}
 				r.Chunked = true
 			}

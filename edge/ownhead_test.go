@@ -61,14 +61,33 @@ func TestOwnHeadMatchesParseResponse(t *testing.T) {
 func TestOwnHeadFastSplit(t *testing.T) {
 	var r parser.Response
 	in := []byte(ownHeadSeeds[0])
-	n, ok := splitOwnHead(in, &r)
-	if !ok || n != bytes.Index(in, []byte("\r\n\r\n"))+4 || r.Status != 200 || r.ContentLength != 12 || len(r.Fields) != 5 ||
+	n, shape := splitOwnHead(in, &r)
+	if shape != ownHeadWhole || n != bytes.Index(in, []byte("\r\n\r\n"))+4 || r.Status != 200 || r.ContentLength != 12 || len(r.Fields) != 5 ||
 		string(r.Fields[4].Name) != "X-Request-Id" || string(r.Fields[4].Value) != "0123456789abcdef" {
-		t.Fatalf("typical relayed head not split by the fast path: ok=%v n=%d %+v", ok, n, r)
+		t.Fatalf("typical relayed head not split by the fast path: %d n=%d %+v", shape, n, r)
 	}
-	n, ok = splitOwnHead([]byte(ownHeadSeeds[1]), &r)
-	if !ok || !r.Chunked || r.ContentLength != -1 {
-		t.Fatalf("chunked head: ok=%v n=%d %+v", ok, n, r)
+	n, shape = splitOwnHead([]byte(ownHeadSeeds[1]), &r)
+	if shape != ownHeadWhole || !r.Chunked || r.ContentLength != -1 {
+		t.Fatalf("chunked head: %d n=%d %+v", shape, n, r)
+	}
+	// An upstream head at the parser's field cap plus the fields Portico
+	// adds is over the cap, and still a whole head (HTTP/1.1 clients get
+	// it all; a stream got RST_STREAM when it went to ParseResponse).
+	var b bytes.Buffer
+	b.WriteString("HTTP/1.1 200 OK\r\n")
+	for i := range parser.MaxFields + 12 {
+		fmt.Fprintf(&b, "X-F%d: v\r\n", i)
+	}
+	b.WriteString("Content-Length: 2\r\nX-Request-Id: a\r\n\r\nok")
+	n, err := parseOwnHead(b.Bytes(), &r)
+	if err != nil || n != b.Len()-2 || len(r.Fields) != parser.MaxFields+14 || r.ContentLength != 2 {
+		t.Fatalf("head over the field cap: n=%d err=%v fields=%d", n, err, len(r.Fields))
+	}
+	// Cut anywhere, it is incomplete, never an error or a shorter head.
+	for cut := range b.Len() - 2 {
+		if _, err := parseOwnHead(b.Bytes()[:cut], &r); err != parser.ErrNeedMore {
+			t.Fatalf("head cut at %d: %v, want ErrNeedMore", cut, err)
+		}
 	}
 }
 
@@ -78,8 +97,11 @@ func checkOwnHead(t testing.TB, in []byte) {
 	wn, werr := parser.ParseResponse(in, &want, 1<<20)
 	gn, gerr := parseOwnHead(in, &got)
 	if werr != nil {
+		if werr == parser.ErrNeedMore && gerr != parser.ErrNeedMore {
+			t.Fatalf("%q: incomplete for ParseResponse, parseOwnHead says %v", in, gerr)
+		}
 		if gerr == nil {
-			if _, fast := splitOwnHead(in, &got); !fast {
+			if _, shape := splitOwnHead(in, &got); shape != ownHeadWhole {
 				t.Fatalf("%q: ParseResponse refused (%v) but the fallback accepted", in, werr)
 			}
 		}

@@ -433,3 +433,77 @@ func TestH2DrainTimeout503ArrivesWhole(t *testing.T) {
 		t.Fatalf("stream 1 at drain timeout: status %q, ended %v, body %q", status, ended, body)
 	}
 }
+
+// TestH2AnswerAtFieldCap: an upstream answer with as many fields as the
+// gateway takes (256) grows past that with the fields the gateway adds
+// (X-Request-Id, Date); HTTP/1.1 clients got it whole, and an HTTP/2
+// stream got RST_STREAM INTERNAL_ERROR while the log said 200.
+func TestH2AnswerAtFieldCap(t *testing.T) {
+	up := rawUpstream(t, func(c net.Conn) {
+		eachRequest(c, func(_ int, _ *http.Request) bool {
+			var b bytes.Buffer
+			b.WriteString("HTTP/1.1 200 OK\r\n")
+			for i := range 255 {
+				fmt.Fprintf(&b, "X-F%d: v%d\r\n", i, i)
+			}
+			b.WriteString("Content-Length: 2\r\n\r\nok")
+			_, err := c.Write(b.Bytes())
+			return err == nil
+		})
+	})
+	g := startGateway(t, h2cConfig(up))
+	check := func(proto string, resp *http.Response, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v", proto, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != "ok" || resp.Header.Get("X-F0") != "v0" || resp.Header.Get("X-F254") != "v254" ||
+			resp.Header.Get("X-Request-Id") == "" || len(resp.Header) < 257 {
+			t.Fatalf("%s: %d %q with %d fields", proto, resp.StatusCode, body, len(resp.Header))
+		}
+	}
+	resp, err := client.Get("http://" + g.addr + "/many")
+	check("HTTP/1.1", resp, err)
+	resp, err = h2cClient().Get("http://" + g.addr + "/many")
+	check("h2c", resp, err)
+}
+
+// TestH2NotModifiedWithLength: a 304 whose upstream names the length of
+// the representation reaches an HTTP/2 client without Content-Length: with
+// it, Go's HTTP/2 client waited for that many bytes and failed the request
+// with "unexpected EOF". HTTP/1.1 clients keep it, as sent.
+func TestH2NotModifiedWithLength(t *testing.T) {
+	up := rawUpstream(t, func(c net.Conn) {
+		eachRequest(c, func(_ int, _ *http.Request) bool {
+			_, err := io.WriteString(c, "HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\nContent-Length: 10\r\n\r\n")
+			return err == nil
+		})
+	})
+	g := startGateway(t, h2cConfig(up))
+	resp, err := h2cClient().Get("http://" + g.addr + "/cached")
+	if err != nil {
+		t.Fatalf("h2c: %v", err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 304 || len(body) != 0 || resp.Header.Get("ETag") != `"v1"` || resp.Header.Get("Content-Length") != "" {
+		t.Fatalf("h2c: %d %q %v, fields %v", resp.StatusCode, body, err, resp.Header)
+	}
+	c := g.dial(5 * time.Second)
+	defer c.Close()
+	io.WriteString(c, "GET /cached HTTP/1.1\r\nHost: x\r\n\r\n")
+	var head []byte
+	buf := make([]byte, 512)
+	for !bytes.Contains(head, []byte("\r\n\r\n")) {
+		n, err := c.Read(buf)
+		head = append(head, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	if !bytes.HasPrefix(head, []byte("HTTP/1.1 304")) || !bytes.Contains(head, []byte("Content-Length: 10\r\n")) {
+		t.Fatalf("HTTP/1.1: %q", head)
+	}
+}
