@@ -39,11 +39,16 @@ const (
 func splitOwnHead(b []byte, r *parser.Response) (int, ownHeadShape) {
 	r.Reset()
 	const proto = "HTTP/1.1 "
-	if len(b) < 14 {
-		if bytes.HasPrefix(b, []byte(proto)) || bytes.HasPrefix([]byte(proto), b) {
-			return 0, ownHeadPartial
+	if len(b) < 14 { // partial while it can still become "HTTP/1.1 DDD "
+		for i, c := range b {
+			switch {
+			case i < len(proto) && c != proto[i],
+				i >= len(proto) && i < 12 && (c < '0' || c > '9'),
+				i == 12 && c != ' ' && c != '\r':
+				return 0, ownHeadOther
+			}
 		}
-		return 0, ownHeadOther
+		return 0, ownHeadPartial
 	}
 	if string(b[:len(proto)]) != proto {
 		return 0, ownHeadOther
@@ -84,10 +89,13 @@ func splitOwnHead(b []byte, r *parser.Response) (int, ownHeadShape) {
 		line := b[p:]
 		cr := bytes.IndexByte(line, '\r')
 		if cr < 0 || cr+1 >= len(line) {
+			if bytes.IndexByte(line, '\n') >= 0 {
+				return 0, ownHeadOther // a bare LF: no CR can make it a head
+			}
 			return 0, ownHeadPartial // the line, or its LF, is to come
 		}
 		colon := bytes.IndexByte(line[:cr], ':')
-		if colon < 1 || line[cr+1] != '\n' {
+		if colon < 1 || line[cr+1] != '\n' || bytes.IndexByte(line[:cr], '\n') >= 0 {
 			return 0, ownHeadOther
 		}
 		name, value := line[:colon], trimOWS(line[colon+1:cr])
