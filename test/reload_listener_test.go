@@ -51,7 +51,7 @@ routes:
 // completes; the other listener serves on. Binding a
 // listener again needs a restart, and a reload that tries is refused.
 func TestReloadRetiresListener(t *testing.T) {
-	const slow = 700 * time.Millisecond
+	const slow = 2 * time.Second // the test polls, dials and reloads within it
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
 		if r.URL.Path == "/slow" {
 			time.Sleep(slow)

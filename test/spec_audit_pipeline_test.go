@@ -272,12 +272,15 @@ func TestSurvivesClosedLogPipes(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		done = make(chan error, 1)
-		go func(cmd *exec.Cmd, done chan error) { done <- cmd.Wait() }(cmd, done)
 		// Read the first stderr line (it is up), then close both readers.
+		// Wait only after it: Wait closes the pipes once the process has
+		// exited, and a start that failed exits at once ("file already
+		// closed" instead of the reason).
 		buf := make([]byte, 256)
 		_ = stderr.(*os.File).SetReadDeadline(time.Now().Add(10 * time.Second))
 		n, err := stderr.Read(buf)
+		done = make(chan error, 1)
+		go func(cmd *exec.Cmd, done chan error) { done <- cmd.Wait() }(cmd, done)
 		if err != nil {
 			_ = cmd.Process.Kill()
 			<-done
