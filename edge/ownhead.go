@@ -53,14 +53,8 @@ func splitOwnHead(b []byte, r *parser.Response) (int, ownHeadShape) {
 	if string(b[:len(proto)]) != proto {
 		return 0, ownHeadOther
 	}
-	st := 0
-	for _, c := range b[9:12] {
-		if c < '0' || c > '9' {
-			return 0, ownHeadOther
-		}
-		st = st*10 + int(c-'0')
-	}
-	if st < 100 || st > 599 {
+	st, ok := parser.StatusCode(b[9:12])
+	if !ok {
 		return 0, ownHeadOther
 	}
 	r.ProtoMinor, r.Status = 1, st

@@ -112,14 +112,8 @@ func parseResponse(buf []byte, r *Response, maxHeaderBytes int) (int, errKind) {
 	if b[8] != ' ' {
 		return 0, errBadStatusLine
 	}
-	st := 0
-	for _, c := range b[9:12] {
-		if c < '0' || c > '9' {
-			return 0, errBadStatus
-		}
-		st = st*10 + int(c-'0')
-	}
-	if st < 100 || st > 599 {
+	st, ok := StatusCode(b[9:12])
+	if !ok {
 		return 0, errBadStatus
 	}
 	r.Status = st
@@ -179,4 +173,19 @@ func parseResponse(buf []byte, r *Response, maxHeaderBytes int) (int, errKind) {
 	r.KeepAlive = keepAlive(minor, &fr)
 	r.HeadLen = p
 	return p, errNone
+}
+
+// StatusCode reads a status line's three digits, 100 to 599.
+func StatusCode(d []byte) (int, bool) {
+	if len(d) != 3 {
+		return 0, false
+	}
+	st := 0
+	for _, c := range d {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		st = st*10 + int(c-'0')
+	}
+	return st, st >= 100 && st <= 599
 }
