@@ -16,8 +16,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"golang.org/x/net/http2"
 )
 
 // ulimitNoFile starts portico under a shell that sets its open-file limit
@@ -109,14 +107,14 @@ func TestDescriptorLimitDialsAnswer503(t *testing.T) {
 	// connections, which the guard may refuse at accept when the upstream
 	// dials have taken the room (CI saw 5 such transport errors).
 	var dials atomic.Int32
-	cl := &http.Client{Timeout: 30 * time.Second, Transport: &http2.Transport{
-		AllowHTTP:                  true,
-		StrictMaxConcurrentStreams: true,
-		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			dials.Add(1)
-			return (&net.Dialer{}).DialContext(ctx, network, addr)
-		},
-	}}
+	tr := h2cTransport()
+	tr.StrictMaxConcurrentStreams = true
+	dial := tr.DialTLSContext
+	tr.DialTLSContext = func(ctx context.Context, network, addr string, cfg *tls.Config) (net.Conn, error) {
+		dials.Add(1)
+		return dial(ctx, network, addr, cfg)
+	}
+	cl := &http.Client{Timeout: 30 * time.Second, Transport: tr}
 	warm, err := cl.Get("http://" + g.addr + "/hold/warm")
 	if err != nil || warm.StatusCode != 200 {
 		t.Fatalf("warm-up request: %v %v", warm, err)

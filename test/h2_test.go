@@ -48,12 +48,17 @@ routes:
 
 // h2cClient speaks HTTP/2 with prior knowledge over plain TCP.
 func h2cClient() *http.Client {
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http2.Transport{
+	return &http.Client{Timeout: 30 * time.Second, Transport: h2cTransport()}
+}
+
+// h2cTransport speaks h2c with prior knowledge: "TLS" dials are plain.
+func h2cTransport() *http2.Transport {
+	return &http2.Transport{
 		AllowHTTP: true,
 		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, network, addr)
 		},
-	}}
+	}
 }
 
 func echoHashUpstream(t *testing.T) *upstream {
