@@ -133,6 +133,10 @@ type upConn struct {
 	// answeredEarly: this exchange's answer began before its request body
 	// was all sent; the connection is closed after it (readHead).
 	answeredEarly bool
+	// heldAfterHEAD: it answered HEAD with a length or chunking, so a
+	// faulty upstream may still send the body; it sits out headHold before
+	// the pool has it (release).
+	heldAfterHEAD bool
 
 	stallSince time.Time // paused: when its client last read (clientStalled)
 	stallOut   int       // paused: the client's queued bytes then
@@ -431,6 +435,18 @@ func (uc *upConn) discard() {
 	}
 }
 
+// headHold is how long a connection that answered HEAD sits out before
+// it is reused, when the same answer to GET would have had a body. An
+// upstream that sends that body anyway (a HEAD routed to the GET handler
+// of a server that does not strip it) sends it right after the head; if
+// the connection were reused meanwhile, those bytes would be read as the
+// next request's answer, and a body that is itself a crafted response
+// would reach another client (HEAD response-queue poisoning). Bytes that
+// come while it sits out close it (onTraffic). nginx and HAProxy reuse at
+// once. HEAD is rare enough in API traffic for the idle connections this
+// takes to cost nothing that shows.
+const headHold = 100 * time.Millisecond
+
 // release returns a clean connection to its pool, or closes it.
 func (uc *upConn) release() {
 	uc.cc = nil
@@ -438,6 +454,11 @@ func (uc *upConn) release() {
 	if uc.dead || uc.peerClosed || uc.answeredEarly || uc.gc == nil || hp.maxIdle <= 0 || hp.lp.s.draining.Load() || uc.tlsCfg != hp.tlsCfg {
 		uc.discard()
 		return
+	}
+	if uc.heldAfterHEAD {
+		uc.idleAt = hp.lp.now().UnixNano() // an upstream that closes now still counts as a quick closer
+		hp.lp.schedule(&uc.timer, headHold)
+		return // OnTimer releases it again
 	}
 	hp.idle = append(hp.idle, uc)
 	uc.idleAt = hp.lp.now().UnixNano()
@@ -448,12 +469,19 @@ func (uc *upConn) release() {
 	}
 }
 
-// OnTimer fires when a pooled connection sat idle for upstreamIdleTimeout.
+// OnTimer fires when a pooled connection sat idle for upstreamIdleTimeout,
+// or when one held after a HEAD answer (headHold) may join the pool.
 func (uc *upConn) OnTimer(*timewheel.Timer, int64) {
-	if uc.cc == nil && !uc.dead {
-		uc.removeIdle()
-		uc.discard()
+	if uc.cc != nil || uc.dead {
+		return
 	}
+	if uc.heldAfterHEAD {
+		uc.heldAfterHEAD = false
+		uc.release()
+		return
+	}
+	uc.removeIdle()
+	uc.discard()
 }
 
 func (uc *upConn) removeIdle() {
@@ -548,7 +576,10 @@ func (uc *upConn) closedCleanly(err error) bool {
 
 func (uc *upConn) onTraffic() gnet.Action {
 	if uc.cc == nil || uc.dead {
-		return gnet.Close // unsolicited bytes on an idle connection
+		// Unsolicited bytes on an idle connection (or one held after a
+		// HEAD answer): closed by us, not the upstream's close habit.
+		uc.dead = true
+		return gnet.Close
 	}
 	if uc.paused {
 		uc.hp.lp.setReadInterest(uc.gc, false) // gnet re-armed reads after a flush
@@ -753,6 +784,9 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 			// one that cannot be resent would get a 502: not reused.
 			uc.dead = true
 		}
+		// The answer to GET would have had a body: a faulty upstream
+		// may still send it (see headHold).
+		uc.heldAfterHEAD = cc.isHEAD && parser.ResponseBodyKind(false, &uc.resp) != parser.BodyNone
 		uc.responseDone(cc)
 	}
 	return n, true
