@@ -604,6 +604,9 @@ const (
 // then pauses at the share and resumes at a quarter of it.
 func (sio *streamIO) OutboundBuffered() int {
 	n := len(sio.out)
+	if sio.cc != nil {
+		n += len(sio.cc.wbuf) // queued by the pipeline, ours at the end of the event
+	}
 	share := sio.h.streamShare()
 	if share >= highWater {
 		return n
@@ -644,11 +647,20 @@ func (sio *streamIO) Write(b []byte) (int, error) {
 	}
 	for len(b) > 0 && !sio.respEnd {
 		if !sio.headDone {
-			sio.head = append(sio.head, b...)
+			// The head is read where it lies; only one split across writes
+			// is gathered in sio.head. (Gathering every first write, body
+			// bytes and all, cost a copy and kept up to coalesceMax per
+			// stream for the stream's life.)
+			src := b
+			if len(sio.head) > 0 {
+				sio.head = append(sio.head, b...)
+				src = sio.head
+			}
 			b = nil
-			for !sio.headDone && len(sio.head) > 0 {
-				hn, err := parseOwnHead(sio.head, &sio.resp)
+			for !sio.headDone && len(src) > 0 {
+				hn, err := parseOwnHead(src, &sio.resp)
 				if err == parser.ErrNeedMore {
+					sio.head = append(sio.head[:0], src...) // (src may lie in sio.head: append moves with overlap)
 					return n, nil
 				}
 				if err != nil {
@@ -660,18 +672,17 @@ func (sio *streamIO) Write(b []byte) (int, error) {
 					sio.end(true)
 					return n, nil
 				}
-				sio.writeHead()
+				sio.writeHead() // done with sio.resp, which views src, before returning
 				if sio.s == nil {
 					return n, nil
 				}
-				rest := sio.head[hn:]
+				src = src[hn:] // a 1xx: the final head follows
 				if sio.headDone {
-					sio.body(rest) // copies into out before head is reused
-					sio.head = sio.head[:0]
-				} else { // a 1xx: the final head follows
-					sio.head = sio.head[:copy(sio.head, rest)]
+					sio.body(src) // copies into out before head is reused
+					src = nil
 				}
 			}
+			sio.head = sio.head[:0]
 			continue
 		}
 		sio.body(b)

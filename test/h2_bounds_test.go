@@ -580,3 +580,52 @@ func TestH2EarlyAnswerFreesTarget(t *testing.T) {
 		t.Fatalf("answer body %q, want the upstream's", body)
 	}
 }
+
+// TestH2ZeroWindowStreamsHoldOneReadEach: a client that opens the
+// default 256 streams with a zero stream window and reads nothing holds,
+// per stream, about what one upstream read brought (64 KiB): the stream
+// pauses its upstream on the bytes the pipeline has queued for it too, not
+// only on those the stream writer took (which let a second read in), and
+// the answer head is read in place rather than gathered with the body
+// behind it. Before, 24-29 MiB here (about 100 KiB a stream); now 19-21.
+func TestH2ZeroWindowStreamsHoldOneReadEach(t *testing.T) {
+	const (
+		streams = 256
+		size    = 4 << 20
+		limit   = streams * 100 << 10 // one 64 KiB read, the stream's share, slack
+	)
+	// The body comes in pieces smaller than the pipeline's write batch
+	// (32 KiB), as from an upstream that streams: those pieces once sat
+	// uncounted between two reads.
+	piece := bytes.Repeat([]byte("0123456789abcdef"), 8<<10/16)
+	addr := rawUpstream(t, func(c net.Conn) {
+		eachRequest(c, func(int, *http.Request) bool {
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n", size)
+			for n := 0; n < size; n += len(piece) {
+				if _, err := c.Write(piece); err != nil {
+					return false
+				}
+				time.Sleep(time.Millisecond)
+			}
+			return true
+		})
+	})
+	g := startGateway(t, strings.Replace(h2BoundsConfig(addr, ""), "h2_max_concurrent_streams: 128", "h2_max_concurrent_streams: 256", 1))
+	base := rssOf(t, g.cmd.Process.Pid)
+	stop := rssWatch(t, g.cmd.Process.Pid)
+	r := dialH2Frames(t, g.addr)
+	_ = r.c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := r.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 0}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < streams; i++ {
+		r.headers(uint32(2*i+1), ":method", "GET", ":scheme", "http", ":authority", "a", ":path", "/big")
+	}
+	// Every upstream answers at once and fills what the gateway lets it.
+	time.Sleep(2500 * time.Millisecond)
+	peak := stop()
+	t.Logf("RSS %d MiB at start, peak %d MiB: %.1f MiB for %d stalled streams", base>>20, peak>>20, float64(peak-base)/(1<<20), streams)
+	if peak-base > limit {
+		t.Fatalf("RSS grew %d MiB for %d zero-window streams; want at most %d MiB", (peak-base)>>20, streams, limit>>20)
+	}
+}
