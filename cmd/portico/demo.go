@@ -144,7 +144,7 @@ Try:
   curl -i -X POST --data 'hi there' %[1]s/echo/submit
   curl -i %[1]s/hello            # round robin over two upstreams (A, B)
   curl -i %[1]s/nowhere          # 404 in Portico's JSON error envelope
-  curl -i %[1]s/orders/42        # 401: this route needs a JWT or an API key
+  curl -i %[1]s/orders/42        # 401: this route needs a JWT with the orders:read scope
   curl -i -H 'Authorization: Bearer %[3]s' %[1]s/orders/42
   curl -i -H 'X-API-Key: %[4]s' %[1]s/partners/report
   curl -s http://%[2]s/metrics | grep portico_

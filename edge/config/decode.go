@@ -28,11 +28,12 @@ type decoder struct {
 	probs []Problem
 	pos   map[string]Pos  // field path -> position of the value (or of the item)
 	bad   map[string]bool // paths that already have a problem
+	null  map[string]bool // paths present with an empty (null) value
 	full  bool            // maxProblems reached
 }
 
 func newDecoder(file string) *decoder {
-	return &decoder{file: file, pos: make(map[string]Pos), bad: make(map[string]bool)}
+	return &decoder{file: file, pos: make(map[string]Pos), bad: make(map[string]bool), null: make(map[string]bool)}
 }
 
 func posOf(n *yaml.Node) Pos {
@@ -99,6 +100,10 @@ func (d *decoder) lookup(path string) Pos {
 	return Pos{}
 }
 
+// given reports whether path was present with a value: a key left empty
+// (a block whose children were commented out) is null, as if absent.
+func (d *decoder) given(path string) bool { return d.has(path) && !d.null[path] }
+
 // has reports whether path was present in the file.
 func (d *decoder) has(path string) bool {
 	_, ok := d.pos[path]
@@ -114,10 +119,29 @@ func parentPath(p string) string {
 }
 
 func join(path, key string) string {
+	if !plainKey(key) {
+		// A map key such as a header name with a space: quoted, so that
+		// field.path stays one token in FILE:LINE:COL: field.path: message.
+		return path + "[" + strconv.Quote(key) + "]"
+	}
 	if path == "" {
 		return key
 	}
 	return path + "." + key
+}
+
+// plainKey: letters, digits, '_' and '-' (every field name, most keys).
+func plainKey(k string) bool {
+	if k == "" {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func index(path string, i int) string { return path + "[" + strconv.Itoa(i) + "]" }
@@ -242,6 +266,9 @@ func (d *decoder) fields(n *yaml.Node, path string, known []string, fn func(key 
 			continue
 		}
 		d.pos[p] = posOf(e.val)
+		if e.val.Kind == yaml.ScalarNode && e.val.Tag == "!!null" {
+			d.null[p] = true
+		}
 		fn(e.name, e.val, p)
 	}
 	return true
