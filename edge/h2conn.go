@@ -676,8 +676,8 @@ func (sio *streamIO) Write(b []byte) (int, error) {
 				if sio.s == nil {
 					return n, nil
 				}
-				src = src[hn:] // a 1xx: the final head follows
-				if sio.headDone {
+				src = src[hn:]
+				if sio.headDone { // else a 1xx went out: the final head follows
 					sio.body(src) // copies into out before head is reused
 					src = nil
 				}
