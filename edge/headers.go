@@ -380,8 +380,9 @@ func (cc *clientConn) clientAddr() string {
 
 // trailerForwarded says whether a trailer field passes the gateway (RFC
 // 9110 §6.5.1): not hop-by-hop, not framing, routing, authentication or
-// content metadata, which a trailer may not change, and nothing of ours.
-func trailerForwarded(name []byte) bool {
+// content metadata, which a trailer may not change, nothing of ours, and
+// none of the route's own names (deny: see route.reqTrailerDeny).
+func trailerForwarded(name []byte, deny []string) bool {
 	if bytes.IndexByte(name, '_') >= 0 {
 		// CGI-style upstreams read X_Portico_Consumer as X-Portico-Consumer:
 		// the rules apply to the name as they will read it.
@@ -401,18 +402,23 @@ func trailerForwarded(name []byte) bool {
 			return false
 		}
 	}
+	for _, n := range deny {
+		if parser.EqualFoldString(name, n) {
+			return false
+		}
+	}
 	return true
 }
 
 // appendLastChunk ends a chunked body: the last chunk, the trailer fields
 // that pass (from a section kept by parser.ChunkedDecoder), the final CRLF.
-func appendLastChunk(b, trailers []byte) []byte {
+func appendLastChunk(b, trailers []byte, deny []string) []byte {
 	if len(trailers) == 0 {
 		return append(b, lastChunk...)
 	}
 	b = append(b, "0\r\n"...)
 	parser.ForEachTrailer(trailers, func(name, value []byte) {
-		if trailerForwarded(name) {
+		if trailerForwarded(name, deny) {
 			b = append(b, name...)
 			b = append(b, ": "...)
 			b = append(b, value...)

@@ -81,6 +81,33 @@ type headerOps struct {
 	ownEncoding bool
 }
 
+// requestTrailerDeny and responseTrailerDeny read the lists of a route,
+// or none (nil route).
+func (r *route) requestTrailerDeny() []string {
+	if r == nil {
+		return nil
+	}
+	return r.reqTrailerDeny
+}
+
+func (r *route) responseTrailerDeny() []string {
+	if r == nil {
+		return nil
+	}
+	return r.respTrailerDeny
+}
+
+// names appends the field names the ops set, add or remove.
+func (o *headerOps) names(dst []string) []string {
+	for _, op := range o.set {
+		dst = append(dst, op.name)
+	}
+	for _, op := range o.add {
+		dst = append(dst, op.name)
+	}
+	return append(dst, o.remove...)
+}
+
 // route is a compiled route: everything a request needs, resolved at load.
 type route struct {
 	name       string
@@ -103,6 +130,14 @@ type route struct {
 	retryOn       retryMask
 
 	compress []uint8 // response codings in the route's preference order
+
+	// Trailer names dropped on this route beyond trailerForwarded's: in a
+	// request, the headers its auth reads credentials from, its match
+	// reads, and its request_headers set, add or remove; in a response,
+	// those its response_headers name. An application that merges
+	// trailers into headers would otherwise read a client's copy of a
+	// credential the gateway checked in the head.
+	reqTrailerDeny, respTrailerDeny []string
 
 	metrics *routeMetrics
 }
@@ -451,6 +486,16 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 				}
 			}
 		}
+		r.reqTrailerDeny = r.reqHeaders.names(nil)
+		if r.auth != nil {
+			for _, h := range r.auth.credHeaders {
+				r.reqTrailerDeny = append(r.reqTrailerDeny, h.name)
+			}
+		}
+		for _, h := range rc.Match.HeaderList {
+			r.reqTrailerDeny = append(r.reqTrailerDeny, h.Name)
+		}
+		r.respTrailerDeny = r.respHeaders.names(nil)
 		r.metrics = m.route(rc.Name)
 		s.routes = append(s.routes, r)
 		mt := router.Match{

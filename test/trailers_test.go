@@ -149,3 +149,109 @@ func TestTrailersH2(t *testing.T) {
 	wantTrailers(t, "HTTP/2 client (compress route)", resp.Trailer)
 	<-seen
 }
+
+// TestTrailersNeverCarryTheRouteHeaders: a client's trailer never brings
+// a second copy of a header the route acts on (the API key its auth
+// checked in the head, a header its match read, one its request_headers
+// set) to the upstream: an application that merges trailers into headers
+// would read the forged copy. Over HTTP/1.1 and HTTP/2; a response trailer
+// named in response_headers is dropped likewise.
+func TestTrailersNeverCarryTheRouteHeaders(t *testing.T) {
+	const key = "sekrit-key-1"
+	sum := sha256.Sum256([]byte(key))
+	seen := make(chan http.Header, 4)
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		seen <- r.Trailer.Clone()
+		w.Header().Set("Trailer", "X-Frame-Options, X-Checksum")
+		w.WriteHeader(200)
+		io.WriteString(w, "ok")
+		w.Header().Set("X-Frame-Options", "ALLOWALL")
+		w.Header().Set("X-Checksum", "1")
+	})
+	g := startGateway(t, `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+    protocols: [http1, h2c]
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+upstreams:
+  - name: app
+    targets: [{address: "`+up.addr()+`"}]
+auth:
+  - name: keys
+    type: api_key
+    from: header:X-API-Key
+    keys: [{consumer: acme, sha256: "`+hex.EncodeToString(sum[:])+`"}]
+routes:
+  - name: keyed
+    match: {path_prefix: /key/, headers: {X-Ver: "2"}}
+    auth: [keys]
+    request_headers: {set: {X-Gateway: portico}}
+    response_headers: {set: {X-Frame-Options: DENY}}
+    upstream: app
+`)
+	check := func(who string, tr http.Header, respTr http.Header) {
+		t.Helper()
+		for name, v := range tr {
+			// (X_API_Key too: CGI-style upstreams read it as X-API-Key.)
+			switch strings.ToLower(strings.ReplaceAll(name, "_", "-")) {
+			case "x-api-key", "x-ver", "x-gateway":
+				t.Errorf("%s: the upstream got trailer %s: %q (all: %v)", who, name, v, tr)
+			}
+		}
+		if tr.Get("X-Fine") != "ok" {
+			t.Errorf("%s: an ordinary trailer was lost: %v", who, tr)
+		}
+		if respTr.Get("X-Frame-Options") != "" || respTr.Get("X-Checksum") != "1" {
+			t.Errorf("%s: response trailers %v", who, respTr)
+		}
+	}
+
+	c := g.dial(5 * time.Second)
+	io.WriteString(c, "POST /key/tr HTTP/1.1\r\nHost: a\r\nX-API-Key: "+key+"\r\nX-Ver: 2\r\nTransfer-Encoding: chunked\r\n\r\n"+
+		"3\r\nabc\r\n0\r\nX-API-Key: forged\r\nX_API_Key: forged\r\nx-ver: 3\r\nX-Gateway: evil\r\nX-Fine: ok\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("HTTP/1.1: status %d", resp.StatusCode)
+	}
+	select {
+	case tr := <-seen:
+		check("HTTP/1.1", tr, resp.Trailer)
+	case <-time.After(5 * time.Second):
+		t.Fatal("HTTP/1.1: upstream saw no request")
+	}
+
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest("POST", "http://"+g.addr+"/key/tr", pr)
+	req.Header.Set("X-API-Key", key)
+	req.Header.Set("X-Ver", "2")
+	req.Trailer = http.Header{"X-Api-Key": nil, "X-Ver": nil, "X-Gateway": nil, "X-Fine": nil}
+	go func() {
+		io.WriteString(pw, "abc")
+		req.Trailer.Set("X-Api-Key", "forged")
+		req.Trailer.Set("X-Ver", "3")
+		req.Trailer.Set("X-Gateway", "evil")
+		req.Trailer.Set("X-Fine", "ok")
+		pw.Close()
+	}()
+	resp, err = h2cClient().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Fatalf("HTTP/2: %s %d", resp.Proto, resp.StatusCode)
+	}
+	select {
+	case tr := <-seen:
+		check("HTTP/2", tr, resp.Trailer)
+	case <-time.After(5 * time.Second):
+		t.Fatal("HTTP/2: upstream saw no request")
+	}
+}
