@@ -183,3 +183,30 @@ func BenchmarkBuildUpstreamHead(b *testing.B) {
 		b.Fatalf("head:\n%s", buf)
 	}
 }
+
+// TestForwardedForJoin: the client's X-Forwarded-For values, in order,
+// then the peer, with no empty element where a client value ended in a
+// comma or was blank.
+func TestForwardedForJoin(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", "127.0.0.1"},
+		{"X-Forwarded-For: 198.51.100.7\r\n", "198.51.100.7, 127.0.0.1"},
+		{"X-Forwarded-For: 1.1.1.1,\r\n", "1.1.1.1, 127.0.0.1"},
+		{"X-Forwarded-For: 1.1.1.1 , \r\n", "1.1.1.1, 127.0.0.1"},
+		{"X-Forwarded-For: ,\r\nX-Forwarded-For: 2.2.2.2\r\n", "2.2.2.2, 127.0.0.1"},
+		{"X-Forwarded-For: 1.1.1.1, 2.2.2.2\r\nX-Forwarded-For: 3.3.3.3,,\r\n", "1.1.1.1, 2.2.2.2, 3.3.3.3, 127.0.0.1"},
+	} {
+		head := "GET / HTTP/1.1\r\nHost: a\r\n" + tc.in + "\r\n"
+		cc := &clientConn{ls: &listenerSnap{proto: []byte("http")}, peerStr: "127.0.0.1"}
+		cc.hdrs.req = &cc.req
+		if _, err := parser.ParseRequest([]byte(head), &cc.req, 64<<10); err != nil {
+			t.Fatalf("%q: %v", tc.in, err)
+		}
+		cc.pathBuf, _ = parser.NormalizePath(nil, cc.req.Path)
+		cc.rt = &route{}
+		got := string(cc.buildUpstreamHead(nil))
+		if !strings.Contains(got, "\r\nX-Forwarded-For: "+tc.want+"\r\n") {
+			t.Errorf("%q: head\n%s\nwant X-Forwarded-For: %s", tc.in, got, tc.want)
+		}
+	}
+}

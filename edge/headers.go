@@ -262,13 +262,26 @@ func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
 		b = append(b, f.Value...)
 		b = append(b, "\r\n"...)
 	}
-	// X-Forwarded-For keeps every client value, in order, then our peer.
+	// X-Forwarded-For keeps every client element, in order, then our
+	// peer; empty elements ("1.1.1.1,", a blank field) are left out, so
+	// that a reader counting hops from the right counts ours right.
 	b = append(b, "X-Forwarded-For: "...)
 	for i := range r.Fields {
 		f := &r.Fields[i]
-		if parser.EqualFoldString(f.Name, "X-Forwarded-For") && len(f.Value) > 0 {
-			b = append(b, f.Value...)
-			b = append(b, ", "...)
+		if !parser.EqualFoldString(f.Name, "X-Forwarded-For") {
+			continue
+		}
+		for v := f.Value; len(v) > 0; {
+			elem := v
+			if j := bytes.IndexByte(v, ','); j >= 0 {
+				elem, v = v[:j], v[j+1:]
+			} else {
+				v = nil
+			}
+			if elem = trimOWS(elem); len(elem) > 0 {
+				b = append(b, elem...)
+				b = append(b, ", "...)
+			}
 		}
 	}
 	b = append(b, cc.peerStr...)
