@@ -800,3 +800,68 @@ routes:
 		t.Errorf("a limit listed twice: %s", out)
 	}
 }
+
+// TestSecondInterruptEndsTheDrain: Ctrl-C twice at a terminal does not
+// wait for a long drain: the second SIGINT exits at once, with status 1
+// (the drain did not finish). A second SIGTERM, as a supervisor may send,
+// does not cut the drain short: the request in flight still completes.
+func TestSecondInterruptEndsTheDrain(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		time.Sleep(1500 * time.Millisecond)
+		io.WriteString(w, "finished")
+	})
+	cfg := basicConfig(up.addr()) // drain_timeout 5s
+
+	g := startGateway(t, cfg)
+	go client.Get("http://" + g.addr + "/work")
+	up.waitPath("/work", 1)
+	g.signal(syscall.SIGINT)
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	g.signal(syscall.SIGINT)
+	select {
+	case err := <-g.done:
+		g.done <- nil // for the cleanup
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+			t.Fatalf("exit after a second SIGINT: %v, want status 1", err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("the second SIGINT took %v to end the process", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a second SIGINT did not end the drain")
+	}
+	if !g.logged("second interrupt") {
+		t.Error("no log line for the second interrupt")
+	}
+
+	g = startGateway(t, cfg)
+	done := make(chan string, 1)
+	go func() {
+		resp, err := client.Get("http://" + g.addr + "/work2")
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- string(b)
+	}()
+	up.waitPath("/work2", 1)
+	g.signal(syscall.SIGTERM)
+	time.Sleep(100 * time.Millisecond)
+	g.signal(syscall.SIGTERM)
+	if got := <-done; got != "finished" {
+		t.Fatalf("in-flight request after two SIGTERMs: %q", got)
+	}
+	select {
+	case err := <-g.done:
+		g.done <- nil
+		if err != nil {
+			t.Fatalf("exit after the drain: %v", err)
+		}
+	case <-time.After(6 * time.Second):
+		t.Fatal("portico did not exit after the drain")
+	}
+}

@@ -291,6 +291,30 @@ func watchSignals() chan os.Signal {
 	return sigs
 }
 
+// drain drains srv and returns 0; a second SIGINT (Ctrl-C again at a
+// terminal) ends the wait at once and returns 1. SIGTERM and SIGHUP are
+// ignored meanwhile: a supervisor that repeats SIGTERM still gets the
+// drain it asked for.
+func drain(srv *edge.Server, log *slog.Logger, sigs chan os.Signal) int {
+	drained := make(chan struct{})
+	go func() {
+		srv.Drain()
+		close(drained)
+	}()
+	for {
+		select {
+		case <-drained:
+			log.Info("stopped")
+			return 0
+		case sig := <-sigs:
+			if sig == syscall.SIGINT {
+				log.Warn("second interrupt: exiting without waiting for the drain")
+				return 1
+			}
+		}
+	}
+}
+
 // serve runs srv until SIGTERM/SIGINT (drain, exit 0); SIGHUP reloads.
 // serve runs srv until a signal; started, when non-nil, runs once the
 // listeners accept connections.
@@ -310,9 +334,7 @@ func serve(srv *edge.Server, log *slog.Logger, sigs chan os.Signal, started func
 				continue
 			}
 			log.Info("signal received; draining", "signal", sig.String())
-			srv.Drain()
-			log.Info("stopped")
-			return 0
+			return drain(srv, log, sigs)
 		case <-srv.Done():
 			log.Error("event loops stopped unexpectedly")
 			return 1
