@@ -855,13 +855,5 @@ func TestSecondInterruptEndsTheDrain(t *testing.T) {
 	if got := <-done; got != "finished" {
 		t.Fatalf("in-flight request after two SIGTERMs: %q", got)
 	}
-	select {
-	case err := <-g.done:
-		g.done <- nil
-		if err != nil {
-			t.Fatalf("exit after the drain: %v", err)
-		}
-	case <-time.After(6 * time.Second):
-		t.Fatal("portico did not exit after the drain")
-	}
+	g.exitsWithin(time.Now(), 2*time.Second, 6*time.Second)
 }
