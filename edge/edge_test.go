@@ -210,3 +210,23 @@ func TestForwardedForJoin(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteNamesDashed: a route file may name a header with '_' (an API
+// key read from X_Under_Key); its trailer copies and head twins are
+// recognised in every spelling.
+func TestRouteNamesDashed(t *testing.T) {
+	deny := dashNames([]string{"X_Under_Key", "X-Ver"})
+	for _, name := range []string{"X_Under_Key", "X-Under-Key", "x_under_key", "X_Ver", "x-ver"} {
+		if trailerForwarded([]byte(name), deny) {
+			t.Errorf("trailer %s passed", name)
+		}
+	}
+	for _, name := range []string{"X_Under_Key", "x_under-key", "X_VER"} {
+		if !twinOf([]byte(name), deny) {
+			t.Errorf("%s is not seen as a twin of a route name", name)
+		}
+	}
+	if twinOf([]byte("X_Other"), deny) || !trailerForwarded([]byte("X-Fine"), deny) {
+		t.Error("an unrelated name was caught")
+	}
+}

@@ -37,7 +37,7 @@ func hasPrefixFold(b []byte, prefix string) bool {
 // hasConnection says whether the message's Connection fields name anything
 // beyond close and the hop-by-hop fields (parser.ConnectionNamesOthers),
 // so the per-field scan of its tokens is skipped for the usual message.
-func requestHeaderDropped(name []byte, req *parser.Request, ops *headerOps, hasConnection bool) bool {
+func requestHeaderDropped(name []byte, req *parser.Request, rt *route, hasConnection bool) bool {
 	switch {
 	case parser.IsHopByHop(name),
 		parser.EqualFoldString(name, "Host"),
@@ -48,10 +48,28 @@ func requestHeaderDropped(name []byte, req *parser.Request, ops *headerOps, hasC
 	if hasConnection && parser.ConnectionLists(req.Fields, name) {
 		return true
 	}
-	if bytes.IndexByte(name, '_') >= 0 && spoofsOwnedHeader(name) {
+	if bytes.IndexByte(name, '_') >= 0 && (spoofsOwnedHeader(name) || twinOf(name, rt.reqTrailerDeny)) {
 		return true
 	}
-	return opsDrop(name, ops)
+	return opsDrop(name, &rt.reqHeaders)
+}
+
+// twinOf reports whether name, with '_' read as '-', is one of the route's
+// own names (route.reqTrailerDeny: the headers its auth, match, limits and
+// hashing read, and its header ops): X_API_Key beside a checked X-API-Key
+// is the same field to a CGI-style application, which may read either.
+func twinOf(name []byte, names []string) bool {
+	var buf [64]byte
+	if len(name) > len(buf) {
+		return false // names the route file accepts are shorter
+	}
+	d := dashed(buf[:], name)
+	for _, n := range names {
+		if parser.EqualFoldString(d, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // spoofsOwnedHeader reports whether name, with '_' read as '-', is a field
@@ -239,7 +257,7 @@ func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
 	parent := clientTraceparent(r.Fields)
 	for i := range r.Fields {
 		f := &r.Fields[i]
-		if requestHeaderDropped(f.Name, r, &rt.reqHeaders, hasConnection) {
+		if requestHeaderDropped(f.Name, r, rt, hasConnection) {
 			continue
 		}
 		if parent == nil && len(f.Name) == len("Tracestate") && parser.EqualFoldString(f.Name, "Tracestate") {

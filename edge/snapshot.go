@@ -97,6 +97,27 @@ func (r *route) responseTrailerDeny() []string {
 	return r.respTrailerDeny
 }
 
+// dashNames spells the names with '-' for '_', in place, as a trailer's
+// or twin's name is compared (trailerForwarded, twinOf).
+func dashNames(names []string) []string {
+	for i, n := range names {
+		names[i] = strings.ReplaceAll(n, "_", "-")
+	}
+	return names
+}
+
+// upstreams lists the upstreams a route may send to.
+func (r *route) upstreams() []*upstreamRT {
+	var out []*upstreamRT
+	if r.upstream != nil {
+		out = append(out, r.upstream)
+	}
+	for _, sp := range r.split {
+		out = append(out, sp.upstream)
+	}
+	return out
+}
+
 // names appends the field names the ops set, add or remove.
 func (o *headerOps) names(dst []string) []string {
 	for _, op := range o.set {
@@ -495,7 +516,18 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 		for _, h := range rc.Match.HeaderList {
 			r.reqTrailerDeny = append(r.reqTrailerDeny, h.Name)
 		}
-		r.respTrailerDeny = r.respHeaders.names(nil)
+		for _, l := range r.limits {
+			if l.lim != nil && l.lim.kind == keyHeader {
+				r.reqTrailerDeny = append(r.reqTrailerDeny, l.lim.header)
+			}
+		}
+		for _, u := range r.upstreams() {
+			if u.hashOn == hashHeader {
+				r.reqTrailerDeny = append(r.reqTrailerDeny, u.hashName)
+			}
+		}
+		dashNames(r.reqTrailerDeny)
+		r.respTrailerDeny = dashNames(r.respHeaders.names(nil))
 		r.metrics = m.route(rc.Name)
 		s.routes = append(s.routes, r)
 		mt := router.Match{

@@ -483,7 +483,7 @@ func TestReloadAndAdmin(t *testing.T) {
 
 func TestDrainLetsInflightFinish(t *testing.T) {
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, body []byte) {
-		time.Sleep(1500 * time.Millisecond)
+		time.Sleep(3 * time.Second) // outlasts the refusal check below
 		io.WriteString(w, "finished")
 	})
 	g := startGateway(t, basicConfig(up.addr()))
@@ -507,8 +507,11 @@ func TestDrainLetsInflightFinish(t *testing.T) {
 	g.signal(syscall.SIGTERM)
 	// Draining stops accepting (SPEC §1): a new connection is refused, not
 	// accepted and then reset, while the request in flight carries on.
+	// Timeouts do not use up the window: under load the test itself may
+	// not run for longer than a dial's 300 ms, and a SYN that met the
+	// socket as it was shut is dropped, its retry a second later.
 	var dialErr error
-	for deadline := time.Now().Add(800 * time.Millisecond); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(2500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		c, err := net.DialTimeout("tcp", g.addr, 300*time.Millisecond)
 		if err != nil {
 			dialErr = err

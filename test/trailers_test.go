@@ -152,16 +152,20 @@ func TestTrailersH2(t *testing.T) {
 
 // TestTrailersNeverCarryTheRouteHeaders: a client's trailer never brings
 // a second copy of a header the route acts on (the API key its auth
-// checked in the head, a header its match read, one its request_headers
-// set) to the upstream: an application that merges trailers into headers
-// would read the forged copy. Over HTTP/1.1 and HTTP/2; a response trailer
+// checked in the head, a header its match read, its rate limit's key,
+// its upstream's hash key, one its request_headers set) to the upstream:
+// an application that merges trailers into headers would read the forged
+// copy. Nor does a head field spelled with '_' (a CGI application reads
+// X_API_Key as X-API-Key). Over HTTP/1.1 and HTTP/2; a response trailer
 // named in response_headers is dropped likewise.
 func TestTrailersNeverCarryTheRouteHeaders(t *testing.T) {
 	const key = "sekrit-key-1"
 	sum := sha256.Sum256([]byte(key))
 	seen := make(chan http.Header, 4)
+	heads := make(chan http.Header, 4)
 	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
 		seen <- r.Trailer.Clone()
+		heads <- r.Header.Clone()
 		w.Header().Set("Trailer", "X-Frame-Options, X-Checksum")
 		w.WriteHeader(200)
 		io.WriteString(w, "ok")
@@ -178,27 +182,42 @@ access_log: {path: "off"}
 upstreams:
   - name: app
     targets: [{address: "`+up.addr()+`"}]
+    balancer: consistent_hash
+    hash_on: header:X-Shard
 auth:
   - name: keys
     type: api_key
     from: header:X-API-Key
     keys: [{consumer: acme, sha256: "`+hex.EncodeToString(sum[:])+`"}]
+rate_limits:
+  - {name: per-user, key: "header:X-User", rate: 1000/s}
 routes:
   - name: keyed
     match: {path_prefix: /key/, headers: {X-Ver: "2"}}
     auth: [keys]
+    rate_limits: [per-user]
     request_headers: {set: {X-Gateway: portico}}
     response_headers: {set: {X-Frame-Options: DENY}}
     upstream: app
 `)
+	routeNames := map[string]bool{"x-api-key": true, "x-ver": true, "x-gateway": true, "x-user": true, "x-shard": true}
 	check := func(who string, tr http.Header, respTr http.Header) {
 		t.Helper()
 		for name, v := range tr {
 			// (X_API_Key too: CGI-style upstreams read it as X-API-Key.)
-			switch strings.ToLower(strings.ReplaceAll(name, "_", "-")) {
-			case "x-api-key", "x-ver", "x-gateway":
+			if routeNames[strings.ToLower(strings.ReplaceAll(name, "_", "-"))] {
 				t.Errorf("%s: the upstream got trailer %s: %q (all: %v)", who, name, v, tr)
 			}
+		}
+		// In the head, the real fields pass; their '_' twins do not.
+		h := <-heads
+		for name, v := range h {
+			if strings.Contains(name, "_") && routeNames[strings.ToLower(strings.ReplaceAll(name, "_", "-"))] {
+				t.Errorf("%s: the upstream got header %s: %q", who, name, v)
+			}
+		}
+		if h.Get("X-Api-Key") != key || h.Get("X-Ver") != "2" || h.Get("X-Gateway") != "portico" || h.Get("X-User") != "u1" || h.Get("X-Shard") != "s1" {
+			t.Errorf("%s: head fields the route acts on: %v", who, h)
 		}
 		if tr.Get("X-Fine") != "ok" {
 			t.Errorf("%s: an ordinary trailer was lost: %v", who, tr)
@@ -209,8 +228,9 @@ routes:
 	}
 
 	c := g.dial(5 * time.Second)
-	io.WriteString(c, "POST /key/tr HTTP/1.1\r\nHost: a\r\nX-API-Key: "+key+"\r\nX-Ver: 2\r\nTransfer-Encoding: chunked\r\n\r\n"+
-		"3\r\nabc\r\n0\r\nX-API-Key: forged\r\nX_API_Key: forged\r\nx-ver: 3\r\nX-Gateway: evil\r\nX-Fine: ok\r\n\r\n")
+	io.WriteString(c, "POST /key/tr HTTP/1.1\r\nHost: a\r\nX-API-Key: "+key+"\r\nX-Ver: 2\r\nX-User: u1\r\nX-Shard: s1\r\n"+
+		"X_API_Key: forged\r\nX_Ver: 3\r\nX_Gateway: evil\r\nX_User: u2\r\nx_shard: s2\r\nTransfer-Encoding: chunked\r\n\r\n"+
+		"3\r\nabc\r\n0\r\nX-API-Key: forged\r\nX_API_Key: forged\r\nx-ver: 3\r\nX-Gateway: evil\r\nX-User: u2\r\nX_Shard: s2\r\nX-Fine: ok\r\n\r\n")
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -230,12 +250,18 @@ routes:
 	req, _ := http.NewRequest("POST", "http://"+g.addr+"/key/tr", pr)
 	req.Header.Set("X-API-Key", key)
 	req.Header.Set("X-Ver", "2")
-	req.Trailer = http.Header{"X-Api-Key": nil, "X-Ver": nil, "X-Gateway": nil, "X-Fine": nil}
+	req.Header.Set("X-User", "u1")
+	req.Header.Set("X-Shard", "s1")
+	req.Header["X_api_key"] = []string{"forged"}
+	req.Header["X_gateway"] = []string{"evil"}
+	req.Trailer = http.Header{"X-Api-Key": nil, "X-Ver": nil, "X-Gateway": nil, "X-User": nil, "X-Shard": nil, "X-Fine": nil}
 	go func() {
 		io.WriteString(pw, "abc")
 		req.Trailer.Set("X-Api-Key", "forged")
 		req.Trailer.Set("X-Ver", "3")
 		req.Trailer.Set("X-Gateway", "evil")
+		req.Trailer.Set("X-User", "u2")
+		req.Trailer.Set("X-Shard", "s2")
 		req.Trailer.Set("X-Fine", "ok")
 		pw.Close()
 	}()
