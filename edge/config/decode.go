@@ -266,8 +266,11 @@ func (d *decoder) fields(n *yaml.Node, path string, known []string, fn func(key 
 			continue
 		}
 		d.pos[p] = posOf(e.val)
-		if e.val.Kind == yaml.ScalarNode && e.val.Tag == "!!null" {
+		if v := deref(e.val); v != nil && v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+			// A key left empty (its lines commented out) is absent: its
+			// default applies, and a required one is reported missing.
 			d.null[p] = true
+			continue
 		}
 		fn(e.name, e.val, p)
 	}
