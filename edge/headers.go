@@ -48,15 +48,14 @@ func requestHeaderDropped(name []byte, req *parser.Request, rt *route, hasConnec
 	if hasConnection && parser.ConnectionLists(req.Fields, name) {
 		return true
 	}
-	if bytes.IndexByte(name, '_') >= 0 && (spoofsOwnedHeader(name) || twinOf(name, rt.reqTrailerDeny)) {
+	if bytes.IndexByte(name, '_') >= 0 && (spoofsOwnedHeader(name) || twinOf(name, rt.reqNames)) {
 		return true
 	}
 	return opsDrop(name, &rt.reqHeaders)
 }
 
 // twinOf reports whether name, with '_' read as '-', is one of the route's
-// own names (route.reqTrailerDeny: the headers its auth, match, limits and
-// hashing read, and its header ops): X_API_Key beside a checked X-API-Key
+// own names (route.reqNames): X_API_Key beside a checked X-API-Key
 // is the same field to a CGI-style application, which may read either.
 func twinOf(name []byte, names []string) bool {
 	var buf [64]byte
@@ -412,7 +411,7 @@ func (cc *clientConn) clientAddr() string {
 // trailerForwarded says whether a trailer field passes the gateway (RFC
 // 9110 §6.5.1): not hop-by-hop, not framing, routing, authentication or
 // content metadata, which a trailer may not change, nothing of ours, and
-// none of the route's own names (deny: see route.reqTrailerDeny).
+// none of the route's own names (deny: route.reqNames or respNames).
 func trailerForwarded(name []byte, deny []string) bool {
 	if bytes.IndexByte(name, '_') >= 0 {
 		// CGI-style upstreams read X_Portico_Consumer as X-Portico-Consumer:

@@ -81,20 +81,20 @@ type headerOps struct {
 	ownEncoding bool
 }
 
-// requestTrailerDeny and responseTrailerDeny read the lists of a route,
+// requestNames and responseNames read a route's lists (route.reqNames),
 // or none (nil route).
-func (r *route) requestTrailerDeny() []string {
+func (r *route) requestNames() []string {
 	if r == nil {
 		return nil
 	}
-	return r.reqTrailerDeny
+	return r.reqNames
 }
 
-func (r *route) responseTrailerDeny() []string {
+func (r *route) responseNames() []string {
 	if r == nil {
 		return nil
 	}
-	return r.respTrailerDeny
+	return r.respNames
 }
 
 // dashNames spells the names with '-' for '_', in place, as a trailer's
@@ -152,13 +152,15 @@ type route struct {
 
 	compress []uint8 // response codings in the route's preference order
 
-	// Trailer names dropped on this route beyond trailerForwarded's: in a
-	// request, the headers its auth reads credentials from, its match
-	// reads, and its request_headers set, add or remove; in a response,
-	// those its response_headers name. An application that merges
-	// trailers into headers would otherwise read a client's copy of a
-	// credential the gateway checked in the head.
-	reqTrailerDeny, respTrailerDeny []string
+	// The field names the route acts on: in a request, the headers its
+	// auth reads credentials from, its match, rate-limit keys and
+	// upstream hashing read, and its request_headers set, add or remove;
+	// in a response, those its response_headers name. Spelled with '-'
+	// for '_'. A trailer never carries them, nor the request head their
+	// '_' twins: an application that merges trailers into headers, or
+	// reads X_API_Key as X-API-Key (CGI), would read a client's copy
+	// instead of what the gateway checked or set.
+	reqNames, respNames []string
 
 	metrics *routeMetrics
 }
@@ -507,27 +509,27 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 				}
 			}
 		}
-		r.reqTrailerDeny = r.reqHeaders.names(nil)
+		r.reqNames = r.reqHeaders.names(nil)
 		if r.auth != nil {
 			for _, h := range r.auth.credHeaders {
-				r.reqTrailerDeny = append(r.reqTrailerDeny, h.name)
+				r.reqNames = append(r.reqNames, h.name)
 			}
 		}
 		for _, h := range rc.Match.HeaderList {
-			r.reqTrailerDeny = append(r.reqTrailerDeny, h.Name)
+			r.reqNames = append(r.reqNames, h.Name)
 		}
 		for _, l := range r.limits {
 			if l.lim != nil && l.lim.kind == keyHeader {
-				r.reqTrailerDeny = append(r.reqTrailerDeny, l.lim.header)
+				r.reqNames = append(r.reqNames, l.lim.header)
 			}
 		}
 		for _, u := range r.upstreams() {
 			if u.hashOn == hashHeader {
-				r.reqTrailerDeny = append(r.reqTrailerDeny, u.hashName)
+				r.reqNames = append(r.reqNames, u.hashName)
 			}
 		}
-		dashNames(r.reqTrailerDeny)
-		r.respTrailerDeny = dashNames(r.respHeaders.names(nil))
+		dashNames(r.reqNames)
+		r.respNames = dashNames(r.respHeaders.names(nil))
 		r.metrics = m.route(rc.Name)
 		s.routes = append(s.routes, r)
 		mt := router.Match{

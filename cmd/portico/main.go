@@ -316,8 +316,7 @@ func drain(srv *edge.Server, log *slog.Logger, sigs chan os.Signal) int {
 }
 
 // serve runs srv until SIGTERM/SIGINT (drain, exit 0); SIGHUP reloads.
-// serve runs srv until a signal; started, when non-nil, runs once the
-// listeners accept connections.
+// started, when non-nil, runs once the listeners accept connections.
 func serve(srv *edge.Server, log *slog.Logger, sigs chan os.Signal, started func()) int {
 	if err := srv.Start(); err != nil {
 		log.Error("cannot start", "error", err.Error())
