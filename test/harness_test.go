@@ -412,6 +412,23 @@ func (g *gateway) get(path string) (*http.Response, string) {
 
 var client = &http.Client{Timeout: 10 * time.Second}
 
+// getBody fetches url with client in the background; the channel gets
+// the body, or the error's text.
+func getBody(url string) <-chan string {
+	done := make(chan string, 1)
+	go func() {
+		resp, err := client.Get(url)
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		done <- string(b)
+	}()
+	return done
+}
+
 func statusOf(resp string) string {
 	line, _, _ := strings.Cut(resp, "\r\n")
 	return line

@@ -840,17 +840,7 @@ func TestSecondInterruptEndsTheDrain(t *testing.T) {
 	}
 
 	g = startGateway(t, cfg)
-	done := make(chan string, 1)
-	go func() {
-		resp, err := client.Get("http://" + g.addr + "/work2")
-		if err != nil {
-			done <- err.Error()
-			return
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		done <- string(b)
-	}()
+	done := getBody("http://" + g.addr + "/work2")
 	up.waitPath("/work2", 1)
 	g.signal(syscall.SIGTERM)
 	time.Sleep(100 * time.Millisecond)

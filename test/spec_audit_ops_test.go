@@ -233,17 +233,7 @@ func TestSpecAuditSIGINTDrain(t *testing.T) {
 		io.WriteString(w, "finished")
 	})
 	g := startGateway(t, basicConfig(up.addr()))
-	done := make(chan string, 1)
-	go func() {
-		resp, err := client.Get("http://" + g.addr + "/work")
-		if err != nil {
-			done <- err.Error()
-			return
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		done <- string(b)
-	}()
+	done := getBody("http://" + g.addr + "/work")
 	up.waitPath("/work", 1) // in flight
 	g.signal(syscall.SIGINT)
 	time.Sleep(100 * time.Millisecond)
