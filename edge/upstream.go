@@ -1053,7 +1053,7 @@ func (uc *upConn) endBody(cc *clientConn) {
 		}
 	}
 	if uc.chunkOut {
-		cc.writeClient(appendLastChunk(cc.lp.scratch[:0], uc.trailers, cc.rt.responseTrailerDeny()))
+		cc.writeClient(appendLastChunk(cc.lp.scratch[:0], uc.trailers, cc.rt.responseNames()))
 	}
 }
 
