@@ -75,7 +75,9 @@ routes:
     rate_limits: [per-ip]
     timeout: 2s
 YAML
-IDLE_POOL_FDS=40   # max_idle_conns of both upstreams
+# max_idle_conns of both upstreams, which bounds each event loop's pool
+# (one loop per core: nproc, as portico runs without GOMAXPROCS set).
+IDLE_POOL_FDS=$(( 40 * $(nproc) ))
 
 cat > "$OUT/abuse.py" <<'PY'
 import random, socket, ssl, sys, time
