@@ -780,17 +780,23 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 			// answer: the connection is not reused.
 			uc.dead = true
 		}
-		if cc.isHEAD && parser.ResponseBodyKind(false, &uc.resp) == parser.BodyUntilClose {
-			// An answer to HEAD with neither length nor chunking: the
-			// same answer to GET would have run until the close, and such
-			// an upstream tends to close right after this one too. A
-			// request sent on the connection would race that close, and
-			// one that cannot be resent would get a 502: not reused.
-			uc.dead = true
+		if cc.isHEAD {
+			switch parser.ResponseBodyKind(false, &uc.resp) {
+			case parser.BodyNone:
+			case parser.BodyUntilClose:
+				// An answer to HEAD with neither length nor chunking: the
+				// same answer to GET would have run until the close, and
+				// such an upstream tends to close right after this one
+				// too. A request sent on the connection would race that
+				// close, and one that cannot be resent would get a 502:
+				// not reused.
+				uc.dead = true
+			default:
+				// The answer to GET would have had a body: a faulty
+				// upstream may still send it (see headHold).
+				uc.heldAfterHEAD = true
+			}
 		}
-		// The answer to GET would have had a body: a faulty upstream
-		// may still send it (see headHold).
-		uc.heldAfterHEAD = cc.isHEAD && parser.ResponseBodyKind(false, &uc.resp) != parser.BodyNone
 		uc.responseDone(cc)
 	}
 	return n, true

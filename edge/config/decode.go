@@ -28,12 +28,11 @@ type decoder struct {
 	probs []Problem
 	pos   map[string]Pos  // field path -> position of the value (or of the item)
 	bad   map[string]bool // paths that already have a problem
-	null  map[string]bool // paths present with an empty (null) value
 	full  bool            // maxProblems reached
 }
 
 func newDecoder(file string) *decoder {
-	return &decoder{file: file, pos: make(map[string]Pos), bad: make(map[string]bool), null: make(map[string]bool)}
+	return &decoder{file: file, pos: make(map[string]Pos), bad: make(map[string]bool)}
 }
 
 func posOf(n *yaml.Node) Pos {
@@ -99,10 +98,6 @@ func (d *decoder) lookup(path string) Pos {
 	}
 	return Pos{}
 }
-
-// given reports whether path was present with a value: a key left empty
-// (a block whose children were commented out) is null, as if absent.
-func (d *decoder) given(path string) bool { return d.has(path) && !d.null[path] }
 
 // has reports whether path was present in the file.
 func (d *decoder) has(path string) bool {
@@ -265,13 +260,12 @@ func (d *decoder) fields(n *yaml.Node, path string, known []string, fn func(key 
 			d.errNode(e.key, p, "%s", msg)
 			continue
 		}
-		d.pos[p] = posOf(e.val)
 		if v := deref(e.val); v != nil && v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
 			// A key left empty (its lines commented out) is absent: its
 			// default applies, and a required one is reported missing.
-			d.null[p] = true
 			continue
 		}
+		d.pos[p] = posOf(e.val)
 		fn(e.name, e.val, p)
 	}
 	return true

@@ -175,7 +175,7 @@ func (v *validator) action(path string, r *Route, ups map[string]bool) {
 			v.errf(join(dp, "content_type"), "invalid header value %q", dr.ContentType)
 		}
 		for _, k := range []string{"rewrite", "retries", "compress", "request_headers"} {
-			if v.d.given(p(k)) {
+			if v.set(p(k)) {
 				v.errf(p(k), "has no effect on a direct_response")
 			}
 		}
