@@ -33,6 +33,15 @@ type h2Conn struct {
 	goawayAt time.Time       // when the first, graceful GOAWAY went out
 	timer    timewheel.Timer // idle timeout while no stream is open
 	htimer   timewheel.Timer // header timeout while a header block is half received
+	// htimerBlocks is HeaderBlocks when htimer was set: a block completed
+	// since then starts the next one's timeout afresh.
+	htimerBlocks uint64
+	// ptimer trims free: stream conns that sat unused in the pool for a
+	// whole poolTrimEvery (freeLow of them) are dropped, so a connection
+	// that once ran many streams does not keep their buffers while idle;
+	// so are its output buffers (ServerConn.Trim).
+	ptimer  timewheel.Timer
+	freeLow int
 	// lastBusy is when a stream was last seen open: idle_timeout counts
 	// from there, so frames that open no stream (PING, SETTINGS, a header
 	// block trickled byte by byte) never keep an idle connection alive.
@@ -70,6 +79,7 @@ func (lp *loop) newH2Conn(cc *clientConn, gc downstream) *h2Conn {
 	h.holdShare = holdShare(h2.DefaultConnWindowSize, ls.h2MaxStreams)
 	h.timer.Init(h)
 	h.htimer.Init(h)
+	h.ptimer.Init(h)
 	lp.h2conns[h] = struct{}{}
 	lp.schedule(&h.timer, ls.idleTimeout)
 	lp.schedule(&h.htimer, ls.headerTimeout) // the preface and first request
@@ -116,7 +126,11 @@ func (h *h2Conn) onTraffic() gnet.Action {
 		h.markDirty()
 		h.noteBusy()
 		if h.awaitingHeaders(buf[n:]) {
-			if !h.htimer.Pending() {
+			// One header_timeout per block: a busy connection whose reads
+			// keep ending inside the next block must not carry the first
+			// block's deadline over the ones completed since.
+			if blocks := h.sc.HeaderBlocks(); !h.htimer.Pending() || blocks != h.htimerBlocks {
+				h.htimerBlocks = blocks
 				h.lp.schedule(&h.htimer, h.proto.listener().headerTimeout)
 			}
 		} else if h.sc.Opened() > 0 {
@@ -161,6 +175,10 @@ func (h *h2Conn) noteBusy() {
 // SETTINGS and PINGs alone would otherwise last idle_timeout).
 func (h *h2Conn) OnTimer(t *timewheel.Timer, now int64) {
 	if h.closed {
+		return
+	}
+	if t == &h.ptimer {
+		h.trimPool()
 		return
 	}
 	ls := h.proto.listener()
@@ -286,6 +304,8 @@ func (h *h2Conn) onClose() {
 	delete(h.lp.h2conns, h)
 	h.lp.wheel.Stop(&h.timer)
 	h.lp.wheel.Stop(&h.htimer)
+	h.lp.wheel.Stop(&h.ptimer)
+	h.free = nil
 	h.sc.Close() // OnReset(CANCEL) for every open stream
 	h.finishClosing()
 }
@@ -295,7 +315,9 @@ func (h *h2Conn) streamConn(s *h2.Stream) *clientConn {
 	var cc *clientConn
 	if n := len(h.free); n > 0 {
 		cc = h.free[n-1]
+		h.free[n-1] = nil
 		h.free = h.free[:n-1]
+		h.freeLow = min(h.freeLow, n-1)
 		sio := cc.gc.(*streamIO)
 		sio.reset(s)
 		cc.closed, cc.state, cc.paused = false, stateIdle, false
@@ -311,22 +333,54 @@ func (h *h2Conn) streamConn(s *h2.Stream) *clientConn {
 	return cc
 }
 
-// pooledBufMax is the largest buffer a pooled stream conn keeps: a
-// download that buffered its full share (up to highWater) must not pin it
-// for as long as the connection lives.
+// pooledBufMax is the largest buffer a finished stream conn keeps: a
+// download that buffered its full share (up to highWater), or a head of
+// tens of KiB, must not pin it for as long as the connection lives. Larger
+// ones are dropped when the stream ends, pooled or not (something may
+// still point at the conn for a while: its buffers must not stay with it).
 const pooledBufMax = 64 << 10
+
+// poolMax stream conns at most are kept per connection, and those that
+// sat unused for poolTrimEvery are dropped.
+const (
+	poolMax       = 64
+	poolTrimEvery = 5 * time.Second
+)
 
 func (h *h2Conn) release(cc *clientConn) {
 	sio := cc.gc.(*streamIO)
 	sio.s = nil
-	if cap(sio.out) > pooledBufMax {
-		sio.out = nil
-	}
 	if cap(sio.in) > pooledBufMax {
 		sio.in, sio.inOff = nil, 0
 	}
-	if len(h.free) < 64 && !h.closed {
-		h.free = append(h.free, cc)
+	for _, b := range [...]*[]byte{&sio.out, &sio.head, &sio.trailers, &cc.wbuf, &cc.reqTrailers,
+		&cc.cookieBuf, &cc.rewriteRaw, &cc.rewriteBuf} {
+		if cap(*b) > pooledBufMax {
+			*b = nil
+		}
+	}
+	if h.closed || len(h.free) >= poolMax {
+		return
+	}
+	h.free = append(h.free, cc)
+	if !h.ptimer.Pending() {
+		h.freeLow = len(h.free)
+		h.lp.schedule(&h.ptimer, poolTrimEvery)
+	}
+}
+
+// trimPool drops the stream conns no stream took since the last trim (the
+// bottom freeLow of the stack: pops take from the top), and the
+// connection's own output buffers if a burst grew them.
+func (h *h2Conn) trimPool() {
+	if k := min(h.freeLow, len(h.free)); k > 0 {
+		n := copy(h.free, h.free[k:])
+		clear(h.free[n:])
+		h.free = h.free[:n]
+	}
+	h.freeLow = len(h.free)
+	if busy := h.sc.Trim(); busy || len(h.free) > 0 {
+		h.lp.schedule(&h.ptimer, poolTrimEvery)
 	}
 }
 

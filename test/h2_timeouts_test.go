@@ -244,3 +244,52 @@ func TestH2FirstRequestWithinHeaderTimeout(t *testing.T) {
 	default:
 	}
 }
+
+// header_timeout bounds each header block, not the connection: a busy
+// connection whose reads keep ending inside the next request's HEADERS
+// (large blocks, one segment at a time) ran on the first block's deadline
+// and got GOAWAY and a close while every request was being answered.
+func TestH2HeaderTimeoutPerBlock(t *testing.T) {
+	up := newUpstream(t, nil)
+	g := startGateway(t, strings.Replace(h2cConfig(up.addr()), "limits: {", "limits: {header_timeout: 1s, idle_timeout: 30s, ", 1))
+	h := dialH2Raw(t, g.addr)
+	frame := func(id uint32) []byte {
+		var b bytes.Buffer
+		fr := http2.NewFramer(&b, nil)
+		block := requestBlock("/pad/" + strings.Repeat("p", 200))
+		if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block, EndHeaders: true, EndStream: true}); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	const requests = 14 // 200 ms apart: 2.8 s, almost three header timeouts
+	answered := 0
+	next := frame(1)
+	for i := range requests {
+		cur := next
+		next = frame(uint32(2*i + 3))
+		half := len(cur) / 2
+		if i == 0 {
+			h.c.Write(cur[:half])
+		}
+		// The rest of this block and the start of the next, in one write.
+		h.c.Write(append(append([]byte(nil), cur[half:]...), next[:len(next)/2]...))
+		deadline := time.After(200 * time.Millisecond)
+	wait:
+		for {
+			select {
+			case <-h.headers:
+				answered++
+			case d := <-h.goaway:
+				t.Fatalf("GOAWAY after %v with %d of %d requests answered (header_timeout 1s, each block complete within 200ms)", d, answered, i+1)
+			case d := <-h.closed:
+				t.Fatalf("closed after %v with %d of %d requests answered", d, answered, i+1)
+			case <-deadline:
+				break wait
+			}
+		}
+	}
+	if answered < requests-1 {
+		t.Fatalf("%d of %d requests answered", answered, requests)
+	}
+}

@@ -133,7 +133,8 @@ type ServerConn struct {
 	active      int // open streams, draining ones included (they hold a concurrency slot)
 	draining    int // open streams in the draining state
 	total       uint32
-	recentRST   []uint32 // ids we reset lately: late frames on them are ignored (recordReset)
+	blocksDone  uint64    // header blocks completed (HeaderBlocks)
+	recentRST   []idRange // ids we reset lately: late frames on them are ignored (recordReset)
 	recentIdx   int
 	// Ids of streams that were opened and have closed lately: HEADERS on
 	// one is STREAM_CLOSED, on a lower id never opened PROTOCOL_ERROR.
@@ -266,6 +267,30 @@ func (c *ServerConn) ConsumeOutput(n int) {
 
 func (c *ServerConn) pending() int { return len(c.out) - c.outOff }
 
+// outKeepMax is the most capacity the output and header-block buffers keep
+// once Trim finds them empty: a burst of large answers (64 streams with 60
+// KB heads) grows them to megabytes, which an idle connection must not
+// hold for its life.
+const outKeepMax = 64 << 10
+
+// Trim lets go of the output and header-block buffers when they are empty
+// and larger than outKeepMax. The owner calls it now and then, outside
+// Feed and Output; busy reports a large output buffer still holding bytes
+// (to try again later).
+func (c *ServerConn) Trim() (busy bool) {
+	if cap(c.out) > outKeepMax {
+		if c.pending() == 0 {
+			c.out, c.outOff = nil, 0
+		} else {
+			busy = true
+		}
+	}
+	if cap(c.hbuf) > outKeepMax {
+		c.hbuf = nil
+	}
+	return busy
+}
+
 // Stats returns the connection's counters.
 // WaitingForWindow reports streams whose owner holds response bytes that
 // the client's flow-control window does not let out yet (WriteData
@@ -288,6 +313,11 @@ func (c *ServerConn) Active() int { return c.active - c.draining }
 
 // Opened counts the streams delivered so far (Stats().StreamsOpened).
 func (c *ServerConn) Opened() uint64 { return c.stats.StreamsOpened }
+
+// HeaderBlocks counts the header blocks the client completed, trailers
+// and refused streams included: the owner's header timeout bounds each
+// block, so it starts over when one completes.
+func (c *ServerConn) HeaderBlocks() uint64 { return c.blocksDone }
 
 // AwaitingHeaders reports that a header block (or the client preface) is
 // half received: the owner bounds how long that may last, as HTTP/1.1's
@@ -507,10 +537,12 @@ func (c *ServerConn) onData(f *http2.DataFrame) error {
 	if s == nil || s.reqDone {
 		// Closed or half-closed (remote): give the connection credit back.
 		c.addConnCredit(length)
-		if s == nil && c.wasReset(id) {
+		if s == nil && (c.wasReset(id) || c.ignoredAfterGoAway(id)) {
 			// In flight when we reset it (RFC 9113 §5.1 "closed": MUST be
-			// ignored). Not counted: flow control bounds it like DATA on
-			// a live stream; empty frames, which it does not bound, are.
+			// ignored), or on a stream our final GOAWAY left out (§6.8:
+			// dropped, but counted against the connection window). Not
+			// counted: flow control bounds it like DATA on a live stream;
+			// empty frames, which it does not bound, are.
 			if length == 0 {
 				return c.spendControl()
 			}
@@ -537,8 +569,14 @@ func (c *ServerConn) onData(f *http2.DataFrame) error {
 		return c.discardData(s, length, int64(len(data)), end)
 	}
 	if pad := length - int64(len(data)); pad > 0 {
-		// Padding is flow-controlled but never reaches the owner.
+		// Padding is flow-controlled but never reaches the owner, so it is
+		// given back here: a stream the owner holds unconsumed until some
+		// body has come (a content-length upload waiting for its first
+		// bytes) would otherwise spend its window on padding and stall.
 		s.credit += pad
+		if !end {
+			s.returnCredit()
+		}
 		c.addConnCredit(pad)
 	}
 	s.dataRecv += int64(len(data))
@@ -641,10 +679,11 @@ func (c *ServerConn) onHeaders(id uint32, flags http2.Flags, p []byte) error {
 		}
 	} else if id <= c.maxClientID {
 		switch {
-		case c.wasReset(id):
-			// Late frame for a stream we reset: decode to keep HPACK in
-			// sync, drop. Counted: the decoding costs CPU a flood could
-			// spend without limit.
+		case c.wasReset(id) || c.ignoredAfterGoAway(id):
+			// Late frame for a stream we reset, or trailers of one our
+			// final GOAWAY left out: decode to keep HPACK in sync, drop.
+			// Counted: the decoding costs CPU a flood could spend without
+			// limit.
 			if err := c.spendControl(); err != nil {
 				return err
 			}
@@ -661,8 +700,12 @@ func (c *ServerConn) onHeaders(id uint32, flags http2.Flags, p []byte) error {
 		c.roll(&c.resets)
 		c.resets.opened++
 		switch {
-		case c.goAwayFinal && id > c.lastStreamID:
-			// After the final GOAWAY new streams are ignored (RFC 9113 §6.8).
+		case c.ignoredAfterGoAway(id):
+			// After the final GOAWAY new streams are ignored (RFC 9113
+			// §6.8); their blocks are still decoded, so they are counted.
+			if err := c.spendControl(); err != nil {
+				return err
+			}
 		case uint32(c.active) >= c.cfg.MaxConcurrentStreams:
 			c.stats.StreamsRefused++
 			c.setHdrRST(http2.ErrCodeRefusedStream)
@@ -824,6 +867,7 @@ func (c *ServerConn) onField(hf hpack.HeaderField) {
 func (c *ServerConn) endHeaderBlock(id uint32) error {
 	s := c.hdrTarget
 	c.hdrTarget = nil
+	c.blocksDone++
 	if c.hdrHasRST {
 		// Every stream reset for the client's fault counts, STREAM_CLOSED
 		// for a second HEADERS on a stream it had ended included: that
@@ -1313,21 +1357,42 @@ func (c *ServerConn) closeStream(s *Stream) {
 // an upstream failing under every stream of a busy connection resets them
 // all, and their in-flight DATA must not cost the connection. Allocated on
 // the first reset: most connections never reset a stream.
+//
+// Entries are runs of consecutive client ids (lo, lo+2, ..., hi): a burst
+// of streams refused past the concurrency limit, which can outnumber the
+// ring (a client opens streams before our SETTINGS reach it), takes one
+// entry, so their in-flight trailers are still recognised and dropped
+// rather than read as a reused stream id (a connection error).
 func (c *ServerConn) recordReset(id uint32) {
 	if c.recentRST == nil {
-		c.recentRST = make([]uint32, min(max(int(c.cfg.MaxConcurrentStreams), 32), 1024))
+		c.recentRST = make([]idRange, min(max(int(c.cfg.MaxConcurrentStreams), 32), 1024))
 	}
-	c.recentRST[c.recentIdx] = id
-	c.recentIdx = (c.recentIdx + 1) % len(c.recentRST)
+	n := len(c.recentRST)
+	if last := &c.recentRST[(c.recentIdx+n-1)%n]; last.hi != 0 && id == last.hi+2 {
+		last.hi = id
+		return
+	}
+	c.recentRST[c.recentIdx] = idRange{lo: id, hi: id}
+	c.recentIdx = (c.recentIdx + 1) % n
 }
+
+// idRange is a run of client stream ids lo, lo+2, ..., hi.
+type idRange struct{ lo, hi uint32 }
 
 func (c *ServerConn) wasReset(id uint32) bool {
 	for _, r := range c.recentRST {
-		if r == id {
+		if id >= r.lo && id <= r.hi && (id-r.lo)%2 == 0 {
 			return true
 		}
 	}
 	return false
+}
+
+// ignoredAfterGoAway reports a stream the client opened past the last
+// stream id of our final GOAWAY: never processed, its frames are dropped
+// (RFC 9113 §6.8).
+func (c *ServerConn) ignoredAfterGoAway(id uint32) bool {
+	return c.goAwayFinal && id > c.lastStreamID
 }
 
 func (c *ServerConn) wasClosed(id uint32) bool {
@@ -1434,7 +1499,14 @@ func (c *ServerConn) connError(code http2.ErrCode, reason string) error {
 	if c.closed {
 		return c.err
 	}
-	c.writeGoAway(c.maxClientID, code, reason)
+	// A GOAWAY may never raise the last stream id an earlier one gave
+	// (RFC 9113 §6.8): streams past it were not processed, and the client
+	// may already be retrying them elsewhere.
+	last := c.maxClientID
+	if c.goAwayFinal {
+		last = c.lastStreamID
+	}
+	c.writeGoAway(last, code, reason)
 	c.closed = true
 	c.err = &ConnError{Code: code, Reason: reason}
 	c.resetAll(code)

@@ -90,6 +90,12 @@ func (a *appHandler) OnData(s *Stream, data []byte, end bool) {
 		a.flush(s)
 		return
 	}
+	if string(s.Path()) == "/noconsume" {
+		// Holds every body byte unconsumed, as the gateway does while a
+		// content-length upload waits for its first bytes.
+		st.got += len(data)
+		return
+	}
 	if string(s.Path()) == "/early-full" {
 		// Answers once a whole stream window has arrived, consuming none
 		// of it: a stalled upload answered early.

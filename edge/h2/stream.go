@@ -202,12 +202,19 @@ func (s *Stream) Consumed(n int) {
 	}
 	s.unconsumed -= m
 	s.credit += m
+	s.returnCredit()
+	c.addConnCredit(m)
+}
+
+// returnCredit sends the stream's accumulated credit as a WINDOW_UPDATE
+// once it is half of InitialWindowSize (none after the request ended).
+func (s *Stream) returnCredit() {
+	c := s.c
 	if !s.reqDone && s.credit >= int64(c.cfg.InitialWindowSize)/2 && !c.closed {
 		c.writeWindowUpdate(s.id, uint32(s.credit))
 		s.recvWindow += s.credit
 		s.credit = 0
 	}
-	c.addConnCredit(m)
 }
 
 // WriteHeaders writes a response header block: status plus fields (each

@@ -1,0 +1,36 @@
+package h2
+
+import (
+	"strings"
+	"testing"
+)
+
+// A burst of large answers grows the connection's output and header-block
+// buffers; once sent, Trim lets them go (an idle connection that had 64
+// streams answer 60 KB heads kept 3.3 MiB), and keeps them while bytes are
+// still queued.
+func TestTrimDropsGrownBuffers(t *testing.T) {
+	cl := newClient(t, Config{})
+	cl.handshake()
+	cl.app.body = []byte(strings.Repeat("b", 100<<10)) // each answer 100 KiB
+	cl.noDrain = true
+	cl.headers(1, true, reqFields("GET", "/")...)
+	cl.sync()
+	if cap(cl.c.out) <= outKeepMax {
+		t.Fatalf("output buffer only %d bytes after a 100 KiB answer", cap(cl.c.out))
+	}
+	if !cl.c.Trim() || cap(cl.c.out) <= outKeepMax {
+		t.Fatal("Trim dropped an output buffer still holding bytes")
+	}
+	cl.noDrain = false
+	cl.drain()
+	if cl.c.Trim() || cap(cl.c.out) > outKeepMax {
+		t.Fatalf("after the output left, Trim kept %d bytes", cap(cl.c.out))
+	}
+	// The connection goes on working with fresh buffers.
+	cl.app.body = nil
+	cl.headers(3, true, reqFields("GET", "/")...)
+	if res, _ := cl.collect(1, 3); res[3].status != "200" || string(res[3].body) != "ok" {
+		t.Fatalf("after Trim: %v", res[3])
+	}
+}
