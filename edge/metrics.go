@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
@@ -24,6 +25,10 @@ type metricsRegistry struct {
 	routes    map[string]*routeMetrics
 	upstreams map[string]*metrics.PrometheusHistogram
 	healthy   map[string]bool // target_healthy series of the current snapshot
+	// The route and upstream names of the snapshot serving, and when a
+	// reload removed the others whose series are still exported (settle).
+	liveRoutes, liveUpstreams   map[string]bool
+	staleRoutes, staleUpstreams map[string]time.Time
 
 	noRouteMetrics  atomic.Pointer[routeMetrics] // route "", resolved on first use
 	reloadSuccess   *metrics.Counter
@@ -41,6 +46,9 @@ func newMetricsRegistry() *metricsRegistry {
 		routes:    make(map[string]*routeMetrics),
 		upstreams: make(map[string]*metrics.PrometheusHistogram),
 		healthy:   make(map[string]bool),
+
+		staleRoutes:    make(map[string]time.Time),
+		staleUpstreams: make(map[string]time.Time),
 	}
 	m.reloadSuccess = m.set.NewCounter(`portico_config_reloads_total{result="success"}`)
 	m.reloadFailure = m.set.NewCounter(`portico_config_reloads_total{result="failure"}`)
@@ -220,30 +228,85 @@ func (m *metricsRegistry) setTargetHealth(targets []healthTarget) {
 	m.healthy = current
 }
 
-// dropStale unregisters the series of routes and upstreams a reload
-// removed (requests, durations, auth and rate-limit rejections): renamed
-// or deleted routes would otherwise be scraped for ever. Requests still
-// finishing on the old snapshot update the dropped series unseen; a name
-// that comes back later starts new ones (a counter reset, which rate()
-// handles).
-func (m *metricsRegistry) dropStale(routes, upstreams map[string]bool) {
+// staleGrace is how long the series of a route or upstream a reload
+// removed are still exported. Dropped at once, the requests counted since
+// the last scrape, and those the old snapshot was still finishing, were
+// never seen (Prometheus scrapes every 15-60 s); a name put back within it
+// continues its series instead of restarting from zero.
+const staleGrace = 5 * time.Minute
+
+// settle brings the exported series in line with a reload. applied: the
+// snapshot naming routes and upstreams now serves; names the previous one
+// had and this one lacks are kept for staleGrace. Not applied (the reload
+// was refused while compiling): only the series the refused file
+// registered are dropped. Either way, series of names neither live nor
+// within their grace go: renamed or deleted routes would otherwise be
+// scraped for ever.
+func (m *metricsRegistry) settle(routes, upstreams map[string]bool, applied bool, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if applied {
+		markRemoved(m.liveRoutes, routes, m.staleRoutes, now)
+		markRemoved(m.liveUpstreams, upstreams, m.staleUpstreams, now)
+		m.liveRoutes, m.liveUpstreams = routes, upstreams
+	}
+	m.sweepLocked(now)
+}
+
+// markRemoved records when the names of old missing from cur went, and
+// forgets the removal of those cur has again.
+func markRemoved(old, cur map[string]bool, stale map[string]time.Time, now time.Time) {
+	for name := range old {
+		if _, ok := stale[name]; !ok && !cur[name] {
+			stale[name] = now
+		}
+	}
+	for name := range cur {
+		delete(stale, name)
+	}
+}
+
+// sweepStale drops the series whose grace ran out; scrapes call it, so
+// that they end without waiting for another reload.
+func (m *metricsRegistry) sweepStale(now time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.staleRoutes)+len(m.staleUpstreams) > 0 {
+		m.sweepLocked(now)
+	}
+}
+
+func (m *metricsRegistry) sweepLocked(now time.Time) {
+	keep := func(name string, live map[string]bool, stale map[string]time.Time) bool {
+		if live[name] {
+			return true
+		}
+		removed, ok := stale[name]
+		return ok && now.Sub(removed) < staleGrace
+	}
 	for name := range m.routes {
-		if name != "" && !routes[name] {
+		if name != "" && !keep(name, m.liveRoutes, m.staleRoutes) {
 			delete(m.routes, name)
 		}
 	}
 	for name := range m.upstreams {
-		if !upstreams[name] {
+		if !keep(name, m.liveUpstreams, m.staleUpstreams) {
 			delete(m.upstreams, name)
 		}
 	}
 	for _, series := range m.set.ListMetricNames() {
-		if v, ok := labelValue(series, "route"); ok && v != "" && !routes[v] {
+		if v, ok := labelValue(series, "route"); ok && v != "" && !keep(v, m.liveRoutes, m.staleRoutes) {
 			m.set.UnregisterMetric(series)
-		} else if v, ok := labelValue(series, "upstream"); ok && !upstreams[v] && !strings.HasPrefix(series, "portico_upstream_target_healthy{") {
+		} else if v, ok := labelValue(series, "upstream"); ok && !keep(v, m.liveUpstreams, m.staleUpstreams) &&
+			!strings.HasPrefix(series, "portico_upstream_target_healthy{") {
 			m.set.UnregisterMetric(series)
+		}
+	}
+	for _, stale := range [...]map[string]time.Time{m.staleRoutes, m.staleUpstreams} {
+		for name, removed := range stale {
+			if now.Sub(removed) >= staleGrace {
+				delete(stale, name)
+			}
 		}
 	}
 }
@@ -278,10 +341,12 @@ func labelValue(series, label string) (string, bool) {
 	return "", false
 }
 
-// specFamilies are the metric families SPEC §5 says must exist. A family
-// with no series yet (no request served, no auth rejection, no upstream in
-// the file) is still declared by its TYPE line, so a scrape of a fresh
-// process lists every name.
+// specFamilies are the metric families SPEC §5 says must exist, and the
+// labelled ones of our own the README lists. A family with no series yet
+// (no request served, no auth rejection, no upstream in the file, no
+// HTTP/2 connection error) is still declared by its TYPE line, so a
+// scrape of a fresh process lists every name (and alerts on absent()
+// do not misread a quiet process).
 var specFamilies = [...]struct{ name, typ string }{
 	{"portico_http_requests_total", "counter"},
 	{"portico_http_request_duration_seconds", "histogram"},
@@ -291,6 +356,7 @@ var specFamilies = [...]struct{ name, typ string }{
 	{"portico_auth_rejected_total", "counter"},
 	{"portico_ratelimit_rejected_total", "counter"},
 	{"portico_config_reloads_total", "counter"},
+	{"portico_h2_connection_errors_total", "counter"},
 }
 
 // metricHelp is each family's HELP text: the metrics library writes HELP
@@ -336,6 +402,7 @@ func withHelp(dst, src []byte) []byte {
 }
 
 func (m *metricsRegistry) writePrometheus(w io.Writer) {
+	m.sweepStale(time.Now())
 	var buf bytes.Buffer
 	m.set.WritePrometheus(&buf)
 	out := buf.Bytes()

@@ -3,6 +3,7 @@ package edge
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLabelValue(t *testing.T) {
@@ -24,32 +25,60 @@ func TestLabelValue(t *testing.T) {
 	}
 }
 
-// TestDropStale: the series of a removed route and upstream go; those of
-// live ones, of route "" and of target health stay.
-func TestDropStale(t *testing.T) {
+// TestStaleSeries: the series of a route and upstream a reload removed
+// stay for staleGrace (the last requests counted in them are scraped),
+// continue if the name comes back within it, and then go; those of live
+// ones, of route "" and of target health stay. A refused reload's names
+// go at once.
+func TestStaleSeries(t *testing.T) {
 	m := newMetricsRegistry()
-	for _, r := range []string{"r1", "r2", ""} {
+	now := time.Unix(1_000_000, 0)
+	for _, r := range []string{"r1", "r2", "r3", ""} {
 		rm := m.route(r)
 		rm.countRequest("pub", 200)
 		rm.duration.Update(0.1)
 	}
 	m.upstreamDuration("up1").Update(0.1)
 	m.upstreamDuration("up2").Update(0.1)
-	m.dropStale(map[string]bool{"r2": true}, map[string]bool{"up2": true})
-	var b strings.Builder
-	m.set.WritePrometheus(&b)
-	out := b.String()
-	for _, gone := range []string{`route="r1"`, `upstream="up1"`} {
-		if strings.Contains(out, gone) {
-			t.Errorf("%s still exported:\n%s", gone, out)
+	all := map[string]bool{"r1": true, "r2": true, "r3": true}
+	m.settle(all, map[string]bool{"up1": true, "up2": true}, true, now)
+
+	scrape := func(at time.Time) string {
+		m.sweepStale(at)
+		var b strings.Builder
+		m.set.WritePrometheus(&b)
+		return b.String()
+	}
+	expect := func(out string, present bool, labels ...string) {
+		t.Helper()
+		for _, l := range labels {
+			if strings.Contains(out, l) != present {
+				t.Errorf("%s exported: %v, want %v\n%s", l, !present, present, out)
+			}
 		}
 	}
-	for _, kept := range []string{`route="r2"`, `route=""`, `upstream="up2"`} {
-		if !strings.Contains(out, kept) {
-			t.Errorf("%s dropped:\n%s", kept, out)
-		}
-	}
-	if rm := m.route("r1"); rm.duration == nil { // a name that comes back starts anew
+
+	// r1, r3 and up1 removed: still exported within the grace.
+	m.settle(map[string]bool{"r2": true}, map[string]bool{"up2": true}, true, now)
+	m.route("r1").countRequest("pub", 200) // finished on the old snapshot
+	out := scrape(now.Add(staleGrace - time.Second))
+	expect(out, true, `route="r1",code="200"} 2`, `upstream="up1"`, `route="r2"`, `route=""`, `upstream="up2"`)
+
+	// r3 comes back within the grace: its series continue.
+	m.settle(map[string]bool{"r2": true, "r3": true}, map[string]bool{"up2": true}, true, now.Add(time.Minute))
+	m.route("r3").countRequest("pub", 200)
+	out = scrape(now.Add(staleGrace + time.Second))
+	expect(out, false, `route="r1"`, `upstream="up1"`)
+	expect(out, true, `route="r3",code="200"} 2`, `route="r2"`, `route=""`, `upstream="up2"`)
+
+	// A refused reload's route is dropped at once; stale ones keep their grace.
+	m.settle(map[string]bool{"r2": true}, map[string]bool{"up2": true}, true, now.Add(2*staleGrace))
+	m.route("refused").countRequest("pub", 200)
+	m.settle(nil, nil, false, now.Add(2*staleGrace))
+	out = scrape(now.Add(2 * staleGrace))
+	expect(out, false, `route="refused"`)
+	expect(out, true, `route="r3"`)
+	if rm := m.route("r1"); rm.duration == nil { // a name back after its grace starts anew
 		t.Fatal("r1 not recreated")
 	}
 }

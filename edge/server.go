@@ -216,9 +216,7 @@ func (s *Server) publish(snap, prev *snapshot) {
 		}
 		return true
 	})
-	if prev != nil {
-		s.dropSeriesNotIn(snap)
-	}
+	s.settleSeries(snap)
 	startAuth(snap, prev)
 	s.snap.Store(snap)
 	if prev != nil {
@@ -381,7 +379,7 @@ func (s *Server) reload() error {
 	if err != nil {
 		// compile registered the refused file's route and upstream series
 		// as it went: nothing will ever count in them.
-		s.dropSeriesNotIn(prev)
+		s.metrics.settle(nil, nil, false, time.Now())
 		return err
 	}
 	// The connections of retired listeners keep their limits (and TLS
@@ -398,9 +396,9 @@ func (s *Server) reload() error {
 	return nil
 }
 
-// dropSeriesNotIn unregisters the metric series of routes and upstreams
-// that snap does not have.
-func (s *Server) dropSeriesNotIn(snap *snapshot) {
+// settleSeries tells the metrics which routes and upstreams serve now
+// (those a reload removed keep their series for staleGrace).
+func (s *Server) settleSeries(snap *snapshot) {
 	live, ups := make(map[string]bool, len(snap.routes)), make(map[string]bool, len(snap.upstreams))
 	for _, r := range snap.routes {
 		live[r.name] = true
@@ -408,7 +406,7 @@ func (s *Server) dropSeriesNotIn(snap *snapshot) {
 	for name := range snap.upstreams {
 		ups[name] = true
 	}
-	s.metrics.dropStale(live, ups)
+	s.metrics.settle(live, ups, true, time.Now())
 }
 
 // checkListeners returns the listeners a reload leaves out, to retire, or

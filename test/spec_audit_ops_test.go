@@ -815,6 +815,7 @@ routes:
 		"portico_upstream_request_duration_seconds histogram", "portico_upstream_target_healthy gauge",
 		"portico_connections_active gauge", "portico_auth_rejected_total counter",
 		"portico_ratelimit_rejected_total counter", "portico_config_reloads_total counter",
+		"portico_h2_connection_errors_total counter", // README lists it; absent() alerts need it declared
 	} {
 		if !strings.Contains(m, "# TYPE "+fam+"\n") {
 			t.Errorf("fresh /metrics lacks # TYPE %s", fam)
