@@ -103,7 +103,7 @@ func newJWKSSource(cfg *JWTConfig, keys *atomic.Pointer[KeySet]) (*jwksSource, e
 		Transport: tr,
 		Timeout:   s.timeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) >= 3 {
+			if len(via) > maxJWKSRedirects {
 				return errors.New("too many redirects")
 			}
 			if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
@@ -114,6 +114,9 @@ func newJWKSSource(cfg *JWTConfig, keys *atomic.Pointer[KeySet]) (*jwksSource, e
 	}
 	return s, nil
 }
+
+// maxJWKSRedirects is how many redirects a JWKS fetch follows (AUTH.md).
+const maxJWKSRedirects = 3
 
 // trigger asks for a refetch now. Calls within minInterval of the last
 // accepted one are dropped, so a flood of unknown kids costs at most one

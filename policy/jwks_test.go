@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -606,5 +607,36 @@ func TestFirstFetchServesWaiters(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // a second fetch, if one was triggered, has run by now
 	if n := srv.count.Load(); n != 1 {
 		t.Fatalf("the IdP was asked %d times, want 1", n)
+	}
+}
+
+// A JWKS fetch follows up to three redirects (AUTH.md), and no more.
+func TestJWKSRedirectLimit(t *testing.T) {
+	k := keys(t)
+	body := allKeysJWKS(k)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// /rN redirects to /r(N-1); /r0 is the key set.
+		n, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/r"))
+		if err != nil || n == 0 {
+			w.Write(body)
+			return
+		}
+		http.Redirect(w, r, "/r"+strconv.Itoa(n-1), http.StatusFound)
+	}))
+	defer srv.Close()
+	for _, c := range []struct {
+		redirects int
+		ok        bool
+	}{{0, true}, {3, true}, {4, false}} {
+		cfg := baseConfig(&fakeClock{t: testNow})
+		cfg.JWKSURL = srv.URL + "/r" + strconv.Itoa(c.redirects)
+		j, err := NewJWT(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := j.src.fetch(context.Background()); (err == nil) != c.ok {
+			t.Errorf("%d redirects: fetch error %v, want success %v", c.redirects, err, c.ok)
+		}
+		j.Close()
 	}
 }
