@@ -29,6 +29,11 @@ type metricsRegistry struct {
 	// reload removed the others whose series are still exported (settle).
 	liveRoutes, liveUpstreams   map[string]bool
 	staleRoutes, staleUpstreams map[string]time.Time
+	// reloading is held by a reload from compile to settle: a scrape's
+	// sweep, which would drop a stale name the compile is taking back
+	// (and leave its new handles counting unseen), waits for none and
+	// skips its turn instead.
+	reloading sync.Mutex
 
 	noRouteMetrics  atomic.Pointer[routeMetrics] // route "", resolved on first use
 	reloadSuccess   *metrics.Counter
@@ -269,6 +274,10 @@ func markRemoved(old, cur map[string]bool, stale map[string]time.Time, now time.
 // sweepStale drops the series whose grace ran out; scrapes call it, so
 // that they end without waiting for another reload.
 func (m *metricsRegistry) sweepStale(now time.Time) {
+	if !m.reloading.TryLock() {
+		return
+	}
+	defer m.reloading.Unlock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.staleRoutes)+len(m.staleUpstreams) > 0 {

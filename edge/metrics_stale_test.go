@@ -67,6 +67,12 @@ func TestStaleSeries(t *testing.T) {
 	// r3 comes back within the grace: its series continue.
 	m.settle(map[string]bool{"r2": true, "r3": true}, map[string]bool{"up2": true}, true, now.Add(time.Minute))
 	m.route("r3").countRequest("pub", 200)
+	// A scrape while a reload compiles leaves even expired names alone:
+	// the compile may be taking one back.
+	m.reloading.Lock()
+	out = scrape(now.Add(staleGrace + time.Second))
+	m.reloading.Unlock()
+	expect(out, true, `route="r1"`)
 	out = scrape(now.Add(staleGrace + time.Second))
 	expect(out, false, `route="r1"`, `upstream="up1"`)
 	expect(out, true, `route="r3",code="200"} 2`, `route="r2"`, `route=""`, `upstream="up2"`)

@@ -375,6 +375,8 @@ func (s *Server) reload() error {
 	if err != nil {
 		return err
 	}
+	s.metrics.reloading.Lock()
+	defer s.metrics.reloading.Unlock()
 	snap, err := compile(cfg, prev, s.metrics, s.log)
 	if err != nil {
 		// compile registered the refused file's route and upstream series
