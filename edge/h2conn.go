@@ -129,7 +129,10 @@ func (h *h2Conn) onTraffic() gnet.Action {
 			// One header_timeout per block: a busy connection whose reads
 			// keep ending inside the next block must not carry the first
 			// block's deadline over the ones completed since.
-			if blocks := h.sc.HeaderBlocks(); !h.htimer.Pending() || blocks != h.htimerBlocks {
+			// Until the first request opens a stream, the preface's deadline
+			// holds: blocks that open none (malformed, refused) do not
+			// extend it.
+			if blocks := h.sc.HeaderBlocks(); !h.htimer.Pending() || blocks != h.htimerBlocks && h.sc.Opened() > 0 {
 				h.htimerBlocks = blocks
 				h.lp.schedule(&h.htimer, h.proto.listener().headerTimeout)
 			}

@@ -293,3 +293,34 @@ func TestH2HeaderTimeoutPerBlock(t *testing.T) {
 		t.Fatalf("%d of %d requests answered", answered, requests)
 	}
 }
+
+// Until the first request opens a stream, header blocks that open none
+// (malformed: no :path) do not move the preface's header_timeout: the
+// connection still ends then, not at idle_timeout.
+func TestH2BlocksWithoutRequestKeepPrefaceDeadline(t *testing.T) {
+	up := newUpstream(t, nil)
+	g := startGateway(t, strings.Replace(h2cConfig(up.addr()), "limits: {", "limits: {header_timeout: 1s, idle_timeout: 30s, ", 1))
+	h := dialH2Raw(t, g.addr)
+	frame := func(id uint32) []byte {
+		var hb, b bytes.Buffer
+		enc := hpack.NewEncoder(&hb)
+		for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "a"}} { // no :path
+			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		http2.NewFramer(&b, nil).WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: true})
+		return b.Bytes()
+	}
+	go func() {
+		next := frame(1)
+		h.c.Write(next[:5])
+		for i := range 8 { // 8 x 400 ms: past header_timeout, well before idle_timeout
+			time.Sleep(400 * time.Millisecond)
+			cur := next
+			next = frame(uint32(2*i + 3))
+			if _, err := h.c.Write(append(append([]byte(nil), cur[5:]...), next[:5]...)); err != nil {
+				return
+			}
+		}
+	}()
+	h.waitClosed(t, "malformed blocks and no request", 900*time.Millisecond, 2500*time.Millisecond)
+}

@@ -33,4 +33,22 @@ func TestTrimDropsGrownBuffers(t *testing.T) {
 	if res, _ := cl.collect(1, 3); res[3].status != "200" || string(res[3].body) != "ok" {
 		t.Fatalf("after Trim: %v", res[3])
 	}
+	// Closed streams pooled beyond streamKeep go too: ten at once, ended.
+	cl = newClient(t, Config{})
+	cl.handshake()
+	for id := uint32(5); id < 25; id += 2 {
+		cl.headers(id, true, reqFields("GET", "/hold")...)
+	}
+	cl.sync()
+	for id := uint32(5); id < 25; id += 2 {
+		cl.app.release(id)
+	}
+	cl.drain()
+	if len(cl.c.free) < 10 {
+		t.Fatalf("%d closed streams pooled after ten at once", len(cl.c.free))
+	}
+	cl.c.Trim()
+	if len(cl.c.free) > streamKeep {
+		t.Fatalf("%d closed streams still pooled after Trim, want at most %d", len(cl.c.free), streamKeep)
+	}
 }
