@@ -9,8 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -109,6 +111,11 @@ func newJWKSSource(cfg *JWTConfig, keys *atomic.Pointer[KeySet]) (*jwksSource, e
 			if via[0].URL.Scheme == "https" && req.URL.Scheme != "https" {
 				return errors.New("redirect from https to http refused")
 			}
+			// Plain http is allowed to loopback only (as the route file
+			// has it), wherever the redirect began.
+			if req.URL.Scheme != "https" && !loopbackHost(req.URL.Hostname()) {
+				return errors.New("redirect to plain http off loopback refused")
+			}
 			return nil
 		},
 	}
@@ -117,6 +124,15 @@ func newJWKSSource(cfg *JWTConfig, keys *atomic.Pointer[KeySet]) (*jwksSource, e
 
 // maxJWKSRedirects is how many redirects a JWKS fetch follows (AUTH.md).
 const maxJWKSRedirects = 3
+
+// loopbackHost: "localhost" or a loopback address.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
 
 // trigger asks for a refetch now. Calls within minInterval of the last
 // accepted one are dropped, so a flood of unknown kids costs at most one

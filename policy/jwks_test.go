@@ -610,7 +610,8 @@ func TestFirstFetchServesWaiters(t *testing.T) {
 	}
 }
 
-// A JWKS fetch follows up to three redirects (AUTH.md), and no more.
+// A JWKS fetch follows up to three redirects (AUTH.md), and no more, and
+// never to plain http off loopback, even from a loopback http URL.
 func TestJWKSRedirectLimit(t *testing.T) {
 	k := keys(t)
 	body := allKeysJWKS(k)
@@ -638,5 +639,27 @@ func TestJWKSRedirectLimit(t *testing.T) {
 			t.Errorf("%d redirects: fetch error %v, want success %v", c.redirects, err, c.ok)
 		}
 		j.Close()
+	}
+
+	cfg := baseConfig(&fakeClock{t: testNow})
+	cfg.JWKSURL = srv.URL + "/r0"
+	j, err := NewJWT(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	from, _ := http.NewRequest("GET", srv.URL+"/r0", nil)
+	for target, ok := range map[string]bool{
+		"http://10.1.2.3/jwks":     false,
+		"http://idp.example/jwks":  false,
+		"http://localhost:1/jwks":  true,
+		"http://127.0.0.2/jwks":    true,
+		"https://idp.example/jwks": true,
+		"http://[::1]:8080/jwks":   true,
+	} {
+		req, _ := http.NewRequest("GET", target, nil)
+		if err := j.src.client.CheckRedirect(req, []*http.Request{from}); (err == nil) != ok {
+			t.Errorf("redirect from %s to %s: %v, want allowed %v", from.URL, target, err, ok)
+		}
 	}
 }
