@@ -37,21 +37,51 @@ func hasPrefixFold(b []byte, prefix string) bool {
 // hasConnection says whether the message's Connection fields name anything
 // beyond close and the hop-by-hop fields (parser.ConnectionNamesOthers),
 // so the per-field scan of its tokens is skipped for the usual message.
-func requestHeaderDropped(name []byte, req *parser.Request, rt *route, hasConnection bool) bool {
+// dropClaims: the peer is not a trusted proxy, so fields in which a proxy
+// reports what it saw (proxyClaim) are not believed.
+func requestHeaderDropped(name []byte, req *parser.Request, rt *route, hasConnection, dropClaims bool) bool {
 	switch {
 	case parser.IsHopByHop(name),
 		parser.EqualFoldString(name, "Host"),
 		parser.EqualFoldString(name, "Content-Length"),
-		ownedRequestField(name):
+		ownedRequestField(name),
+		dropClaims && proxyClaim(name):
 		return true
 	}
 	if hasConnection && parser.ConnectionLists(req.Fields, name) {
 		return true
 	}
-	if bytes.IndexByte(name, '_') >= 0 && (spoofsOwnedHeader(name) || twinOf(name, rt.reqNames)) {
+	if bytes.IndexByte(name, '_') >= 0 && (spoofsOwnedHeader(name, dropClaims) || twinOf(name, rt.reqNames)) {
 		return true
 	}
 	return opsDrop(name, &rt.reqHeaders)
+}
+
+// proxyClaim reports a field in which a proxy tells the application what
+// it saw or what was asked of it, beside the X-Forwarded-* fields the
+// gateway owns: the client address (X-Real-IP), host, scheme and address
+// (RFC 7239 Forwarded, which Rack and Spring read before X-Forwarded-*),
+// port, prefix, and the original URL (X-Original-URL and X-Rewrite-URL,
+// which some frameworks route by, past the path the gateway routed).
+// From a client that is not a trusted proxy each is a forgery, and the
+// application would believe it over the gateway's own fields.
+func proxyClaim(name []byte) bool {
+	eq := parser.EqualFoldString
+	switch len(name) {
+	case len("Forwarded"): // = len("X-Real-IP")
+		return eq(name, "Forwarded") || eq(name, "X-Real-IP")
+	case len("X-Rewrite-URL"):
+		return eq(name, "X-Rewrite-URL")
+	case len("X-Original-URL"):
+		return eq(name, "X-Original-URL")
+	case len("X-Forwarded-Ssl"):
+		return eq(name, "X-Forwarded-Ssl")
+	case len("X-Forwarded-Port"):
+		return eq(name, "X-Forwarded-Port")
+	case len("X-Forwarded-Prefix"): // = len("X-Forwarded-Scheme")
+		return eq(name, "X-Forwarded-Prefix") || eq(name, "X-Forwarded-Scheme")
+	}
+	return false
 }
 
 // twinOf reports whether name, with '_' read as '-', is one of the route's
@@ -77,13 +107,13 @@ func twinOf(name []byte, names []string) bool {
 // a client could otherwise set an identity (or a forwarded address) the
 // upstream believes came from the gateway. nginx drops names with '_' by
 // default for the same reason; Envoy offers it as an option.
-func spoofsOwnedHeader(name []byte) bool {
+func spoofsOwnedHeader(name []byte, dropClaims bool) bool {
 	var buf [32]byte
 	d := dashed(buf[:], name) // a longer name can only match by its prefix
 	if len(name) > len(buf) {
 		return hasPrefixFold(d, "X-Portico-")
 	}
-	return ownedRequestField(d)
+	return ownedRequestField(d) || dropClaims && proxyClaim(d)
 }
 
 // dashed copies name into buf (cut at its length) with '_' read as '-',
@@ -254,9 +284,10 @@ func (cc *clientConn) buildUpstreamHead(b []byte) []byte {
 
 	hasConnection := parser.ConnectionNamesOthers(r.Fields)
 	parent := clientTraceparent(r.Fields)
+	dropClaims := cc.ls == nil || len(cc.ls.trusted) == 0 || !trusted(cc.ls.trusted, cc.peer)
 	for i := range r.Fields {
 		f := &r.Fields[i]
-		if requestHeaderDropped(f.Name, r, rt, hasConnection) {
+		if requestHeaderDropped(f.Name, r, rt, hasConnection, dropClaims) {
 			continue
 		}
 		if parent == nil && len(f.Name) == len("Tracestate") && parser.EqualFoldString(f.Name, "Tracestate") {
@@ -422,7 +453,7 @@ func trailerForwarded(name []byte, deny []string) bool {
 		}
 		name = dashed(buf[:], name)
 	}
-	if parser.IsHopByHop(name) || hasPrefixFold(name, "X-Portico-") || hasPrefixFold(name, "X-Forwarded-") {
+	if parser.IsHopByHop(name) || hasPrefixFold(name, "X-Portico-") || hasPrefixFold(name, "X-Forwarded-") || proxyClaim(name) {
 		return false
 	}
 	for _, n := range [...]string{"Content-Length", "Content-Type", "Content-Encoding", "Content-Range",

@@ -8,7 +8,6 @@ const (
 	cTchar  uint8 = 1 << iota // token char, RFC 9110 §5.6.2
 	cValue                    // field-value byte: VCHAR, obs-text, SP, HTAB
 	cTarget                   // request-target byte: VCHAR except '#'
-	cHost                     // Host / authority byte: unreserved, sub-delims, ':', '[', ']', '%'
 	cUnres                    // unreserved, RFC 3986 §2.3
 	cPchar                    // may appear raw in a normalised path: pchar plus '/'
 )
@@ -19,9 +18,9 @@ var charClass = func() (t [256]uint8) {
 		isAlnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 		switch {
 		case isAlnum:
-			m |= cTchar | cUnres | cHost | cPchar
+			m |= cTchar | cUnres | cPchar
 		case c == '-' || c == '.' || c == '_' || c == '~':
-			m |= cTchar | cUnres | cHost | cPchar
+			m |= cTchar | cUnres | cPchar
 		}
 		switch c {
 		case '!', '#', '$', '%', '&', '\'', '*', '+', '^', '`', '|':
@@ -30,11 +29,7 @@ var charClass = func() (t [256]uint8) {
 		// sub-delims
 		switch c {
 		case '!', '$', '&', '\'', '(', ')', '*', '+', ',', ';', '=':
-			m |= cHost | cPchar
-		}
-		switch c {
-		case ':', '[', ']', '%':
-			m |= cHost
+			m |= cPchar
 		}
 		switch c {
 		case ':', '@', '/':

@@ -298,13 +298,21 @@ func validCoding(e []byte) bool {
 }
 
 // validHost checks a Host value or absolute-form authority: uri-host
-// [":" port] (RFC 3986 §3.2.2-3), where uri-host is an IP-literal in
-// brackets or a reg-name / IPv4 address, and port is *DIGIT. Userinfo
-// ('@') is not allowed, and neither is an empty uri-host with a port
-// (":80"). An empty value passes here: ParseRequest refuses it unless an
+// [":" port] (RFC 3986 §3.2.2-3), where uri-host is an IPv6 literal in
+// brackets or a name / IPv4 address, and port is *DIGIT. Userinfo ('@')
+// is not allowed, and neither is an empty uri-host with a port (":80").
+// An empty value passes here: ParseRequest refuses it unless an
 // absolute-form target names the host (RFC 9110 §4.2.1: an http URI with
 // an empty host is invalid; RFC 9112 §3.2.2: with an absolute-form target
 // the Host field is ignored).
+//
+// Names are held to unreserved bytes (letters, digits, '-', '.', '_',
+// '~'), narrower than RFC 3986's reg-name: its sub-delims and
+// percent-encoding name no host DNS can hold, and they let a value pass a
+// "*.example.com" route while reading otherwise downstream. The Host is
+// forwarded as X-Forwarded-Host, which applications split on ',' and take
+// the first element of ("evil.com,a.example.com"). Brackets hold an IPv6
+// address only (hex digits, ':', '.'): no zone id, no IPvFuture.
 func validHost(h []byte) bool {
 	if len(h) > 0 && h[0] == ':' {
 		return false
@@ -316,19 +324,14 @@ func validHost(h []byte) bool {
 			return false
 		}
 		for _, c := range h[1:j] {
-			if charClass[c]&cHost == 0 || c == '[' {
+			if c != ':' && c != '.' && unhex(c) < 0 {
 				return false
 			}
 		}
 		i = j + 1
 	} else {
 		for ; i < len(h) && h[i] != ':'; i++ {
-			if c := h[i]; charClass[c]&cHost == 0 || c == '[' || c == ']' {
-				return false
-			}
-			// A reg-name's '%' is pct-encoded: two hex digits follow
-			// (RFC 3986 §3.2.2).
-			if h[i] == '%' && (i+2 >= len(h) || unhex(h[i+1]) < 0 || unhex(h[i+2]) < 0) {
+			if charClass[h[i]]&cUnres == 0 {
 				return false
 			}
 		}

@@ -210,6 +210,12 @@ func TestParseRequestAccept(t *testing.T) {
 	f("IPv6 Host", "GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n", func(t *testing.T, r *Request) {
 		eq(t, "Host", r.Host, "[::1]:8080")
 	})
+	f("Host with every unreserved byte", "GET / HTTP/1.1\r\nHost: Az09-._~.example\r\n\r\n", func(t *testing.T, r *Request) {
+		eq(t, "Host", r.Host, "Az09-._~.example")
+	})
+	f("IPv4-mapped IPv6 Host", "GET / HTTP/1.1\r\nHost: [::ffff:10.0.0.1]\r\n\r\n", func(t *testing.T, r *Request) {
+		eq(t, "Host", r.Host, "[::ffff:10.0.0.1]")
+	})
 	f("Host with port and empty port", "GET / HTTP/1.1\r\nHost: a.example:\r\n\r\n", func(t *testing.T, r *Request) {
 		eq(t, "Host", r.Host, "a.example:")
 	})
@@ -348,6 +354,13 @@ func TestParseRequestReject(t *testing.T) {
 	f("empty Host on HTTP/1.0", "GET / HTTP/1.0\r\nHost:\r\n\r\n", 400, "invalid Host")
 	f("Host trailing percent", "GET / HTTP/1.1\r\nHost: a%\r\n\r\n", 400, "invalid Host")
 	f("Host short percent", "GET / HTTP/1.1\r\nHost: a%4\r\n\r\n", 400, "invalid Host")
+	// Sub-delims and percent-encoding name no DNS host, and they pass a
+	// "*.example.com" route while X-Forwarded-Host readers split on ','.
+	for _, h := range []string{"evil.com,a.example.com", "evil.com;a.example.com", "evil.com'a.example.com",
+		"a%41.example.com", "a!b", "a$b", "a&b", "a(b)", "a*b", "a+b", "a=b", "[v1.x]", "[fe80::1%25eth0]", "[::1,]"} {
+		f("Host "+h, "GET / HTTP/1.1\r\nHost: "+h+"\r\n\r\n", 400, "invalid Host")
+	}
+	f("absolute-form with a comma", "GET http://evil.com,a.example.com/ HTTP/1.1\r\nHost: h\r\n\r\n", 400, "invalid absolute-form target")
 	f("absolute bad percent", "GET http://a%/x HTTP/1.1\r\nHost: h\r\n\r\n", 400, "invalid absolute-form target")
 	f("absolute bad port", "GET http://h:x/ HTTP/1.1\r\nHost: h\r\n\r\n", 400, "invalid absolute-form target")
 
