@@ -607,6 +607,7 @@ func (cc *clientConn) startRequest(head []byte) {
 		cc.respondError(errBadPath, true)
 		return
 	}
+	cc.pathBuf = oneLeadingSlash(cc.pathBuf)
 	idx := cc.snap.table.Lookup(r.Host, r.Method, cc.pathBuf, &cc.hdrs)
 	if idx < 0 {
 		cc.respondAndSkipBody(errNotFound)

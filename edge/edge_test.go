@@ -230,3 +230,11 @@ func TestRouteNamesDashed(t *testing.T) {
 		t.Error("an unrelated name was caught")
 	}
 }
+
+func TestOneLeadingSlash(t *testing.T) {
+	for in, want := range map[string]string{"/": "/", "//": "/", "/a//b": "/a//b", "//x/admin": "/x/admin", "////a/": "/a/", "": ""} {
+		if got := string(oneLeadingSlash([]byte(in))); got != want {
+			t.Errorf("oneLeadingSlash(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -237,8 +237,25 @@ func (cc *clientConn) rewritePath() bool {
 			out = append(out[:mark], out[mark+1:]...)
 		}
 	}
-	cc.rewriteBuf = out
+	cc.rewriteBuf = oneLeadingSlash(out)
 	return true
+}
+
+// oneLeadingSlash cuts a path's leading run of slashes to one, in place.
+// SPEC §3 keeps "//" in a path, but at its start it reads as an authority
+// to WHATWG URL parsers (Node's new URL(req.url, base)) and Python's
+// urlsplit: "//x/admin/secret", routed as a path outside "/admin/", would
+// reach the application as "/admin/secret" on host "x". Cut, the gateway
+// routes and forwards the path the application reads.
+func oneLeadingSlash(p []byte) []byte {
+	k := 0
+	for k < len(p) && p[k] == '/' {
+		k++
+	}
+	if k < 2 {
+		return p
+	}
+	return p[:copy(p, p[k-1:])]
 }
 
 // buildUpstreamHead appends the request head sent upstream (SPEC §3).

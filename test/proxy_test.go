@@ -380,6 +380,15 @@ func TestPathNormalisation(t *testing.T) {
 	if !strings.HasSuffix(out, "upstream saw GET /c/~user//x") {
 		t.Fatalf("normalised path not forwarded:\n%s", out)
 	}
+	// A leading "//" is cut to one slash: "//x/admin" would otherwise be
+	// routed as a path outside /admin and read by WHATWG URL parsers as
+	// host x, path /admin.
+	for raw, want := range map[string]string{"//x/admin/secret": "/x/admin/secret", "///a//b": "/a//b", "//": "/", "/.//a": "/a"} {
+		out := g.raw("GET "+raw+" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 3*time.Second)
+		if !strings.HasSuffix(out, "upstream saw GET "+want) {
+			t.Errorf("%s forwarded as %q, want %s", raw, out[strings.LastIndex(out, "\n")+1:], want)
+		}
+	}
 }
 
 func TestHeaderTimeout(t *testing.T) {
