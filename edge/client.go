@@ -601,6 +601,10 @@ func (cc *clientConn) startRequest(head []byte) {
 		cc.bodyKind, cc.bodyLeft = bodyNone, 0
 	}
 
+	if r.Form == parser.FormAsterisk {
+		cc.respondAndSkipBody(errAsteriskTarget)
+		return
+	}
 	var err error
 	cc.pathBuf, err = parser.NormalizePath(cc.pathBuf[:0], r.Path)
 	if err != nil {

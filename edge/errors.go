@@ -15,8 +15,11 @@ type errorKind struct {
 }
 
 var (
-	errBadRequest      = &errorKind{400, "bad_request", "malformed request"}
-	errBadPath         = &errorKind{400, "bad_request", "malformed request path"}
+	errBadRequest = &errorKind{400, "bad_request", "malformed request"}
+	errBadPath    = &errorKind{400, "bad_request", "malformed request path"}
+	// OPTIONS * asks about the server as a whole; behind a gateway that is
+	// no one upstream in particular.
+	errAsteriskTarget  = &errorKind{400, "bad_request", "OPTIONS * is not routed; ask about a path"}
 	errUnauthorized    = &errorKind{401, "unauthorized", "missing or invalid credentials"}
 	errInvalidToken    = &errorKind{401, "unauthorized", "invalid credentials"}
 	errForbidden       = &errorKind{403, "forbidden", "missing scope or tenant"}

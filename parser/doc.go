@@ -40,9 +40,11 @@
 //     single SP between the three request-line parts;
 //   - a missing Host on HTTP/1.1, more than one Host, an empty one (an
 //     http URI with an empty host is invalid, RFC 9110 §4.2.1), a Host
-//     with bytes outside reg-name / IP-literal / port (e.g. '@', '/',
-//     space);
-//   - the asterisk-form with a method other than OPTIONS; an absolute-form
+//     whose name has bytes other than unreserved ones (e.g. '@', '/', ',',
+//     '%', space) or whose brackets hold more than an IPv6 address, or
+//     whose port is not digits;
+//   - the asterisk-form with a method other than OPTIONS (OPTIONS * parses;
+//     the gateway answers it 400 itself, as no route covers it); an absolute-form
 //     target that is not http(s)://, has an empty authority or userinfo.
 //
 // CONNECT (authority-form) is 501: the gateway does not tunnel. A

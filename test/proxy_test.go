@@ -859,3 +859,19 @@ func TestSecondInterruptEndsTheDrain(t *testing.T) {
 	}
 	g.exitsWithin(time.Now(), 2*time.Second, 6*time.Second)
 }
+
+// OPTIONS * (RFC 9110 §9.3.7) asks about the server as a whole, which no
+// route names: a 400 with a message that says so, on a connection that
+// goes on (it was a valid request), not "malformed request path" and a
+// close.
+func TestOptionsAsterisk(t *testing.T) {
+	up := newUpstream(t, defaultHandler)
+	g := startGateway(t, basicConfig(up.addr()))
+	out := g.raw("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\nGET /after HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 3*time.Second)
+	if !strings.HasPrefix(out, "HTTP/1.1 400") || !strings.Contains(out, "OPTIONS * is not routed") || !strings.HasSuffix(out, "upstream saw GET /after") {
+		t.Fatalf("got:\n%s", out)
+	}
+	if n := len(up.requests()); n != 1 {
+		t.Errorf("%d requests upstream, want only GET /after", n)
+	}
+}
