@@ -79,45 +79,50 @@ type clientConn struct {
 	req parser.Request
 
 	// Per request; reset by finishRequest.
-	snap          *snapshot
-	ls            *listenerSnap
-	rt            *route
-	up            *upstreamRT
-	target        *balancer.Target
-	uc            *upConn
-	reqID         []byte
-	logMethod     []byte
-	logHost       []byte
-	logPath       []byte
-	logRemote     []byte // client address behind trusted proxies, resolved while the head is valid
-	logTarget     string // last target tried, kept for the log after the exchange is dropped
-	http10        bool   // an HTTP/1.0 client: no chunked responses, keep-alive only when announced
-	start         time.Time
-	bytesIn       int64
-	bytesOut      int64
-	status        int
-	errCode       string
-	isHEAD        bool
-	keepAlive     bool
-	expect100     bool
-	idempotent    bool
-	bodyKind      int
-	bodyLeft      int64
-	bodySeen      int64
-	maxBody       int64
-	dec           parser.ChunkedDecoder
-	reqTrailers   []byte // the chunked request body's trailer section, forwarded upstream
-	respBegun     bool
-	limitsTaken   []takenToken // checkLimits' scratch, reused
-	cookieBuf     []byte       // several Cookie fields joined (cookies)
-	carry         []byte       // what a failed dial held, for the retry to send
-	bodyCopy      []byte       // body bytes sent, kept for a retry (retrybody.go)
-	copying       bool         // bodyCopy holds every body byte sent so far
-	pendingHead   int          // 1 + offset in wbuf of a response head not yet sent, else 0
-	respDone      bool
-	logged        bool // the exchange has its access-log line and count
-	reqDone       bool
-	headPending   int // bytes of the head being started, still in gnet's buffer
+	snap        *snapshot
+	ls          *listenerSnap
+	rt          *route
+	up          *upstreamRT
+	target      *balancer.Target
+	uc          *upConn
+	reqID       []byte
+	logMethod   []byte
+	logHost     []byte
+	logPath     []byte
+	logRemote   []byte // client address behind trusted proxies, resolved while the head is valid
+	logTarget   string // last target tried, kept for the log after the exchange is dropped
+	http10      bool   // an HTTP/1.0 client: no chunked responses, keep-alive only when announced
+	start       time.Time
+	bytesIn     int64
+	bytesOut    int64
+	status      int
+	errCode     string
+	isHEAD      bool
+	keepAlive   bool
+	expect100   bool
+	idempotent  bool
+	bodyKind    int
+	bodyLeft    int64
+	bodySeen    int64
+	maxBody     int64
+	dec         parser.ChunkedDecoder
+	reqTrailers []byte // the chunked request body's trailer section, forwarded upstream
+	respBegun   bool
+	limitsTaken []takenToken // checkLimits' scratch, reused
+	cookieBuf   []byte       // several Cookie fields joined (cookies)
+	carry       []byte       // what a failed dial held, for the retry to send
+	bodyCopy    []byte       // body bytes sent, kept for a retry (retrybody.go)
+	copying     bool         // bodyCopy holds every body byte sent so far
+	pendingHead int          // 1 + offset in wbuf of a response head not yet sent, else 0
+	respDone    bool
+	logged      bool // the exchange has its access-log line and count
+	reqDone     bool
+	headPending int // bytes of the head being started, still in gnet's buffer
+	// headScanned is how much of a head still arriving was searched for
+	// its end without finding it: the next read is parsed only once the
+	// end is there (or the head is past the limit), so a head trickled in
+	// a byte per read is not parsed from its first byte on every read.
+	headScanned   int
 	retriesLeft   int
 	staleRetried  bool   // the keep-alive race retry was used
 	headCopy      []byte // upstream request head, kept for a retry until the response begins
@@ -450,11 +455,17 @@ func (cc *clientConn) readHead() bool {
 		cc.closeNow()
 		return false
 	}
+	if cc.headScanned > 0 && len(buf) <= ls.maxHeaderBytes && parser.HeadEnd(buf, cc.headScanned) < 0 {
+		cc.headScanned = len(buf)
+		return false
+	}
 	cc.req.Reset()
 	hn, err := parser.ParseRequest(buf, &cc.req, ls.maxHeaderBytes)
 	if err == parser.ErrNeedMore {
+		cc.headScanned = len(buf)
 		return false
 	}
+	cc.headScanned = 0
 	cc.snap = cc.lp.s.snap.Load()
 	cc.ls = ls
 	if err != nil {
@@ -560,7 +571,7 @@ func (cc *clientConn) resetExchange() {
 	cc.bytesIn, cc.bytesOut, cc.status, cc.errCode = 0, 0, 0, ""
 	cc.isHEAD, cc.expect100, cc.bodyKind = false, false, bodyNone
 	cc.rt, cc.up, cc.target, cc.respBegun, cc.respDone, cc.reqDone = nil, nil, nil, false, false, false
-	cc.pendingHead = 0
+	cc.pendingHead, cc.headScanned = 0, 0
 	cc.carry = nil
 	cc.dropBodyCopy()
 	cc.id, cc.authChallenge, cc.hasLimit = nil, "", false

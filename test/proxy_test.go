@@ -875,3 +875,33 @@ func TestOptionsAsterisk(t *testing.T) {
 		t.Errorf("%d requests upstream, want only GET /after", n)
 	}
 }
+
+// A head trickled a byte per write (its end split every way across reads)
+// is parsed once it is whole: answered as sent at once; one with a bad
+// field is still a 400 once its end comes.
+func TestTrickledHead(t *testing.T) {
+	up := newUpstream(t, defaultHandler)
+	g := startGateway(t, basicConfig(up.addr()))
+	for _, c := range []struct{ head, want string }{
+		{"GET /trickle HTTP/1.1\r\nHost: a\r\nX-A: b\r\nConnection: close\r\n\r\n", "upstream saw GET /trickle"},
+		{"\r\nGET /lf-first HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", "upstream saw GET /lf-first"},
+		{"GET /bad HTTP/1.1\r\nHost: a\r\nX : b\r\nConnection: close\r\n\r\n", "HTTP/1.1 400"},
+	} {
+		conn, err := net.Dial("tcp", g.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range len(c.head) {
+			if _, err := conn.Write([]byte{c.head[i]}); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+		out, _ := io.ReadAll(conn)
+		conn.Close()
+		if !strings.Contains(string(out), c.want) {
+			t.Errorf("%q trickled: got %q, want %q", c.head, out, c.want)
+		}
+	}
+}
