@@ -229,6 +229,11 @@ func TestRouteNamesDashed(t *testing.T) {
 	if twinOf([]byte("X_Other"), deny) || !trailerForwarded([]byte("X-Fine"), deny) {
 		t.Error("an unrelated name was caught")
 	}
+	for _, name := range []string{"WWW-Authenticate", "location", "Strict-Transport-Security", "Forwarded", "X-Original-URL"} {
+		if trailerForwarded([]byte(name), nil) {
+			t.Errorf("trailer %s passed", name)
+		}
+	}
 }
 
 func TestOneLeadingSlash(t *testing.T) {

@@ -475,7 +475,12 @@ func trailerForwarded(name []byte, deny []string) bool {
 	}
 	for _, n := range [...]string{"Content-Length", "Content-Type", "Content-Encoding", "Content-Range",
 		"Host", "Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "Expect", "Max-Forwards",
-		"Cache-Control", "X-Request-Id", "Traceparent", "Tracestate"} {
+		"Cache-Control", "X-Request-Id", "Traceparent", "Tracestate",
+		// Authentication challenges and response control data (RFC 9110
+		// §6.5.1), which a client that merges trailers into the head
+		// would act on after the fact.
+		"WWW-Authenticate", "Proxy-Authenticate", "Location", "Retry-After", "Vary",
+		"Strict-Transport-Security", "Content-Security-Policy"} {
 		if parser.EqualFoldString(name, n) {
 			return false
 		}
