@@ -454,7 +454,8 @@ const headHold = 100 * time.Millisecond
 func (uc *upConn) release() {
 	uc.cc = nil
 	hp := uc.hp
-	if uc.dead || uc.peerClosed || uc.answeredEarly || uc.gc == nil || hp.maxIdle <= 0 || hp.lp.s.draining.Load() || uc.tlsCfg != hp.tlsCfg {
+	if uc.dead || uc.peerClosed || uc.answeredEarly || uc.gc == nil || hp.maxIdle <= 0 || hp.lp.s.draining.Load() || uc.tlsCfg != hp.tlsCfg ||
+		uc.tls != nil && uc.tls.Buffered() > 0 { // in the middle of a record: not between answers
 		uc.discard()
 		return
 	}
@@ -994,8 +995,10 @@ func (uc *upConn) forwardBody(cc *clientConn, buf []byte) int {
 				uc.relay(cc, data)
 			}
 			if done {
-				if total < len(buf) {
-					uc.dead = true // bytes after the message: not reused
+				if total < len(buf) || uc.tls != nil && uc.tls.Buffered() > 0 {
+					// Bytes after the message, or part of a TLS record
+					// after it: not reused.
+					uc.dead = true
 				}
 				uc.endBody(cc)
 				uc.responseDone(cc)

@@ -230,3 +230,102 @@ func TestUpstreamTLSRecordErrorIs502(t *testing.T) {
 		t.Errorf("cut took %v: the gateway waited for the route timeout", took)
 	}
 }
+
+// splitRecordConn holds the first record a TLS server writes after it is
+// armed and sends it together with the first 10 bytes of the next; the
+// rest of that record follows 300 ms later.
+type splitRecordConn struct {
+	net.Conn
+	armed atomic.Bool
+	held  []byte
+}
+
+func (c *splitRecordConn) Write(p []byte) (int, error) {
+	if !c.armed.Load() {
+		return c.Conn.Write(p)
+	}
+	if c.held == nil {
+		c.held = append([]byte{}, p...)
+		return len(p), nil
+	}
+	c.armed.Store(false)
+	if _, err := c.Conn.Write(append(c.held, p[:10]...)); err != nil {
+		return 0, err
+	}
+	c.held = nil
+	time.Sleep(300 * time.Millisecond)
+	_, err := c.Conn.Write(p[10:])
+	return len(p), err
+}
+
+// An upstream TLS connection whose answer is followed, in the same read,
+// by the start of another record is in the middle of a record: it must not
+// be pooled, or the rest of that record (here a whole crafted response)
+// becomes the next request's answer, as with a plaintext upstream's stray
+// bytes (response-queue poisoning). crypto/tls used to keep the partial
+// record out of sight.
+func TestUpstreamTLSPartialRecordNotReused(t *testing.T) {
+	p := newPKI(t, "split-ca")
+	certFile, keyFile, _ := p.issue(t, "up", false, "up.example")
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var conns atomic.Int32
+	go func() {
+		for {
+			raw, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go func() {
+				sc := &splitRecordConn{Conn: raw}
+				c := tls.Server(sc, cfg)
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, req.Body)
+					sc.armed.Store(true)
+					c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst"))
+					c.Write([]byte("HTTP/1.1 200 OK\r\nContent-Length: 8\r\nX-Smuggled: yes\r\n\r\nSMUGGLED"))
+				}
+			}()
+		}
+	}()
+	g := startGateway(t, `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+upstreams:
+  - name: split
+    targets: [{address: "`+ln.Addr().String()+`"}]
+    tls: {server_name: up.example, ca_file: "`+filepath.Join(p.dir, "ca.crt")+`"}
+routes:
+  - name: all
+    match: {path_prefix: /}
+    upstream: split
+`)
+	for i := range 3 {
+		resp, body := g.get(fmt.Sprintf("/r%d", i))
+		if resp.StatusCode != 200 || body != "first" || resp.Header.Get("X-Smuggled") != "" {
+			t.Fatalf("request %d got %d %q (X-Smuggled %q): the previous answer's trailing record", i, resp.StatusCode, body, resp.Header.Get("X-Smuggled"))
+		}
+		time.Sleep(50 * time.Millisecond) // within the 300 ms before the rest of the record comes
+	}
+	if n := conns.Load(); n < 3 {
+		t.Errorf("%d upstream connections for 3 requests: one in the middle of a record was reused", n)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +23,7 @@ const (
 	recordTypeHandshake = 22
 	recordHeaderLen     = 5
 	maxPlaintextRecord  = 1 << 14
+	maxCiphertextRecord = maxPlaintextRecord + 2048 // RFC 5246 §6.2.3; TLS 1.3 allows less (+256)
 	// Buffers larger than these are dropped, not kept, once drained, so an
 	// idle connection after a burst (an upload, a download) does not pin
 	// them: the input buffer is drained by every read, and one record fits
@@ -166,6 +168,36 @@ func (c *Conn) Settle() {
 		}
 	}
 	t.mu.Unlock()
+}
+
+// wholeRecords is how many leading bytes of b are complete TLS records. A
+// header announcing more than a record may hold counts as complete, so
+// that crypto/tls sees it at once and refuses it (record_overflow) rather
+// than the bytes piling up here.
+func wholeRecords(b []byte) int {
+	n := 0
+	for len(b)-n >= recordHeaderLen {
+		size := int(b[n+3])<<8 | int(b[n+4])
+		if size > maxCiphertextRecord {
+			return len(b)
+		}
+		if len(b)-n < recordHeaderLen+size {
+			break
+		}
+		n += recordHeaderLen + size
+	}
+	return n
+}
+
+// Buffered is how many received bytes crypto/tls has not been given yet:
+// after the read loop, those of an incomplete record. An upstream
+// connection with some is in the middle of a record, so it is not between
+// answers and must not be reused. Loop only.
+func (c *Conn) Buffered() int {
+	t := &c.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.in) - t.off
 }
 
 // firstRecordReady reports whether in starts with one complete TLS
@@ -425,6 +457,7 @@ type transport struct {
 	cond        sync.Cond
 	in          []byte // fed ciphertext; unread from off
 	off         int
+	wholeLeft   int    // bytes from off known to be whole records (Read)
 	out         []byte // ciphertext for TakeOutput
 	outBorrowed bool   // out is WriteInto's dst, the caller's buffer
 	inBorrowed  bool   // in is FeedInto's scratch, the caller's buffer, until drained or Settle
@@ -441,24 +474,49 @@ type transport struct {
 
 func (t *transport) Read(p []byte) (int, error) {
 	t.mu.Lock()
-	if d := t.direct; d != nil {
-		t.mu.Unlock()
-		return d.Read(p)
-	}
 	for {
+		// crypto/tls is given whole records only: a partial one stays
+		// here, where Buffered sees it (an upstream connection in the
+		// middle of a record is not between answers), rather than in
+		// crypto/tls's own buffer, out of sight. wholeLeft counts the
+		// bytes from off known to be whole records; off is on a record
+		// boundary whenever it is 0.
+		if t.wholeLeft == 0 && t.off < len(t.in) {
+			t.wholeLeft = wholeRecords(t.in[t.off:])
+		}
+		if d := t.direct; d != nil && t.wholeLeft == 0 {
+			// A client handshake on the dialing goroutine reads the socket
+			// itself, into in, so that what it reads past the handshake
+			// (a session ticket, split or not) stays there, on a record
+			// boundary, for the loop.
+			if t.off > 0 {
+				t.in, t.off = t.in[:copy(t.in, t.in[t.off:])], 0
+			}
+			t.in = slices.Grow(t.in, 4<<10)
+			t.mu.Unlock()
+			n, err := d.Read(t.in[len(t.in):cap(t.in)])
+			t.mu.Lock()
+			t.in = t.in[:len(t.in)+n]
+			if n == 0 && err != nil {
+				t.mu.Unlock()
+				return 0, err
+			}
+			continue
+		}
 		// A close during the handshake still lets it read what was fed
 		// before: a client that sends its Finished and closes at once (a
 		// TLS health check, a scanner) did complete its handshake. A
 		// timeout ends it at once. (During the handshake the input is
 		// the connection's own, never a borrowed buffer.)
-		if t.err != nil && (t.err != ErrConnClosed || !t.blocking || t.off >= len(t.in)) {
+		if t.err != nil && (t.err != ErrConnClosed || !t.blocking || t.wholeLeft == 0) {
 			err := t.err
 			t.mu.Unlock()
 			return 0, err
 		}
-		if t.off < len(t.in) {
-			n := copy(p, t.in[t.off:])
+		if t.wholeLeft > 0 {
+			n := copy(p, t.in[t.off:t.off+t.wholeLeft])
 			t.off += n
+			t.wholeLeft -= n
 			if t.off == len(t.in) {
 				t.off = 0
 				t.in = t.in[:0]
@@ -477,7 +535,7 @@ func (t *transport) Read(p []byte) (int, error) {
 		t.mu.Unlock()
 		t.c.lim.park()
 		t.mu.Lock()
-		for t.off == len(t.in) && t.err == nil {
+		for wholeRecords(t.in[t.off:]) == 0 && t.err == nil {
 			t.cond.Wait()
 		}
 		t.mu.Unlock()

@@ -542,3 +542,27 @@ func TestFeedIntoSettle(t *testing.T) {
 	ms.conn.Close()
 	ms.mc.Close()
 }
+
+// crypto/tls is given whole records only; wholeRecords finds where they
+// end, and an oversized header is handed on at once for crypto/tls to
+// refuse.
+func TestWholeRecords(t *testing.T) {
+	rec := func(n int) []byte { return append([]byte{23, 3, 3, byte(n >> 8), byte(n)}, make([]byte, n)...) }
+	two := append(rec(10), rec(300)...)
+	for _, c := range []struct {
+		name string
+		in   []byte
+		want int
+	}{
+		{"empty", nil, 0},
+		{"partial header", []byte{23, 3, 3}, 0},
+		{"one", rec(10), 15},
+		{"one and a partial", append(rec(10), rec(20)[:7]...), 15},
+		{"two", two, len(two)},
+		{"oversized header", []byte{23, 3, 3, 0xff, 0xff, 1}, 6},
+	} {
+		if got := wholeRecords(c.in); got != c.want {
+			t.Errorf("%s: %d, want %d", c.name, got, c.want)
+		}
+	}
+}
