@@ -127,7 +127,18 @@ func (s *tlsSession) onTraffic() gnet.Action {
 		s.sendOutput()
 		return gnet.Close
 	}
-	s.sendOutput()
+	// What the reads themselves produced is the answers to the client's
+	// KeyUpdate requests (RFC 8446 §4.6.3), owed whether it reads or not.
+	// One that keeps asking while its queue is past highWater would grow
+	// that queue without bound (KeyUpdates between 64-byte body records
+	// grew one connection by 245 MB in a minute): it is closed.
+	if out := s.tc.TakeOutput(); len(out) > 0 {
+		if s.raw.OutboundBuffered() > highWater {
+			s.plain.settle()
+			return gnet.Close
+		}
+		writeConn(s.raw, out)
+	}
 	var act gnet.Action
 	if s.h2 != nil {
 		act = s.h2.onTraffic()
