@@ -1231,6 +1231,10 @@ func (cc *clientConn) finishRequest() {
 	cc.releaseCompressor()
 	cc.dropBodyCopy()
 	cc.logRequest()
+	// The parsed head points into the input it arrived in; over TLS that
+	// may be a plaintext buffer grown for a large body, which an idle
+	// connection would otherwise keep until its next request.
+	cc.req.Reset()
 	if cc.target != nil {
 		cc.target.Release()
 		cc.target = nil
