@@ -23,6 +23,9 @@ type tlsSession struct {
 	closed   bool
 	hsPaused bool // reads paused until the handshake ends
 	hsFed    int  // bytes fed while the handshake ran
+	// unreadAnswers: bytes of KeyUpdate answers queued while the output
+	// queue was past highWater (keyUpdateSlack).
+	unreadAnswers int
 }
 
 // handshakeFeedMax is what is fed to a handshake in progress, in all: room
@@ -131,9 +134,13 @@ func (s *tlsSession) onTraffic() gnet.Action {
 	// KeyUpdate requests (RFC 8446 §4.6.3), owed whether it reads or not.
 	// One that keeps asking while its queue is past highWater would grow
 	// that queue without bound (KeyUpdates between 64-byte body records
-	// grew one connection by 245 MB in a minute): it is closed.
+	// grew one connection by 245 MB in a minute): past keyUpdateSlack of
+	// such answers queued behind a full queue, it is closed. A client
+	// that asks now and then, slow reader or not, never comes near.
 	if out := s.tc.TakeOutput(); len(out) > 0 {
-		if s.raw.OutboundBuffered() > highWater {
+		if s.raw.OutboundBuffered() <= highWater {
+			s.unreadAnswers = 0
+		} else if s.unreadAnswers += len(out); s.unreadAnswers > keyUpdateSlack {
 			s.plain.settle()
 			return gnet.Close
 		}
@@ -163,6 +170,11 @@ func (s *tlsSession) onTraffic() gnet.Action {
 	}
 	return act
 }
+
+// keyUpdateSlack is how many bytes of KeyUpdate answers (about 2,400 of
+// them) may queue behind a full output queue before the client asking
+// for them is closed.
+const keyUpdateSlack = 64 << 10
 
 // start runs once the handshake is done: it records the client certificate
 // identity and picks the protocol ALPN agreed on.
