@@ -58,28 +58,40 @@ func requestHeaderDropped(name []byte, req *parser.Request, rt *route, hasConnec
 }
 
 // proxyClaim reports a field in which a proxy tells the application what
-// it saw or what was asked of it, beside the X-Forwarded-* fields the
-// gateway owns: the client address (X-Real-IP), host, scheme and address
-// (RFC 7239 Forwarded, which Rack and Spring read before X-Forwarded-*),
-// port, prefix, and the original URL (X-Original-URL and X-Rewrite-URL,
-// which some frameworks route by, past the path the gateway routed).
-// From a client that is not a trusted proxy each is a forgery, and the
-// application would believe it over the gateway's own fields.
+// it saw or what was asked of it, beside the X-Forwarded-For/Proto/Host
+// the gateway sets itself: every other X-Forwarded-* (Port, Scheme, Ssl,
+// Prefix, Server, Uri, which forward-auth services build the original URL
+// from), RFC 7239 Forwarded (which Rack and Spring read before
+// X-Forwarded-*), the client-address fields CDNs and proxies set
+// (X-Real-IP, X-Client-IP, True-Client-IP, CF-Connecting-IP,
+// Fastly-Client-IP, X-Cluster-Client-IP, X-Envoy-External-Address, read
+// before X-Forwarded-For by libraries such as Node's request-ip), and the
+// original URL and host (X-Original-URL, X-Rewrite-URL, which some
+// frameworks route by, X-Original-Host). From a client that is not a
+// trusted proxy each is a forgery the application would believe over the
+// gateway's own fields.
 func proxyClaim(name []byte) bool {
+	if hasPrefixFold(name, "X-Forwarded-") {
+		return true
+	}
 	eq := parser.EqualFoldString
 	switch len(name) {
 	case len("Forwarded"): // = len("X-Real-IP")
 		return eq(name, "Forwarded") || eq(name, "X-Real-IP")
+	case len("X-Client-IP"):
+		return eq(name, "X-Client-IP")
 	case len("X-Rewrite-URL"):
 		return eq(name, "X-Rewrite-URL")
-	case len("X-Original-URL"):
-		return eq(name, "X-Original-URL")
-	case len("X-Forwarded-Ssl"):
-		return eq(name, "X-Forwarded-Ssl")
-	case len("X-Forwarded-Port"):
-		return eq(name, "X-Forwarded-Port")
-	case len("X-Forwarded-Prefix"): // = len("X-Forwarded-Scheme")
-		return eq(name, "X-Forwarded-Prefix") || eq(name, "X-Forwarded-Scheme")
+	case len("True-Client-IP"): // = len("X-Original-URL")
+		return eq(name, "True-Client-IP") || eq(name, "X-Original-URL")
+	case len("X-Original-Host"):
+		return eq(name, "X-Original-Host")
+	case len("CF-Connecting-IP"): // = len("Fastly-Client-IP")
+		return eq(name, "CF-Connecting-IP") || eq(name, "Fastly-Client-IP")
+	case len("X-Cluster-Client-IP"):
+		return eq(name, "X-Cluster-Client-IP")
+	case len("X-Envoy-External-Address"):
+		return eq(name, "X-Envoy-External-Address")
 	}
 	return false
 }

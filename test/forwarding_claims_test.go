@@ -26,6 +26,12 @@ func TestProxyClaimsFromUntrustedClientsRemoved(t *testing.T) {
 		"X-Original-URL":     "/admin/secret",
 		"X-Rewrite-URL":      "/admin/secret",
 		"X_Real_IP":          "6.6.6.6",
+		"X-Client-IP":        "6.6.6.6",
+		"True-Client-IP":     "6.6.6.6",
+		"CF-Connecting-IP":   "6.6.6.6",
+		"X-Forwarded-Uri":    "/admin",
+		"X-Forwarded-Server": "evil",
+		"X-Original-Host":    "evil.com",
 	}
 	for _, c := range []struct {
 		name, trusted string
