@@ -357,7 +357,8 @@ func TestParseRequestReject(t *testing.T) {
 	// Sub-delims and percent-encoding name no DNS host, and they pass a
 	// "*.example.com" route while X-Forwarded-Host readers split on ','.
 	for _, h := range []string{"evil.com,a.example.com", "evil.com;a.example.com", "evil.com'a.example.com",
-		"a%41.example.com", "a!b", "a$b", "a&b", "a(b)", "a*b", "a+b", "a=b", "[v1.x]", "[fe80::1%25eth0]", "[::1,]"} {
+		"a%41.example.com", "a!b", "a$b", "a&b", "a(b)", "a*b", "a+b", "a=b", "[v1.x]", "[fe80::1%25eth0]", "[::1,]",
+		"[]", "[]:80", "[abc]", "[1.2.3.4]", "[:::]"} {
 		f("Host "+h, "GET / HTTP/1.1\r\nHost: "+h+"\r\n\r\n", 400, "invalid Host")
 	}
 	f("absolute-form with a comma", "GET http://evil.com,a.example.com/ HTTP/1.1\r\nHost: h\r\n\r\n", 400, "invalid absolute-form target")
