@@ -119,28 +119,30 @@ type clientConn struct {
 	reqDone     bool
 	headPending int // bytes of the head being started, still in gnet's buffer
 	// headScanned is how much of a head still arriving was searched for
-	// its end without finding it: the next read is parsed only once the
-	// end is there (or the head is past the limit), so a head trickled in
-	// a byte per read is not parsed from its first byte on every read.
-	headScanned   int
-	retriesLeft   int
-	staleRetried  bool   // the keep-alive race retry was used
-	headCopy      []byte // upstream request head, kept for a retry until the response begins
-	pathBuf       []byte
-	rewriteRaw    []byte // what follows the stripped prefix, to normalise (rewritePath)
-	rewriteBuf    []byte // the path sent upstream on a route with a rewrite (rewritePath)
-	upstreamStart time.Time
-	hdrs          headerView
-	hdrFunc       policy.HeaderFunc // cc.hdrs.get, bound once per connection
-	id            *policy.Identity  // after auth; shared, read-only
-	authChallenge string            // WWW-Authenticate for the next 401
-	certSubject   string            // verified mTLS client certificate (RFC 2253), per connection
-	certSHA256    string
-	limit         limiter.Decision // tightest rate-limit decision (hasLimit)
-	acceptEnc     uint8            // the coding a compressible response would get (compress.go)
-	z             *compressor      // encoding this response's body; nil: sent as is
-	hasLimit      bool
-	logEntry      accesslog.Entry
+	// its end without finding it, headParsed how much of it was last
+	// parsed: a read is parsed again only once the end is there, the head
+	// is past the limit, or it has doubled since (so an error in it is
+	// still answered while it trickles), not from its first byte on every
+	// read of a head that comes a byte at a time.
+	headScanned, headParsed int
+	retriesLeft             int
+	staleRetried            bool   // the keep-alive race retry was used
+	headCopy                []byte // upstream request head, kept for a retry until the response begins
+	pathBuf                 []byte
+	rewriteRaw              []byte // what follows the stripped prefix, to normalise (rewritePath)
+	rewriteBuf              []byte // the path sent upstream on a route with a rewrite (rewritePath)
+	upstreamStart           time.Time
+	hdrs                    headerView
+	hdrFunc                 policy.HeaderFunc // cc.hdrs.get, bound once per connection
+	id                      *policy.Identity  // after auth; shared, read-only
+	authChallenge           string            // WWW-Authenticate for the next 401
+	certSubject             string            // verified mTLS client certificate (RFC 2253), per connection
+	certSHA256              string
+	limit                   limiter.Decision // tightest rate-limit decision (hasLimit)
+	acceptEnc               uint8            // the coding a compressible response would get (compress.go)
+	z                       *compressor      // encoding this response's body; nil: sent as is
+	hasLimit                bool
+	logEntry                accesslog.Entry
 }
 
 func (lp *loop) newClientConn(c gnet.Conn, bl *boundListener) *clientConn {
@@ -455,17 +457,17 @@ func (cc *clientConn) readHead() bool {
 		cc.closeNow()
 		return false
 	}
-	if cc.headScanned > 0 && len(buf) <= ls.maxHeaderBytes && parser.HeadEnd(buf, cc.headScanned) < 0 {
+	if cc.headParsed > 0 && len(buf) < 2*cc.headParsed && len(buf) <= ls.maxHeaderBytes && parser.HeadEnd(buf, cc.headScanned) < 0 {
 		cc.headScanned = len(buf)
 		return false
 	}
 	cc.req.Reset()
 	hn, err := parser.ParseRequest(buf, &cc.req, ls.maxHeaderBytes)
 	if err == parser.ErrNeedMore {
-		cc.headScanned = len(buf)
+		cc.headScanned, cc.headParsed = len(buf), len(buf)
 		return false
 	}
-	cc.headScanned = 0
+	cc.headScanned, cc.headParsed = 0, 0
 	cc.snap = cc.lp.s.snap.Load()
 	cc.ls = ls
 	if err != nil {
@@ -571,7 +573,7 @@ func (cc *clientConn) resetExchange() {
 	cc.bytesIn, cc.bytesOut, cc.status, cc.errCode = 0, 0, 0, ""
 	cc.isHEAD, cc.expect100, cc.bodyKind = false, false, bodyNone
 	cc.rt, cc.up, cc.target, cc.respBegun, cc.respDone, cc.reqDone = nil, nil, nil, false, false, false
-	cc.pendingHead, cc.headScanned = 0, 0
+	cc.pendingHead, cc.headScanned, cc.headParsed = 0, 0, 0
 	cc.carry = nil
 	cc.dropBodyCopy()
 	cc.id, cc.authChallenge, cc.hasLimit = nil, "", false
