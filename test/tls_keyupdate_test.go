@@ -156,3 +156,43 @@ routes: [{name: all, upstream: sink, timeout: 60s}]
 		t.Errorf("gateway RSS grew by %d MiB", grew>>20)
 	}
 }
+
+// A TLS 1.3 record header announcing more than 1.3 allows (16,384 + 256)
+// is refused at once, as a larger one always was, not waited on until
+// header_timeout as a record that might still come.
+func TestTLS13OversizedRecordRefusedAtOnce(t *testing.T) {
+	p := newPKI(t, "ca")
+	cert, key, _ := p.issue(t, "srv", false, "localhost")
+	g := startGateway(t, `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+    limits: {header_timeout: 5s}
+    tls:
+      certificates: [{cert_file: "`+cert+`", key_file: "`+key+`"}]
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+routes: [{name: all, direct_response: {status: 200, body: "ok"}}]
+`)
+	nc, err := net.DialTimeout("tcp", g.addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	tc := tls.Client(nc, &tls.Config{RootCAs: p.pool(), ServerName: "localhost", MinVersion: tls.VersionTLS13})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	nc.Write([]byte{23, 3, 3, 0x41, 0x01, 1, 2, 3}) // announces 16,641 bytes
+	nc.SetReadDeadline(time.Now().Add(4 * time.Second))
+	buf := make([]byte, 512)
+	for {
+		if _, err := nc.Read(buf); err != nil {
+			break
+		}
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("connection ended after %v, want at once (header_timeout is 5s)", d)
+	}
+}

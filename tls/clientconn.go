@@ -19,6 +19,7 @@ func Client(nc net.Conn, cfg *tls.Config, timeout time.Duration) (*Conn, error) 
 	c.t.c = c
 	c.t.remote, c.t.local = nc.RemoteAddr(), nc.LocalAddr()
 	c.t.cond.L = &c.t.mu
+	c.t.maxRecord = maxCiphertextRecord
 	c.t.direct = nc
 	c.tc = tls.Client(&c.t, cfg)
 	if timeout > 0 {
@@ -26,6 +27,7 @@ func Client(nc net.Conn, cfg *tls.Config, timeout time.Duration) (*Conn, error) 
 	}
 	err := c.tc.Handshake()
 	_ = nc.SetDeadline(time.Time{})
+	c.t.setMaxRecord(c.tc, err)
 	c.t.mu.Lock()
 	c.t.direct = nil
 	c.t.mu.Unlock()

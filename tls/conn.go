@@ -23,7 +23,8 @@ const (
 	recordTypeHandshake = 22
 	recordHeaderLen     = 5
 	maxPlaintextRecord  = 1 << 14
-	maxCiphertextRecord = maxPlaintextRecord + 2048 // RFC 5246 §6.2.3; TLS 1.3 allows less (+256)
+	maxCiphertextRecord = maxPlaintextRecord + 2048 // RFC 5246 §6.2.3
+	maxCiphertext13     = maxPlaintextRecord + 256  // RFC 8446 §5.2
 	// Buffers larger than these are dropped, not kept, once drained, so an
 	// idle connection after a burst (an upload, a download) does not pin
 	// them: the input buffer is drained by every read, and one record fits
@@ -72,6 +73,7 @@ func (s *Server) NewConn(remote, local net.Addr, lim *HandshakeLimiter, wake fun
 	c.t.remote, c.t.local = remote, local
 	c.t.blocking = true
 	c.t.cond.L = &c.t.mu
+	c.t.maxRecord = maxCiphertextRecord
 	c.tc = tls.Server(&c.t, s.cfg)
 	return c
 }
@@ -174,11 +176,11 @@ func (c *Conn) Settle() {
 // header announcing more than a record may hold counts as complete, so
 // that crypto/tls sees it at once and refuses it (record_overflow) rather
 // than the bytes piling up here.
-func wholeRecords(b []byte) int {
+func wholeRecords(b []byte, maxRecord int) int {
 	n := 0
 	for len(b)-n >= recordHeaderLen {
 		size := int(b[n+3])<<8 | int(b[n+4])
-		if size > maxCiphertextRecord {
+		if size > maxRecord {
 			return len(b)
 		}
 		if len(b)-n < recordHeaderLen+size {
@@ -237,6 +239,7 @@ func (c *Conn) handshake() {
 	err := c.tc.Handshake()
 	c.timer.Stop()
 	t := &c.t
+	t.setMaxRecord(c.tc, err)
 	t.mu.Lock()
 	t.blocking = false
 	counted := err // what the limiter's counters see
@@ -458,6 +461,7 @@ type transport struct {
 	in          []byte // fed ciphertext; unread from off
 	off         int
 	wholeLeft   int    // bytes from off known to be whole records (Read)
+	maxRecord   int    // largest record length a header may announce (setMaxRecord)
 	out         []byte // ciphertext for TakeOutput
 	outBorrowed bool   // out is WriteInto's dst, the caller's buffer
 	inBorrowed  bool   // in is FeedInto's scratch, the caller's buffer, until drained or Settle
@@ -472,6 +476,17 @@ type transport struct {
 	remote, local net.Addr
 }
 
+// setMaxRecord narrows the record length a header may announce to TLS
+// 1.3's once a handshake agreed on it: a header past it is then handed to
+// crypto/tls at once, for it to refuse, rather than waited on.
+func (t *transport) setMaxRecord(tc *tls.Conn, hsErr error) {
+	if hsErr == nil && tc.ConnectionState().Version == tls.VersionTLS13 {
+		t.mu.Lock()
+		t.maxRecord = maxCiphertext13
+		t.mu.Unlock()
+	}
+}
+
 func (t *transport) Read(p []byte) (int, error) {
 	t.mu.Lock()
 	for {
@@ -482,7 +497,7 @@ func (t *transport) Read(p []byte) (int, error) {
 		// bytes from off known to be whole records; off is on a record
 		// boundary whenever it is 0.
 		if t.wholeLeft == 0 && t.off < len(t.in) {
-			t.wholeLeft = wholeRecords(t.in[t.off:])
+			t.wholeLeft = wholeRecords(t.in[t.off:], t.maxRecord)
 		}
 		if d := t.direct; d != nil && t.wholeLeft == 0 {
 			// A client handshake on the dialing goroutine reads the socket
@@ -535,7 +550,7 @@ func (t *transport) Read(p []byte) (int, error) {
 		t.mu.Unlock()
 		t.c.lim.park()
 		t.mu.Lock()
-		for wholeRecords(t.in[t.off:]) == 0 && t.err == nil {
+		for wholeRecords(t.in[t.off:], t.maxRecord) == 0 && t.err == nil {
 			t.cond.Wait()
 		}
 		t.mu.Unlock()

@@ -561,8 +561,16 @@ func TestWholeRecords(t *testing.T) {
 		{"two", two, len(two)},
 		{"oversized header", []byte{23, 3, 3, 0xff, 0xff, 1}, 6},
 	} {
-		if got := wholeRecords(c.in); got != c.want {
+		if got := wholeRecords(c.in, maxCiphertextRecord); got != c.want {
 			t.Errorf("%s: %d, want %d", c.name, got, c.want)
 		}
+	}
+	// A header past TLS 1.3's limit (16,641 here) is handed on once 1.3 was agreed.
+	over13 := []byte{23, 3, 3, 0x41, 0x01, 1, 2, 3}
+	if got := wholeRecords(over13, maxCiphertext13); got != len(over13) {
+		t.Errorf("TLS 1.3, 16,641-byte header: %d, want %d (handed on)", got, len(over13))
+	}
+	if got := wholeRecords(over13, maxCiphertextRecord); got != 0 {
+		t.Errorf("TLS 1.2, 16,641-byte header: %d, want 0 (a record that may still come)", got)
 	}
 }
