@@ -482,7 +482,7 @@ func trailerForwarded(name []byte, deny []string) bool {
 		}
 		name = dashed(buf[:], name)
 	}
-	if parser.IsHopByHop(name) || hasPrefixFold(name, "X-Portico-") || hasPrefixFold(name, "X-Forwarded-") || proxyClaim(name) {
+	if parser.IsHopByHop(name) || hasPrefixFold(name, "X-Portico-") || proxyClaim(name) { // proxyClaim covers every X-Forwarded-*
 		return false
 	}
 	for _, n := range [...]string{"Content-Length", "Content-Type", "Content-Encoding", "Content-Range",
