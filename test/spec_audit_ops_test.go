@@ -468,7 +468,7 @@ func TestSpecAuditListenerProtocolsAndMinVersion(t *testing.T) {
 	p := newPKI(t, "audit-ca")
 	cert, key, _ := p.issue(t, "srv", false, "localhost")
 	tls13 := freePort(t)
-	tlsH1 := freePort(t)
+	tlsH1 := freePortNotIn(t, "", tls13) // two draws in a row can return the same port
 	g := startGateway(t, `version: 1
 listeners:
   - name: plain
