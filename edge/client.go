@@ -905,7 +905,7 @@ func (cc *clientConn) readBody() bool {
 			if done {
 				consume(cc.gc, total)
 				if !discard {
-					cc.sendBody(appendLastChunk(cc.lp.scratch[:0], cc.reqTrailers, cc.rt.requestNames()))
+					cc.sendBody(appendLastChunk(cc.lp.scratch[:0], cc.reqTrailers, cc.rt.requestNames(), false))
 				}
 				cc.bodyEnd(discard)
 				return true

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"bytes"
+	"unsafe"
 
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
@@ -142,30 +143,107 @@ func qvalue(b []byte) int {
 }
 
 // compressible says whether an upstream response may be encoded: it is not
-// encoded already, not a range, not marked no-transform, of a textual type,
-// and not too small to gain.
-func compressible(r *parser.Response) bool {
+// encoded already, not a range, not marked no-transform, not vouched for by
+// a digest of its bytes, of a textual type, and not too small to gain.
+// The fields are judged as the client will get them, after the route's
+// response_headers (ops, nil for none): a route that sets Cache-Control:
+// no-transform or Content-Type is obeyed.
+func compressible(r *parser.Response, ops *headerOps) bool {
 	if r.Status == 206 || r.Status == 204 || r.Status == 304 || r.Status < 200 {
 		return false
 	}
 	if r.ContentLength >= 0 && r.ContentLength < minCompressLength {
 		return false
 	}
-	ct, ok := parser.Lookup(r.Fields, "Content-Type")
+	ct, ok := sentValue(r.Fields, ops, "Content-Type")
 	if !ok || !compressibleType(ct) {
 		return false
 	}
-	for i := range r.Fields {
-		f := &r.Fields[i]
+	return !forbidsEncoding(r.Fields, ops)
+}
+
+// notModifiedOfEncoded says whether a 304 on a compress route stands for a
+// 200 that this client would have got encoded, so that it carries the weak
+// ETag and the Vary that 200 had (RFC 9110 §15.4.5): the same rules as
+// compressible, but a 304 need not repeat Content-Type or the length.
+func notModifiedOfEncoded(r *parser.Response, ops *headerOps) bool {
+	if r.Status != 304 {
+		return false
+	}
+	if ct, ok := sentValue(r.Fields, ops, "Content-Type"); ok && !compressibleType(ct) {
+		return false
+	}
+	return !forbidsEncoding(r.Fields, ops)
+}
+
+// forbidsEncoding: a field of the upstream's or the route's says the body
+// must pass as it is (already encoded, a range, no-transform, or a digest
+// of its bytes that encoding would falsify).
+func forbidsEncoding(fields []parser.Field, ops *headerOps) bool {
+	forbids := func(name, value []byte) bool {
 		switch {
-		case parser.EqualFoldString(f.Name, "Content-Encoding"),
-			parser.EqualFoldString(f.Name, "Content-Range"):
-			return false
-		case parser.EqualFoldString(f.Name, "Cache-Control") && parser.TokenListContains(f.Value, "no-transform"):
-			return false
+		case parser.EqualFoldString(name, "Content-Encoding"),
+			parser.EqualFoldString(name, "Content-Range"),
+			digestField(name):
+			return true
+		case parser.EqualFoldString(name, "Cache-Control"):
+			return parser.TokenListContains(value, "no-transform")
+		}
+		return false
+	}
+	// The upstream's own fields count even where the route removes them:
+	// its body is encoded, or a range, whatever the route says of it.
+	return anyField(fields, ops, false, forbids)
+}
+
+// digestField names a field that carries a digest of the content or
+// representation bytes (RFC 9530, and RFC 1864's obsolete Content-MD5):
+// encoding the body makes it false.
+func digestField(name []byte) bool {
+	return parser.EqualFoldString(name, "Content-Digest") || parser.EqualFoldString(name, "Repr-Digest") ||
+		parser.EqualFoldString(name, "Content-MD5")
+}
+
+// anySent reports whether f holds for a field the client will get: the
+// upstream's fields that ops leave (opsDrop), then the ops' set and add.
+func anySent(fields []parser.Field, ops *headerOps, f func(name, value []byte) bool) bool {
+	return anyField(fields, ops, true, f)
+}
+
+// anyField reports whether f holds for one of the upstream's fields (those
+// ops leave, when dropped is true) or the ops' set and add.
+func anyField(fields []parser.Field, ops *headerOps, dropped bool, f func(name, value []byte) bool) bool {
+	for i := range fields {
+		if (ops == nil || !dropped || !opsDrop(fields[i].Name, ops)) && f(fields[i].Name, fields[i].Value) {
+			return true
 		}
 	}
-	return true
+	if ops == nil {
+		return false
+	}
+	for _, l := range [2][]headerOp{ops.set, ops.add} {
+		for i := range l {
+			if f(viewBytes(l[i].name), viewBytes(l[i].value)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// viewBytes views s as bytes, never to be written (the ops' strings are
+// compared on the hot path without a copy).
+func viewBytes(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
+
+// sentValue returns the first value of name the client will get.
+func sentValue(fields []parser.Field, ops *headerOps, name string) (v []byte, ok bool) {
+	anySent(fields, ops, func(n, value []byte) bool {
+		if parser.EqualFoldString(n, name) {
+			v, ok = value, true
+		}
+		return ok
+	})
+	return v, ok
 }
 
 // compressibleType: text, and the structured-text application types that
@@ -193,17 +271,14 @@ func hasSuffixFold(b []byte, suffix string) bool {
 	return len(b) >= len(suffix) && parser.EqualFoldString(b[len(b)-len(suffix):], suffix)
 }
 
-// varyListsAcceptEncoding: the response already varies on it (or on
-// everything), so no Vary needs adding.
-func varyListsAcceptEncoding(fields []parser.Field) bool {
-	for i := range fields {
-		f := &fields[i]
-		if parser.EqualFoldString(f.Name, "Vary") &&
-			(parser.TokenListContains(f.Value, "Accept-Encoding") || parser.TokenListContains(f.Value, "*")) {
-			return true
-		}
-	}
-	return false
+// varyListsAcceptEncoding: the response as the client will get it (after
+// the route's response_headers, ops) already varies on Accept-Encoding (or
+// on everything), so no Vary needs adding.
+func varyListsAcceptEncoding(fields []parser.Field, ops *headerOps) bool {
+	return anySent(fields, ops, func(name, value []byte) bool {
+		return parser.EqualFoldString(name, "Vary") &&
+			(parser.TokenListContains(value, "Accept-Encoding") || parser.TokenListContains(value, "*"))
+	})
 }
 
 // compressor is one response's encoder; its output collects in out until

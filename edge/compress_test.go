@@ -85,11 +85,74 @@ func TestCompressible(t *testing.T) {
 		{200, -1, []string{"Content-Type", "text/plain", "Content-Range", "bytes 0-9/100"}, false},
 		{204, -1, []string{"Content-Type", "text/plain"}, false},
 		{304, -1, []string{"Content-Type", "text/plain"}, false},
+		{200, -1, []string{"Content-Type", "text/plain", "Content-Digest", "sha-256=:x:"}, false},
+		{200, -1, []string{"Content-Type", "text/plain", "repr-digest", "sha-256=:x:"}, false},
+		{200, -1, []string{"Content-Type", "text/plain", "Content-MD5", "x"}, false},
 	}
 	for _, c := range cases {
 		r := &parser.Response{Status: c.status, ContentLength: c.cl, Fields: fieldsOf(c.fields...)}
-		if got := compressible(r); got != c.want {
+		if got := compressible(r, nil); got != c.want {
 			t.Errorf("%d len %d %q: got %v, want %v", c.status, c.cl, c.fields, got, c.want)
+		}
+	}
+}
+
+// TestCompressibleAfterRouteOps: the route's response_headers are obeyed
+// (its no-transform, its Content-Type, its Vary), but cannot hide what
+// the upstream's body is (encoded, a range).
+func TestCompressibleAfterRouteOps(t *testing.T) {
+	json := []string{"Content-Type", "application/json"}
+	for _, c := range []struct {
+		name   string
+		fields []string
+		ops    headerOps
+		want   bool
+	}{
+		{"plain", json, headerOps{}, true},
+		{"route sets no-transform", json, headerOps{set: []headerOp{{"Cache-Control", "public, no-transform"}}}, false},
+		{"route adds no-transform", json, headerOps{add: []headerOp{{"cache-control", "no-transform"}}}, false},
+		{"route sets a textual type", []string{"Content-Type", "application/octet-stream"}, headerOps{set: []headerOp{{"Content-Type", "text/plain"}}}, true},
+		{"route sets a binary type", json, headerOps{set: []headerOp{{"Content-Type", "image/png"}}}, false},
+		{"route removes the type", json, headerOps{remove: []string{"Content-Type"}}, false},
+		{"route removes the upstream's Content-Encoding", append(json, "Content-Encoding", "br"), headerOps{remove: []string{"Content-Encoding"}}, false},
+		{"route removes the upstream's no-transform", append(json, "Cache-Control", "no-transform"), headerOps{remove: []string{"Cache-Control"}}, false},
+		{"route adds a digest", json, headerOps{add: []headerOp{{"Repr-Digest", "sha-256=:x:"}}}, false},
+	} {
+		r := &parser.Response{Status: 200, ContentLength: -1, Fields: fieldsOf(c.fields...)}
+		if got := compressible(r, &c.ops); got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, got, c.want)
+		}
+	}
+	vary := []string{"Vary", "Accept-Encoding, Origin"}
+	for _, c := range []struct {
+		name string
+		ops  headerOps
+		want bool
+	}{
+		{"kept", headerOps{}, true},
+		{"route sets Vary: Origin", headerOps{set: []headerOp{{"Vary", "Origin"}}}, false},
+		{"route removes Vary", headerOps{remove: []string{"vary"}}, false},
+		{"route sets Vary: *", headerOps{set: []headerOp{{"Vary", "*"}}}, true},
+	} {
+		if got := varyListsAcceptEncoding(fieldsOf(vary...), &c.ops); got != c.want {
+			t.Errorf("Vary %s: got %v, want %v", c.name, got, c.want)
+		}
+	}
+	if !varyListsAcceptEncoding(nil, &headerOps{add: []headerOp{{"Vary", "accept-encoding"}}}) {
+		t.Errorf("a Vary the route adds is not seen")
+	}
+	for _, c := range []struct {
+		fields []string
+		want   bool
+	}{
+		{[]string{"ETag", `"a"`}, true},
+		{[]string{"ETag", `"a"`, "Content-Type", "text/html"}, true},
+		{[]string{"ETag", `"a"`, "Content-Type", "image/png"}, false},
+		{[]string{"ETag", `"a"`, "Cache-Control", "no-transform"}, false},
+	} {
+		r := &parser.Response{Status: 304, ContentLength: -1, Fields: fieldsOf(c.fields...)}
+		if got := notModifiedOfEncoded(r, nil); got != c.want {
+			t.Errorf("304 %q: got %v, want %v", c.fields, got, c.want)
 		}
 	}
 }
@@ -105,7 +168,7 @@ func TestVaryListsAcceptEncoding(t *testing.T) {
 		{[]string{"Vary", "Origin", "Vary", "Accept-Encoding"}, true},
 		{[]string{"Vary", "*"}, true},
 	} {
-		if got := varyListsAcceptEncoding(fieldsOf(c.fields...)); got != c.want {
+		if got := varyListsAcceptEncoding(fieldsOf(c.fields...), nil); got != c.want {
 			t.Errorf("%q: got %v", c.fields, got)
 		}
 	}

@@ -507,13 +507,15 @@ func trailerForwarded(name []byte, deny []string) bool {
 
 // appendLastChunk ends a chunked body: the last chunk, the trailer fields
 // that pass (from a section kept by parser.ChunkedDecoder), the final CRLF.
-func appendLastChunk(b, trailers []byte, deny []string) []byte {
+// encoded: the gateway encoded the body, so a digest of the upstream's
+// bytes (Content-Digest and its kin) no longer holds and is dropped.
+func appendLastChunk(b, trailers []byte, deny []string, encoded bool) []byte {
 	if len(trailers) == 0 {
 		return append(b, lastChunk...)
 	}
 	b = append(b, "0\r\n"...)
 	parser.ForEachTrailer(trailers, func(name, value []byte) {
-		if trailerForwarded(name, deny) {
+		if trailerForwarded(name, deny) && !(encoded && digestField(name)) {
 			b = append(b, name...)
 			b = append(b, ": "...)
 			b = append(b, value...)

@@ -754,7 +754,7 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 	default:
 		uc.bodyKind = bodyUntilClose
 	}
-	if uc.bodyKind != bodyNone && cc.acceptEnc != encIdentity && compressible(&uc.resp) {
+	if uc.bodyKind != bodyNone && cc.acceptEnc != encIdentity && compressible(&uc.resp, &cc.rt.respHeaders) {
 		cc.z = cc.lp.compressors.take(cc.acceptEnc)
 	}
 	// The client's framing: a length is kept only when the bytes pass
@@ -891,6 +891,9 @@ func (uc *upConn) appendRelayedHead(cc *clientConn, b []byte) []byte {
 	b = append(b, "\r\n"...)
 	ops := &cc.rt.respHeaders
 	hasConnection := parser.ConnectionNamesOthers(r.Fields)
+	// The client gets an encoded body, or a 304 standing for one: its
+	// validator is weak and its ranges are not offered.
+	encoded := cc.z != nil || (len(cc.rt.compress) > 0 && cc.acceptEnc != encIdentity && notModifiedOfEncoded(r, ops))
 	for i := range r.Fields {
 		f := &r.Fields[i]
 		if parser.IsHopByHop(f.Name) || parser.EqualFoldString(f.Name, "Content-Length") ||
@@ -898,7 +901,7 @@ func (uc *upConn) appendRelayedHead(cc *clientConn, b []byte) []byte {
 			opsDrop(f.Name, ops) || (cc.hasLimit && hasPrefixFold(f.Name, "RateLimit-")) {
 			continue
 		}
-		if cc.z != nil {
+		if encoded {
 			switch {
 			case parser.EqualFoldString(f.Name, "Accept-Ranges"):
 				continue // ranges of the encoded body are not offered
@@ -922,17 +925,18 @@ func (uc *upConn) appendRelayedHead(cc *clientConn, b []byte) []byte {
 
 func (uc *upConn) buildClientHead(cc *clientConn) []byte {
 	r := &uc.resp
+	ops := &cc.rt.respHeaders
 	b := uc.appendRelayedHead(cc, cc.lp.scratch[:0])
-	b = appendHeaderOps(b, &cc.rt.respHeaders)
+	b = appendHeaderOps(b, ops)
 	b = cc.appendRateLimitHeaders(b, cc.rt.respHeaders.ownRateLimit)
 	if cc.z != nil {
 		b = append(b, "Content-Encoding: "...)
 		b = append(b, encodingNames[cc.z.enc]...)
 		b = append(b, "\r\n"...)
-		if !varyListsAcceptEncoding(r.Fields) {
+		if !varyListsAcceptEncoding(r.Fields, ops) {
 			b = append(b, "Vary: Accept-Encoding\r\n"...)
 		}
-	} else if len(cc.rt.compress) > 0 && compressible(r) && !varyListsAcceptEncoding(r.Fields) {
+	} else if len(cc.rt.compress) > 0 && (compressible(r, ops) || notModifiedOfEncoded(r, ops)) && !varyListsAcceptEncoding(r.Fields, ops) {
 		// Sent as is only because of this request's Accept-Encoding: a
 		// cache must not hand it to a client that accepts a coding
 		// (RFC 9110 §12.5.5).
@@ -1062,7 +1066,7 @@ func (uc *upConn) endBody(cc *clientConn) {
 		}
 	}
 	if uc.chunkOut {
-		cc.writeClient(appendLastChunk(cc.lp.scratch[:0], uc.trailers, cc.rt.responseNames()))
+		cc.writeClient(appendLastChunk(cc.lp.scratch[:0], uc.trailers, cc.rt.responseNames(), cc.z != nil))
 	}
 }
 

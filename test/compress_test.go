@@ -367,3 +367,116 @@ func TestCompressKeepAlive(t *testing.T) {
 		}
 	}
 }
+
+// TestCompressObeysRouteHeadersAndValidators: what decides the encoding
+// and its Vary is the head the client gets, after the route's
+// response_headers: a route that sets Vary keeps Accept-Encoding in it, one
+// that sets no-transform is obeyed; a 304 for an encoded answer carries
+// the weak ETag and the Vary its 200 had (RFC 9110 §15.4.5); a digest of
+// the upstream's bytes never rides on an encoded body.
+func TestCompressObeysRouteHeadersAndValidators(t *testing.T) {
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		h.Set("ETag", `"v1"`)
+		switch r.URL.Path {
+		case "/nm/x":
+			if r.Header.Get("If-None-Match") != "" {
+				w.WriteHeader(304)
+				return
+			}
+		case "/digest/x":
+			h.Set("Content-Digest", "sha-256=:abc:")
+		case "/trailer/x":
+			h.Set("Trailer", "Content-Digest, X-Checked")
+			_, _ = w.Write(jsonBody)
+			h.Set("Content-Digest", "sha-256=:abc:")
+			h.Set("X-Checked", "yes")
+			return
+		}
+		h.Set("Vary", "Accept-Encoding, Origin")
+		_, _ = w.Write(jsonBody)
+	})
+	g := startGateway(t, `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+upstreams:
+  - name: app
+    targets: [{address: "`+up.addr()+`"}]
+routes:
+  - name: vary-set
+    match: {path_prefix: /vs/}
+    upstream: app
+    compress: [gzip]
+    response_headers: {set: {Vary: Origin}}
+  - name: vary-removed
+    match: {path_prefix: /vr/}
+    upstream: app
+    compress: [gzip]
+    response_headers: {remove: [Vary]}
+  - name: no-transform
+    match: {path_prefix: /nt/}
+    upstream: app
+    compress: [gzip]
+    response_headers: {set: {Cache-Control: "public, max-age=60, no-transform"}}
+  - name: zipped
+    match: {path_prefix: /}
+    upstream: app
+    compress: [gzip]
+`)
+	hasAE := func(resp *http.Response) bool {
+		for _, v := range resp.Header.Values("Vary") {
+			for _, tok := range strings.Split(v, ",") {
+				if strings.EqualFold(strings.TrimSpace(tok), "Accept-Encoding") {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for _, p := range []string{"/vs/x", "/vr/x"} {
+		resp, body := getEncoded(t, rawClient, "http://"+g.addr+p, "gzip")
+		if resp.Header.Get("Content-Encoding") != "gzip" || !hasAE(resp) {
+			t.Errorf("%s: Content-Encoding %q, Vary %q: an encoded answer must vary on Accept-Encoding", p, resp.Header.Get("Content-Encoding"), resp.Header.Values("Vary"))
+		} else if got := decode(t, "gzip", body); !bytes.Equal(got, jsonBody) {
+			t.Errorf("%s: decoded %d bytes", p, len(got))
+		}
+	}
+	resp, body := getEncoded(t, rawClient, "http://"+g.addr+"/nt/x", "gzip")
+	if resp.Header.Get("Content-Encoding") != "" || !bytes.Equal(body, jsonBody) {
+		t.Errorf("route's no-transform: Content-Encoding %q, %d bytes", resp.Header.Get("Content-Encoding"), len(body))
+	}
+
+	// The 200 and the 304 that revalidates it carry the same validator and Vary.
+	resp, _ = getEncoded(t, rawClient, "http://"+g.addr+"/nm/x", "gzip")
+	if resp.Header.Get("ETag") != `W/"v1"` || !hasAE(resp) {
+		t.Fatalf("encoded 200: ETag %q, Vary %q", resp.Header.Get("ETag"), resp.Header.Values("Vary"))
+	}
+	req, _ := http.NewRequest("GET", "http://"+g.addr+"/nm/x", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	req.Header.Set("If-None-Match", `W/"v1"`)
+	resp, err := rawClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 304 || resp.Header.Get("ETag") != `W/"v1"` || !hasAE(resp) {
+		t.Errorf("304: %d, ETag %q, Vary %q; want the encoded 200's W/\"v1\" and Vary: Accept-Encoding", resp.StatusCode, resp.Header.Get("ETag"), resp.Header.Values("Vary"))
+	}
+
+	// A digest in the head: the body passes as it is; in a trailer of an
+	// encoded body: dropped, other trailers kept.
+	resp, body = getEncoded(t, rawClient, "http://"+g.addr+"/digest/x", "gzip")
+	if resp.Header.Get("Content-Encoding") != "" || resp.Header.Get("Content-Digest") == "" || !bytes.Equal(body, jsonBody) {
+		t.Errorf("digest in the head: Content-Encoding %q, Content-Digest %q, %d bytes", resp.Header.Get("Content-Encoding"), resp.Header.Get("Content-Digest"), len(body))
+	}
+	resp, body = getEncoded(t, rawClient, "http://"+g.addr+"/trailer/x", "gzip")
+	if resp.Header.Get("Content-Encoding") != "gzip" || resp.Trailer.Get("Content-Digest") != "" || resp.Trailer.Get("X-Checked") != "yes" {
+		t.Errorf("digest trailer on an encoded body: Content-Encoding %q, trailers %v", resp.Header.Get("Content-Encoding"), resp.Trailer)
+	} else if got := decode(t, "gzip", body); !bytes.Equal(got, jsonBody) {
+		t.Errorf("trailer route: decoded %d bytes", len(got))
+	}
+}
