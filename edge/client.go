@@ -417,7 +417,11 @@ func (cc *clientConn) readHead() bool {
 		}
 	}
 	_, overTLS := cc.gc.(*tlsSession)
-	if h2OnlyTLS := !ls.http1 && cc.h1OnH2OnlyTLS(); !ls.http1 && (h2OnlyTLS || !overTLS && cc.raw != nil && !isPrefacePrefix(buf)) {
+	// A connection's protocol is settled by its first request: a reload
+	// that takes HTTP/1.1 off the listener applies to new connections, and
+	// one already served goes on (SPEC §1: no accepted connection dropped).
+	h2Only := !ls.http1 && cc.served == 0
+	if h2OnlyTLS := h2Only && cc.h1OnH2OnlyTLS(); h2Only && (h2OnlyTLS || !overTLS && cc.raw != nil && !isPrefacePrefix(buf)) {
 		// An HTTP/2-only listener, TLS or plaintext (h2c with prior
 		// knowledge). Only an HTTP/1.x request line gets the 505, whose
 		// client can read it; anything else (a preface without ALPN,
@@ -445,7 +449,7 @@ func (cc *clientConn) readHead() bool {
 		}
 		return false
 	}
-	if !ls.http1 && cc.raw != nil {
+	if h2Only && cc.raw != nil {
 		// A plaintext HTTP/2-only listener and the start of a preface:
 		// wait for the rest; anything else ends the connection without an
 		// answer (an HTTP/1.1 response would be garbage to an HTTP/2
