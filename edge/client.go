@@ -517,26 +517,38 @@ func (cc *clientConn) logFromRaw(buf []byte) {
 	// The log's proto: HTTP/1.1 unless the line says 1.0 (the parser may
 	// have stopped before the version).
 	cc.http10 = bytes.HasSuffix(line, []byte(" HTTP/1.0"))
-	for i, b := range line {
-		if b == ' ' {
-			cc.logMethod = append(cc.logMethod, line[:i]...)
-			rest := line[i+1:]
-			for j, b2 := range rest {
-				if b2 == ' ' {
-					rest = rest[:j]
-					break
-				}
-			}
-			for j, b2 := range rest {
-				if b2 == '?' {
-					rest = rest[:j]
-					break
-				}
-			}
-			cc.logPath = append(cc.logPath, rest...)
+	// The method is the token it begins with; only a single space after
+	// it makes what follows a target. Credentials never reach the log:
+	// the query and fragment are cut (as for parsed requests), and an
+	// absolute-form target is logged by its path, without the authority
+	// and any user:password in it.
+	m := 0
+	for m < len(line) && m < 32 && parser.ValidToken(line[m:m+1]) {
+		m++
+	}
+	cc.logMethod = append(cc.logMethod, line[:m]...)
+	if m == 0 || m == len(line) || line[m] != ' ' {
+		cc.logHost = append(cc.logHost, rawHost(buf)...)
+		return
+	}
+	target := line[m+1:]
+	for j, b := range target {
+		if b <= ' ' || b == 0x7f || b == '?' || b == '#' {
+			target = target[:j]
 			break
 		}
 	}
+	if len(target) > 0 && target[0] != '/' {
+		if i := bytes.Index(target, []byte("://")); i >= 0 {
+			target = target[i+3:]
+		}
+		if i := bytes.IndexByte(target, '/'); i >= 0 {
+			target = target[i:]
+		} else {
+			target = nil // authority only (absolute-form without a path, authority-form)
+		}
+	}
+	cc.logPath = append(cc.logPath, target...)
 	cc.logHost = append(cc.logHost, rawHost(buf)...)
 }
 

@@ -714,6 +714,34 @@ func TestSpecAuditAccessLogPathHasNoQuery(t *testing.T) {
 	}
 }
 
+// The same holds for a request line that never parsed (a 400 logged from
+// the raw line): a tab instead of a space, a userinfo in an absolute-form
+// target, a fragment. What is logged is the method token and the path.
+func TestRejectedRequestLineLogsNoCredential(t *testing.T) {
+	up := newUpstream(t, auditHandler)
+	g := startGateway(t, auditConfig(up.addr()))
+	for _, c := range []struct{ line, method, path string }{
+		{"GET\t/q?access_token=SECRET1 HTTP/1.1", "GET", ""},
+		{"GET http://user:SECRET2@x/p1 HTTP/1.1", "GET", "/p1"},
+		{"GET https://user:SECRET3@x HTTP/1.1", "GET", ""},
+		{"GET /p#access_token=SECRET4 HTTP/1.1", "GET", "/p"},
+		{"GET /p\x01?k=SECRET5 HTTP/1.1", "GET", "/p"},
+	} {
+		out := g.raw(c.line+"\r\nHost: x\r\nBad Header: y\r\n\r\n", 3*time.Second)
+		resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(out)), nil)
+		if err != nil || resp.StatusCode != 400 {
+			t.Fatalf("%q: %q", c.line, out)
+		}
+		line := accessLogLine(t, g, resp.Header.Get("X-Request-Id"))
+		if strings.Contains(fmt.Sprint(line), "SECRET") {
+			t.Errorf("%q: the access log carries the credential: %v", c.line, line)
+		}
+		if line["method"] != c.method || line["path"] != c.path {
+			t.Errorf("%q: logged method %q path %q, want %q %q", c.line, line["method"], line["path"], c.method, c.path)
+		}
+	}
+}
+
 // SPEC §6: field types and values for a proxied POST and a Portico error.
 func TestSpecAuditAccessLogFields(t *testing.T) {
 	up := newUpstream(t, auditHandler)
