@@ -18,7 +18,8 @@
 //	t.ReportSuccess() or t.ReportFailure(now)   // connect error, reset, 5xx
 //	t.Release()                            // exactly once per successful Acquire
 //
-// Times ("now") are Unix nanoseconds from the caller's clock; a loop-cached
-// clock is fine. See README.md for the operator-facing description of the
+// Times ("now") are read from this package's interval clock (Now, or
+// NanosAt of a loop-cached time.Now), which a step of the wall clock
+// cannot move. See README.md for the operator-facing description of the
 // algorithms, thresholds and defaults.
 package balancer

@@ -30,7 +30,7 @@ type checker struct {
 	client *http.Client
 	urls   []string
 
-	due  []atomic.Int64 // Unix ns of each target's next check
+	due  []atomic.Int64 // interval-clock ns (Now) of each target's next check
 	busy []atomic.Bool  // queued or running
 	work chan int       // target indices; capacity len(targets), never blocks
 	wake chan struct{}  // a worker finished: reschedule
@@ -68,7 +68,7 @@ func startChecker(ctx context.Context, p *Pool) *checker {
 		work: make(chan int, n),
 		wake: make(chan struct{}, 1),
 	}
-	now := time.Now().UnixNano()
+	now := Now()
 	for i, t := range p.targets {
 		c.urls[i] = cfg.scheme() + "://" + t.address + cfg.Path
 		// Spread the first checks over half an interval.
@@ -95,7 +95,7 @@ func (c *checker) schedule(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		now := time.Now().UnixNano()
+		now := Now()
 		next := now + int64(c.cfg.Interval)
 		for i := range c.due {
 			if c.busy[i].Load() {
@@ -131,7 +131,7 @@ func (c *checker) worker(ctx context.Context) {
 				return // stopping: a cancelled check says nothing about the target
 			}
 			c.record(c.p.targets[i], err)
-			c.due[i].Store(time.Now().UnixNano() + c.jitteredInterval())
+			c.due[i].Store(Now() + c.jitteredInterval())
 			c.busy[i].Store(false)
 			select {
 			case c.wake <- struct{}{}:
@@ -183,7 +183,7 @@ func (c *checker) check(ctx context.Context, i int) error {
 // publishes a flip atomically.
 func (c *checker) record(t *Target, err error) {
 	s := t.s
-	s.lastCheck.Store(time.Now().UnixNano())
+	s.lastCheck.Store(Now())
 	if err == nil {
 		s.lastError.Store(nil)
 		s.checkFails.Store(0)

@@ -89,7 +89,7 @@ func NewPool(cfg PoolConfig, prev *Pool) (*Pool, error) {
 		p.budget = NewRetryBudget(ncfg.RetryPercent, ncfg.RetryMinPerSecond)
 	}
 	p.mu.Lock()
-	p.refreshLocked(time.Now().UnixNano())
+	p.refreshLocked(Now())
 	p.mu.Unlock()
 	return p, nil
 }
@@ -223,7 +223,7 @@ func (p *Pool) refreshLocked(now int64) {
 // refresh is refreshLocked for callers that do not hold mu.
 func (p *Pool) refresh() {
 	p.mu.Lock()
-	p.refreshLocked(time.Now().UnixNano())
+	p.refreshLocked(Now())
 	p.mu.Unlock()
 }
 
@@ -327,8 +327,7 @@ type PoolSnapshot struct {
 // Snapshot returns the pool's current state, for JSON encoding. It
 // allocates; it is meant for the admin listener, not the hot path.
 func (p *Pool) Snapshot() PoolSnapshot {
-	now := time.Now()
-	ns := now.UnixNano()
+	ns := Now()
 	ps := PoolSnapshot{
 		Name:         p.cfg.Name,
 		Algorithm:    p.cfg.Algorithm,
@@ -350,11 +349,11 @@ func (p *Pool) Snapshot() PoolSnapshot {
 			EjectionsTotal:      t.Ejections(),
 		}
 		if ts.Ejected {
-			u := time.Unix(0, t.s.ejectedUntil.Load()).UTC()
+			u := WallAt(t.s.ejectedUntil.Load()).UTC()
 			ts.EjectedUntil = &u
 		}
 		if lc := t.s.lastCheck.Load(); lc != 0 {
-			c := time.Unix(0, lc).UTC()
+			c := WallAt(lc).UTC()
 			ts.LastCheck = &c
 		}
 		if e := t.s.lastError.Load(); e != nil {

@@ -29,7 +29,7 @@ type targetState struct {
 	// Active-check bookkeeping, written by health workers only.
 	checkOKs   atomic.Int32
 	checkFails atomic.Int32
-	lastCheck  atomic.Int64 // Unix ns of the latest completed check
+	lastCheck  atomic.Int64 // interval-clock ns (Now) of the latest completed check
 	lastError  atomic.Pointer[string]
 	_          [8]byte
 }

@@ -784,7 +784,7 @@ func (cc *clientConn) toUpstream() {
 // connectUpstream picks a target and binds an upstream connection carrying
 // the head. exclude is the target that just failed, for retries.
 func (cc *clientConn) connectUpstream(exclude *balancer.Target) bool {
-	now := cc.lp.now().UnixNano()
+	now := cc.lp.nanos()
 	var t *balancer.Target
 	key := cc.hashKey(cc.up)
 	if exclude != nil {
@@ -991,7 +991,7 @@ func (cc *clientConn) onRouteTimeout() {
 		return
 	}
 	if cc.target != nil {
-		cc.target.ReportFailure(time.Now().UnixNano())
+		cc.target.ReportFailure(balancer.Now())
 	}
 	cc.abortUpstream()
 	cc.respondError(errGatewayTimeout, !cc.reqDone)

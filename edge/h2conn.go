@@ -8,6 +8,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/net/http2"
 
+	"github.com/portico-gw/portico/balancer"
 	"github.com/portico-gw/portico/edge/h2"
 	"github.com/portico-gw/portico/edge/timewheel"
 	"github.com/portico-gw/portico/parser"
@@ -167,7 +168,7 @@ func (h *h2Conn) awaitingHeaders(partial []byte) bool {
 // it, a direct_response or a 404, is never seen open).
 func (h *h2Conn) noteBusy() {
 	if opened := h.sc.Opened(); h.sc.Active() > 0 || opened != h.lastOpened {
-		h.lastBusy, h.lastOpened = h.lp.now().UnixNano(), opened
+		h.lastBusy, h.lastOpened = h.lp.nanos(), opened
 	}
 }
 
@@ -242,7 +243,7 @@ func (h *h2Conn) flush() {
 				h.stalled = true
 				h.lp.stalledH2 = append(h.lp.stalledH2, h)
 				h.lp.stalledN.Store(int32(len(h.lp.stalledH2)))
-				h.lp.wakeBy(h.lp.now().UnixNano() + int64(pausedTick))
+				h.lp.wakeBy(h.lp.nanos() + int64(pausedTick))
 			}
 			break
 		}
@@ -924,7 +925,7 @@ func (s *Server) noteH2ConnError(listener, peer string, err error) {
 		reason = ce.Reason
 	}
 	s.metrics.h2ErrorCounter(listener, reason).Inc()
-	now := time.Now().UnixNano()
+	now := balancer.Now()
 	if warnDue(&s.h2WarnedAt, now) {
 		s.log.Warn("http2 connection ended with an error", "listener", listener, "remote", peer, "error", err.Error(),
 			"next_warning_after", warnEvery.String())

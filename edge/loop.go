@@ -9,6 +9,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/portico-gw/portico/balancer"
 	"github.com/portico-gw/portico/edge/h2"
 	"github.com/portico-gw/portico/edge/timewheel"
 	edgetls "github.com/portico-gw/portico/tls"
@@ -130,12 +131,12 @@ func (lp *loop) drive(stop <-chan struct{}) {
 		case <-lp.kick: // a new plan: sleep until it
 		case <-t.C:
 			// Until the tick plans anew (it stores wakeAt and kicks).
-			lp.wakeAt.Store(time.Now().UnixNano() + int64(tickInterval))
+			lp.wakeAt.Store(balancer.Now() + int64(tickInterval))
 			if lp.el.Execute(context.Background(), lp.tickFn) != nil {
 				return
 			}
 		}
-		d := time.Duration(lp.wakeAt.Load() - time.Now().UnixNano())
+		d := time.Duration(lp.wakeAt.Load() - balancer.Now())
 		t.Reset(min(max(d, 0), maxDriveSleep)) // Go 1.23+: no stale tick survives Reset
 	}
 }
@@ -239,6 +240,12 @@ func (lp *loop) now() time.Time {
 	return lp.clock
 }
 
+// nanos is now on the interval clock (balancer.NanosAt): what timers,
+// rate limits, ejections and every other interval are measured on, which a
+// step of the wall clock cannot move. now itself stays wall time, for
+// Date and the access log.
+func (lp *loop) nanos() int64 { return balancer.NanosAt(lp.now()) }
+
 // readClock reads the clock anew for the rest of the callback: for a
 // duration that began in this same callback.
 func (lp *loop) readClock() time.Time {
@@ -290,7 +297,7 @@ func (lp *loop) flushDeferredH2() {
 
 func (lp *loop) tick() {
 	defer lp.flushDirty()
-	now := lp.now().UnixNano()
+	now := lp.nanos()
 	lp.wheel.Advance(now)
 	lp.resumePaused()
 	if lp.s.draining.Load() {
@@ -318,7 +325,7 @@ func (lp *loop) closeWhenSent(c gnet.Conn, limit time.Duration) {
 		return
 	}
 	limit = max(limit, time.Second)
-	now := lp.now().UnixNano()
+	now := lp.nanos()
 	l := &linger{lp: lp, c: c, limit: int64(limit), deadline: now + int64(limit), left: -1, queued: -1,
 		pace: tickInterval, lookEvery: lingerLookMin}
 	l.timer.Init(l)
@@ -370,7 +377,7 @@ const lingerQuiet = 500 * time.Millisecond
 // lingerInput notes that a closing socket's client is still sending.
 func (lp *loop) lingerInput(c gnet.Conn) {
 	if l := lp.lingering[c]; l != nil {
-		l.lastInput = lp.now().UnixNano()
+		l.lastInput = lp.nanos()
 	}
 }
 
@@ -452,7 +459,7 @@ func (lp *loop) lingers(c gnet.Conn) bool {
 }
 
 func (lp *loop) schedule(t *timewheel.Timer, d time.Duration) {
-	lp.scheduleAt(t, d, lp.now().UnixNano())
+	lp.scheduleAt(t, d, lp.nanos())
 }
 
 func (lp *loop) scheduleAt(t *timewheel.Timer, d time.Duration, now int64) {
@@ -557,7 +564,7 @@ func (lp *loop) closeIdleClients(all bool) {
 		// still sending (an upload refused with 413) keeps its lingering:
 		// closing under its bytes would reset the connection.
 		for c, l := range lp.lingering {
-			if l.shut && now.UnixNano()-l.lastInput >= int64(lingerQuiet) && c.OutboundBuffered() == 0 && kernelSendQueue(c) == 0 {
+			if l.shut && balancer.NanosAt(now)-l.lastInput >= int64(lingerQuiet) && c.OutboundBuffered() == 0 && kernelSendQueue(c) == 0 {
 				lp.dropLingering(c)
 				_ = c.Close()
 			}

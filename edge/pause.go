@@ -88,7 +88,7 @@ func (lp *loop) pauseUpstream(uc *upConn) {
 	uc.stallSince = time.Time{}
 	lp.pausedUp = append(lp.pausedUp, uc)
 	lp.pausedN.Add(1)
-	lp.wakeBy(lp.now().UnixNano() + int64(pausedTick))
+	lp.wakeBy(lp.nanos() + int64(pausedTick))
 }
 
 // pauseClient stops reading cc until its upstream drains (slow upstream), or
@@ -106,7 +106,7 @@ func (lp *loop) pauseClient(cc *clientConn) {
 	cc.paused = true
 	lp.pausedClients = append(lp.pausedClients, cc)
 	lp.pausedN.Add(1)
-	lp.wakeBy(lp.now().UnixNano() + int64(pausedTick))
+	lp.wakeBy(lp.nanos() + int64(pausedTick))
 }
 
 // resumePaused runs on every tick: connections whose sink drained read again.

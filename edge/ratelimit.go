@@ -145,7 +145,7 @@ func (cc *clientConn) limitKey(rl *routeLimit) uint64 {
 // tightest decision for the RateLimit-* response headers. It reports
 // whether the request may go on.
 func (cc *clientConn) checkLimits(limits []routeLimit) bool {
-	now := cc.lp.now().UnixNano()
+	now := cc.lp.nanos()
 	cc.hasLimit = false
 	taken := cc.limitsTaken[:0]
 	for i := range limits {

@@ -16,6 +16,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/portico-gw/portico/balancer"
 	"github.com/portico-gw/portico/edge/accesslog"
 	"github.com/portico-gw/portico/edge/admin"
 	"github.com/portico-gw/portico/edge/config"
@@ -205,7 +206,7 @@ func (s *Server) publish(snap, prev *snapshot) {
 		for _, t := range u.pool.Targets() {
 			// 1 while the target takes traffic: passing its checks and not
 			// ejected by outlier detection.
-			health = append(health, healthTarget{upstream: u.name, target: t.Address(), healthy: func() bool { return t.Available(time.Now().UnixNano()) }})
+			health = append(health, healthTarget{upstream: u.name, target: t.Address(), healthy: func() bool { return t.Available(balancer.Now()) }})
 		}
 	}
 	s.metrics.setTargetHealth(health)
@@ -700,7 +701,7 @@ func (h *handler) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		bl.active.Add(-1)
 		s.clients.Add(-1)
 		bl.refused.Inc() // over max_connections or the open-file limit, draining or retired: otherwise invisible
-		if !s.fd.clientRoom(clients) && warnDue(&s.fd.warnedAt, time.Now().UnixNano()) {
+		if !s.fd.clientRoom(clients) && warnDue(&s.fd.warnedAt, balancer.Now()) {
 			s.log.Warn("connection refused: the open-file limit is near", "listener", bl.name, "open_file_limit", s.fd.limit,
 				"client_connections", clients-1, "upstream_connections", s.fd.upstreams.Load(), "next_warning_after", warnEvery.String())
 		}

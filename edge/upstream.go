@@ -19,6 +19,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 
+	"github.com/portico-gw/portico/balancer"
 	"github.com/portico-gw/portico/edge/timewheel"
 	"github.com/portico-gw/portico/parser"
 	"github.com/portico-gw/portico/policy"
@@ -156,7 +157,7 @@ type upConn struct {
 // get returns an idle connection bound to cc, or starts dialing a new one.
 func (hp *hostPool) get(cc *clientConn) *upConn {
 	if !cc.resendable() {
-		now := hp.lp.now().UnixNano()
+		now := hp.lp.nanos()
 		if at := hp.quickCloseAt.Load(); at != 0 && now-at < int64(quickCloseMemory) {
 			// The target closes connections right after answering: only
 			// one that outlived quickClose (and has no close pending) is
@@ -176,11 +177,11 @@ func (hp *hostPool) get(cc *clientConn) *upConn {
 		if uc.dead {
 			continue
 		}
-		if !cc.resendable() && uc.gc != nil && hp.lp.now().UnixNano()-uc.idleAt >= int64(peekAfterIdle) && peerGone(uc.gc.Fd()) {
+		if !cc.resendable() && uc.gc != nil && hp.lp.nanos()-uc.idleAt >= int64(peekAfterIdle) && peerGone(uc.gc.Fd()) {
 			uc.discard()
 			continue
 		}
-		uc.bind(cc, hp.lp.now().UnixNano())
+		uc.bind(cc, hp.lp.nanos())
 		return uc
 	}
 	hp.lowIdle = 0 // nothing idle: whatever is released next was needed
@@ -294,7 +295,7 @@ func (uc *upConn) dial(lp *loop, addr string, timeout time.Duration) {
 		// target: logged for the gateway, not against the target.
 		local := err == errFDLimit || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
 		if local {
-			if warnDue(&lp.s.fd.warnedAt, time.Now().UnixNano()) {
+			if warnDue(&lp.s.fd.warnedAt, balancer.Now()) {
 				lp.s.log.Warn("upstream dial refused: the open-file limit is near", "target", addr, "error", err.Error(),
 					"upstream_connections", lp.s.fd.upstreams.Load(), "next_warning_after", warnEvery.String())
 			}
@@ -344,7 +345,7 @@ func (s *Server) warnTarget(addr string, answer bool, msg string, err error) {
 	if answer {
 		at = &v.(*targetWarnings).answer
 	}
-	if warnDue(at, time.Now().UnixNano()) {
+	if warnDue(at, balancer.Now()) {
 		s.log.Warn(msg, "target", addr, "error", err.Error(), "next_warning_after", warnEvery.String())
 		return
 	}
@@ -460,12 +461,12 @@ func (uc *upConn) release() {
 		return
 	}
 	if uc.heldAfterHEAD {
-		uc.idleAt = hp.lp.now().UnixNano() // an upstream that closes now still counts as a quick closer
+		uc.idleAt = hp.lp.nanos() // an upstream that closes now still counts as a quick closer
 		hp.lp.schedule(&uc.timer, headHold)
 		return // OnTimer releases it again
 	}
 	hp.idle = append(hp.idle, uc)
-	uc.idleAt = hp.lp.now().UnixNano()
+	uc.idleAt = hp.lp.nanos()
 	hp.lp.schedule(&uc.timer, upstreamIdleTimeout)
 	if len(hp.idle) > hp.maxIdle && !hp.sweep.Pending() {
 		hp.lowIdle = len(hp.idle)
@@ -506,8 +507,8 @@ func (uc *upConn) onClose(err error) {
 	cc := uc.cc
 	uc.cc = nil
 	if cc == nil {
-		if !wasDead && uc.idleAt != 0 && uc.hp.lp.now().UnixNano()-uc.idleAt < int64(quickClose) {
-			uc.hp.quickCloseAt.Store(uc.hp.lp.now().UnixNano())
+		if !wasDead && uc.idleAt != 0 && uc.hp.lp.nanos()-uc.idleAt < int64(quickClose) {
+			uc.hp.quickCloseAt.Store(uc.hp.lp.nanos())
 		}
 		uc.removeIdle()
 		return
@@ -528,7 +529,7 @@ func (uc *upConn) onClose(err error) {
 		// Closed as it was reused, right after its last answer: the
 		// target's habit. (One idle for long was its idle timeout
 		// meeting our reuse, a race any keep-alive upstream has.)
-		uc.hp.quickCloseAt.Store(uc.hp.lp.now().UnixNano())
+		uc.hp.quickCloseAt.Store(uc.hp.lp.nanos())
 	}
 	if uc.reused && !uc.gotData && cc.resendable() && !cc.staleRetried &&
 		(cc.rt == nil || cc.rt.retryAttempts == 0 || cc.retriesLeft > 0) {
@@ -714,7 +715,7 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 	if rt.retryOn&statusRetryMask(st) != 0 && cc.canRetry() && cc.retryBudgetOK() {
 		// Drop this answer and try another target.
 		uc.abandon(cc)
-		cc.target.ReportFailure(time.Now().UnixNano())
+		cc.target.ReportFailure(balancer.Now())
 		cc.retry()
 		return 0, false
 	}
@@ -730,7 +731,7 @@ func (uc *upConn) readHead(cc *clientConn, buf []byte) (int, bool) {
 	cc.dropBodyCopy() // nothing is resent once the answer has begun
 	cc.status = st
 	if st >= 500 {
-		cc.target.ReportFailure(time.Now().UnixNano())
+		cc.target.ReportFailure(balancer.Now())
 	} else {
 		cc.target.ReportSuccess()
 	}
@@ -816,7 +817,7 @@ func (uc *upConn) abandon(cc *clientConn) {
 // target.
 func (uc *upConn) badResponse(cc *clientConn) {
 	uc.abandon(cc)
-	cc.target.ReportFailure(time.Now().UnixNano())
+	cc.target.ReportFailure(balancer.Now())
 	cc.failUpstream(errBadGateway)
 }
 
@@ -831,7 +832,7 @@ func (uc *upConn) cutResponse(cc *clientConn) {
 		return
 	}
 	uc.abandon(cc)
-	cc.target.ReportFailure(time.Now().UnixNano())
+	cc.target.ReportFailure(balancer.Now())
 	cc.keepAlive = false
 	cc.errCode = errBadGateway.code
 	cc.finishRequest()
@@ -1132,7 +1133,7 @@ func (cc *clientConn) canRetry() bool {
 // retryBudgetOK asks the upstream's retry budget for one more retry of
 // this request: past it, the client gets the failure instead.
 func (cc *clientConn) retryBudgetOK() bool {
-	return cc.up.pool.RetryBudget().TryRetry(cc.lp.now().Unix())
+	return cc.up.pool.RetryBudget().TryRetry(cc.lp.nanos() / int64(time.Second))
 }
 
 func (cc *clientConn) retry() {
@@ -1153,7 +1154,7 @@ func (cc *clientConn) retry() {
 // a reused keep-alive connection closed under us is retried once on a fresh
 // one (the classic idle race); configured retries go to another target.
 func (cc *clientConn) upstreamFailed(kind retryMask, e *errorKind) {
-	now := time.Now().UnixNano()
+	now := balancer.Now()
 	if cc.target != nil {
 		cc.target.ReportFailure(now)
 		if kind == retryConnectFailure {

@@ -33,7 +33,7 @@ type jwksSource struct {
 	adopted     bool // the key set came from a replaced verifier: fetch at once all the same
 
 	trig        chan struct{}
-	lastTrigger atomic.Int64  // UnixNano of the last accepted trigger
+	lastTrigger atomic.Int64  // monotonic ns (sinceStart) of the last accepted trigger; 0: none
 	trigSeq     atomic.Uint64 // accepted triggers so far
 	fetches     atomic.Uint64
 	failures    atomic.Uint64
@@ -134,12 +134,19 @@ func loopbackHost(host string) bool {
 	return err == nil && a.IsLoopback()
 }
 
+// processStart anchors sinceStart; it is never written again.
+var processStart = time.Now()
+
+// sinceStart is a monotonic clock for the trigger interval (never 0): a
+// step of the wall clock back must not block refetches for its size.
+func sinceStart() int64 { return int64(time.Since(processStart)) + 1 }
+
 // trigger asks for a refetch now. Calls within minInterval of the last
 // accepted one are dropped, so a flood of unknown kids costs at most one
 // fetch per interval. It never blocks. It returns the trigger's sequence
 // number for waitRound, or 0 when dropped.
 func (s *jwksSource) trigger() uint64 {
-	now := time.Now().UnixNano()
+	now := sinceStart()
 	last := s.lastTrigger.Load()
 	if last != 0 && now-last < int64(s.minInterval) {
 		return 0
