@@ -14,16 +14,33 @@ import (
 	"time"
 )
 
-// maxCheckWorkers bounds the concurrent checks of one pool.
-const maxCheckWorkers = 4
+// minCheckWorkers and maxCheckWorkers bound the concurrent checks of one
+// pool (checkWorkers).
+const (
+	minCheckWorkers = 4
+	maxCheckWorkers = 256
+)
+
+// checkWorkers is how many checks of a pool may run at once: enough that
+// every target can be checked once per interval even when each check runs
+// to its timeout (a zone of blackholed targets), so a hanging target
+// delays only its own next check, not its neighbours'; at least
+// minCheckWorkers, at most maxCheckWorkers, never more than the targets.
+func checkWorkers(targets int, interval, timeout time.Duration) int {
+	need := minCheckWorkers
+	if interval > 0 {
+		need = max(need, int((int64(targets)*int64(timeout)+int64(interval)-1)/int64(interval))+1)
+	}
+	return min(targets, need, maxCheckWorkers)
+}
 
 // maxCheckBody bounds how much of a check's response body is read.
 const maxCheckBody = 64 << 10
 
 // checker runs a pool's active health checks: one scheduler goroutine
-// hands due targets to a small worker set, so concurrency is bounded by
-// maxCheckWorkers however many targets the pool has, and a slow target
-// delays only its own next check.
+// hands due targets to a worker set sized by checkWorkers, so concurrency
+// is bounded however many targets the pool has, and a slow target delays
+// only its own next check (up to maxCheckWorkers checks hanging at once).
 type checker struct {
 	p      *Pool
 	cfg    *HealthCheckConfig
@@ -75,7 +92,7 @@ func startChecker(ctx context.Context, p *Pool) *checker {
 		c.due[i].Store(now + rand.Int64N(int64(cfg.Interval)/2+1))
 	}
 	ctx, c.cancel = context.WithCancel(ctx)
-	workers := min(n, maxCheckWorkers)
+	workers := checkWorkers(n, cfg.Interval, cfg.Timeout)
 	c.wg.Add(workers + 1)
 	go c.schedule(ctx)
 	for range workers {

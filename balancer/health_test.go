@@ -202,6 +202,58 @@ func TestHealthCheckSlowTarget(t *testing.T) {
 	waitFor(t, 2*testInterval+testMargin, "the other target is healthy (a slow target does not hold up its checks)", p.targets[1].Healthy)
 }
 
+func TestCheckWorkers(t *testing.T) {
+	for _, c := range []struct {
+		n                 int
+		interval, timeout time.Duration
+		want              int
+	}{
+		{1, 5 * time.Second, time.Second, 1},
+		{3, 5 * time.Second, time.Second, 3},
+		{12, 400 * time.Millisecond, 100 * time.Millisecond, 4},
+		{100, 5 * time.Second, time.Second, 21},
+		{40, 100 * time.Millisecond, 90 * time.Millisecond, 37},
+		{4096, time.Second, time.Second, maxCheckWorkers},
+	} {
+		if got := checkWorkers(c.n, c.interval, c.timeout); got != c.want {
+			t.Errorf("checkWorkers(%d, %v, %v) = %d, want %d", c.n, c.interval, c.timeout, got, c.want)
+		}
+	}
+}
+
+// TestHealthCheckHangingTargetsDelayNoOther: a pool with many targets that
+// accept a connection and never answer (each check runs to its timeout)
+// still checks its other targets once per interval, so a failing one is
+// taken out within about interval × unhealthy_threshold + timeout.
+func TestHealthCheckHangingTargetsDelayNoOther(t *testing.T) {
+	const hanging = 40
+	var tcs []TargetConfig
+	for range hanging {
+		ln, err := net.Listen("tcp", "127.0.0.1:0") // never accepted: the kernel completes handshakes, nobody answers
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ln.Close() })
+		tcs = append(tcs, TargetConfig{Address: ln.Addr().String()})
+	}
+	live := newUpstream(t)
+	tcs = append(tcs, TargetConfig{Address: live.addr})
+	interval, timeout := 100*time.Millisecond, 90*time.Millisecond
+	p := mustPool(t, PoolConfig{Name: "hang", Targets: tcs, HealthCheck: &HealthCheckConfig{
+		Path: "/healthz", Interval: interval, Timeout: timeout, HealthyThreshold: 1, UnhealthyThreshold: 2}}, nil)
+	p.Start(context.Background())
+	t.Cleanup(p.Stop)
+	waitFor(t, 2*time.Second, "the live target checked", func() bool { return live.hits.Load() >= 2 })
+	live.status.Store(500)
+	// 2 checks 100 ms (+10%) apart, each up to 90 ms: about 310 ms. With
+	// 4 workers shared by 41 targets a round took 41 × 90 / 4 ≈ 920 ms.
+	took := waitFor(t, 4*time.Second, "the failing target taken out", func() bool { return !p.targets[hanging].Healthy() })
+	if limit := 2*(interval+interval/10) + timeout + testMargin; took > limit {
+		t.Fatalf("taken out after %v, want within %v: hanging targets held up its checks", took, limit)
+	}
+	t.Logf("taken out after %v", took)
+}
+
 func TestHealthCheckBoundedConcurrencyAndStop(t *testing.T) {
 	ups := make([]*upstream, 12)
 	for i := range ups {
@@ -225,8 +277,10 @@ func TestHealthCheckBoundedConcurrencyAndStop(t *testing.T) {
 	for i, u := range ups {
 		tcs[i] = TargetConfig{Address: u.addr}
 	}
+	interval, timeout := 400*time.Millisecond, 100*time.Millisecond
+	bound := checkWorkers(len(ups), interval, timeout) // 12 × 100/400 + 1 = 4
 	p := mustPool(t, PoolConfig{Targets: tcs, HealthCheck: &HealthCheckConfig{
-		Path: "/healthz", Interval: 100 * time.Millisecond, Timeout: 100 * time.Millisecond}}, nil)
+		Path: "/healthz", Interval: interval, Timeout: timeout}}, nil)
 	p.Start(context.Background())
 	t.Cleanup(p.Stop)
 	deadline := time.Now().Add(300 * time.Millisecond)
@@ -234,8 +288,8 @@ func TestHealthCheckBoundedConcurrencyAndStop(t *testing.T) {
 		sample()
 		time.Sleep(time.Millisecond)
 	}
-	if got := peak.Load(); got > maxCheckWorkers || got == 0 {
-		t.Fatalf("peak concurrent checks %d, want 1..%d", got, maxCheckWorkers)
+	if got := peak.Load(); got > int64(bound) || got == 0 {
+		t.Fatalf("peak concurrent checks %d, want 1..%d", got, bound)
 	}
 	t.Logf("12 targets, 30ms checks: peak %d concurrent checks", peak.Load())
 
