@@ -27,12 +27,15 @@ const tickInterval = 20 * time.Millisecond
 // keep-alive pools and its client connections. Only that loop's goroutine
 // touches it (the driver goroutine only enqueues ticks via Execute).
 type loop struct {
-	s       *Server
-	el      gnet.EventLoop
-	wheel   *timewheel.Wheel
-	pools   map[poolKey]*hostPool
-	clients map[*clientConn]struct{}
-	scratch []byte // reused to build heads; never retained across calls
+	s     *Server
+	el    gnet.EventLoop
+	wheel *timewheel.Wheel
+	pools map[poolKey]*hostPool
+	// poolSweep drops the pools of targets the live snapshot no longer
+	// has (poolSweeper), armed while there are pools.
+	poolSweep timewheel.Timer
+	clients   map[*clientConn]struct{}
+	scratch   []byte // reused to build heads; never retained across calls
 	// plainScratch receives the plaintext a callback decrypts; plainHolder
 	// is the plainBuf using it until its settle (see plainBuf).
 	plainScratch []byte
@@ -577,6 +580,10 @@ func (lp *loop) pool(u *upstreamRT, addr string) *hostPool {
 	key := poolKey{upstream: u.name, addr: addr}
 	hp := lp.pools[key]
 	if hp == nil {
+		if len(lp.pools) == 0 {
+			lp.poolSweep.Init(poolSweeper{lp})
+			lp.schedule(&lp.poolSweep, poolSweepEvery)
+		}
 		hp = &hostPool{lp: lp, addr: addr}
 		at, _ := lp.s.quickClosers.LoadOrStore(addr, new(atomic.Int64))
 		hp.quickCloseAt = at.(*atomic.Int64)
@@ -594,6 +601,32 @@ func (lp *loop) pool(u *upstreamRT, addr string) *hostPool {
 		hp.closeIdle()
 	}
 	return hp
+}
+
+// poolSweepEvery is how often a loop looks for keep-alive pools of
+// targets that no upstream has any more (a reload removed them): their
+// idle connections are closed and the pools dropped, so that with targets
+// that come and go (pod addresses) pools do not pile up for the life of
+// the process, and a removed target is not held open for
+// upstreamIdleTimeout. A connection still serving a request finishes
+// there, then idles out.
+const poolSweepEvery = 5 * time.Second
+
+type poolSweeper struct{ lp *loop }
+
+func (ps poolSweeper) OnTimer(*timewheel.Timer, int64) {
+	lp := ps.lp
+	snap := lp.s.snap.Load()
+	for key, hp := range lp.pools {
+		if u := snap.upstreams[key.upstream]; u == nil || !u.addrs[key.addr] {
+			lp.wheel.Stop(&hp.sweep)
+			hp.closeIdle()
+			delete(lp.pools, key)
+		}
+	}
+	if len(lp.pools) > 0 {
+		lp.schedule(&lp.poolSweep, poolSweepEvery)
+	}
 }
 
 // poolKey names a loop's keep-alive pool: per upstream and target, since two

@@ -197,6 +197,7 @@ type upstreamRT struct {
 	hashName       string                 // header or cookie name for hashHeader / hashCookie
 	tlsConfigs     map[string]*tls.Config // per target address; nil: plaintext
 	tlsIDs         map[string]string      // per target address: what its config was built from (upstreamTLSIdentity)
+	addrs          map[string]bool        // the targets' addresses (the loops' pool sweep)
 	gen            uint64                 // the snapshot's generation
 	duration       *metrics.PrometheusHistogram
 	// defaultHost is the Host sent upstream for a client request that had
@@ -391,6 +392,10 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 			tlsConfigs:     tlsConfigs,
 			tlsIDs:         tlsIDs,
 			defaultHost:    upstreamDefaultHost(u),
+			addrs:          make(map[string]bool, len(u.Targets)),
+		}
+		for _, t := range u.Targets {
+			urt.addrs[t.Address] = true
 		}
 		if u.Balancer == "consistent_hash" {
 			urt.hashOn, urt.hashName = parseHashOn(u.HashOn)

@@ -46,7 +46,7 @@ type hostPool struct {
 	connectTimeout time.Duration
 	sweep          timewheel.Timer // trims idle beyond maxIdle
 	lowIdle        int             // fewest idle connections since the sweep was armed
-	quickCloseAt   *atomic.Int64   // when the target last closed a connection right after its answer (unix ns; shared by the loops)
+	quickCloseAt   *atomic.Int64   // when the target last closed a connection right after its answer (interval-clock ns; shared by the loops)
 }
 
 // An upstream that closes each connection right after its answer, without

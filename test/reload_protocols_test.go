@@ -90,3 +90,35 @@ routes:
 		t.Errorf("new HTTP/1.1 connection after the reload: %q", out)
 	}
 }
+
+// TestReloadClosesRemovedTargetsIdleConnections: a reload that removes a
+// target closes the gateway's idle keep-alive connections to it within
+// seconds (the loops' pool sweep), rather than holding them for the
+// upstream idle timeout (30 s), and drops their pools, so targets that
+// come and go do not pile up.
+func TestReloadClosesRemovedTargetsIdleConnections(t *testing.T) {
+	closed := make(chan time.Time, 4)
+	old := rawUpstream(t, func(c net.Conn) {
+		eachRequest(c, func(int, *http.Request) bool {
+			_, err := io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nold")
+			return err == nil
+		})
+		closed <- time.Now() // eachRequest returns when the gateway closes
+	})
+	fresh := newUpstream(t, func(w http.ResponseWriter, _ *http.Request, _ []byte) { io.WriteString(w, "new") })
+	g := startGateway(t, basicConfig(old))
+	if _, body := g.get("/a"); body != "old" {
+		t.Fatalf("before the reload: %q", body)
+	}
+	g.reload(basicConfig(fresh.addr()))
+	start := time.Now()
+	if _, body := g.get("/b"); body != "new" {
+		t.Fatalf("after the reload: %q", body)
+	}
+	select {
+	case at := <-closed:
+		t.Logf("idle connection to the removed target closed %v after the reload", at.Sub(start).Round(time.Millisecond))
+	case <-time.After(9 * time.Second):
+		t.Fatal("the idle connection to the removed target is still open 9 s after the reload")
+	}
+}
