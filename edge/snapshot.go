@@ -349,6 +349,11 @@ func compile(cfg *config.Config, prev *snapshot, m *metricsRegistry, log *slog.L
 					log.Warn("upstream target unhealthy", "upstream", upstreamName, "target", t.Address(), "error", t.LastCheckError())
 				}
 			},
+			// Ejections too: at most one per target per ejection time, and
+			// the log writer never blocks the loop that reports it.
+			OnEject: func(t *balancer.Target, d time.Duration) {
+				log.Warn("upstream target ejected after consecutive failures", "upstream", upstreamName, "target", t.Address(), "for", d.String())
+			},
 		}
 		for _, t := range u.Targets {
 			pc.Targets = append(pc.Targets, balancer.TargetConfig{Address: t.Address, Weight: t.Weight})

@@ -665,4 +665,8 @@ func TestEjectedTargetReadsUnhealthy(t *testing.T) {
 	if _, body := adminGet(t, g, "GET", "/upstreams"); !strings.Contains(body, `"ejected":true`) {
 		t.Errorf("/upstreams does not show the ejection: %s", body)
 	}
+	// The ejection is logged, naming the target.
+	if !g.logged(`"msg":"upstream target ejected after consecutive failures","upstream":"pool","target":"` + dead + `"`) {
+		t.Errorf("no log line for the ejection")
+	}
 }
