@@ -2,9 +2,12 @@ package edge
 
 import (
 	"encoding/json"
+	"errors"
 	"sort"
+	"syscall"
 
 	"github.com/portico-gw/portico/edge/admin"
+	"github.com/portico-gw/portico/edge/config"
 )
 
 // adminProvider answers the admin listener's questions from the live server.
@@ -37,7 +40,29 @@ func (p *adminProvider) Reload() admin.ReloadResult {
 	res := admin.ReloadResult{OK: err == nil, SHA256: p.s.snap.Load().sha256, Message: "reloaded"}
 	if err != nil {
 		res.Message = err.Error()
-		res.Invalid = true
+		res.Invalid, res.Unavailable = reloadFailureKind(err)
 	}
 	return res
+}
+
+// reloadFailureKind sorts a failed reload for its answer: invalid when the
+// route file's content is at fault (its problems, or a change only a
+// restart can apply: 400 invalid_config); unavailable when the process is
+// draining (503); neither when the gateway could not do it for another
+// reason, such as a route file it cannot read (500 reload_failed).
+func reloadFailureKind(err error) (invalid, unavailable bool) {
+	if errors.Is(err, ErrDraining) {
+		return false, true
+	}
+	// A file that could not be opened or read carries the I/O error; its
+	// content was never seen.
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return false, false
+	}
+	var errs *config.Errors
+	if errors.As(err, &errs) || errors.Is(err, errNeedsRestart) {
+		return true, false
+	}
+	return false, false
 }

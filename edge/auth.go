@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -118,8 +119,10 @@ func compileAuth(cfg *config.Config, prev *snapshot, log *slog.Logger, bad func(
 }
 
 // authDefinition is what decides whether a reload may keep a verifier: the
-// method's settings plus the bytes of the files it reads. It also returns
-// the HMAC secret (config.ReadHMACSecret).
+// method's settings plus the bytes of the files it reads (the secret, the
+// key set, the CAs trusted for jwks_url: a CA bundle edited in place is a
+// change, as for upstream TLS). It also returns the HMAC secret
+// (config.ReadHMACSecret).
 func authDefinition(a *config.Auth) (string, []byte, error) {
 	b, err := json.Marshal(a)
 	if err != nil {
@@ -134,10 +137,16 @@ func authDefinition(a *config.Auth) (string, []byte, error) {
 		}
 		h.Write(secret)
 	}
-	if a.JWKSFile != "" {
-		if jb, err := os.ReadFile(a.JWKSFile); err == nil {
-			h.Write(jb)
+	// Each file's bytes are framed by their length, so that no two
+	// different pairs of contents hash alike; an unreadable file hashes as
+	// none (building the verifier then reports it).
+	for _, f := range []string{a.JWKSFile, a.JWKSCAFile} {
+		if f == "" {
+			continue
 		}
+		b, _ := os.ReadFile(f)
+		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(b))))
+		h.Write(b)
 	}
 	return hex.EncodeToString(h.Sum(nil)), secret, nil
 }

@@ -75,15 +75,24 @@ type Server struct {
 	loops   map[gnet.EventLoop]*loop
 	loopSeq []*loop
 
-	booted       chan struct{}
-	stopped      chan struct{}
-	runErr       error
-	draining     atomic.Bool
-	ready        atomic.Bool
-	clients      atomic.Int64 // open client connections, all listeners
-	fd           fdGuard      // keeps accept(2) from running out of descriptors
-	reloadMu     sync.Mutex
-	shutDown     bool // set by Close under reloadMu: no reload after it
+	booted   chan struct{}
+	stopped  chan struct{}
+	runErr   error
+	draining atomic.Bool
+	ready    atomic.Bool
+	clients  atomic.Int64 // open client connections, all listeners
+	fd       fdGuard      // keeps accept(2) from running out of descriptors
+	// reloadSem serialises reloads (SIGHUP and POST /reload): one
+	// compile at a time. A channel, not a mutex, so that a reload waiting
+	// for its turn gives up as soon as a drain begins (drainStarted).
+	reloadSem    chan struct{}
+	drainStarted chan struct{} // closed when Drain or Close begins
+	// swapMu orders a reload's swap against the start of a drain and
+	// Close: a compile that finishes after them is dropped, never swapped
+	// in (it would start health checkers, retire listeners, move the
+	// drain's snapshot under it).
+	swapMu       sync.Mutex
+	shutDown     bool // set by Drain and Close under swapMu: no swap after it
 	healthCtx    context.Context
 	healthCancel context.CancelFunc
 }
@@ -103,6 +112,9 @@ func New(cfg *config.Config, opts Options) (*Server, error) {
 		loops:   make(map[gnet.EventLoop]*loop),
 		booted:  make(chan struct{}),
 		stopped: make(chan struct{}),
+
+		reloadSem:    make(chan struct{}, 1),
+		drainStarted: make(chan struct{}),
 	}
 	aps, err := resolveBinds(cfg)
 	if err != nil {
@@ -322,21 +334,38 @@ func (s *Server) AdminAddr() string {
 // Done is closed when the event loops have stopped.
 func (s *Server) Done() <-chan struct{} { return s.stopped }
 
+// ErrDraining is Reload's answer once a drain (or Close) has begun: the
+// process is going away and keeps the config it drains with.
+var ErrDraining = errors.New("draining; reload refused")
+
 // Reload re-reads the route file, compiles it and swaps it in. On any error
 // the old snapshot keeps serving and the failure is counted. A file access
-// log is reopened first (log rotation).
+// log is reopened first (log rotation), during a drain too. Reloads run one
+// at a time; once a drain has begun Reload returns ErrDraining, and a
+// compile that finishes after it began is dropped.
 func (s *Server) Reload() error {
-	s.reloadMu.Lock()
-	defer s.reloadMu.Unlock()
-	if s.shutDown {
-		return errors.New("shutting down; reload refused")
-	}
 	// A file access log is reopened under its path, whatever the route
-	// file says: logrotate renames the file, then sends SIGHUP.
-	if err := s.access.Reopen(); err != nil {
+	// file says and whatever else goes on: logrotate renames the file,
+	// then sends SIGHUP, and must not lose the lines of a drain.
+	if err := s.access.Reopen(); err != nil && !errors.Is(err, accesslog.ErrClosed) {
 		s.log.Error("cannot reopen the access log", "error", err.Error())
 	}
+	select {
+	case s.reloadSem <- struct{}{}:
+	case <-s.drainStarted:
+		s.log.Warn("reload refused: draining")
+		return ErrDraining
+	}
+	defer func() { <-s.reloadSem }()
+	if s.isShutDown() {
+		s.log.Warn("reload refused: draining")
+		return ErrDraining
+	}
 	err := s.reload()
+	if errors.Is(err, ErrDraining) {
+		s.log.Warn("reload finished after the drain began; its result is dropped")
+		return err
+	}
 	if err != nil {
 		s.metrics.reloadFailure.Inc()
 		var errs *config.Errors
@@ -353,6 +382,24 @@ func (s *Server) Reload() error {
 	s.metrics.reloadSuccess.Inc()
 	s.log.Info("config reloaded", "sha256", s.snap.Load().sha256)
 	return nil
+}
+
+func (s *Server) isShutDown() bool {
+	s.swapMu.Lock()
+	defer s.swapMu.Unlock()
+	return s.shutDown
+}
+
+// beginShutdown marks the server as going away (once; later calls do
+// nothing): no reload swaps in after it, and a reload waiting for its turn
+// gives up.
+func (s *Server) beginShutdown() {
+	s.swapMu.Lock()
+	defer s.swapMu.Unlock()
+	if !s.shutDown {
+		s.shutDown = true
+		close(s.drainStarted)
+	}
 }
 
 func (s *Server) reload() error {
@@ -392,6 +439,14 @@ func (s *Server) reload() error {
 			snap.listeners[name] = ls
 		}
 	}
+	s.swapMu.Lock()
+	defer s.swapMu.Unlock()
+	if s.shutDown {
+		// A drain began while this compiled: the drain keeps what it
+		// started with (listeners, pools, health checks).
+		s.metrics.settle(nil, nil, false, time.Now())
+		return ErrDraining
+	}
 	s.publish(snap, prev)
 	if len(retire) > 0 {
 		s.retire(retire)
@@ -412,6 +467,10 @@ func (s *Server) settleSeries(snap *snapshot) {
 	s.metrics.settle(live, ups, true, time.Now())
 }
 
+// errNeedsRestart ends the message of a reload refused because the file
+// changes what only a restart applies: the file is at fault, not the gateway.
+var errNeedsRestart = errors.New("needs a restart")
+
 // checkListeners returns the listeners a reload leaves out, to retire, or
 // why the reload cannot apply: the listening sockets are bound once per
 // process (SO_REUSEPORT per loop), so a listener the process has not bound
@@ -427,18 +486,18 @@ func (s *Server) checkListeners(old, nw *config.Config) ([]*boundListener, error
 		b := &nw.Listeners[i]
 		a := before[b.Name]
 		if a == nil {
-			return nil, fmt.Errorf("listener %q is not bound by this process; adding a listener needs a restart", b.Name)
+			return nil, fmt.Errorf("listener %q is not bound by this process; adding a listener %w", b.Name, errNeedsRestart)
 		}
 		if a.Address != b.Address || (a.TLS == nil) != (b.TLS == nil) {
-			return nil, fmt.Errorf("listener %q changed address or TLS; that needs a restart", b.Name)
+			return nil, fmt.Errorf("listener %q changed address or TLS; that %w", b.Name, errNeedsRestart)
 		}
 		kept[b.Name] = true
 	}
 	if (old.Admin == nil) != (nw.Admin == nil) || (old.Admin != nil && old.Admin.Address != nw.Admin.Address) {
-		return nil, errors.New("admin address changed; that needs a restart")
+		return nil, fmt.Errorf("admin address changed; that %w", errNeedsRestart)
 	}
 	if old.AccessLog.Path != nw.AccessLog.Path {
-		return nil, errors.New("access_log path changed; that needs a restart")
+		return nil, fmt.Errorf("access_log path changed; that %w", errNeedsRestart)
 	}
 	var retire []*boundListener
 	for _, bl := range s.bound {
@@ -509,6 +568,9 @@ func (s *Server) retiring() bool {
 // Drain stops taking new requests, lets in-flight ones finish for up to
 // drain_timeout, then stops the loops. It returns when they have stopped.
 func (s *Server) Drain() {
+	// First: from here no reload swaps in, so the drain keeps the
+	// listeners, pools and drain_timeout it starts with.
+	s.beginShutdown()
 	if !s.draining.CompareAndSwap(false, true) {
 		<-s.stopped
 		return
@@ -559,23 +621,23 @@ func (s *Server) outputQueued() bool {
 // Close stops everything at once.
 func (s *Server) Close() {
 	s.ready.Store(false)
+	s.beginShutdown() // a POST /reload waiting for its turn gives up now
 	if s.admin != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = s.admin.Shutdown(ctx)
 		cancel()
 	}
 	s.stopEngine()
-	// Under the reload lock: a reload finishing now must not start health
-	// checkers after these are stopped, nor one start later.
-	s.reloadMu.Lock()
-	s.shutDown = true
+	// Under swapMu, after beginShutdown: a reload finishing now must not
+	// start health checkers after these are stopped, nor one start later.
+	s.swapMu.Lock()
 	if s.healthCancel != nil {
 		s.healthCancel()
 	}
 	for _, u := range s.snap.Load().upstreams {
 		u.pool.Stop()
 	}
-	s.reloadMu.Unlock()
+	s.swapMu.Unlock()
 	s.access.Close()
 }
 

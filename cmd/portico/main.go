@@ -136,11 +136,12 @@ func parseFlags(fs *flag.FlagSet, synopsis string, args []string, stdout, stderr
 // command ends with code.
 func configFlag(name string, args []string, stdout, stderr io.Writer) (path string, code int, ok bool) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	file := fs.String("c", "", "route file (YAML or JSON)")
+	var file onceString
+	fs.Var(&file, "c", "route `FILE` (YAML or JSON), given once")
 	if code, ok := parseFlags(fs, name+" -c FILE", args, stdout, stderr); !ok {
 		return "", code, false
 	}
-	if *file == "" {
+	if file.value == "" {
 		fmt.Fprintf(stderr, "portico %s: -c FILE is required\n", name)
 		return "", 2, false
 	}
@@ -150,7 +151,25 @@ func configFlag(name string, args []string, stdout, stderr io.Writer) (path stri
 		fmt.Fprintf(stderr, "portico %s: unexpected argument %q (one route file, given with -c)\n", name, fs.Arg(0))
 		return "", 2, false
 	}
-	return *file, 0, true
+	return file.value, 0, true
+}
+
+// onceString is a string flag given at most once: with flag.String a
+// second -c would silently replace the first, and the command would check
+// or serve a file other than the one the operator looked for in its output.
+type onceString struct {
+	value string
+	set   bool
+}
+
+func (o *onceString) String() string { return o.value }
+
+func (o *onceString) Set(v string) error {
+	if o.set {
+		return errors.New("given more than once (one route file)")
+	}
+	o.value, o.set = v, true
+	return nil
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
@@ -292,9 +311,10 @@ func watchSignals() chan os.Signal {
 }
 
 // drain drains srv and returns 0; a second SIGINT (Ctrl-C again at a
-// terminal) ends the wait at once and returns 1. SIGTERM and SIGHUP are
-// ignored meanwhile: a supervisor that repeats SIGTERM still gets the
-// drain it asked for.
+// terminal) ends the wait at once and returns 1. A repeated SIGTERM is
+// ignored meanwhile: a supervisor that repeats it still gets the drain it
+// asked for. SIGHUP reopens the access log (logrotate does not know the
+// process is draining) and is otherwise refused: a drain keeps its config.
 func drain(srv *edge.Server, log *slog.Logger, sigs chan os.Signal) int {
 	drained := make(chan struct{})
 	go func() {
@@ -307,9 +327,12 @@ func drain(srv *edge.Server, log *slog.Logger, sigs chan os.Signal) int {
 			log.Info("stopped")
 			return 0
 		case sig := <-sigs:
-			if sig == syscall.SIGINT {
+			switch sig {
+			case syscall.SIGINT:
 				log.Warn("second interrupt: exiting without waiting for the drain")
 				return 1
+			case syscall.SIGHUP:
+				_ = srv.Reload() // reopens the access log, then refuses (logged inside)
 			}
 		}
 	}
@@ -325,11 +348,25 @@ func serve(srv *edge.Server, log *slog.Logger, sigs chan os.Signal, started func
 	if started != nil {
 		started()
 	}
+	// Reloads run on their own goroutine, one at a time: compiling a large
+	// route file takes seconds, and a SIGTERM meanwhile must start the
+	// drain (and turn /readyz to 503) at once, not after it. SIGHUPs that
+	// arrive during a reload make one more after it, not one each.
+	hups := make(chan struct{}, 1)
+	defer close(hups)
+	go func() {
+		for range hups {
+			_ = srv.Reload() // logged and counted inside; dropped once a drain began
+		}
+	}()
 	for {
 		select {
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
-				_ = srv.Reload() // logged and counted inside
+				select {
+				case hups <- struct{}{}:
+				default: // one is pending already; it will read the file as it is then
+				}
 				continue
 			}
 			log.Info("signal received; draining", "signal", sig.String())

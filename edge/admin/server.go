@@ -50,6 +50,9 @@ type ReloadResult struct {
 	// Invalid marks a failure caused by the route file itself (answered
 	// 400 invalid_config); other failures are answered 500 reload_failed.
 	Invalid bool
+	// Unavailable marks a reload refused because the process is draining
+	// (answered 503 unavailable): it keeps the config it drains with.
+	Unavailable bool
 }
 
 // Limits of the admin HTTP server. The endpoints take no input, so request
@@ -448,7 +451,10 @@ func (s *Server) serveReload(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	status, code := http.StatusInternalServerError, "reload_failed"
-	if res.Invalid {
+	switch {
+	case res.Unavailable:
+		status, code = http.StatusServiceUnavailable, "unavailable"
+	case res.Invalid:
 		status, code = http.StatusBadRequest, "invalid_config"
 	}
 	msg := res.Message

@@ -324,6 +324,7 @@ func TestReload(t *testing.T) {
 	f(ReloadResult{Invalid: true, Message: "routes.yaml:3:5: routes[0].upstream: unknown upstream \"x\"", SHA256: "old"}, 400, "failure", "invalid_config")
 	f(ReloadResult{Message: "cannot bind 0.0.0.0:443"}, 500, "failure", "reload_failed")
 	f(ReloadResult{}, 500, "failure", "reload_failed")
+	f(ReloadResult{Unavailable: true, Message: "draining; reload refused", SHA256: "old"}, 503, "failure", "unavailable")
 
 	if r := do(t, New("", nil, nil), "POST", "/reload", ""); r.status != 503 {
 		t.Fatalf("nil provider: %d", r.status)
