@@ -30,6 +30,7 @@ type authRT struct {
 	method policy.Method
 	jwt    *policy.JWT // nil for api_key
 	def    string
+	trust  string // what jwks_url's TLS trusts (jwksTrust)
 }
 
 // compileAuth builds (or keeps from prev) every auth method.
@@ -49,7 +50,7 @@ func compileAuth(cfg *config.Config, prev *snapshot, log *slog.Logger, bad func(
 				continue
 			}
 		}
-		rt := &authRT{name: a.Name, def: def}
+		rt := &authRT{name: a.Name, def: def, trust: jwksTrust(a)}
 		switch a.Type {
 		case "jwt":
 			jc := policy.JWTConfig{
@@ -87,7 +88,9 @@ func compileAuth(cfg *config.Config, prev *snapshot, log *slog.Logger, bad func(
 				continue
 			}
 			if prev != nil {
-				if old := prev.auth[a.Name]; old != nil {
+				// Keys fetched under other trust are not carried over: a
+				// CA dropped from the bundle may have vouched for them.
+				if old := prev.auth[a.Name]; old != nil && old.trust == rt.trust {
 					j.AdoptKeys(old.jwt)
 				}
 			}
@@ -149,6 +152,17 @@ func authDefinition(a *config.Auth) (string, []byte, error) {
 		h.Write(b)
 	}
 	return hex.EncodeToString(h.Sum(nil)), secret, nil
+}
+
+// jwksTrust names what a JWT method's jwks_url is fetched under: the CA
+// file's path and bytes ("" for the system roots).
+func jwksTrust(a *config.Auth) string {
+	if a.JWKSCAFile == "" {
+		return ""
+	}
+	b, _ := os.ReadFile(a.JWKSCAFile)
+	sum := sha256.Sum256(b)
+	return a.JWKSCAFile + "\x00" + hex.EncodeToString(sum[:])
 }
 
 // routeAuth is a route's compiled auth: its methods in file order, the
