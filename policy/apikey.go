@@ -71,7 +71,7 @@ func NewAPIKeys(cfg APIKeyConfig) (*APIKeys, error) {
 			return fail("keys[%d]: consumer is required", i)
 		}
 		if !headerSafe([]byte(k.Consumer)) || !headerSafe([]byte(k.Tenant)) {
-			return fail("keys[%d]: consumer and tenant must not contain control characters or begin or end with a space", i)
+			return fail("keys[%d]: consumer and tenant must not contain control characters or Unicode whitespace, or begin or end with a space", i)
 		}
 		e := &apiKeyEntry{id: Identity{Auth: cfg.Name, Consumer: k.Consumer, Tenant: k.Tenant}}
 		copy(e.sum[:], raw)
@@ -112,6 +112,9 @@ func (a *APIKeys) Authenticate(r *Request) (*Identity, Reason, TokenSource) {
 	v := a.from.Extract(r)
 	if len(v) == 0 {
 		return nil, ReasonMissing, TokenSource{}
+	}
+	if a.from.Ambiguous(r) {
+		return nil, ReasonMalformed, a.from
 	}
 	if a.from.Kind == FromQuery {
 		if len(v) > 3*MaxAPIKeyBytes {

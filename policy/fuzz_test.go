@@ -50,6 +50,19 @@ func FuzzParseToken(f *testing.F) {
 		CookieValue(data, "session")
 		BearerToken(data)
 		DecodeQueryValue(nil, data)
+		// Stripping leaves nothing that names the credential.
+		names := []string{"access_token", "session"}
+		q, _ := StripQueryParams(nil, data, names)
+		if _, n := StripQueryParams(nil, q, names); n != 0 {
+			t.Fatalf("StripQueryParams(%q) left a credential name in %q", data, q)
+		}
+		c, _ := StripCookies(nil, data, names)
+		if _, n := StripCookies(nil, c, names); n != 0 {
+			t.Fatalf("StripCookies(%q) left a credential name in %q", data, c)
+		}
+		(TokenSource{FromQuery, "access_token"}).Ambiguous(&Request{RawQuery: data, Cookie: data})
+		(TokenSource{FromCookie, "session"}).Ambiguous(&Request{RawQuery: data, Cookie: data})
+		headerSafe(data)
 	})
 }
 

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
@@ -345,6 +347,9 @@ func (j *JWT) authenticate(r *Request) (*Identity, Reason, TokenSource, uint64) 
 	if !ok {
 		return nil, ReasonMissing, TokenSource{}, 0
 	}
+	if src.Ambiguous(r) {
+		return nil, ReasonMalformed, src, 0
+	}
 	if src.Kind == FromQuery {
 		if tok, ok = DecodeQueryValue(nil, tok); !ok {
 			return nil, ReasonMalformed, src, 0
@@ -606,6 +611,13 @@ func parseHeader(hdr []byte) (alg, kid []byte, ok bool) {
 			}
 		case "crit":
 			return nil, nil, false
+		default:
+			// "ALG" or "Kid" is alg or kid to encoding/json (and so to
+			// golang-jwt and jose libraries in Go): another reader of the
+			// token could act on a value this one never saw.
+			if equalFold(k, "alg") || equalFold(k, "kid") || equalFold(k, "crit") {
+				return nil, nil, false
+			}
 		}
 	}
 	return alg, kid, it.ok() && haveAlg
@@ -669,6 +681,8 @@ const (
 // lookup is then one multiply, one load and one compare, whichever and
 // however many claims a token carries.
 type claimRoles struct {
+	names   []string // every name, for folded
+	ascii   bool     // every name is ASCII
 	short   []packedRole
 	long    []namedRole
 	slot    [16]packedRole // short names at roleSlot(w, n, mul); n == slotFree elsewhere
@@ -693,6 +707,15 @@ const slotFree = 0xff
 func roleSlot(w uint64, n int, mul uint64) uint64 { return ((w ^ uint64(n)) * mul) >> 60 }
 
 func (r *claimRoles) add(name string, role uint8) {
+	if !slices.Contains(r.names, name) {
+		if len(r.names) == 0 {
+			r.ascii = true
+		}
+		r.names = append(r.names, name)
+		for i := 0; i < len(name); i++ {
+			r.ascii = r.ascii && name[i] < utf8.RuneSelf
+		}
+	}
 	if len(name) <= 8 {
 		defer r.place()
 		w := pack8([]byte(name))
@@ -749,6 +772,61 @@ func (r *claimRoles) of(k []byte) uint8 {
 		return r.probe(k)
 	}
 	return r.scan(k)
+}
+
+// folded reports whether k, a name without a role, equals one with a role
+// under Unicode simple case folding (bytes.EqualFold, as encoding/json
+// matches object keys to struct fields). An ASCII k can only fold to an
+// ASCII name of its length, the usual case, checked without EqualFold.
+func (r *claimRoles) folded(k []byte) bool {
+	ascii := r.ascii
+	for i := 0; ascii && i < len(k); i++ {
+		ascii = k[i] < utf8.RuneSelf
+	}
+	for _, n := range r.names {
+		if ascii {
+			if len(n) == len(k) && asciiEqualFold(k, n) {
+				return true
+			}
+		} else if equalFold(k, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// equalFold is bytes.EqualFold(k, []byte(n)) without the conversion.
+func equalFold(k []byte, n string) bool {
+	for len(k) > 0 && len(n) > 0 {
+		r1, s1 := utf8.DecodeRune(k)
+		r2, s2 := utf8.DecodeRuneInString(n)
+		k, n = k[s1:], n[s2:]
+		if r1 == r2 {
+			continue
+		}
+		if r2 < r1 {
+			r1, r2 = r2, r1
+		}
+		// Walk r1's fold orbit (SimpleFold goes up, then wraps) to r2.
+		r := unicode.SimpleFold(r1)
+		for r != r1 && r < r2 {
+			r = unicode.SimpleFold(r)
+		}
+		if r != r2 {
+			return false
+		}
+	}
+	return len(k) == len(n)
+}
+
+func asciiEqualFold(k []byte, n string) bool {
+	for i := range k {
+		a, b := k[i], n[i]
+		if a != b && (a|0x20 != b|0x20 || a|0x20 < 'a' || a|0x20 > 'z') {
+			return false
+		}
+	}
+	return true
 }
 
 // probes says whether k is looked up in the slot table: every short name
@@ -831,6 +909,13 @@ func (j *JWT) claims(pay []byte, now int64) (c claimSet, r Reason) {
 			roles = j.roles.scan(k)
 		}
 		if roles == 0 {
+			// A member that is an acted-on claim to encoding/json (which
+			// matches names case-insensitively, 'ſ' for s and 'K' for k
+			// included), such as "SUB" beside "sub", is a duplicate:
+			// golang-jwt in the application would read its value.
+			if j.roles.folded(k) {
+				return claimSet{}, ReasonMalformed
+			}
 			continue
 		}
 		if seen&roles != 0 {
@@ -934,17 +1019,39 @@ func (j *JWT) audienceOK(s []byte) bool {
 // control bytes (a claim "a\r\nX-Evil: 1" must never reach the
 // upstream), and no space at either end, which the upstream's parser
 // would trim (" admin " would reach it as "admin" while rate limits and
-// the access log saw another consumer).
+// the access log saw another consumer). Past ASCII, no Unicode
+// whitespace or control character anywhere (see identityRune).
 func headerSafe(s []byte) bool {
 	if len(s) > 0 && (s[0] == ' ' || s[len(s)-1] == ' ') {
 		return false
 	}
-	for _, c := range s {
-		if c < 0x20 || c == 0x7f {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c < 0x20 || c == 0x7f {
+				return false
+			}
+			i++
+			continue
+		}
+		r, n := utf8.DecodeRune(s[i:])
+		if !identityRune(r, n) {
 			return false
 		}
+		i += n
 	}
 	return true
+}
+
+// identityRune reports whether a non-ASCII rune r, n bytes of UTF-8, may
+// be in a consumer, tenant or scope. Unicode whitespace (U+0085, U+00A0,
+// U+2028, U+3000...) and controls (C1) may not: Python's str.split() and
+// strip(), .NET's Trim() and Java's strip() treat them as spaces, so
+// "read\u00a0admin" would be two scopes, or "admin\u00a0" admin, to
+// the application. Nor may invalid UTF-8: a latin-1 reader (WSGI) sees
+// its bytes as C1 characters. Letters and other marks are fine.
+func identityRune(r rune, n int) bool {
+	return !(r == utf8.RuneError && n == 1) && !unicode.IsSpace(r) && !unicode.IsControl(r)
 }
 
 // newEntry builds the cache entry of a verified token, in one allocation
@@ -1108,16 +1215,22 @@ func (sj *scopeJoin) walk(v []byte) (same []byte, ok bool) {
 }
 
 func (sj *scopeJoin) add(s []byte) bool {
-	// One pass: check each byte may go in a header (see headerSafe) and
-	// cut at spaces.
+	// One pass: check each character may go in a header (see headerSafe)
+	// and cut at spaces.
 	start := -1 // of the current item
 	for i := 0; i <= len(s); i++ {
 		if i < len(s) && s[i] != ' ' {
-			if c := s[i]; c < 0x20 || c == 0x7f {
-				return false
-			}
 			if start < 0 {
 				start = i
+			}
+			if c := s[i]; c < 0x20 || c == 0x7f {
+				return false
+			} else if c >= utf8.RuneSelf {
+				r, n := utf8.DecodeRune(s[i:])
+				if !identityRune(r, n) {
+					return false
+				}
+				i += n - 1
 			}
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"strings"
 	"testing"
@@ -215,6 +216,106 @@ func TestVerifySignedBadClaims(t *testing.T) {
 	}
 }
 
+// A member whose name case-folds to a claim the verifier acts on, as
+// encoding/json matches names (bytes.EqualFold: "SUB", "ſub" with U+017F),
+// is a duplicate: golang-jwt in the application would read its value.
+// Likewise for alg, kid and crit in the JOSE header.
+func TestVerifyFoldedDuplicates(t *testing.T) {
+	k := keys(t)
+	j, _ := fileVerifier(t, allKeysJWKS(k), nil)
+	mint := func(hdr, payload string) string {
+		in := b64s([]byte(hdr)) + "." + b64s([]byte(payload))
+		return in + "." + b64s(signRaw(t, "HS256", k.hmac, []byte(in)))
+	}
+	const hs = `{"alg":"HS256"}`
+	base := `"iss":"https://id.example.com/","aud":"orders-api","tenant":"acme","exp":9999999999`
+	cases := []struct {
+		hdr, payload string
+		want         Reason
+	}{
+		{hs, `{` + base + `,"sub":"alice"}`, ReasonOK},
+		{hs, `{` + base + `,"sub":"alice","SUB":"admin"}`, ReasonMalformed},
+		{hs, `{` + base + `,"SUB":"admin","sub":"alice"}`, ReasonMalformed},
+		{hs, `{` + base + `,"sub":"alice","Sub":"admin"}`, ReasonMalformed},
+		{hs, `{` + base + `,"sub":"alice","ſub":"admin"}`, ReasonMalformed},
+		{hs, `{` + base + `,"sub":"alice","\u017fub":"admin"}`, ReasonMalformed},
+		{hs, `{` + base + `,"sub":"alice","EXP":1}`, ReasonMalformed},
+		{hs, `{` + base + `,"sub":"alice","Nbf":9999999999}`, ReasonMalformed},
+		{hs, `{` + base + `,"sub":"alice","ISS":"https://evil/"}`, ReasonMalformed},
+		{hs, `{` + base + `,"sub":"alice","AUD":"other"}`, ReasonMalformed},
+		{hs, `{` + base + `,"sub":"alice","TENANT":"other"}`, ReasonMalformed},
+		{hs, `{` + base + `,"sub":"alice","Scope":"admin"}`, ReasonMalformed},
+		{hs, `{` + base + `,"sub":"alice","ſcope":"admin"}`, ReasonMalformed},
+		// Names that are not the same under folding stay ordinary members.
+		{hs, `{` + base + `,"sub":"alice","subs":"x","su":"x","süb":"x","jti":"x","IAT":1,"sub_":"x"}`, ReasonOK},
+		{`{"alg":"HS256","ALG":"none"}`, `{` + base + `,"sub":"alice"}`, ReasonMalformed},
+		{`{"alg":"HS256","Kid":"x"}`, `{` + base + `,"sub":"alice"}`, ReasonMalformed},
+		{`{"alg":"HS256","CRIT":["x"]}`, `{` + base + `,"sub":"alice"}`, ReasonMalformed},
+		{`{"alg":"HS256","\u212aid":"x"}`, `{` + base + `,"sub":"alice"}`, ReasonMalformed}, // Kelvin sign
+		{`{"alg":"HS256","typ":"JWT","TYP":"x"}`, `{` + base + `,"sub":"alice"}`, ReasonOK},
+	}
+	for _, c := range cases {
+		t.Run(c.hdr+c.payload, func(t *testing.T) {
+			id, r := j.Verify([]byte(mint(c.hdr, c.payload)))
+			if r != c.want {
+				t.Fatalf("Verify = %v, want %v", r, c.want)
+			}
+			if r == ReasonOK && id.Consumer != "alice" {
+				t.Fatalf("consumer %q", id.Consumer)
+			}
+		})
+	}
+	// Why: encoding/json reads the folded twin as the claim.
+	var rc struct {
+		Sub string `json:"sub"`
+	}
+	if err := json.Unmarshal([]byte(`{"sub":"alice","ſub":"admin"}`), &rc); err != nil || rc.Sub != "admin" {
+		t.Fatalf("encoding/json read sub = %q, %v (the premise changed)", rc.Sub, err)
+	}
+}
+
+// Identity values with Unicode whitespace or controls are refused: an
+// application decoding X-Portico-Scopes and calling str.split() would read
+// "read\u00a0admin" as two scopes, and strip() "admin\u2028" as admin.
+// Ordinary non-ASCII letters pass.
+func TestIdentityUnicodeWhitespaceRefused(t *testing.T) {
+	k := keys(t)
+	j, _ := fileVerifier(t, allKeysJWKS(k), nil)
+	bad := []string{"read\u00a0admin", "admin\u0085", "a\u2028b", "a\u2029b", "\u3000admin", "a\u2003b", "a\u202fb", "a\u1680b", "a\u0080b", "a\u009fb", "a\u205fb"}
+	for _, v := range bad {
+		for _, claim := range []string{"sub", "tenant", "scope"} {
+			tok := sign(t, "HS256", k.hmac, nil, with(stdClaims(), claim, v))
+			if _, r := j.Verify([]byte(tok)); r != ReasonInvalidClaim {
+				t.Errorf("%s %q: %v, want invalid_claim", claim, v, r)
+			}
+		}
+		tok := sign(t, "HS256", k.hmac, nil, with(stdClaims(), "scope", []string{"read", v}))
+		if _, r := j.Verify([]byte(tok)); r != ReasonInvalidClaim {
+			t.Errorf("scope array [read %q]: %v, want invalid_claim", v, r)
+		}
+		if _, err := NewAPIKeys(APIKeyConfig{Name: "p", From: TokenSource{FromHeader, "X-Key"}, Keys: []APIKey{{Consumer: v, SHA256Hex: sha("k")}}}); err == nil {
+			t.Errorf("api key consumer %q accepted", v)
+		}
+		if _, err := NewAPIKeys(APIKeyConfig{Name: "p", From: TokenSource{FromHeader, "X-Key"}, Keys: []APIKey{{Consumer: "c", Tenant: v, SHA256Hex: sha("k")}}}); err == nil {
+			t.Errorf("api key tenant %q accepted", v)
+		}
+	}
+	for _, v := range []string{"josé", "Zoë", "日本", "café:read", "ünïcödé", "Ġ", "Å"} {
+		c := with(stdClaims(), "sub", v)
+		c = with(c, "tenant", v)
+		c = with(c, "scope", "read "+v)
+		id, r := j.Verify([]byte(sign(t, "HS256", k.hmac, nil, c)))
+		if r != ReasonOK || id.Consumer != v || id.Tenant != v || id.ScopesHeader != "read "+v {
+			t.Errorf("%q: %v %+v", v, r, id)
+		}
+	}
+	for _, s := range []string{"a\xffb", "a\xc2"} {
+		if headerSafe([]byte(s)) {
+			t.Errorf("headerSafe(%q) with invalid UTF-8", s)
+		}
+	}
+}
+
 func TestHMACNeverWithJWKSKey(t *testing.T) {
 	k := keys(t)
 	pubDER, _ := x509.MarshalPKIXPublicKey(&k.rsa.PublicKey)
@@ -418,6 +519,50 @@ func TestQueryTokenPercentDecoded(t *testing.T) {
 	}
 	if _, reason, _ := j.Authenticate(&Request{RawQuery: []byte("access_token=%zz")}); reason != ReasonMalformed {
 		t.Fatalf("bad escape = %v", reason)
+	}
+}
+
+// A query or cookie credential beside a twin (a name some application
+// reads as the same one) with another value is refused, not guessed at;
+// a header credential keeps working beside a forged query or cookie twin
+// (the twin is stripped from what goes upstream).
+func TestCredentialTwinsRefused(t *testing.T) {
+	k := keys(t)
+	j, _ := fileVerifier(t, allKeysJWKS(k), func(c *JWTConfig) {
+		c.TokenFrom = []TokenSource{{FromHeader, "Authorization"}, {FromQuery, "access_token"}, {FromCookie, "session"}, {FromCookie, "auth_token"}}
+	})
+	a, err := NewAPIKeys(APIKeyConfig{Name: "p", From: TokenSource{FromQuery, "api_key"}, Keys: []APIKey{{Consumer: "acme", SHA256Hex: sha("good")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := sign(t, "HS256", k.hmac, nil, stdClaims())
+	for _, c := range []struct {
+		r    *Request
+		want Reason
+	}{
+		{&Request{RawQuery: []byte("access_token=" + tok + "&access.token=FORGED")}, ReasonMalformed},
+		{&Request{RawQuery: []byte("access_token=" + tok + "&ACCESS_TOKEN=FORGED")}, ReasonMalformed},
+		{&Request{RawQuery: []byte("access_token=" + tok + "&x=1;access_token=FORGED")}, ReasonMalformed},
+		{&Request{RawQuery: []byte("access_token=" + tok + "&access_token=FORGED")}, ReasonMalformed},
+		{&Request{RawQuery: []byte("access_token=" + tok + "&access%2Etoken=" + tok)}, ReasonOK},
+		{&Request{Cookie: []byte("session=" + tok + "; Session=FORGED")}, ReasonMalformed},
+		{&Request{Cookie: []byte("auth_token=" + tok + "; auth.token=FORGED")}, ReasonMalformed},
+		{&Request{Header: hdrs("Authorization", "Bearer "+tok), RawQuery: []byte("access.token=FORGED&access_token=F2")}, ReasonOK},
+		{&Request{Header: hdrs("Authorization", "Bearer "+tok), Cookie: []byte("auth.token=FORGED")}, ReasonOK},
+	} {
+		if _, reason, _ := j.Authenticate(c.r); reason != c.want {
+			t.Errorf("jwt %q %q: %v, want %v", c.r.RawQuery, c.r.Cookie, reason, c.want)
+		}
+	}
+	for q, want := range map[string]Reason{
+		"api_key=good":              ReasonOK,
+		"api_key=good&api.key=F":    ReasonMalformed,
+		"api_key=good&API_KEY=F":    ReasonMalformed,
+		"api_key=good&api_key=good": ReasonOK,
+	} {
+		if _, reason, _ := a.Authenticate(&Request{RawQuery: []byte(q)}); reason != want {
+			t.Errorf("api key %q: %v, want %v", q, reason, want)
+		}
 	}
 }
 

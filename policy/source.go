@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // SourceKind says where in a request a credential is carried.
@@ -211,11 +213,16 @@ func CookieValue(cookie []byte, name string) ([]byte, bool) {
 	return nil, false
 }
 
-// StripQueryParams appends rawQuery without every parameter whose name
-// (percent-decoded, see QueryParam) is one of names to dst and returns it,
-// with the number of parameters removed. Other parameters, empty ones
-// included, keep their bytes and order. With enough capacity in dst it does not allocate. dst must
-// not overlap rawQuery.
+// StripQueryParams appends rawQuery without every parameter that names
+// one of names, as some application reads it (see nameFolds), to dst and
+// returns it, with the number of parameters removed. A parameter (the
+// bytes between two '&') is removed whole when any ';'-separated piece of
+// it names a credential: "x=1;access_token=F" is access_token to readers
+// that split on ';' (Rack 2, some Java and Perl ones), and rewriting the
+// parameter instead would hand a reader that splits on '&' alone a value
+// of x the client never sent. Other parameters, empty ones included, keep
+// their bytes and order. With enough capacity in dst it does not
+// allocate. dst must not overlap rawQuery.
 func StripQueryParams(dst, rawQuery []byte, names []string) ([]byte, int) {
 	removed := 0
 	first := true
@@ -227,11 +234,7 @@ func StripQueryParams(dst, rawQuery []byte, names []string) ([]byte, int) {
 		} else {
 			part, rawQuery, more = rawQuery, nil, false
 		}
-		k := part
-		if i := indexByte(part, '='); i >= 0 {
-			k = part[:i]
-		}
-		if queryNameIn(k, names) {
+		if piecesNameIn(part, ';', names) {
 			removed++
 			continue
 		}
@@ -244,13 +247,28 @@ func StripQueryParams(dst, rawQuery []byte, names []string) ([]byte, int) {
 	return dst, removed
 }
 
-func queryNameIn(raw []byte, names []string) bool {
-	for _, n := range names {
-		if queryNameIs(raw, n) {
-			return true
+// piecesNameIn reports whether a piece of part split at sep has a name
+// (before its first '=') that folds to one of names.
+func piecesNameIn(part []byte, sep byte, names []string) bool {
+	for {
+		piece, rest, more := part, []byte(nil), false
+		if i := indexByte(part, sep); i >= 0 {
+			piece, rest, more = part[:i], part[i+1:], true
 		}
+		k := piece
+		if i := indexByte(piece, '='); i >= 0 {
+			k = piece[:i]
+		}
+		for _, n := range names {
+			if nameFolds(k, n) {
+				return true
+			}
+		}
+		if !more {
+			return false
+		}
+		part = rest
 	}
-	return false
 }
 
 // queryNameIs reports whether the raw query name decodes to name ('+' is
@@ -271,11 +289,124 @@ func queryNameIs(raw []byte, name string) bool {
 	return j == len(name)
 }
 
-// StripCookies appends the Cookie header value without every cookie whose
-// name is one of names to dst ("; "-separated) and returns it, with the
-// number removed. When nothing is left the caller should drop the Cookie
-// header. With enough capacity in dst it does not allocate. dst must not
-// overlap cookie.
+// nameFolds reports whether raw, a query parameter or cookie name as
+// received, is read as the credential name by some application behind
+// the gateway, which must then never receive it unchecked. raw is
+// percent-decoded ('+' is a space; frameworks decode cookie names too);
+// leading and trailing spaces and tabs are ignored (PHP drops leading
+// ones, cookie readers trim); letters match in any case (ASP.NET Core
+// reads names case-insensitively, so also 'ſ' for s, 'K' (Kelvin) for k,
+// 'ı' and 'İ' for i); '.', ' ' and '[' match '_' (PHP's $_GET and
+// $_COOKIE rename them); and the name may be followed by a NUL (PHP reads
+// a name up to it) or by '[' (access_token[]=F is PHP's and Rack's array
+// access_token). A bad escape never matches. It does not allocate.
+func nameFolds(raw []byte, name string) bool {
+	i := 0
+	for i < len(raw) {
+		c, next, ok := queryByte(raw, i)
+		if !ok {
+			return false
+		}
+		if c != ' ' && c != '\t' {
+			break
+		}
+		i = next
+	}
+	for j := 0; j < len(name); j++ {
+		if i >= len(raw) {
+			return false
+		}
+		c, next, ok := queryByte(raw, i)
+		if !ok {
+			return false
+		}
+		if c < utf8.RuneSelf {
+			if foldByte(c) != foldByte(name[j]) {
+				return false
+			}
+			i = next
+			continue
+		}
+		// A non-ASCII letter that some reader's case-insensitive compare
+		// takes for an ASCII one.
+		r, next, ok := queryRune(raw, i)
+		if !ok || !runeFoldsTo(r, foldByte(name[j])) {
+			return false
+		}
+		i = next
+	}
+	for k := i; k < len(raw); {
+		c, next, ok := queryByte(raw, k)
+		switch {
+		case !ok:
+			return false
+		case c == 0:
+			return true
+		case c == '[' && k == i:
+			return true
+		case c != ' ' && c != '\t':
+			return false
+		}
+		k = next
+	}
+	return true
+}
+
+// foldByte is c as nameFolds compares it: lower case, with '.', ' ' and
+// '[' as '_'.
+func foldByte(c byte) byte {
+	switch {
+	case c >= 'A' && c <= 'Z':
+		return c + 'a' - 'A'
+	case c == '.' || c == ' ' || c == '[':
+		return '_'
+	}
+	return c
+}
+
+// runeFoldsTo reports whether the non-ASCII rune r equals the lower-case
+// ASCII byte c in a case-insensitive compare: Go's and .NET's simple case
+// mappings ('ſ' upper-cases to 'S', 'K' lower-cases to 'k'), Java's
+// equalsIgnoreCase ('ı' upper-cases to 'I').
+func runeFoldsTo(r rune, c byte) bool {
+	if c < 'a' || c > 'z' {
+		return false
+	}
+	return unicode.ToLower(r) == rune(c) || unicode.ToLower(unicode.ToUpper(r)) == rune(c)
+}
+
+// queryRune decodes the UTF-8 rune that starts with the query byte at
+// v[i] (escaped or not) and returns it with the index after it; ok is
+// false for a bad escape or invalid UTF-8.
+func queryRune(v []byte, i int) (r rune, next int, ok bool) {
+	var b [utf8.UTFMax]byte
+	n := 0
+	for k := i; n < len(b) && k < len(v); n++ {
+		c, after, good := queryByte(v, k)
+		if !good || (n > 0 && c&0xc0 != 0x80) {
+			break
+		}
+		b[n], k = c, after
+	}
+	r, size := utf8.DecodeRune(b[:n])
+	if r == utf8.RuneError {
+		return 0, 0, false
+	}
+	next = i
+	for ; size > 0; size-- {
+		_, next, _ = queryByte(v, next)
+	}
+	return r, next, true
+}
+
+// StripCookies appends the Cookie header value without every cookie that
+// names one of names, as some application reads it (see nameFolds), to
+// dst ("; "-separated) and returns it, with the number removed. A cookie
+// is removed whole when any ','-separated piece of it names a credential:
+// some readers (RFC 2965's syntax, older Rack) split the header on ',' too.
+// When nothing is left the caller should drop the Cookie header. With
+// enough capacity in dst it does not allocate. dst must not overlap
+// cookie.
 func StripCookies(dst, cookie []byte, names []string) ([]byte, int) {
 	removed := 0
 	first := true
@@ -290,11 +421,7 @@ func StripCookies(dst, cookie []byte, names []string) ([]byte, int) {
 		if len(part) == 0 {
 			continue
 		}
-		k := part
-		if i := indexByte(part, '='); i >= 0 {
-			k = trimOWS(part[:i])
-		}
-		if cookieNameIn(k, names) {
+		if piecesNameIn(part, ',', names) {
 			removed++
 			continue
 		}
@@ -307,13 +434,78 @@ func StripCookies(dst, cookie []byte, names []string) ([]byte, int) {
 	return dst, removed
 }
 
-func cookieNameIn(k []byte, names []string) bool {
-	for _, n := range names {
-		if string(k) == n {
+// Ambiguous reports whether r carries the credential s names more than
+// once with different values, counting every query parameter (or ';'
+// piece of one) and cookie (or ',' piece of one) whose name folds to
+// s.Name (nameFolds): the gateway checks the first exact one, while an
+// application may read another (PHP and Rack take the last, ASP.NET Core
+// joins them). Such a request is refused rather than guessed at, as one
+// with a credential header twice is. Values compare as the application
+// reads them (query values percent-decoded, cookie values unquoted).
+// Header sources are never ambiguous here (the caller counts header
+// fields). It does not allocate.
+func (s TokenSource) Ambiguous(r *Request) bool {
+	switch s.Kind {
+	case FromQuery:
+		return ambiguous(r.RawQuery, '&', ';', s.Name, true)
+	case FromCookie:
+		return ambiguous(r.Cookie, ';', ',', s.Name, false)
+	}
+	return false
+}
+
+// ambiguous walks the pairs of list (split at sep, then each at sub) and
+// reports whether two whose names fold to name carry different values.
+func ambiguous(list []byte, sep, sub byte, name string, query bool) bool {
+	var first []byte
+	found := false
+	for len(list) > 0 {
+		piece := list
+		if i := indexEither(list, sep, sub); i >= 0 {
+			piece, list = list[:i], list[i+1:]
+		} else {
+			list = nil
+		}
+		k, v := piece, []byte(nil)
+		if i := indexByte(piece, '='); i >= 0 {
+			k, v = piece[:i], piece[i+1:]
+		}
+		if !nameFolds(k, name) {
+			continue
+		}
+		if !query {
+			v = trimOWS(v)
+			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+		}
+		if !found {
+			first, found = v, true
+			continue
+		}
+		if query && !sameQueryValue(first, v) || !query && !bytes.Equal(first, v) {
 			return true
 		}
 	}
 	return false
+}
+
+// sameQueryValue reports whether a and b decode to the same bytes (a bad
+// escape only equals itself, byte for byte).
+func sameQueryValue(a, b []byte) bool {
+	if bytes.Equal(a, b) {
+		return true
+	}
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		ca, ni, ok1 := queryByte(a, i)
+		cb, nj, ok2 := queryByte(b, j)
+		if !ok1 || !ok2 || ca != cb {
+			return false
+		}
+		i, j = ni, nj
+	}
+	return i == len(a) && j == len(b)
 }
 
 // DecodeQueryValue percent-decodes v ('+' means space) into dst and
@@ -364,3 +556,13 @@ func unhex(c byte) (byte, bool) {
 }
 
 func indexByte(b []byte, c byte) int { return bytes.IndexByte(b, c) }
+
+// indexEither is the index of the first x or y in b, or -1.
+func indexEither(b []byte, x, y byte) int {
+	for i, c := range b {
+		if c == x || c == y {
+			return i
+		}
+	}
+	return -1
+}

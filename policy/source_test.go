@@ -91,7 +91,7 @@ func TestQueryAndCookie(t *testing.T) {
 	sq("access_token", "access_token", "", 1)
 	// Names match as the application decodes them.
 	sq("access%5Ftoken=x&a=1&access_%74oken=y&access%5ftoken=z", "access_token", "a=1", 3)
-	sq("access%5Ftoke=x&access%5=y&access_token%00=z", "access_token", "access%5Ftoke=x&access%5=y&access_token%00=z", 0)
+	sq("access%5Ftoke=x&access%5=y&access_tokens=z", "access_token", "access%5Ftoke=x&access%5=y&access_tokens=z", 0)
 	sq("access_token=x&api_key=y&b=2", "access_token,api_key", "b=2", 2)
 	sq("a=1&&access_token=x&b=2&", "access_token", "a=1&&b=2&", 1) // other bytes kept, empty parameters too
 
@@ -120,6 +120,114 @@ func TestQueryAndCookie(t *testing.T) {
 	d("%4", "", false)
 	d("%zz", "", false)
 	d("%", "", false)
+}
+
+// TestCredentialTwins: every name some application reads as a credential
+// name is stripped (PHP renames '.', ' ' and '[' to '_' and stops at a
+// NUL, ASP.NET Core ignores case, Rack 2 splits the query on ';' too),
+// and a credential present twice with different values is refused.
+func TestCredentialTwins(t *testing.T) {
+	folds := []struct {
+		raw, name string
+		want      bool
+	}{
+		{"access_token", "access_token", true},
+		{"access.token", "access_token", true},
+		{"access+token", "access_token", true},
+		{"access%20token", "access_token", true},
+		{"access[token", "access_token", true},
+		{"access%2Etoken", "access_token", true},
+		{"access%2etoken", "access_token", true},
+		{"ACCESS_TOKEN", "access_token", true},
+		{"Access.Token", "access_token", true},
+		{"+access_token", "access_token", true},       // PHP drops leading spaces
+		{"access_token+", "access_token", true},       // trimming readers
+		{"access_token%00junk", "access_token", true}, // PHP stops at NUL
+		{"access_token[]", "access_token", true},      // PHP/Rack array
+		{"access_token[x]", "access_token", true},
+		{"%C5%BFession", "session", true}, // U+017F ſ upper-cases to S
+		{"ſession", "session", true},
+		{"toKen", "token", true},
+		{"%E2%84%AAey", "key", true}, // U+212A Kelvin sign
+		{"ıd", "id", true},           // U+0131 upper-cases to I
+		{"İd", "id", true},           // U+0130 lower-cases to i
+		{"auth.token", "auth_token", true},
+		{"api.key", "api_key", true},
+		{"user_id", "user.id", true}, // the configured name folds too
+		{"access_tokens", "access_token", false},
+		{"xaccess_token", "access_token", false},
+		{"access_toke", "access_token", false},
+		{"access[token]", "access_token", false}, // PHP: array "access"
+		{"access_token_", "access_token", false},
+		{"access_token x", "access_token", false},
+		{"access%5Gtoken", "access_token", false},
+		{"access_token%zz", "access_token", false},
+		{"access%00token", "access_token", false},
+		{"%C5", "s", false},
+		{"é", "e", false},
+		{"", "access_token", false},
+		{"   ", "access_token", false},
+	}
+	for _, c := range folds {
+		if got := nameFolds([]byte(c.raw), c.name); got != c.want {
+			t.Errorf("nameFolds(%q, %q) = %v, want %v", c.raw, c.name, got, c.want)
+		}
+	}
+
+	for _, c := range []struct{ raw, names, want string }{
+		{"access_token=V&access.token=F", "access_token", ""},
+		{"a=1&access+token=F&access%20token=F&access[token=F&access%2Etoken=F&b=2", "access_token", "a=1&b=2"},
+		{"x=1;access_token=F&y=2", "access_token", "y=2"}, // the whole parameter goes
+		{"x=1&y=2;ACCESS_TOKEN=F", "access_token", "x=1"},
+		{"api_key=good&api.key=F&Api_Key=F", "api_key", ""},
+		{"q=a;b&access_token%00=F", "access_token", "q=a;b"},
+		{"access_token[]=F&access_tokens=1", "access_token", "access_tokens=1"},
+		{"x=1;y=2", "access_token", "x=1;y=2"},
+	} {
+		got, _ := StripQueryParams(nil, []byte(c.raw), strings.Split(c.names, ","))
+		if string(got) != c.want {
+			t.Errorf("StripQueryParams(%q, %q) = %q, want %q", c.raw, c.names, got, c.want)
+		}
+	}
+	for _, c := range []struct{ raw, names, want string }{
+		{"session=V; auth.token=F; b=2", "session,auth_token", "b=2"},
+		{"AUTH_TOKEN=F; a=1; auth%2Etoken=F; auth token=F; auth[token=F", "auth_token", "a=1"},
+		{"a=1, session=F; b=2", "session", "b=2"}, // RFC 2965 readers split on ','
+		{"a=1; b=x,y", "session", "a=1; b=x,y"},
+	} {
+		got, _ := StripCookies(nil, []byte(c.raw), strings.Split(c.names, ","))
+		if string(got) != c.want {
+			t.Errorf("StripCookies(%q, %q) = %q, want %q", c.raw, c.names, got, c.want)
+		}
+	}
+
+	for _, c := range []struct {
+		src       TokenSource
+		query, ck string
+		ambiguous bool
+	}{
+		{TokenSource{FromQuery, "access_token"}, "access_token=V", "", false},
+		{TokenSource{FromQuery, "access_token"}, "access_token=V&access_token=V", "", false},
+		{TokenSource{FromQuery, "access_token"}, "access_token=a+b&access.token=a%20b", "", false},
+		{TokenSource{FromQuery, "access_token"}, "access_token=V&access_token=F", "", true},
+		{TokenSource{FromQuery, "access_token"}, "access_token=V&access.token=F", "", true},
+		{TokenSource{FromQuery, "access_token"}, "access_token=V&ACCESS_TOKEN=F", "", true},
+		{TokenSource{FromQuery, "access_token"}, "access_token=V&x=1;access_token=F", "", true},
+		{TokenSource{FromQuery, "access_token"}, "access_token=V&access_token", "", true},
+		{TokenSource{FromQuery, "api_key"}, "api_key=good&api.key=F", "", true},
+		{TokenSource{FromQuery, "access_token"}, "access_token=V&x=access.token", "", false},
+		{TokenSource{FromCookie, "session"}, "", "session=V; a=1", false},
+		{TokenSource{FromCookie, "session"}, "", "session=V; session=\"V\"", false},
+		{TokenSource{FromCookie, "session"}, "", "session=V; Session=F", true},
+		{TokenSource{FromCookie, "auth_token"}, "", "auth_token=V; auth.token=F", true},
+		{TokenSource{FromCookie, "session"}, "", "session=V, session=F", true},
+		{TokenSource{FromHeader, "Authorization"}, "access_token=V&access_token=F", "", false},
+	} {
+		r := &Request{RawQuery: []byte(c.query), Cookie: []byte(c.ck)}
+		if got := c.src.Ambiguous(r); got != c.ambiguous {
+			t.Errorf("%v.Ambiguous(%q, %q) = %v", c.src, c.query, c.ck, got)
+		}
+	}
 }
 
 // where names a JWKS URL in logs and errors without its query or
