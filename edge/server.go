@@ -285,6 +285,13 @@ func (s *Server) Start() error {
 			s.stopEngine()
 			return err // it names the admin address
 		}
+		if !admin.LoopbackAddr(a.Address) {
+			// The admin listener has no authentication: POST /reload and
+			// /config answer whoever reaches it. Allowed (a private
+			// management network), but never silently.
+			s.log.Warn("the admin listener is not on loopback: /reload, /config and /metrics answer anyone who can reach it; keep it on a private network or behind a firewall",
+				"address", a.Address)
+		}
 	}
 	s.setupFDGuard()
 	s.ready.Store(true)
