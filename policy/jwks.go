@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -263,6 +264,9 @@ func parseJWK(r *rawJWK) (*jwk, error) {
 		if len(x) != ed25519.PublicKeySize {
 			return nil, fmt.Errorf("Ed25519 key must be %d bytes", ed25519.PublicKeySize)
 		}
+		if err := checkEd25519Point(x); err != nil {
+			return nil, err
+		}
 		k.kind = kindEd25519
 		k.ed = ed25519.PublicKey(x)
 		matA = x
@@ -348,3 +352,59 @@ func (ks *KeySet) pick(a *algorithm, kid []byte) (k *jwk, refetch bool) {
 	}
 	return nil, false
 }
+
+// ed25519P is the field prime of Curve25519 and Ed25519, 2^255 - 19.
+var ed25519P = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 255), big.NewInt(19))
+
+// checkEd25519Point refuses a public key that no key generation yields:
+// a non-canonical encoding (y >= p) or a point of small order (the
+// identity, and the points of order 2, 4 and 8). Against such a key
+// signatures can be forged without any private key: with the identity,
+// R = identity and S = 0 verify for every message (crypto/ed25519
+// checks the equation, not the key). An IdP never publishes one; a JWKS
+// that does is broken or tampered with. The order is read through the
+// birational map to Curve25519 (u = (1+y)/(1-y)), where crypto/ecdh
+// refuses a low-order point by its all-zero shared secret.
+func checkEd25519Point(enc []byte) error {
+	le := make([]byte, 32)
+	copy(le, enc)
+	le[31] &= 0x7f // the sign of x
+	be := make([]byte, 32)
+	for i := range le {
+		be[31-i] = le[i]
+	}
+	y := new(big.Int).SetBytes(be)
+	if y.Cmp(ed25519P) >= 0 {
+		return fmt.Errorf("Ed25519 key is not a canonical point encoding")
+	}
+	den := new(big.Int).Sub(big.NewInt(1), y)
+	den.Mod(den, ed25519P)
+	if den.Sign() == 0 {
+		return fmt.Errorf("Ed25519 key is the identity point")
+	}
+	u := new(big.Int).Add(big.NewInt(1), y)
+	u.Mul(u, new(big.Int).ModInverse(den, ed25519P))
+	u.Mod(u, ed25519P)
+	ub := u.FillBytes(make([]byte, 32))
+	for i, j := 0, 31; i < j; i, j = i+1, j-1 {
+		ub[i], ub[j] = ub[j], ub[i]
+	}
+	pub, err := ecdh.X25519().NewPublicKey(ub)
+	if err != nil {
+		return fmt.Errorf("Ed25519 key is not a valid point: %w", err)
+	}
+	if _, err := smallOrderProbe.ECDH(pub); err != nil {
+		return fmt.Errorf("Ed25519 key is a point of small order")
+	}
+	return nil
+}
+
+// smallOrderProbe is a fixed X25519 private key: its shared secret with a
+// low-order point is all zero, which crypto/ecdh reports as an error.
+var smallOrderProbe = func() *ecdh.PrivateKey {
+	k, err := ecdh.X25519().NewPrivateKey(make([]byte, 32))
+	if err != nil {
+		panic(err) // 32 bytes are always a valid X25519 private key
+	}
+	return k
+}()

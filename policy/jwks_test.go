@@ -2,6 +2,8 @@ package policy
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -411,6 +413,8 @@ func TestParseJWKS(t *testing.T) {
 		{"EC short x", with(jwkOf("sx", &k.ec256.PublicKey, ""), "x", b64s(make([]byte, 31)))},
 		{"Ed448", map[string]any{"kty": "OKP", "crv": "Ed448", "x": b64s(make([]byte, 57))}},
 		{"Ed25519 short", map[string]any{"kty": "OKP", "crv": "Ed25519", "x": b64s(make([]byte, 31)), "kid": "e"}},
+		{"Ed25519 identity", map[string]any{"kty": "OKP", "crv": "Ed25519", "x": b64s(edPoint("01")), "kid": "e"}},
+		{"Ed25519 order 8", map[string]any{"kty": "OKP", "crv": "Ed25519", "x": b64s(edPoint("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05")), "kid": "e"}},
 		{"bad kid", jwkOf("a b", &k.rsa2.PublicKey, "")},
 		{"dup kid", jwkOf("ok", &k.rsa2.PublicKey, "")},
 		{"even e", with(jwkOf("ee", &k.rsa2.PublicKey, ""), "e", b64s([]byte{1, 0, 0}))},
@@ -436,6 +440,55 @@ func TestParseJWKS(t *testing.T) {
 	for _, bad := range []string{``, `null`, `{}`, `{"keys":{}}`, `{"keys":[]}`, `[]`, `{"keys":[1]}`} {
 		if _, err := ParseJWKS([]byte(bad)); err == nil {
 			t.Fatalf("ParseJWKS(%q) accepted", bad)
+		}
+	}
+}
+
+// edPoint is a 32-byte Ed25519 encoding from its hex, zero-padded.
+func edPoint(h string) []byte {
+	b, err := hex.DecodeString(h)
+	if err != nil {
+		panic(err)
+	}
+	return append(b, make([]byte, 32-len(b))...)
+}
+
+// TestEd25519SmallOrderKeysRefused: no key generation yields a point of
+// small order or a non-canonical encoding, and against the identity any
+// message verifies with R = identity, S = 0 (shown with crypto/ed25519
+// itself). Every such encoding (libsodium's list, with and without the
+// sign bit) is refused; generated keys pass.
+func TestEd25519SmallOrderKeysRefused(t *testing.T) {
+	identity := edPoint("01")
+	forged := append(edPoint("01"), make([]byte, 32)...) // R = identity, S = 0
+	if !ed25519.Verify(identity, []byte("any message"), forged) {
+		t.Fatal("the premise: crypto/ed25519 accepts the forged signature for the identity key")
+	}
+	for _, h := range []string{
+		"00", // y = 0, order 4
+		"01", // y = 1, the identity
+		"26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05", // order 8
+		"c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a", // order 8
+		"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // y = p - 1, order 2
+		"edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // y = p: non-canonical 0
+		"eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // y = p + 1: non-canonical 1
+		"ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", // y = 2^255 - 1
+	} {
+		for _, sign := range []byte{0, 0x80} {
+			p := edPoint(h)
+			p[31] |= sign
+			if err := checkEd25519Point(p); err == nil {
+				t.Errorf("%s (sign %#x) accepted", h, sign)
+			}
+		}
+	}
+	for i := range 200 {
+		pub, _, err := ed25519.GenerateKey(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := checkEd25519Point(pub); err != nil {
+			t.Fatalf("generated key %d refused: %v", i, err)
 		}
 	}
 }
