@@ -185,3 +185,39 @@ type unreadStderrProcess struct {
 	r                       *os.File
 	done                    chan error
 }
+
+// TestAccessLogFIFOWithoutReader: an access log that is a FIFO nobody
+// reads yet (a log shipper started after the gateway) does not stop the
+// gateway from starting (validate accepted it, run refused it); the lines
+// wait in the pipe for the reader that comes.
+func TestAccessLogFIFOWithoutReader(t *testing.T) {
+	up := newUpstream(t, nil)
+	fifo := filepath.Join(t.TempDir(), "access.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.Replace(basicConfig(up.addr()), `access_log: {path: stdout}`, `access_log: {path: "`+fifo+`"}`, 1)
+	if !strings.Contains(cfg, fifo) {
+		t.Fatalf("no access log to replace in:\n%s", cfg)
+	}
+	g := startGateway(t, cfg)
+	resp, _ := g.get("/through-the-fifo")
+	if resp.StatusCode != 200 {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	r, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	_ = r.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var got []byte
+	buf := make([]byte, 4096)
+	for !strings.Contains(string(got), `"path":"/through-the-fifo"`) {
+		n, err := r.Read(buf)
+		if err != nil {
+			t.Fatalf("reading the FIFO: %v (got %q)", err, got)
+		}
+		got = append(got, buf[:n]...)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"runtime"
 	"sync"
@@ -126,14 +127,23 @@ func New(w io.Writer, o Options) *Logger {
 	return newLogger(w, nil, "writer", o)
 }
 
-// openFile opens the log file for appending. O_NONBLOCK: opening a FIFO
-// with no reader would otherwise block for ever (at start, and on the
-// reopen of every reload, which then hung SIGHUP, /reload and SIGTERM);
-// it fails at once instead. Go's runtime poller then makes the writes of
-// the flusher goroutine wait for room in the pipe, off the event loops.
-// Regular files ignore the flag.
+// openFile opens the log file for appending. A FIFO is opened read-write:
+// write-only, its open waits for a reader (at start, and on the reopen of
+// every reload, which then hung SIGHUP, /reload and SIGTERM), or with
+// O_NONBLOCK fails when there is none yet, so that a log shipper started
+// after the gateway could never attach; and a reader that restarts would
+// leave the writes failing with EPIPE. Holding a read end itself, the
+// gateway opens at once, its lines wait in the pipe for the reader (past
+// the pipe's room they are dropped and counted, as for any stalled log),
+// and a reader may come and go. O_NONBLOCK: Go's runtime poller then makes
+// the writes of the flusher goroutine wait for room in the pipe, off the
+// event loops. Regular files ignore the flag.
 func openFile(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NONBLOCK, 0o644)
+	mode := os.O_WRONLY
+	if fi, err := os.Stat(path); err == nil && fi.Mode()&fs.ModeNamedPipe != 0 {
+		mode = os.O_RDWR
+	}
+	f, err := os.OpenFile(path, mode|os.O_APPEND|os.O_CREATE|syscall.O_NONBLOCK, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("cannot open access log: %w", err)
 	}

@@ -356,17 +356,21 @@ func TestDefaultHMACAlgs(t *testing.T) {
 }
 
 // TestRedactedSecrets: credentials a route file may hold outside API keys
-// (a token in a jwks_url query, credential-like header values a route sets
-// upstream) do not reach /config; the rest of those fields does.
+// (a token in a jwks_url query, every header value a route matches on or
+// sends upstream, credential-like ones it sets in responses) do not reach
+// /config; the rest of those fields does.
 func TestRedactedSecrets(t *testing.T) {
 	c := &Config{
 		Auth:      []Auth{{Name: "users", Type: "jwt", JWKSURL: "https://id.example.com/jwks?token=s3cret&tenant=acme"}},
 		Upstreams: []Upstream{{Name: "u", HealthCheck: &HealthCheck{Path: "/healthz?api_key=HC-123&full=1"}}},
 		Routes: []Route{{Name: "r",
-			Match: Match{Headers: map[string]string{"X-Internal-Token": "gate-789", "X-Api-Version": "2"}},
-			RequestHeaders: &HeaderOps{Set: map[string]string{"Authorization": "Basic dXNlcjpwYXNz", "X-Gateway": "portico", "X-Bearer": "b-000"},
-				Add: map[string]string{"X-Api-Key": "k-123", "X-Upstream-Token": "t-456"}},
-			ResponseHeaders: &HeaderOps{Set: map[string]string{"Set-Cookie": "sid=abc", "Cache-Control": "no-store"}},
+			// A gate's value is its secret whatever the header's name.
+			Match: Match{Headers: map[string]string{"X-Internal-Token": "gate-789", "X-Internal": "gate-790"}},
+			// So is what goes upstream: a partner's key, a pre-shared key.
+			RequestHeaders: &HeaderOps{Set: map[string]string{"Authorization": "Basic dXNlcjpwYXNz", "X-Partner": "psk-111", "X-Bearer": "b-000"},
+				Add: map[string]string{"X-Api-Key": "k-123", "X-Upstream-Token": "t-456", "X-Tenant-Id": "tenant-222"}},
+			ResponseHeaders: &HeaderOps{Set: map[string]string{"Set-Cookie": "sid=abc", "Cache-Control": "no-store"},
+				Add: map[string]string{"X-Served-By": "edge-1"}},
 		}},
 	}
 	b, err := c.RedactedJSON()
@@ -374,12 +378,12 @@ func TestRedactedSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := string(b)
-	for _, secret := range []string{"s3cret", "dXNlcjpwYXNz", "k-123", "t-456", "sid=abc", "gate-789", "b-000", "HC-123"} {
+	for _, secret := range []string{"s3cret", "dXNlcjpwYXNz", "k-123", "t-456", "sid=abc", "gate-789", "gate-790", "b-000", "HC-123", "psk-111", "tenant-222"} {
 		if strings.Contains(s, secret) {
 			t.Errorf("/config shows %q:\n%s", secret, s)
 		}
 	}
-	for _, kept := range []string{"https://id.example.com/jwks?", "tenant=REDACTED", `"/healthz?api_key=REDACTED\u0026full=REDACTED"`, `"X-Gateway": "portico"`, `"Cache-Control": "no-store"`, `"Authorization": "REDACTED"`, `"X-Api-Version": "2"`} {
+	for _, kept := range []string{"https://id.example.com/jwks?", "tenant=REDACTED", `"/healthz?api_key=REDACTED\u0026full=REDACTED"`, `"Cache-Control": "no-store"`, `"X-Served-By": "edge-1"`, `"Authorization": "REDACTED"`, `"X-Internal": "REDACTED"`, `"X-Partner": "REDACTED"`} {
 		if !strings.Contains(s, kept) {
 			t.Errorf("/config lacks %s:\n%s", kept, s)
 		}

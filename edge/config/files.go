@@ -151,7 +151,12 @@ func ReadHMACSecret(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return bytes.TrimSuffix(bytes.TrimSuffix(b, []byte("\n")), []byte("\r")), nil
+	// One line break, \n or \r\n: a lone \r, or a second \n, is part of
+	// the secret (docs/AUTH.md).
+	if b, ok := bytes.CutSuffix(b, []byte("\r\n")); ok {
+		return b, nil
+	}
+	return bytes.TrimSuffix(b, []byte("\n")), nil
 }
 
 func checkSecretFile(path, name string) error {
@@ -167,9 +172,9 @@ func checkSecretFile(path, name string) error {
 
 // checkAppendable checks, without creating or changing anything, that the
 // gateway could open path for appending the way the access log does
-// (O_WRONLY|O_APPEND|O_CREATE): an existing file must be writable and not a
-// folder or socket; a missing one needs an existing, writable folder.
-// Messages name the file as written (name).
+// (O_WRONLY|O_APPEND|O_CREATE; a FIFO read-write): an existing file must be
+// writable and not a folder or socket; a missing one needs an existing,
+// writable folder. Messages name the file as written (name).
 func checkAppendable(path, name string) error {
 	fi, err := os.Stat(path)
 	switch {
@@ -180,7 +185,8 @@ func checkAppendable(path, name string) error {
 		case mode&fs.ModeSocket != 0:
 			return fmt.Errorf("cannot open %s for appending: it is a socket", name)
 		}
-		// Devices (/dev/stdout) and FIFOs are fine: run opens them too.
+		// Devices (/dev/stdout) and FIFOs are fine: run opens them too (a
+		// FIFO read-write, so that it needs no reader yet).
 		if err := canWrite(path); err != nil {
 			return fmt.Errorf("cannot open %s for appending: %w", name, unwrapPath(err))
 		}

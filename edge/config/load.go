@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -162,11 +163,26 @@ func (d *decoder) document(data []byte) (root *yaml.Node) {
 		d.yamlError(data, err)
 		return nil
 	}
-	var next yaml.Node
-	if err := dec.Decode(&next); err == nil {
-		d.add(posOf(&next), "", "a route file holds one YAML document; found another")
-	} else if !errors.Is(err, io.EOF) {
-		d.yamlError(data, err)
+	// Empty documents after the first (a trailing "---", as some
+	// generators write) hold nothing and are skipped; a few of them: a
+	// file of millions of "---" lines would take seconds to walk.
+	const maxEmptyDocs = 16
+	for empty := 0; ; empty++ {
+		var next yaml.Node
+		err := dec.Decode(&next)
+		if err == nil && emptyDocument(&next) {
+			if empty < maxEmptyDocs {
+				continue
+			}
+			d.add(posOf(&next), "", "a route file holds one YAML document; found more than %d empty ones after it", maxEmptyDocs)
+			break
+		}
+		if err == nil {
+			d.add(posOf(&next), "", "a route file holds one YAML document; found another")
+		} else if !errors.Is(err, io.EOF) {
+			d.yamlError(data, err)
+		}
+		break
 	}
 	if len(doc.Content) == 0 || isNull(deref(doc.Content[0])) {
 		d.add(Pos{Line: 1, Col: 1}, "", "the file is empty")
@@ -184,6 +200,18 @@ func (d *decoder) document(data []byte) (root *yaml.Node) {
 	return doc.Content[0]
 }
 
+// emptyDocument reports whether doc, a document node, holds nothing: a
+// "---" followed by nothing but comments. An explicit null (~, null) is
+// something written, and counts as a document.
+func emptyDocument(doc *yaml.Node) bool {
+	if len(doc.Content) == 0 {
+		return true
+	}
+	n := doc.Content[0]
+	return len(doc.Content) == 1 && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" &&
+		n.Value == "" && n.Style == 0 && n.Anchor == "" // Style 0: no explicit tag
+}
+
 // yamlParserProblems are the problems yaml's parser (as opposed to its
 // scanner) reports. For them yaml prints the 0-based line of the enclosing
 // collection's start, so the 1-based line is one more. yaml gives no column.
@@ -193,6 +221,48 @@ var yamlParserProblems = []string{
 	"did not find expected key", "did not find expected ',' or ']'", "did not find expected ',' or '}'",
 	"found undefined tag handle", "found duplicate %TAG directive", "found incompatible YAML document",
 	"found duplicate %YAML directive",
+}
+
+// yamlReaderProblems are the problems yaml's reader reports about a
+// character, without a position.
+var yamlReaderProblems = []string{
+	"invalid leading UTF-8 octet", "incomplete UTF-8 octet sequence", "invalid trailing UTF-8 octet",
+	"invalid length of a UTF-8 sequence", "invalid Unicode character", "control characters are not allowed",
+}
+
+// badCharPos finds the first character of UTF-8 data that yaml's reader
+// refuses (invalid UTF-8, or outside the printable set YAML allows), or
+// 1:1 when there is none or data is UTF-16 (its offsets differ). The
+// column counts characters, as yaml's own positions do.
+func badCharPos(data []byte) Pos {
+	if bytes.HasPrefix(data, []byte{0xFE, 0xFF}) || bytes.HasPrefix(data, []byte{0xFF, 0xFE}) {
+		return Pos{Line: 1, Col: 1}
+	}
+	start := 0 // of the current line
+	line := 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1, !yamlPrintable(r):
+			return Pos{Line: line, Col: 1 + utf8.RuneCount(data[start:i])}
+		case r == '\n':
+			line, start = line+1, i+size
+		}
+		i += size
+	}
+	return Pos{Line: 1, Col: 1}
+}
+
+// yamlPrintable is the character set of YAML 1.2 §5.1 that yaml's reader
+// accepts.
+func yamlPrintable(r rune) bool {
+	switch {
+	case r == 0x09, r == 0x0A, r == 0x0D, r >= 0x20 && r <= 0x7E, r == 0x85:
+		return true
+	case r >= 0xA0 && r <= 0xD7FF, r >= 0xE000 && r <= 0xFFFD, r >= 0x10000 && r <= 0x10FFFF:
+		return true
+	}
+	return false
 }
 
 var yamlAnchorRE = regexp.MustCompile(`^yaml: unknown anchor '(.*)' referenced$`)
@@ -220,6 +290,11 @@ func (d *decoder) yamlError(data []byte, err error) {
 	}
 	if p, ok := strings.CutPrefix(msg, "yaml: "); ok && slices.Contains(yamlParserProblems, p) {
 		d.add(Pos{Line: 1, Col: 1}, "", "invalid YAML: %s (in the block or flow collection starting on this line)", p)
+		return
+	}
+	if p, ok := strings.CutPrefix(msg, "yaml: "); ok && slices.Contains(yamlReaderProblems, p) {
+		// yaml's reader knows the byte offset but does not say it.
+		d.add(badCharPos(data), "", "invalid YAML: %s", p)
 		return
 	}
 	var te *yaml.TypeError

@@ -18,9 +18,13 @@ const Redacted = "REDACTED"
 //   - query values and a password in a jwks_url (an identity provider may
 //     take an access token there), and query values in a health check's
 //     path;
-//   - the values of credential-like headers a route matches on, sets or
-//     adds (Authorization, Cookie, or a name with key, token, secret,
-//     bearer, ...).
+//   - every header value a route matches on (a header gate's value is
+//     the secret, whatever the header's name) or sets or adds upstream
+//     (upstream API keys, pre-shared keys);
+//   - the values of credential-like headers a route sets or adds in its
+//     responses (Set-Cookie, or a name with key, token, secret, bearer,
+//     ...); other response header values go to every client anyway and
+//     stay shown.
 //
 // File paths stay, file contents are never part of a Config. c itself is
 // not changed.
@@ -47,11 +51,13 @@ func (c *Config) Redacted() *Config {
 	}
 	r.Routes = slices.Clone(c.Routes)
 	for i := range r.Routes {
-		r.Routes[i].RequestHeaders = redactHeaderOps(r.Routes[i].RequestHeaders)
-		r.Routes[i].ResponseHeaders = redactHeaderOps(r.Routes[i].ResponseHeaders)
-		// A route that matches on a shared secret (X-Internal-Token: ...)
-		// is a gate whose value is the secret.
-		r.Routes[i].Match.Headers = redactHeaderMap(r.Routes[i].Match.Headers)
+		// What a route sends upstream may be a credential under any name
+		// (X-Partner: <key>), and is never sent to clients.
+		r.Routes[i].RequestHeaders = redactHeaderOps(r.Routes[i].RequestHeaders, allHeaders)
+		r.Routes[i].ResponseHeaders = redactHeaderOps(r.Routes[i].ResponseHeaders, credentialHeader)
+		// A route that matches on a header is a gate whose value is the
+		// secret (X-Internal: s3cret), whatever the name says.
+		r.Routes[i].Match.Headers = redactHeaderMap(r.Routes[i].Match.Headers, allHeaders)
 	}
 	return &r
 }
@@ -91,22 +97,27 @@ func credentialHeader(name string) bool {
 	return false
 }
 
-func redactHeaderOps(h *HeaderOps) *HeaderOps {
+// allHeaders is the redaction rule that hides every value.
+func allHeaders(string) bool { return true }
+
+// redactHeaderOps hides the set and add values of the headers secret
+// reports.
+func redactHeaderOps(h *HeaderOps, secret func(name string) bool) *HeaderOps {
 	if h == nil {
 		return nil
 	}
 	r := *h
-	r.Set, r.Add = redactHeaderMap(h.Set), redactHeaderMap(h.Add)
+	r.Set, r.Add = redactHeaderMap(h.Set, secret), redactHeaderMap(h.Add, secret)
 	return &r
 }
 
-func redactHeaderMap(m map[string]string) map[string]string {
+func redactHeaderMap(m map[string]string, secret func(name string) bool) map[string]string {
 	if m == nil {
 		return nil
 	}
 	r := maps.Clone(m)
 	for k := range r {
-		if credentialHeader(k) {
+		if secret(k) {
 			r[k] = Redacted
 		}
 	}

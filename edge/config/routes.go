@@ -165,7 +165,8 @@ func (v *validator) action(path string, r *Route, ups map[string]bool) {
 			}
 		case dr.Status < 200 || dr.Status > 599:
 			v.errf(st, "must be between 200 and 599, got %d", dr.Status)
-		case (dr.Status == 204 || dr.Status == 304) && dr.Body != "":
+		case (dr.Status == 204 || dr.Status == 205 || dr.Status == 304) && dr.Body != "":
+			// RFC 9110 §15.3.5, §15.3.6, §15.4.5: no content.
 			v.errf(join(dp, "body"), "a %d response has no body", dr.Status)
 		}
 		if dr.Body != "" && dr.ContentType == "" && !v.set(join(dp, "content_type")) {
@@ -370,6 +371,12 @@ func headerName(name string, request bool, op string) string {
 		return fmt.Sprintf("%s is reserved: X-Portico-* headers are set by the gateway only", name)
 	case request && low == "host":
 		return "use rewrite.host to change the Host sent upstream"
+	case request && low == "expect":
+		// The gateway forwards a client's Expect: 100-continue and relays
+		// the upstream's 100: removed, the upstream never sends one and
+		// the client waits out its timer; set or added, the request
+		// claims a handshake the client is not doing.
+		return fmt.Sprintf("%s is relayed by the gateway (Expect: 100-continue) and cannot be configured", name)
 	case low == "x-request-id" || (request && (low == "x-forwarded-for" || low == "traceparent")):
 		// SPEC §3: X-Forwarded-For is always appended to; X-Request-Id and
 		// traceparent tie the request's logs and traces together.

@@ -737,6 +737,11 @@ func (v *validator) jwt(path string, a *Auth) {
 	// which is safe when only one issuer's keys are in the key set (set it
 	// when a JWKS is shared by several issuers, as multi-tenant identity
 	// providers do).
+	if a.Audiences != nil && len(a.Audiences) == 0 {
+		// An empty list would turn the audience check off, as leaving
+		// it out does: that must be written as leaving it out.
+		v.errf(p("audiences"), "must not be empty (leave it out not to check the audience)")
+	}
 	for i, aud := range a.Audiences {
 		if aud == "" {
 			v.errf(index(p("audiences"), i), "must not be empty")
