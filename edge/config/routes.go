@@ -383,9 +383,20 @@ func headerName(name string, request bool, op string) string {
 		return fmt.Sprintf("%s is set by the gateway (SPEC §3) and cannot be configured", name)
 	case request && op == "add" && (low == "x-forwarded-proto" || low == "x-forwarded-host"):
 		return fmt.Sprintf("%s is set by the gateway: use set to replace its value or remove to drop it", name)
+	case op == "add" && slices.Contains(singletonHeaders, low):
+		// add appends a field beside the message's own: two Date or
+		// Content-Type fields are an invalid message, and recipients
+		// disagree on which one counts.
+		return fmt.Sprintf("%s takes a single value: use set to replace it", name)
 	}
 	return ""
 }
+
+// singletonHeaders are fields RFC 9110 and 9111 define with a single value
+// (not a list): a message may carry each once.
+var singletonHeaders = []string{"age", "authorization", "content-location", "content-type", "date", "etag",
+	"expires", "from", "if-modified-since", "if-range", "if-unmodified-since", "last-modified", "location",
+	"max-forwards", "proxy-authorization", "referer", "retry-after", "user-agent"}
 
 // headerList checks names and values of a name->value mapping and that no
 // name appears twice in different case. seen, when non-nil, collects the
