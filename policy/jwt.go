@@ -922,6 +922,11 @@ func (j *JWT) claims(pay []byte, now int64) (c claimSet, r Reason) {
 			return claimSet{}, ReasonMalformed
 		}
 		seen |= roles
+		if roles&^(cScope|cTenant) == 0 && string(v) == "null" {
+			// null is no value to JSON's readers (encoding/json leaves the
+			// field unset, golang-jwt reads no scopes): the claim is absent.
+			continue
+		}
 		if roles&cExp != 0 {
 			n, ok := jsonNumericDate(v)
 			if !ok {

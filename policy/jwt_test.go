@@ -274,6 +274,30 @@ func TestVerifyFoldedDuplicates(t *testing.T) {
 	}
 }
 
+// A null scope or tenant claim is an absent one, as encoding/json and
+// golang-jwt read it (it was refused as invalid_claim): the token fares
+// as one without the claim. A null consumer or exp is still refused (both
+// are required).
+func TestNullClaimsAbsent(t *testing.T) {
+	k := keys(t)
+	j, _ := fileVerifier(t, allKeysJWKS(k), nil)
+	for _, c := range []struct {
+		claim  string
+		absent bool   // fares as a token without the claim
+		want   Reason // else
+	}{{"scope", true, 0}, {"tenant", true, 0}, {"sub", false, ReasonInvalidClaim}, {"exp", false, ReasonInvalidClaim}} {
+		want := c.want
+		if c.absent {
+			claims := stdClaims()
+			delete(claims, c.claim)
+			_, want = j.Verify([]byte(sign(t, "HS256", k.hmac, nil, claims)))
+		}
+		if _, r := j.Verify([]byte(sign(t, "HS256", k.hmac, nil, with(stdClaims(), c.claim, json.RawMessage("null"))))); r != want {
+			t.Errorf("%s: null: %v, want %v", c.claim, r, want)
+		}
+	}
+}
+
 // Identity values with Unicode whitespace or controls are refused: an
 // application decoding X-Portico-Scopes and calling str.split() would read
 // "read\u00a0admin" as two scopes, and strip() "admin\u2028" as admin.
