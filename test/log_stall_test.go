@@ -221,3 +221,27 @@ func TestAccessLogFIFOWithoutReader(t *testing.T) {
 		got = append(got, buf[:n]...)
 	}
 }
+
+// TestExitPromptWithStalledAccessLog: SPEC §1 has the drain end in exit 0
+// after drain_timeout at most; a log sink that stopped reading (a FIFO
+// whose pipe is full) may cost the lines still buffered, not the exit:
+// an idle gateway exits within about a second and a half of SIGTERM (it
+// waited 5 s for the final flush, past a supervisor's grace period).
+func TestExitPromptWithStalledAccessLog(t *testing.T) {
+	up := newUpstream(t, nil)
+	fifo := filepath.Join(t.TempDir(), "access.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g := startGateway(t, strings.Replace(basicConfig(up.addr()), `access_log: {path: stdout}`, `access_log: {path: "`+fifo+`"}`, 1))
+	long := "/" + strings.Repeat("p", 1000) // ~1.2 KB lines: 150 fill the 64 KiB pipe
+	for range 150 {
+		if resp, _ := g.get(long); resp.StatusCode != 200 {
+			t.Fatalf("status %d", resp.StatusCode)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // the flusher is blocked on the full pipe
+	start := time.Now()
+	g.signal(syscall.SIGTERM)
+	g.exitsWithin(start, 2*time.Second, 10*time.Second)
+}

@@ -25,7 +25,11 @@ const (
 const (
 	DefaultBufBytes      = 4 << 20
 	DefaultFlushInterval = 10 * time.Millisecond
-	DefaultCloseTimeout  = 5 * time.Second
+	// DefaultCloseTimeout: a writer that takes the final flush does so in
+	// milliseconds; one that is stalled (a full pipe, a hung disk) would
+	// not in 5 s either, and the wait delays the exit that SPEC §1 has
+	// follow the drain, past a supervisor's grace period.
+	DefaultCloseTimeout = time.Second
 )
 
 const (
