@@ -48,6 +48,7 @@ type h2Conn struct {
 	// block trickled byte by byte) never keep an idle connection alive.
 	lastBusy   int64
 	lastOpened uint64 // streams opened as of lastBusy
+	lastActive int    // streams open at the last noteBusy
 	abandon    bool   // header timeout: close once the GOAWAY is out
 	errNoted   bool   // the connection error was counted
 	holdShare  int64  // body bytes a held stream waits for (holdShare)
@@ -163,13 +164,18 @@ func (h *h2Conn) awaitingHeaders(partial []byte) bool {
 	return t == http2.FrameHeaders || t == http2.FrameContinuation
 }
 
-// noteBusy stamps lastBusy while a stream is open, or when one opened
-// since the last stamp (a request answered within the event that brought
-// it, a direct_response or a 404, is never seen open).
+// noteBusy stamps lastBusy while a stream is open, when one opened since
+// the last stamp (a request answered within the event that brought it, a
+// direct_response or a 404, is never seen open), or when one ended since
+// the last look: a stream's end is counted when its last DATA is queued,
+// before the flush that calls this, and a long poll answered after a
+// minute must be idle from its answer, not from its request.
 func (h *h2Conn) noteBusy() {
-	if opened := h.sc.Opened(); h.sc.Active() > 0 || opened != h.lastOpened {
+	active := h.sc.Active()
+	if opened := h.sc.Opened(); active > 0 || opened != h.lastOpened || active < h.lastActive {
 		h.lastBusy, h.lastOpened = h.lp.nanos(), opened
 	}
+	h.lastActive = active
 }
 
 // OnTimer closes an idle connection (no open stream for idle_timeout), or

@@ -205,6 +205,26 @@ func TestH2IdleTimeoutCountsInstantRequests(t *testing.T) {
 	h.waitClosed(t, "after the last request", 2900*time.Millisecond, 5*time.Second)
 }
 
+// TestH2IdleTimeoutCountsFromStreamEnd: idle_timeout (1s) runs from the
+// end of the last stream, not from its request: a stream answered after
+// 0.7 s leaves the connection open until about 1.7 s (the GOAWAY came at
+// 1 s, right after the answer, for a long poll at any length).
+func TestH2IdleTimeoutCountsFromStreamEnd(t *testing.T) {
+	up := echoHashUpstream(t)
+	g := startGateway(t, h2TimeoutConfig(up.addr()))
+	h := dialH2Raw(t, g.addr)
+	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: requestBlock("/slow"), EndHeaders: true, EndStream: true})
+	select {
+	case <-h.headers:
+	case d := <-h.closed:
+		t.Fatalf("closed after %v before the answer", d)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no answer")
+	}
+	answered := time.Since(h.start)
+	h.waitClosed(t, "after the slow answer", answered+950*time.Millisecond, answered+2*time.Second)
+}
+
 // TestH2FirstRequestWithinHeaderTimeout: a connection that sends the
 // preface, SETTINGS and then only PINGs is closed at header_timeout (1s),
 // not kept for idle_timeout (30s): the first request must come within
