@@ -56,12 +56,33 @@ func firstCoverers(routes []Route, broken []bool) []int {
 	return first
 }
 
-// shadowKey is the path condition and one host of a route's match: kind
-// 'a' (any path), 'e' (exact path) or 'p' (path_prefix); host "" is any
-// host.
+// shadowKey is the path condition, one host and one header condition of a
+// route's match: kind 'a' (any path), 'e' (exact path) or 'p'
+// (path_prefix); host "" is any host; hdr is the route's least header
+// condition (headerKey), "" for none.
 type shadowKey struct {
-	kind       byte
-	path, host string
+	kind            byte
+	path, host, hdr string
+}
+
+// headerKey is a header condition as the index compares it: the name in
+// lower case (names match case-insensitively), the value as written.
+func headerKey(name, value string) string { return strings.ToLower(name) + "\x00" + value }
+
+// leastHeaderKey is the smallest headerKey of m's header conditions, or "".
+// A route with header conditions can only cover one that has all of them,
+// so filing it under one (any one; the least, to be deterministic) and
+// looking up each of the covered route's own (and "") finds it: routes
+// that share a path and differ by a header (one per tenant) no longer all
+// land in one list.
+func leastHeaderKey(m *Match) string {
+	least := ""
+	for _, h := range m.HeaderList {
+		if k := headerKey(h.Name, h.Value); least == "" || k < least {
+			least = k
+		}
+	}
+	return least
 }
 
 // shadowIndex holds the routes added so far by shadowKey (one entry per
@@ -100,8 +121,9 @@ func (ix *shadowIndex) add(m *Match, i int) {
 			ix.prefixLens = slices.Insert(ix.prefixLens, k, len(path))
 		}
 	}
+	hdr := leastHeaderKey(m)
 	if m.Hosts == nil {
-		key := shadowKey{kind, path, ""}
+		key := shadowKey{kind, path, "", hdr}
 		ix.lists[key] = append(ix.lists[key], i)
 		return
 	}
@@ -117,7 +139,7 @@ func (ix *shadowIndex) add(m *Match, i int) {
 		if slices.Contains(m.Hosts[:n], h) {
 			continue // listed twice: once is enough
 		}
-		key := shadowKey{kind, path, h}
+		key := shadowKey{kind, path, h, hdr}
 		ix.lists[key] = append(ix.lists[key], i)
 	}
 }
@@ -158,9 +180,16 @@ func (ix *shadowIndex) firstCovering(routes []Route, j int) int {
 			}
 		}
 	}
+	// The header condition a coverer is filed under: none, or one of B's.
+	hdrs := []string{""}
+	for _, h := range b.HeaderList {
+		hdrs = append(hdrs, headerKey(h.Name, h.Value))
+	}
 	lookup := func(kind byte, path string) {
 		for _, h := range hosts {
-			try(ix.lists[shadowKey{kind, path, h}])
+			for _, hk := range hdrs {
+				try(ix.lists[shadowKey{kind, path, h, hk}])
+			}
 		}
 	}
 	lookup('a', "")

@@ -63,8 +63,10 @@ func TestShadowIndexMatchesBruteForce(t *testing.T) {
 				m.PathPrefix = paths[r.IntN(len(paths))]
 			}
 			m.Methods = pick(r, methods, 2)
-			if r.IntN(4) == 0 {
-				m.HeaderList = []Header{headers[r.IntN(len(headers))]}
+			for range r.IntN(3) {
+				if h := headers[r.IntN(len(headers))]; !slices.Contains(m.HeaderList, h) {
+					m.HeaderList = append(m.HeaderList, h)
+				}
 			}
 			broken[i] = r.IntN(20) == 0
 		}
@@ -92,6 +94,9 @@ func TestShadowManyRoutesFast(t *testing.T) {
 		"exact paths": func(i int) Match { return Match{Path: fmt.Sprintf("/svc/%d/items", i)} },
 		"prefixes":    func(i int) Match { return Match{PathPrefix: fmt.Sprintf("/p%d/", i)} },
 		"hosts":       func(i int) Match { return Match{Hosts: []string{fmt.Sprintf("h%d.example.com", i)}} },
+		"one path, a header each": func(i int) Match {
+			return Match{PathPrefix: "/api/", HeaderList: []Header{{Name: "X-Tenant", Value: fmt.Sprintf("t%d", i)}}}
+		},
 		"hosts and paths": func(i int) Match {
 			return Match{Hosts: []string{fmt.Sprintf("h%d.example.com", i%100), "*.example.org"}, Path: fmt.Sprintf("/r%d", i), Methods: []string{"GET"}}
 		},
