@@ -113,9 +113,6 @@ func (a *APIKeys) Authenticate(r *Request) (*Identity, Reason, TokenSource) {
 	if len(v) == 0 {
 		return nil, ReasonMissing, TokenSource{}
 	}
-	if a.from.Ambiguous(r) {
-		return nil, ReasonMalformed, a.from
-	}
 	if a.from.Kind == FromQuery {
 		if len(v) > 3*MaxAPIKeyBytes {
 			return nil, ReasonMalformed, a.from

@@ -347,9 +347,6 @@ func (j *JWT) authenticate(r *Request) (*Identity, Reason, TokenSource, uint64) 
 	if !ok {
 		return nil, ReasonMissing, TokenSource{}, 0
 	}
-	if src.Ambiguous(r) {
-		return nil, ReasonMalformed, src, 0
-	}
 	if src.Kind == FromQuery {
 		if tok, ok = DecodeQueryValue(nil, tok); !ok {
 			return nil, ReasonMalformed, src, 0

@@ -294,24 +294,48 @@ func queryNameIs(raw []byte, name string) bool {
 // the gateway, which must then never receive it unchecked. raw is
 // percent-decoded ('+' is a space; frameworks decode cookie names too);
 // leading and trailing spaces and tabs are ignored (PHP drops leading
-// ones, cookie readers trim); letters match in any case (ASP.NET Core
-// reads names case-insensitively, so also 'ſ' for s, 'K' (Kelvin) for k,
-// 'ı' and 'İ' for i); '.', ' ' and '[' match '_' (PHP's $_GET and
-// $_COOKIE rename them); and the name may be followed by a NUL (PHP reads
-// a name up to it) or by '[' (access_token[]=F is PHP's and Rack's array
-// access_token). A bad escape never matches. It does not allocate.
+// ones, cookie readers trim), and so are brackets around the name (Rack 2
+// reads "[access_token]", "]access_token" or "access_token]" as
+// access_token, and qs, Express's query parser, "[access_token]"); letters
+// match in any case (ASP.NET Core reads names case-insensitively, so also
+// 'ſ' for s, 'K' (Kelvin) for k, 'ı' and 'İ' for i); '.', ' ' and '['
+// match '_' (PHP's $_GET and $_COOKIE rename them); and the name may be
+// followed by a NUL (PHP reads a name up to it) or by '[' (access_token[]=F
+// is PHP's and Rack's array access_token). A bad escape never matches. It
+// does not allocate.
 func nameFolds(raw []byte, name string) bool {
-	i := 0
+	plain, ok := skipNameBytes(raw, 0, false)
+	if !ok {
+		return false
+	}
+	if nameFoldsAt(raw, plain, name) {
+		return true
+	}
+	// Leading brackets too: tried apart, since PHP reads a '[' inside a
+	// name as '_' and a credential name may begin with '_'.
+	bracketed, ok := skipNameBytes(raw, 0, true)
+	return ok && bracketed != plain && nameFoldsAt(raw, bracketed, name)
+}
+
+// skipNameBytes returns the index in raw past the spaces and tabs (and,
+// with brackets, '[' and ']') from i; ok is false for a bad escape.
+func skipNameBytes(raw []byte, i int, brackets bool) (int, bool) {
 	for i < len(raw) {
 		c, next, ok := queryByte(raw, i)
 		if !ok {
-			return false
+			return i, false
 		}
-		if c != ' ' && c != '\t' {
+		if c != ' ' && c != '\t' && !(brackets && (c == '[' || c == ']')) {
 			break
 		}
 		i = next
 	}
+	return i, true
+}
+
+// nameFoldsAt is nameFolds for the name starting at raw[i].
+func nameFoldsAt(raw []byte, i int, name string) bool {
+	opened := false // a '[' in the name read as '_' (PHP): a ']' after it closes it instead
 	for j := 0; j < len(name); j++ {
 		if i >= len(raw) {
 			return false
@@ -324,6 +348,7 @@ func nameFolds(raw []byte, name string) bool {
 			if foldByte(c) != foldByte(name[j]) {
 				return false
 			}
+			opened = opened || c == '['
 			i = next
 			continue
 		}
@@ -335,16 +360,18 @@ func nameFolds(raw []byte, name string) bool {
 		}
 		i = next
 	}
+	// After the name: closing brackets and spaces, then the end, a NUL
+	// or an opening bracket (an array or hash of that name).
 	for k := i; k < len(raw); {
 		c, next, ok := queryByte(raw, k)
 		switch {
 		case !ok:
 			return false
-		case c == 0:
+		case c == 0 || c == '[':
 			return true
-		case c == '[' && k == i:
-			return true
-		case c != ' ' && c != '\t':
+		case c == ']' && opened:
+			return false // "access[token]": the array access, key token
+		case c != ' ' && c != '\t' && c != ']':
 			return false
 		}
 		k = next
@@ -434,80 +461,6 @@ func StripCookies(dst, cookie []byte, names []string) ([]byte, int) {
 	return dst, removed
 }
 
-// Ambiguous reports whether r carries the credential s names more than
-// once with different values, counting every query parameter (or ';'
-// piece of one) and cookie (or ',' piece of one) whose name folds to
-// s.Name (nameFolds): the gateway checks the first exact one, while an
-// application may read another (PHP and Rack take the last, ASP.NET Core
-// joins them). Such a request is refused rather than guessed at, as one
-// with a credential header twice is. Values compare as the application
-// reads them (query values percent-decoded, cookie values unquoted).
-// Header sources are never ambiguous here (the caller counts header
-// fields). It does not allocate.
-func (s TokenSource) Ambiguous(r *Request) bool {
-	switch s.Kind {
-	case FromQuery:
-		return ambiguous(r.RawQuery, '&', ';', s.Name, true)
-	case FromCookie:
-		return ambiguous(r.Cookie, ';', ',', s.Name, false)
-	}
-	return false
-}
-
-// ambiguous walks the pairs of list (split at sep, then each at sub) and
-// reports whether two whose names fold to name carry different values.
-func ambiguous(list []byte, sep, sub byte, name string, query bool) bool {
-	var first []byte
-	found := false
-	for len(list) > 0 {
-		piece := list
-		if i := indexEither(list, sep, sub); i >= 0 {
-			piece, list = list[:i], list[i+1:]
-		} else {
-			list = nil
-		}
-		k, v := piece, []byte(nil)
-		if i := indexByte(piece, '='); i >= 0 {
-			k, v = piece[:i], piece[i+1:]
-		}
-		if !nameFolds(k, name) {
-			continue
-		}
-		if !query {
-			v = trimOWS(v)
-			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-				v = v[1 : len(v)-1]
-			}
-		}
-		if !found {
-			first, found = v, true
-			continue
-		}
-		if query && !sameQueryValue(first, v) || !query && !bytes.Equal(first, v) {
-			return true
-		}
-	}
-	return false
-}
-
-// sameQueryValue reports whether a and b decode to the same bytes (a bad
-// escape only equals itself, byte for byte).
-func sameQueryValue(a, b []byte) bool {
-	if bytes.Equal(a, b) {
-		return true
-	}
-	i, j := 0, 0
-	for i < len(a) && j < len(b) {
-		ca, ni, ok1 := queryByte(a, i)
-		cb, nj, ok2 := queryByte(b, j)
-		if !ok1 || !ok2 || ca != cb {
-			return false
-		}
-		i, j = ni, nj
-	}
-	return i == len(a) && j == len(b)
-}
-
 // DecodeQueryValue percent-decodes v ('+' means space) into dst and
 // returns the result, or false for a bad escape. When v holds no '%' or
 // '+' it returns v itself without copying.
@@ -556,13 +509,3 @@ func unhex(c byte) (byte, bool) {
 }
 
 func indexByte(b []byte, c byte) int { return bytes.IndexByte(b, c) }
-
-// indexEither is the index of the first x or y in b, or -1.
-func indexEither(b []byte, x, y byte) int {
-	for i, c := range b {
-		if c == x || c == y {
-			return i
-		}
-	}
-	return -1
-}
