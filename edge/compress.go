@@ -164,13 +164,16 @@ func compressible(r *parser.Response, ops *headerOps) bool {
 
 // notModifiedOfEncoded says whether a 304 on a compress route stands for a
 // 200 that this client would have got encoded, so that it carries the weak
-// ETag and the Vary that 200 had (RFC 9110 §15.4.5): the same rules as
-// compressible, but a 304 need not repeat Content-Type or the length.
+// ETag and the Vary that 200 had (RFC 9110 §15.4.5). Only a 304 that says
+// its type can tell (most leave Content-Type out; Go's net/http removes
+// it): one that does not passes as it is, since weakening the validator
+// of a 200 that was never encoded (an image, a body too small to gain)
+// would stop caches' If-Range from matching it.
 func notModifiedOfEncoded(r *parser.Response, ops *headerOps) bool {
 	if r.Status != 304 {
 		return false
 	}
-	if ct, ok := sentValue(r.Fields, ops, "Content-Type"); ok && !compressibleType(ct) {
+	if ct, ok := sentValue(r.Fields, ops, "Content-Type"); !ok || !compressibleType(ct) {
 		return false
 	}
 	return !forbidsEncoding(r.Fields, ops)
