@@ -361,7 +361,8 @@ func TestDefaultHMACAlgs(t *testing.T) {
 // /config; the rest of those fields does.
 func TestRedactedSecrets(t *testing.T) {
 	c := &Config{
-		Auth:      []Auth{{Name: "users", Type: "jwt", JWKSURL: "https://id.example.com/jwks?token=s3cret&tenant=acme"}},
+		Auth: []Auth{{Name: "users", Type: "jwt", JWKSURL: "https://id.example.com/jwks?token=s3cret&tenant=acme"},
+			{Name: "staff", Type: "jwt", JWKSURL: "https://sk_live_9@id.example.com/jwks"}, {Name: "ops", Type: "jwt", JWKSURL: "https://bob:pw-77@id.example.com/jwks"}},
 		Upstreams: []Upstream{{Name: "u", HealthCheck: &HealthCheck{Path: "/healthz?api_key=HC-123&full=1"}}},
 		Routes: []Route{{Name: "r",
 			// A gate's value is its secret whatever the header's name.
@@ -378,7 +379,7 @@ func TestRedactedSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := string(b)
-	for _, secret := range []string{"s3cret", "dXNlcjpwYXNz", "k-123", "t-456", "sid=abc", "gate-789", "gate-790", "b-000", "HC-123", "psk-111", "tenant-222"} {
+	for _, secret := range []string{"sk_live_9", "bob", "pw-77", "s3cret", "dXNlcjpwYXNz", "k-123", "t-456", "sid=abc", "gate-789", "gate-790", "b-000", "HC-123", "psk-111", "tenant-222"} {
 		if strings.Contains(s, secret) {
 			t.Errorf("/config shows %q:\n%s", secret, s)
 		}

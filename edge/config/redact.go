@@ -70,7 +70,9 @@ func redactURL(s string) string {
 		return Redacted
 	}
 	if u.User != nil {
-		u.User = url.UserPassword(u.User.Username(), Redacted)
+		// The user name too: an API token is often put there
+		// (https://TOKEN@idp/...), with no password.
+		u.User = url.User(Redacted)
 	}
 	if u.RawQuery != "" {
 		q := u.Query()
