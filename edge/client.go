@@ -1361,6 +1361,7 @@ func (cc *clientConn) onClose(error) {
 	cc.closed = true
 	delete(cc.lp.clients, cc)
 	cc.lp.wheel.Stop(&cc.timer)
+	cc.lp.wheel.Stop(&cc.rtimer) // an HTTP/2 stream's conn is pooled for the next stream
 	switch cc.state {
 	case stateBody, stateAwait, stateDiscard, stateKeyWait, stateBodyWait:
 		// The client left (or reset its stream) before the exchange ended:

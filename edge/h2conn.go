@@ -84,7 +84,11 @@ func (lp *loop) newH2Conn(cc *clientConn, gc downstream) *h2Conn {
 	h.ptimer.Init(h)
 	lp.h2conns[h] = struct{}{}
 	lp.schedule(&h.timer, ls.idleTimeout)
-	lp.schedule(&h.htimer, ls.headerTimeout) // the preface and first request
+	// The preface and first request, within header_timeout of the accept
+	// as an HTTP/1.1 connection's first head (a TLS handshake included):
+	// from the handshake's end it gave a client up to twice as long.
+	first := ls.headerTimeout - lp.now().Sub(cc.start)
+	lp.schedule(&h.htimer, max(first, 0))
 	return h
 }
 

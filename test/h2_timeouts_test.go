@@ -4,6 +4,7 @@ package test
 
 import (
 	"bytes"
+	"crypto/tls"
 	"io"
 	"net"
 	"strings"
@@ -343,4 +344,54 @@ func TestH2BlocksWithoutRequestKeepPrefaceDeadline(t *testing.T) {
 		}
 	}()
 	h.waitClosed(t, "malformed blocks and no request", 900*time.Millisecond, 2500*time.Millisecond)
+}
+
+// TestH2OverTLSFirstRequestFromAccept: over TLS, as for HTTP/1.1, the first
+// request must come within header_timeout (1s) of the accept, the
+// handshake's time included: a client that spends 0.7 s before its
+// ClientHello and then sends no request is closed at about 1 s, not 1.7 s
+// (the deadline restarted at the handshake's end).
+func TestH2OverTLSFirstRequestFromAccept(t *testing.T) {
+	up := newUpstream(t, nil)
+	p := newPKI(t, "h2tls-deadline")
+	cert, key, _ := p.issue(t, "server", false, "localhost")
+	g := startGateway(t, `version: 1
+listeners:
+  - name: tls
+    address: "{{LISTEN}}"
+    protocols: [http1, h2]
+    limits: {header_timeout: 1s, idle_timeout: 30s}
+    tls:
+      certificates: [{cert_file: "`+cert+`", key_file: "`+key+`"}]
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+upstreams:
+  - name: app
+    targets: [{address: "`+up.addr()+`"}]
+routes:
+  - name: all
+    match: {path_prefix: /}
+    upstream: app
+`)
+	start := time.Now()
+	raw, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	time.Sleep(700 * time.Millisecond)
+	c := tls.Client(raw, &tls.Config{RootCAs: p.pool(), ServerName: "localhost", NextProtos: []string{"h2"}})
+	if err := c.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	if c.ConnectionState().NegotiatedProtocol != "h2" {
+		t.Fatalf("ALPN %q", c.ConnectionState().NegotiatedProtocol)
+	}
+	io.WriteString(c, http2.ClientPreface)
+	http2.NewFramer(c, c).WriteSettings()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.Copy(io.Discard, c) // until the server closes
+	if d := time.Since(start); d < 900*time.Millisecond || d > 1500*time.Millisecond {
+		t.Fatalf("closed %v after the connect, want about header_timeout (1s) from the accept", d)
+	}
 }
