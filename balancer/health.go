@@ -143,12 +143,16 @@ func (c *checker) worker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case i := <-c.work:
+			began := Now()
 			err := c.check(ctx, i)
 			if ctx.Err() != nil {
 				return // stopping: a cancelled check says nothing about the target
 			}
 			c.record(c.p.targets[i], err)
-			c.due[i].Store(Now() + c.jitteredInterval())
+			// Every interval from the start of the last check, not from
+			// its end: a target that answers at the timeout was checked
+			// every interval + timeout, and taken out that much later.
+			c.due[i].Store(max(began+c.jitteredInterval(), Now()))
 			c.busy[i].Store(false)
 			select {
 			case c.wake <- struct{}{}:

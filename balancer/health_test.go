@@ -254,6 +254,27 @@ func TestHealthCheckHangingTargetsDelayNoOther(t *testing.T) {
 	t.Logf("taken out after %v", took)
 }
 
+// TestHealthCheckEveryInterval: checks start every interval (+ jitter),
+// whatever each one takes: a target answering in 150 ms of a 200 ms
+// interval was checked every 350 ms, so a failure took that much longer to
+// count.
+func TestHealthCheckEveryInterval(t *testing.T) {
+	u := newUpstream(t)
+	u.delay.Store(int64(150 * time.Millisecond))
+	p := mustPool(t, PoolConfig{Name: "cadence", Targets: []TargetConfig{{Address: u.addr}}, HealthCheck: &HealthCheckConfig{
+		Path: "/healthz", Interval: 200 * time.Millisecond, Timeout: 190 * time.Millisecond}}, nil)
+	p.Start(context.Background())
+	t.Cleanup(p.Stop)
+	waitFor(t, 2*time.Second, "the first check", func() bool { return u.hits.Load() >= 1 })
+	first := u.hits.Load()
+	took := waitFor(t, 5*time.Second, "8 more checks", func() bool { return u.hits.Load() >= first+8 })
+	// 8 intervals of 200-220 ms: about 1.7 s; from each check's end, 2.9 s.
+	if took > 2300*time.Millisecond {
+		t.Fatalf("8 checks took %v: the interval runs from each check's end", took)
+	}
+	t.Logf("8 checks in %v", took)
+}
+
 func TestHealthCheckBoundedConcurrencyAndStop(t *testing.T) {
 	ups := make([]*upstream, 12)
 	for i := range ups {
