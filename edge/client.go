@@ -323,6 +323,15 @@ func (cc *clientConn) processBuffered() {
 	for !cc.closed {
 		switch cc.state {
 		case stateIdle, stateHead:
+			if cc.raw != nil && cc.gc.OutboundBuffered() > highWater {
+				// Answers a pipelining client does not read, of requests
+				// answered here (a direct_response, a 401, a 404), would
+				// pile up with every request it sends: read no more until
+				// they drain, as for an upstream's answer. (An HTTP/2
+				// stream is held back by flow control instead.)
+				cc.lp.pauseClient(cc)
+				return
+			}
 			if !cc.readHead() {
 				return
 			}

@@ -265,6 +265,9 @@ func (cc *clientConn) canResume() bool {
 		// Paused for pipelined bytes: read again once they are mostly
 		// served, without waiting for a gap between exchanges.
 		return cc.gc.InboundBuffered() < pipelineSlack/2
+	case stateIdle, stateHead:
+		// Paused for answers the client had not read (processBuffered).
+		return cc.gc.OutboundBuffered() < lowWater
 	}
 	return true
 }

@@ -456,3 +456,53 @@ func TestHeldBodyTimeoutLogsBytesIn(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestPipelinedOwnAnswersBounded: a client that pipelines requests the
+// gateway answers itself (here a 16 KB direct_response; a 401 or a 404
+// alike) and never reads is no longer read once about 1 MiB of answers
+// waits for it: the gateway's memory does not grow with what it sends
+// (256 KiB of requests made 116 MB of answers before). Once the client
+// reads, every request is answered, in order.
+func TestPipelinedOwnAnswersBounded(t *testing.T) {
+	up := newUpstream(t, nil)
+	cfg := strings.Replace(basicConfig(up.addr()), "routes:\n", `routes:
+  - name: own-answer
+    match: {path_prefix: /own/}
+    direct_response: {status: 200, body: "`+strings.Repeat("x", 16000)+`"}
+`, 1)
+	g := startGateway(t, cfg)
+	before := rssOf(t, g.cmd.Process.Pid)
+	c, err := net.Dial("tcp", g.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	req := "GET /own/x HTTP/1.1\r\nHost: a\r\n\r\n"
+	n := (256 << 10) / len(req)
+	// Written while nothing is read: the write may block once the gateway
+	// stops reading, so it runs on its own, bounded by the deadline.
+	_ = c.SetWriteDeadline(time.Now().Add(3 * time.Second))
+	written := make(chan int, 1)
+	go func() {
+		k, _ := c.Write([]byte(strings.Repeat(req, n)))
+		written <- k / len(req)
+	}()
+	time.Sleep(2 * time.Second)
+	if grew := rssOf(t, g.cmd.Process.Pid) - before; grew > 40<<20 {
+		t.Fatalf("RSS grew by %d MiB from one pipelining client that does not read", grew>>20)
+	}
+	sent := <-written
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(c)
+	for i := range sent {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d of %d: %v", i+1, sent, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || len(b) != 16000 {
+			t.Fatalf("response %d: %d, %d bytes", i+1, resp.StatusCode, len(b))
+		}
+	}
+}
