@@ -25,10 +25,11 @@ type metricsRegistry struct {
 	routes    map[string]*routeMetrics
 	upstreams map[string]*metrics.PrometheusHistogram
 	healthy   map[string]bool // target_healthy series of the current snapshot
-	// The route and upstream names of the snapshot serving, and when a
-	// reload removed the others whose series are still exported (settle).
-	liveRoutes, liveUpstreams   map[string]bool
-	staleRoutes, staleUpstreams map[string]time.Time
+	// The names of the snapshot serving, by the label that carries them
+	// (route, upstream, auth, limit), and when a reload removed the others
+	// whose series are still exported (settle).
+	live  map[string]map[string]bool
+	stale map[string]map[string]time.Time
 	// reloading is held by a reload from compile to settle: a scrape's
 	// sweep, which would drop a stale name the compile is taking back
 	// (and leave its new handles counting unseen), waits for none and
@@ -52,8 +53,10 @@ func newMetricsRegistry() *metricsRegistry {
 		upstreams: make(map[string]*metrics.PrometheusHistogram),
 		healthy:   make(map[string]bool),
 
-		staleRoutes:    make(map[string]time.Time),
-		staleUpstreams: make(map[string]time.Time),
+		stale: make(map[string]map[string]time.Time),
+	}
+	for _, l := range sweptLabels {
+		m.stale[l] = make(map[string]time.Time)
 	}
 	m.reloadSuccess = m.set.NewCounter(`portico_config_reloads_total{result="success"}`)
 	m.reloadFailure = m.set.NewCounter(`portico_config_reloads_total{result="failure"}`)
@@ -247,16 +250,30 @@ const staleGrace = 5 * time.Minute
 // registered are dropped. Either way, series of names neither live nor
 // within their grace go: renamed or deleted routes would otherwise be
 // scraped for ever.
-func (m *metricsRegistry) settle(routes, upstreams map[string]bool, applied bool, now time.Time) {
+func (m *metricsRegistry) settle(names liveNames, applied bool, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if applied {
-		markRemoved(m.liveRoutes, routes, m.staleRoutes, now)
-		markRemoved(m.liveUpstreams, upstreams, m.staleUpstreams, now)
-		m.liveRoutes, m.liveUpstreams = routes, upstreams
+		cur := map[string]map[string]bool{"route": names.routes, "upstream": names.upstreams, "auth": names.auth, "limit": names.limits}
+		for _, l := range sweptLabels {
+			markRemoved(m.live[l], cur[l], m.stale[l], now)
+		}
+		m.live = cur
 	}
 	m.sweepLocked(now)
 }
+
+// liveNames are the names a snapshot serves, by kind: the values of the
+// route, upstream, auth and limit labels its series may carry.
+type liveNames struct {
+	routes, upstreams, auth, limits map[string]bool
+}
+
+// sweptLabels are the labels whose values come and go with reloads: a
+// series whose value is neither live nor within its grace is dropped.
+// (listener is not one: a reload cannot add listeners, so the retired are
+// bounded by the first file.)
+var sweptLabels = [...]string{"route", "upstream", "auth", "limit"}
 
 // markRemoved records when the names of old missing from cur went, and
 // forgets the removal of those cur has again.
@@ -280,38 +297,45 @@ func (m *metricsRegistry) sweepStale(now time.Time) {
 	defer m.reloading.Unlock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if len(m.staleRoutes)+len(m.staleUpstreams) > 0 {
-		m.sweepLocked(now)
+	for _, l := range sweptLabels {
+		if len(m.stale[l]) > 0 {
+			m.sweepLocked(now)
+			return
+		}
 	}
 }
 
 func (m *metricsRegistry) sweepLocked(now time.Time) {
-	keep := func(name string, live map[string]bool, stale map[string]time.Time) bool {
-		if live[name] {
+	keep := func(label, name string) bool {
+		if m.live[label][name] {
 			return true
 		}
-		removed, ok := stale[name]
+		removed, ok := m.stale[label][name]
 		return ok && now.Sub(removed) < staleGrace
 	}
 	for name := range m.routes {
-		if name != "" && !keep(name, m.liveRoutes, m.staleRoutes) {
+		if name != "" && !keep("route", name) {
 			delete(m.routes, name)
 		}
 	}
 	for name := range m.upstreams {
-		if !keep(name, m.liveUpstreams, m.staleUpstreams) {
+		if !keep("upstream", name) {
 			delete(m.upstreams, name)
 		}
 	}
 	for _, series := range m.set.ListMetricNames() {
-		if v, ok := labelValue(series, "route"); ok && v != "" && !keep(v, m.liveRoutes, m.staleRoutes) {
-			m.set.UnregisterMetric(series)
-		} else if v, ok := labelValue(series, "upstream"); ok && !keep(v, m.liveUpstreams, m.staleUpstreams) &&
-			!strings.HasPrefix(series, "portico_upstream_target_healthy{") {
-			m.set.UnregisterMetric(series)
+		for _, l := range sweptLabels {
+			v, ok := labelValue(series, l)
+			if !ok || l == "route" && v == "" || l == "upstream" && strings.HasPrefix(series, "portico_upstream_target_healthy{") {
+				continue // route "" counts unrouted requests; target health has its own rule
+			}
+			if !keep(l, v) {
+				m.set.UnregisterMetric(series)
+				break
+			}
 		}
 	}
-	for _, stale := range [...]map[string]time.Time{m.staleRoutes, m.staleUpstreams} {
+	for _, stale := range m.stale {
 		for name, removed := range stale {
 			if now.Sub(removed) >= staleGrace {
 				delete(stale, name)

@@ -436,7 +436,7 @@ func (s *Server) reload() error {
 	if err != nil {
 		// compile registered the refused file's route and upstream series
 		// as it went: nothing will ever count in them.
-		s.metrics.settle(nil, nil, false, time.Now())
+		s.metrics.settle(liveNames{}, false, time.Now())
 		return err
 	}
 	// The connections of retired listeners keep their limits (and TLS
@@ -451,7 +451,7 @@ func (s *Server) reload() error {
 	if s.shutDown {
 		// A drain began while this compiled: the drain keeps what it
 		// started with (listeners, pools, health checks).
-		s.metrics.settle(nil, nil, false, time.Now())
+		s.metrics.settle(liveNames{}, false, time.Now())
 		return ErrDraining
 	}
 	s.publish(snap, prev)
@@ -461,17 +461,25 @@ func (s *Server) reload() error {
 	return nil
 }
 
-// settleSeries tells the metrics which routes and upstreams serve now
-// (those a reload removed keep their series for staleGrace).
+// settleSeries tells the metrics which routes, upstreams, auth methods and
+// rate limits serve now (those a reload removed keep their series for
+// staleGrace).
 func (s *Server) settleSeries(snap *snapshot) {
-	live, ups := make(map[string]bool, len(snap.routes)), make(map[string]bool, len(snap.upstreams))
+	names := liveNames{routes: make(map[string]bool, len(snap.routes)), upstreams: make(map[string]bool, len(snap.upstreams)),
+		auth: make(map[string]bool, len(snap.auth)), limits: make(map[string]bool, len(snap.limits))}
 	for _, r := range snap.routes {
-		live[r.name] = true
+		names.routes[r.name] = true
 	}
 	for name := range snap.upstreams {
-		ups[name] = true
+		names.upstreams[name] = true
 	}
-	s.metrics.settle(live, ups, true, time.Now())
+	for name := range snap.auth {
+		names.auth[name] = true
+	}
+	for name := range snap.limits {
+		names.limits[name] = true
+	}
+	s.metrics.settle(names, true, time.Now())
 }
 
 // errNeedsRestart ends the message of a reload refused because the file
