@@ -543,6 +543,15 @@ func (v *validator) balancer(path string, u *Upstream) {
 
 // namedSource reports whether s is "KIND:NAME" with KIND one of kinds and
 // NAME valid for it.
+// credentialHeader refuses a credential read from an X-Portico-* header:
+// those are removed from every client request (SPEC §3), so the method
+// could never find one.
+func (v *validator) credentialHeader(path, src string) {
+	if name, ok := strings.CutPrefix(src, "header:"); ok && gatewayHeader(name) {
+		v.errf(path, "%s can never carry a credential: X-Portico-* headers are removed from client requests (SPEC §3)", name)
+	}
+}
+
 func namedSource(s string, kinds ...string) bool {
 	kind, name, ok := strings.Cut(s, ":")
 	if !ok || !slices.Contains(kinds, kind) {
@@ -759,6 +768,8 @@ func (v *validator) jwt(path string, a *Auth) {
 	for i, src := range a.TokenFrom {
 		if !namedSource(src, "header", "query", "cookie") {
 			v.errf(index(p("token_from"), i), "invalid %q (want header:NAME, query:NAME or cookie:NAME)", src)
+		} else {
+			v.credentialHeader(index(p("token_from"), i), src)
 		}
 	}
 	for _, k := range []struct{ key, val string }{{"consumer_claim", a.ConsumerClaim}, {"scope_claim", a.ScopeClaim}} {
@@ -777,6 +788,8 @@ func (v *validator) apiKey(path string, a *Auth) {
 		}
 	case !namedSource(a.From, "header", "query"):
 		v.errf(p("from"), "invalid %q (want header:NAME or query:NAME)", a.From)
+	default:
+		v.credentialHeader(p("from"), a.From)
 	}
 	if len(a.Keys) == 0 && !v.d.bad[p("keys")] {
 		v.d.add(v.d.lookup(p("keys")), p("keys"), "at least one key is required")
