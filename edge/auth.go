@@ -336,7 +336,7 @@ func (cc *clientConn) fieldCount(name string) int {
 }
 
 // keyWaitMax bounds how long a request waits for a JWKS refetch: the
-// fetch's own timeout.
+// fetch's own timeout, or the route's timeout when shorter.
 const keyWaitMax = policy.DefaultFetchTimeout
 
 // waitForKeys parks a request refused only because its verifier lacks
@@ -356,7 +356,13 @@ func (cc *clientConn) waitForKeys(res *policy.Result) bool {
 		cc.state = prev // not parked: the refusal is answered now
 		return false
 	}
-	cc.lp.schedule(&cc.timer, keyWaitMax)
+	// The route's timeout bounds the wait too: a route that answers
+	// within a second must not hold a request for the fetch's 5 s.
+	wait := keyWaitMax
+	if cc.rt != nil && cc.rt.timeout > 0 {
+		wait = min(wait, cc.rt.timeout)
+	}
+	cc.lp.schedule(&cc.timer, wait)
 	return true
 }
 

@@ -25,6 +25,7 @@ type rotatingIssuer struct {
 	served  []string // kids in the JWKS now
 	fetches atomic.Int64
 	down    atomic.Bool // answer 503, as an identity provider in an outage
+	hang    atomic.Bool // answer nothing for 10 s, as a stuck identity provider
 }
 
 func newRotatingIssuer(t *testing.T, kids ...string) *rotatingIssuer {
@@ -37,6 +38,13 @@ func newRotatingIssuer(t *testing.T, kids ...string) *rotatingIssuer {
 	is.publish(t, kids...)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		is.fetches.Add(1)
+		if is.hang.Load() {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+			return
+		}
 		if is.down.Load() {
 			http.Error(w, "down", http.StatusServiceUnavailable)
 			return
@@ -167,6 +175,49 @@ routes:
 	}
 	if d := time.Since(start); d > 6*time.Second {
 		t.Fatalf("refusal of an unknown kid took %v", d)
+	}
+}
+
+// TestKeyWaitBoundedByRouteTimeout: a request whose kid is unknown waits
+// for the refetch it triggered at most the route's timeout (1s here), not
+// the fetch's 5 s, when the identity provider does not answer: then it is
+// refused (401) with the keys there are.
+func TestKeyWaitBoundedByRouteTimeout(t *testing.T) {
+	up := newUpstream(t, nil)
+	is := newRotatingIssuer(t, "k1")
+	g := startGateway(t, `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+upstreams:
+  - name: app
+    targets: [{address: "`+up.addr()+`"}]
+auth:
+  - name: users
+    type: jwt
+    jwks_url: "`+is.url+`/jwks"
+    issuer: "`+is.url+`/"
+    audiences: [api]
+    algorithms: [ES256]
+routes:
+  - name: private
+    match: {path_prefix: /}
+    auth: [users]
+    upstream: app
+    timeout: 1s
+`)
+	base := "http://" + g.addr + "/x"
+	if resp, body := doReq(t, "GET", base, map[string]string{"Authorization": "Bearer " + is.token(t, "k1")}); resp.StatusCode != 200 {
+		t.Fatalf("k1: %d %s", resp.StatusCode, body)
+	}
+	is.hang.Store(true)
+	is.publish(t, "k1", "k2")
+	start := time.Now()
+	resp, _ := doReq(t, "GET", base, map[string]string{"Authorization": "Bearer " + is.token(t, "k2")})
+	if d := time.Since(start); resp.StatusCode != 401 || d > 2500*time.Millisecond {
+		t.Fatalf("unknown kid with the IdP stuck: %d after %v, want 401 within the route's 1s timeout", resp.StatusCode, d)
 	}
 }
 
