@@ -612,7 +612,7 @@ func parseHeader(hdr []byte) (alg, kid []byte, ok bool) {
 			// "ALG" or "Kid" is alg or kid to encoding/json (and so to
 			// golang-jwt and jose libraries in Go): another reader of the
 			// token could act on a value this one never saw.
-			if equalFold(k, "alg") || equalFold(k, "kid") || equalFold(k, "crit") {
+			if n := bytesString(k); strings.EqualFold(n, "alg") || strings.EqualFold(n, "kid") || strings.EqualFold(n, "crit") {
 				return nil, nil, false
 			}
 		}
@@ -679,7 +679,6 @@ const (
 // however many claims a token carries.
 type claimRoles struct {
 	names   []string // every name, for folded
-	ascii   bool     // every name is ASCII
 	short   []packedRole
 	long    []namedRole
 	slot    [16]packedRole // short names at roleSlot(w, n, mul); n == slotFree elsewhere
@@ -705,13 +704,7 @@ func roleSlot(w uint64, n int, mul uint64) uint64 { return ((w ^ uint64(n)) * mu
 
 func (r *claimRoles) add(name string, role uint8) {
 	if !slices.Contains(r.names, name) {
-		if len(r.names) == 0 {
-			r.ascii = true
-		}
 		r.names = append(r.names, name)
-		for i := 0; i < len(name); i++ {
-			r.ascii = r.ascii && name[i] < utf8.RuneSelf
-		}
 	}
 	if len(name) <= 8 {
 		defer r.place()
@@ -772,58 +765,15 @@ func (r *claimRoles) of(k []byte) uint8 {
 }
 
 // folded reports whether k, a name without a role, equals one with a role
-// under Unicode simple case folding (bytes.EqualFold, as encoding/json
-// matches object keys to struct fields). An ASCII k can only fold to an
-// ASCII name of its length, the usual case, checked without EqualFold.
+// under Unicode simple case folding, as encoding/json matches object keys
+// to struct fields.
 func (r *claimRoles) folded(k []byte) bool {
-	ascii := r.ascii
-	for i := 0; ascii && i < len(k); i++ {
-		ascii = k[i] < utf8.RuneSelf
-	}
 	for _, n := range r.names {
-		if ascii {
-			if len(n) == len(k) && asciiEqualFold(k, n) {
-				return true
-			}
-		} else if equalFold(k, n) {
+		if strings.EqualFold(bytesString(k), n) {
 			return true
 		}
 	}
 	return false
-}
-
-// equalFold is bytes.EqualFold(k, []byte(n)) without the conversion.
-func equalFold(k []byte, n string) bool {
-	for len(k) > 0 && len(n) > 0 {
-		r1, s1 := utf8.DecodeRune(k)
-		r2, s2 := utf8.DecodeRuneInString(n)
-		k, n = k[s1:], n[s2:]
-		if r1 == r2 {
-			continue
-		}
-		if r2 < r1 {
-			r1, r2 = r2, r1
-		}
-		// Walk r1's fold orbit (SimpleFold goes up, then wraps) to r2.
-		r := unicode.SimpleFold(r1)
-		for r != r1 && r < r2 {
-			r = unicode.SimpleFold(r)
-		}
-		if r != r2 {
-			return false
-		}
-	}
-	return len(k) == len(n)
-}
-
-func asciiEqualFold(k []byte, n string) bool {
-	for i := range k {
-		a, b := k[i], n[i]
-		if a != b && (a|0x20 != b|0x20 || a|0x20 < 'a' || a|0x20 > 'z') {
-			return false
-		}
-	}
-	return true
 }
 
 // probes says whether k is looked up in the slot table: every short name
