@@ -30,7 +30,7 @@ type authRT struct {
 	method policy.Method
 	jwt    *policy.JWT // nil for api_key
 	def    string
-	trust  string // what jwks_url's TLS trusts (jwksTrust)
+	trust  string // what jwks_url's TLS trusts (authDefinition)
 }
 
 // compileAuth builds (or keeps from prev) every auth method.
@@ -39,7 +39,7 @@ func compileAuth(cfg *config.Config, prev *snapshot, log *slog.Logger, bad func(
 	for i := range cfg.Auth {
 		a := &cfg.Auth[i]
 		path := fmt.Sprintf("auth[%d]", i)
-		def, secret, err := authDefinition(a)
+		def, trust, secret, err := authDefinition(a)
 		if err != nil {
 			bad(path+".hmac_secret_file", "%v", err)
 			continue
@@ -50,7 +50,7 @@ func compileAuth(cfg *config.Config, prev *snapshot, log *slog.Logger, bad func(
 				continue
 			}
 		}
-		rt := &authRT{name: a.Name, def: def, trust: jwksTrust(a)}
+		rt := &authRT{name: a.Name, def: def, trust: trust}
 		switch a.Type {
 		case "jwt":
 			jc := policy.JWTConfig{
@@ -124,19 +124,19 @@ func compileAuth(cfg *config.Config, prev *snapshot, log *slog.Logger, bad func(
 // authDefinition is what decides whether a reload may keep a verifier: the
 // method's settings plus the bytes of the files it reads (the secret, the
 // key set, the CAs trusted for jwks_url: a CA bundle edited in place is a
-// change, as for upstream TLS). It also returns the HMAC secret
-// (config.ReadHMACSecret).
-func authDefinition(a *config.Auth) (string, []byte, error) {
+// change, as for upstream TLS). It also returns what jwks_url is fetched
+// under (trust: the CA file's path and bytes, "" for the system roots),
+// and the HMAC secret (config.ReadHMACSecret).
+func authDefinition(a *config.Auth) (def, trust string, secret []byte, err error) {
 	b, err := json.Marshal(a)
 	if err != nil {
-		return "", nil, fmt.Errorf("cannot encode auth %q: %w", a.Name, err)
+		return "", "", nil, fmt.Errorf("cannot encode auth %q: %w", a.Name, err)
 	}
 	h := sha256.New()
 	h.Write(b)
-	var secret []byte
 	if a.HMACSecretFile != "" {
 		if secret, err = config.ReadHMACSecret(a.HMACSecretFile); err != nil {
-			return "", nil, err
+			return "", "", nil, err
 		}
 		h.Write(secret)
 	}
@@ -150,19 +150,12 @@ func authDefinition(a *config.Auth) (string, []byte, error) {
 		b, _ := os.ReadFile(f)
 		h.Write(binary.BigEndian.AppendUint64(nil, uint64(len(b))))
 		h.Write(b)
+		if f == a.JWKSCAFile {
+			sum := sha256.Sum256(b)
+			trust = f + "\x00" + hex.EncodeToString(sum[:])
+		}
 	}
-	return hex.EncodeToString(h.Sum(nil)), secret, nil
-}
-
-// jwksTrust names what a JWT method's jwks_url is fetched under: the CA
-// file's path and bytes ("" for the system roots).
-func jwksTrust(a *config.Auth) string {
-	if a.JWKSCAFile == "" {
-		return ""
-	}
-	b, _ := os.ReadFile(a.JWKSCAFile)
-	sum := sha256.Sum256(b)
-	return a.JWKSCAFile + "\x00" + hex.EncodeToString(sum[:])
+	return hex.EncodeToString(h.Sum(nil)), trust, secret, nil
 }
 
 // routeAuth is a route's compiled auth: its methods in file order, the

@@ -21,7 +21,7 @@ func TestAuthDefinitionFollowsFileContents(t *testing.T) {
 	}
 	def := func(a *config.Auth) string {
 		t.Helper()
-		d, _, err := authDefinition(a)
+		d, _, _, err := authDefinition(a)
 		if err != nil {
 			t.Fatal(err)
 		}
