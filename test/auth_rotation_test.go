@@ -99,6 +99,33 @@ func (is *rotatingIssuer) token(t *testing.T, kid string) string {
 	return signing + "." + b64(sig)
 }
 
+// gatewayConfig is a route file with one JWT method on this issuer and
+// one route behind it; authExtra and routeExtra are lines added to each.
+func (is *rotatingIssuer) gatewayConfig(up, authExtra, routeExtra string) string {
+	return `version: 1
+listeners:
+  - name: public
+    address: "{{LISTEN}}"
+admin: {address: "{{ADMIN}}"}
+access_log: {path: "off"}
+upstreams:
+  - name: app
+    targets: [{address: "` + up + `"}]
+auth:
+  - name: users
+    type: jwt
+    jwks_url: "` + is.url + `/jwks"
+    issuer: "` + is.url + `/"
+    audiences: [api]
+    algorithms: [ES256]
+` + authExtra + `routes:
+  - name: private
+    match: {path_prefix: /}
+    auth: [users]
+    upstream: app
+` + routeExtra
+}
+
 // SPEC §2 jwks_refresh: "an unknown kid also triggers one [refresh]". The
 // IdP rotates in a new key: the first request carrying a token signed with
 // it is admitted (it waits, without blocking the loop, for the refetch it
@@ -108,28 +135,7 @@ func (is *rotatingIssuer) token(t *testing.T, kid string) string {
 func TestKeyRotationFirstRequestAdmitted(t *testing.T) {
 	up := newUpstream(t, nil)
 	is := newRotatingIssuer(t, "k1")
-	g := startGateway(t, `version: 1
-listeners:
-  - name: public
-    address: "{{LISTEN}}"
-admin: {address: "{{ADMIN}}"}
-access_log: {path: "off"}
-upstreams:
-  - name: app
-    targets: [{address: "`+up.addr()+`"}]
-auth:
-  - name: users
-    type: jwt
-    jwks_url: "`+is.url+`/jwks"
-    issuer: "`+is.url+`/"
-    audiences: [api]
-    algorithms: [ES256]
-routes:
-  - name: private
-    match: {path_prefix: /}
-    auth: [users]
-    upstream: app
-`)
+	g := startGateway(t, is.gatewayConfig(up.addr(), "", ""))
 	base := "http://" + g.addr + "/x"
 	bearer := func(kid string) map[string]string {
 		return map[string]string{"Authorization": "Bearer " + is.token(t, kid)}
@@ -185,29 +191,7 @@ routes:
 func TestKeyWaitBoundedByRouteTimeout(t *testing.T) {
 	up := newUpstream(t, nil)
 	is := newRotatingIssuer(t, "k1")
-	g := startGateway(t, `version: 1
-listeners:
-  - name: public
-    address: "{{LISTEN}}"
-admin: {address: "{{ADMIN}}"}
-access_log: {path: "off"}
-upstreams:
-  - name: app
-    targets: [{address: "`+up.addr()+`"}]
-auth:
-  - name: users
-    type: jwt
-    jwks_url: "`+is.url+`/jwks"
-    issuer: "`+is.url+`/"
-    audiences: [api]
-    algorithms: [ES256]
-routes:
-  - name: private
-    match: {path_prefix: /}
-    auth: [users]
-    upstream: app
-    timeout: 1s
-`)
+	g := startGateway(t, is.gatewayConfig(up.addr(), "", "    timeout: 1s\n"))
 	base := "http://" + g.addr + "/x"
 	if resp, body := doReq(t, "GET", base, map[string]string{"Authorization": "Bearer " + is.token(t, "k1")}); resp.StatusCode != 200 {
 		t.Fatalf("k1: %d %s", resp.StatusCode, body)
@@ -229,29 +213,7 @@ func TestReloadKeepsKeysWhileJWKSDown(t *testing.T) {
 	up := newUpstream(t, nil)
 	is := newRotatingIssuer(t, "k1")
 	conf := func(leeway string) string {
-		return `version: 1
-listeners:
-  - name: public
-    address: "{{LISTEN}}"
-admin: {address: "{{ADMIN}}"}
-access_log: {path: "off"}
-upstreams:
-  - name: app
-    targets: [{address: "` + up.addr() + `"}]
-auth:
-  - name: users
-    type: jwt
-    jwks_url: "` + is.url + `/jwks"
-    issuer: "` + is.url + `/"
-    audiences: [api]
-    algorithms: [ES256]
-    leeway: ` + leeway + `
-routes:
-  - name: private
-    match: {path_prefix: /}
-    auth: [users]
-    upstream: app
-`
+		return is.gatewayConfig(up.addr(), "    leeway: "+leeway+"\n", "")
 	}
 	g := startGateway(t, conf("30s"))
 	base := "http://" + g.addr + "/x"
